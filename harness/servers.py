@@ -1,0 +1,176 @@
+"""The numbered servers as a declarative list, and how to start, query and stop one of them as a subprocess."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str  # what results and tables call it: the script's name, plus its options
+    script: str
+    port: int
+    args: tuple = ()
+
+    @property
+    def number(self):
+        return self.name.split("_")[0]
+
+
+SERVERS = [
+    Server("1_sync", "1_sync.py", 8000),
+    Server("2_async", "2_async.py", 8001),
+    Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",)),
+    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002),
+    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003),
+]
+
+
+def by_name(name):
+    return next(server for server in SERVERS if server.name == name)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port):
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no obstacle
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def request(port, path="/", method="GET", timeout=30):
+    """One HTTP request on a new connection: (status, headers, body parsed as JSON or None if empty)."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, dict(response.getheaders()), json.loads(data) if data else None
+    finally:
+        connection.close()
+
+
+def _alive(proc):
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@dataclass
+class ServerProcess:
+    """A server started as a subprocess in a session of its own (a terminal's Ctrl-C is for its parent to act on).
+
+    Its output goes to a log file, not a pipe, so that a chatty server can never block on a full pipe.
+    """
+    server: Server
+    port: int
+    extra_args: tuple = ()
+    process: subprocess.Popen = None
+    log: object = None
+    tree: dict = field(default_factory=dict)  # pid -> psutil.Process of every process seen in its tree
+
+    def start(self):
+        self.log = tempfile.TemporaryFile("w+")
+        command = [sys.executable, self.server.script, "--port", str(self.port), *self.server.args, *self.extra_args]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def wait_healthy(self, timeout=30):
+        """Wait until GET /health answers 200 (real requests, each with a timeout). False if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                if request(self.port, "/health", timeout=2)[0] == 200:
+                    self.processes()
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def processes(self):
+        """The server's processes now: its tree, and its process group (which still holds orphaned workers
+        after the server itself is gone). Every process ever seen is remembered, to check that all are gone."""
+        alive = []
+        for proc in psutil.process_iter():
+            try:
+                if os.getpgid(proc.pid) == self.process.pid and _alive(proc):
+                    alive.append(proc)
+            except (OSError, psutil.Error):
+                pass
+        try:
+            alive += psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+        self.tree.update((p.pid, p) for p in alive)
+        return alive
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def send(self, signum, group=False):
+        """Send a signal to the server, or to its whole process group as a terminal's Ctrl-C does."""
+        self.processes()
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signum) if group else self.process.send_signal(signum)
+
+    def leftovers(self, timeout=5):
+        """Processes of the tree still alive `timeout` seconds from now (waiting for them to go)."""
+        deadline = time.monotonic() + timeout
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        self.processes()
+        remaining = [p for p in self.tree.values() if _alive(p)]
+        _, alive = psutil.wait_procs(remaining, timeout=max(0.0, deadline - time.monotonic()))
+        return alive
+
+    def stop(self, signum=signal.SIGTERM, timeout=5):
+        """Stop the server with `signum`; True if its whole tree was gone within `timeout` s and the port is free.
+
+        Whatever is still alive then is killed, by pid, so that nothing is ever left behind.
+        """
+        if self.process is None:
+            return True
+        self.send(signum)
+        alive = self.leftovers(timeout)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+        self.process.wait()
+        return not alive and port_is_free(self.port)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.log.close()

@@ -1,0 +1,32 @@
+import pytest
+
+from harness.servers import SERVERS, ServerProcess, free_port
+
+
+@pytest.fixture
+def start_server():
+    """Start servers on free ports, each waited for until /health answers; all are stopped afterwards, and a
+    test fails if any of their processes outlived the stop."""
+    started = []
+
+    def start(server, *extra_args, healthy=True):
+        process = ServerProcess(server, free_port(), extra_args).start()
+        started.append(process)
+        if healthy:
+            assert process.wait_healthy(), f"{server.name} did not come up:\n{process.output()}"
+        return process
+
+    yield start
+    unclean = [process.server.name for process in started if not process.stop()]
+    assert not unclean, f"processes left behind or port busy after stopping {unclean}"
+
+
+@pytest.fixture(scope="module", params=SERVERS, ids=[server.name for server in SERVERS])
+def running(request):
+    """Each server, started once for a module's tests."""
+    process = ServerProcess(request.param, free_port()).start()
+    try:
+        assert process.wait_healthy(), f"{request.param.name} did not come up:\n{process.output()}"
+        yield process
+    finally:
+        assert process.stop(), f"{request.param.name} left processes behind or its port busy"

@@ -1,0 +1,86 @@
+"""The HTTP interface, identical on every server: right answers, /health, and clear errors for bad input."""
+import os
+
+import pytest
+
+import common
+from harness.servers import request
+from harness.verify import prime_count
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1000, 10_000, 54_321])
+def test_result_is_the_prime_count(running, n):
+    status, headers, body = request(running.port, f"/?n={n}")
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/json")
+    assert body["strategy"] == running.server.name
+    assert body["n"] == n
+    assert body["result"] == prime_count(n)
+    assert body["task_ms"] > 0
+
+
+def test_default_size(running):
+    status, _, body = request(running.port, "/")
+    assert (status, body["n"], body["result"]) == (200, common.DEFAULT_N, prime_count(common.DEFAULT_N))
+
+
+def test_known_values(running):
+    assert request(running.port, "/?n=10000")[2]["result"] == 1229
+    assert request(running.port, "/?n=100000")[2]["result"] == 9592
+
+
+def test_pid_says_where_the_task_ran(running):
+    pid = request(running.port, "/?n=100")[2]["pid"]
+    if running.server.number == "4":
+        assert pid != running.process.pid
+        assert pid in {p.pid for p in running.processes()}, "computed by a worker of the server's own pool"
+    else:
+        assert pid == running.process.pid
+
+
+def test_health(running):
+    assert request(running.port, "/health")[:3:2] == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize("query, says", [
+    ("n", "needs a value"),
+    ("n=", "needs a value"),
+    ("n=abc", "integer"),
+    ("n=1.5", "integer"),
+    ("n=0", "from 1 to"),
+    ("n=-7", "from 1 to"),
+    (f"n={common.MAX_N + 1}", "from 1 to"),
+    ("n=1&n=2", "more than once"),
+    ("m=5", "unknown parameter"),
+])
+def test_bad_n_is_400_with_a_message(running, query, says):
+    status, headers, body = request(running.port, f"/?{query}")
+    assert status == 400
+    assert headers["Content-Type"].startswith("application/json")
+    assert says in body["error"]
+    assert request(running.port, "/health")[0] == 200, "the server survives it"
+
+
+def test_unknown_path_is_404(running):
+    status, _, body = request(running.port, "/nope")
+    assert status == 404 and "/nope" in body["error"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "BREW"])
+def test_other_methods_are_405(running, method):
+    status, _, body = request(running.port, "/", method=method)
+    assert status == 405 and method in body["error"]
+
+
+def test_head_is_get_without_a_body(running):
+    status, headers, body = request(running.port, "/?n=100", method="HEAD")
+    _, get_headers, get_body = request(running.port, "/?n=100")
+    assert (status, body) == (200, None)
+    assert headers["Content-Type"] == get_headers["Content-Type"]
+    assert int(headers["Content-Length"]) > 0
+
+
+def test_no_traceback_in_the_log(running):
+    for query in ("n=%00", "n=%ff%fe", "n=" + "9" * 10_000, "n=1e3", "n=0x10", "n=%205", "n=%EF%BC%95"):
+        assert request(running.port, f"/?{query}")[0] == 400, query
+    assert "Traceback" not in running.output()
