@@ -248,7 +248,7 @@ def ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _interrupt(signum, frame):
+def interrupt_once(signum, frame):
     # Raised in the main thread even while it runs a task, so a blocked loop stops too. Further signals are
     # ignored: a second Ctrl-C must not cut the clean-up short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -277,8 +277,8 @@ def run(main):
     once without running the loop again or waiting for a thread still inside a task (its answer has nobody left
     to go to). Exit status 0 after a signal, 1 after a start-up error.
     """
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, interrupt_once)
+    signal.signal(signal.SIGTERM, interrupt_once)
     status = 0
     try:
         if asyncio.iscoroutinefunction(main):
@@ -301,10 +301,15 @@ def run(main):
         os._exit(status)
 
 
-if __name__ == "__main__":
+def time_task(n=DEFAULT_N, runs=5):
+    """The median time in seconds of one task of size n, run here."""
     times = []
-    for _ in range(5):
+    for _ in range(runs):
         started = time.perf_counter()
-        result = count_primes(0, DEFAULT_N)
+        count_primes(0, n)
         times.append(time.perf_counter() - started)
-    print(f"n={DEFAULT_N} result={result} median of {len(times)} runs: {statistics.median(times) * 1000:.1f} ms")
+    return statistics.median(times)
+
+
+if __name__ == "__main__":
+    print(f"n={DEFAULT_N} result={count_primes(0, DEFAULT_N)} median of 5 runs: {time_task() * 1000:.1f} ms")
