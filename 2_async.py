@@ -24,7 +24,8 @@ async def compute_cooperatively(n):
 
 
 async def main():
-    args = common.parse_args(__doc__, port=8001, cooperative=True)
+    args = common.parse_args(__doc__, port=8001, options={"--cooperative": dict(
+        action="store_true", help=f"run the task in slices of {common.SLICE} numbers, yielding in between")})
     if args.cooperative:
         await common.serve("2_async --cooperative", compute_cooperatively, args, "cooperative: yields between slices")
     else:

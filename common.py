@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import http.server
 import json
+import logging
 import os
 import re
 import signal
@@ -198,15 +199,16 @@ def cpu_count():
     return len(os.sched_getaffinity(0))
 
 
-def parse_args(doc, port, workers=False, cooperative=False):
+def parse_args(doc, port, workers=False, options=None):
+    """The command line every server shares (--host, --port, and --workers for the pools), plus `options`:
+    {"--flag": argparse keyword arguments} of the server's own."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=port, help="port to listen on (default %(default)s)")
     if workers:
         parser.add_argument("--workers", type=int, default=cpu_count(), help="pool size (default: CPUs, %(default)s)")
-    if cooperative:
-        parser.add_argument("--cooperative", action="store_true",
-                            help=f"run the task in slices of {SLICE} numbers, yielding to the IOLoop in between")
+    for flag, kwargs in (options or {}).items():
+        parser.add_argument(flag, **kwargs)
     args = parser.parse_args()
     if workers and args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -295,6 +297,7 @@ def run(main):
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        logging.disable()  # what pool threads say about the workers stopped now is noise
         stop_children()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -98,16 +98,20 @@ def environment(task_s):
     }
 
 
-def run_siege(port, concurrency, seconds, verbose=False):
-    """siege against the server, bounded in time; (stdout, stderr). Killed by pid if it outstays its time."""
+def run_siege(port, concurrency, seconds, verbose=False, tick=None):
+    """siege against the server, bounded in time; (stdout, stderr). Killed by pid if it outstays its time.
+    tick(seconds_left) is called every 15 s while it runs."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(siege.command(f"http://{HOST}:{port}/", concurrency, seconds, verbose),
                                    stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + seconds + 45  # siege ends on time, then waits for answers in flight
         try:
-            # siege ends on time, then waits for the answers in flight (its timeout is 30 s).
-            process.wait(timeout=seconds + 45)
-        except subprocess.TimeoutExpired:
-            pass
+            while process.poll() is None and time.monotonic() < deadline:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    if tick:
+                        tick(max(0, round(deadline - 45 - time.monotonic())))
         finally:
             if process.poll() is None:
                 process.terminate()
@@ -173,7 +177,8 @@ def bench_one(server, concurrency, args, env, progress):
         probe.start()
         sampler.start()
         try:
-            stdout, stderr = run_siege(port, concurrency, args.duration, verbose=True)
+            stdout, stderr = run_siege(port, concurrency, args.duration, verbose=True,
+                                       tick=lambda left: progress(f"measuring, {left} s left"))
         finally:
             health, tree = probe.stop(), sampler.stop()
         measured(run, stdout, stderr, health, tree, env)
@@ -214,16 +219,17 @@ def main(argv=None):
     out_dir = args.out / datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"Timing one task (n={common.DEFAULT_N}) alone...", flush=True)
-    env = environment(common.time_task(runs=7))
+    env = environment(common.time_task(runs=11))
     print(report.environment_line(env), flush=True)
     runs = []
     per_run = args.warmup + args.duration + RUN_OVERHEAD_S
     suite_started = time.monotonic()
     try:
         for index, (server, level) in enumerate(plan):
-            left = (len(plan) - index) * per_run
+            run_started = time.monotonic()
 
-            def progress(phase, index=index, server=server, level=level, left=left):
+            def progress(phase, index=index, server=server, level=level, run_started=run_started):
+                left = max(0, (len(plan) - index) * per_run - (time.monotonic() - run_started))
                 print(f"[{index + 1}/{len(plan)}] {server.name} @ {level} users: {phase} "
                       f"(suite: ~{left // 60:.0f} min {left % 60:02.0f} s left)", flush=True)
 

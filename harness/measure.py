@@ -48,7 +48,8 @@ class Background(threading.Thread):
 
 
 class HealthProbe(Background):
-    """GET /health every `interval` seconds, one at a time: each latency in ms, or None if it failed."""
+    """GET /health every `interval` seconds, one at a time, and time each answer. A probe that fails (no
+    connection, no answer within `timeout`, not a 200) counts as `timeout`: its user got nothing for that long."""
 
     def __init__(self, port, max_seconds, interval=0.1, timeout=10):
         super().__init__(interval, max_seconds)
@@ -64,9 +65,9 @@ class HealthProbe(Background):
         self.latencies_ms.append((time.perf_counter() - started) * 1000 if ok else None)
 
     def result(self):
-        answered = [ms for ms in self.latencies_ms if ms is not None]
-        summary = percentiles(answered, (50, 99))
+        summary = percentiles([self.timeout * 1000 if ms is None else ms for ms in self.latencies_ms], (50, 99))
         summary["count"] = len(self.latencies_ms)
+        summary["failed"] = self.latencies_ms.count(None)
         summary["slow_or_failed"] = sum(1 for ms in self.latencies_ms if ms is None or ms > SLOW_S * 1000)
         return summary
 

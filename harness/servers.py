@@ -35,6 +35,7 @@ SERVERS = [
     Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",)),
     Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002),
     Server("4_async_processexecutor", "4_async_processexecutor.py", 8003),
+    Server("5_async_dask", "5_async_dask.py", 8004),
 ]
 
 

@@ -29,7 +29,8 @@ def health_during_a_long_task(process):
     return done["health"] < done["task"], done["health"] - started
 
 
-@pytest.mark.parametrize("name", ["2_async --cooperative", "3_async_threadexecutor", "4_async_processexecutor"])
+@pytest.mark.parametrize("name", ["2_async --cooperative", "3_async_threadexecutor", "4_async_processexecutor",
+                                  "5_async_dask"])
 def test_health_answers_while_a_task_runs(start_server, name):
     answered_first, seconds = health_during_a_long_task(start_server(by_name(name)))
     assert answered_first, f"/health waited {seconds:.2f} s for the task"

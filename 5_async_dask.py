@@ -1,0 +1,68 @@
+"""5_async_dask: Tornado hands the task to a Dask distributed cluster.
+
+By default the cluster is embedded: a LocalCluster of --workers single-threaded worker processes on this machine.
+With --scheduler tcp://HOST:8786 the server uses a running cluster instead, whose workers may be on other
+machines, and starts none. Either way the IOLoop only awaits: Dask's client is asynchronous.
+"""
+import asyncio
+import os
+
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Dask logs every worker's start at INFO
+from distributed import Client, LocalCluster  # noqa: E402
+from distributed.client import FutureCancelledError  # noqa: E402
+from tornado.web import HTTPError  # noqa: E402
+
+import common  # noqa: E402
+
+
+async def connect(args):
+    if args.scheduler:
+        client = await Client(args.scheduler, asynchronous=True, timeout=10)
+        await client.upload_file(common.__file__)  # workers elsewhere need not have a checkout of this project
+        return client
+    cluster = await LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, asynchronous=True,
+                                 dashboard_address=":8787" if args.dashboard else None)
+    client = await Client(cluster, asynchronous=True)
+    await client.wait_for_workers(args.workers)
+    return client
+
+
+async def main():
+    args = common.parse_args(__doc__, port=8004, workers=True, options={
+        "--scheduler": dict(metavar="tcp://HOST:8786", help="use this running cluster instead of starting one"),
+        "--dashboard": dict(action="store_true", help="serve Dask's dashboard on :8787 (needs bokeh)")})
+    try:
+        client = await connect(args)
+    except (OSError, TimeoutError) as error:
+        common.fail(f"5_async_dask: cannot reach the Dask scheduler at {args.scheduler}: {error}")
+
+    in_flight = set()
+
+    async def compute(n):
+        if client.status != "running" or not client.scheduler_info()["n_workers"]:
+            raise HTTPError(503, log_message="no Dask worker is available")
+        # pure=False: by default Dask gives identical calls one shared, cached result: no work would be done.
+        future = client.submit(common.run_task, n, pure=False)
+        in_flight.add(future)
+        try:
+            return await future
+        except (FutureCancelledError, OSError) as error:
+            raise HTTPError(503, log_message=f"the Dask cluster lost the task: {error}") from None
+        finally:
+            in_flight.discard(future)
+
+    async def cancel_when_no_worker_is_left():
+        while True:  # a task waits for a worker forever: answer 503 instead
+            await asyncio.sleep(1)
+            if in_flight and not client.scheduler_info()["n_workers"]:
+                await client.cancel(list(in_flight))
+
+    await client.run(common.run_task, 1)  # every worker imports the task before the first request
+    watchdog = asyncio.create_task(cancel_when_no_worker_is_left())  # a reference keeps it running  # noqa: F841
+    workers = client.scheduler_info()["n_workers"]
+    where = args.scheduler or "an embedded LocalCluster"
+    await common.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}")
+
+
+if __name__ == "__main__":
+    common.run(main)
