@@ -127,7 +127,7 @@ class ServerProcess:
         except psutil.NoSuchProcess:
             pass
         self.tree.update((p.pid, p) for p in alive)
-        return alive
+        return list({p.pid: p for p in alive}.values())  # a process can be both in the group and in the tree
 
     def output(self):
         self.log.seek(0)
