@@ -6,21 +6,37 @@ free to answer other requests.
 import asyncio
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from tornado.ioloop import IOLoop
+from tornado.web import HTTPError
 
 import common
 
 
+def start_pool(workers):
+    # forkserver: workers are forked from a clean process started at the first pool's start, before the listening
+    # socket exists and not from the running loop, so none inherits the port or the loop's state. Only
+    # module-level functions with plain arguments cross to them.
+    return ProcessPoolExecutor(workers, multiprocessing.get_context("forkserver"), common.ignore_sigint)
+
+
 async def main():
     args = common.parse_args(__doc__, port=8003, workers=True)
-    # forkserver: workers are forked from a clean process started here, before the listening socket exists and
-    # not from the running loop, so none inherits the port or the loop's state. Only module-level functions
-    # with plain arguments cross to them.
-    executor = ProcessPoolExecutor(args.workers, multiprocessing.get_context("forkserver"), common.ignore_sigint)
+    executor = start_pool(args.workers)
 
-    async def compute(n):
-        return await IOLoop.current().run_in_executor(executor, common.run_task, n)
+    async def compute(n, retry=True):
+        nonlocal executor
+        used = executor
+        try:
+            return await IOLoop.current().run_in_executor(used, common.run_task, n)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the pool fails all it holds and takes nothing more.
+            if executor is used:  # the first request to see it starts a new pool
+                executor = start_pool(args.workers)
+            if retry:
+                return await compute(n, retry=False)
+            raise HTTPError(503, log_message="a worker process died while running this task") from None
 
     # Start every worker before serving, so that no request pays for a process start-up.
     await asyncio.gather(*(compute(1) for _ in range(args.workers)))

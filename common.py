@@ -127,7 +127,9 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def send_error(self, code, message=None, explain=None):
-        # http.server's own errors (malformed request line, oversize header...) answer in JSON too.
+        # http.server's own errors (malformed request line, oversize header...) answer in JSON too, and with a
+        # status line even when the request line was too garbled to say which HTTP version the client speaks.
+        self.request_version = "HTTP/1.0" if self.request_version == "HTTP/0.9" else self.request_version
         self.close_connection = True
         self.send_json(code, {"error": message or self.responses.get(code, ("error",))[0]})
 
@@ -146,13 +148,24 @@ class TaskHandler(tornado.web.RequestHandler):
 
     def initialize(self, strategy, compute):
         self.strategy, self.compute = strategy, compute
+        self.task = None
 
     async def get(self):
         try:
             n = parse_n(self.request.query)
         except BadRequest as error:
             raise tornado.web.HTTPError(400, reason="Bad Request", log_message=str(error)) from None
-        self.write(task_response(self.strategy, n, await self.compute(n)))
+        self.task = asyncio.ensure_future(self.compute(n))
+        try:
+            self.write(task_response(self.strategy, n, await self.task))
+        except asyncio.CancelledError:
+            pass  # the client has gone (on_connection_close): nobody to answer
+
+    def on_connection_close(self):
+        # The client gave up: cancel its task. Work still queued is dropped (a pool's queue, a Dask task, the rest
+        # of a cooperative task); what already runs in a thread or process finishes, unanswered.
+        if self.task:
+            self.task.cancel()
 
     head = get  # Tornado sends the headers only for HEAD
 
@@ -160,6 +173,8 @@ class TaskHandler(tornado.web.RequestHandler):
         return None  # every answer is fresh
 
     def write_error(self, status_code, **kwargs):
+        if status_code == 503:
+            self.set_header("Retry-After", "1")
         error = kwargs.get("exc_info", (None, None))[1]
         if status_code == 405:
             message = method_not_allowed(self.request.method)
@@ -207,11 +222,15 @@ def parse_args(doc, port, workers=False, options=None):
     parser.add_argument("--port", type=int, default=port, help="port to listen on (default %(default)s)")
     if workers:
         parser.add_argument("--workers", type=int, default=cpu_count(), help="pool size (default: CPUs, %(default)s)")
+        parser.add_argument("--max-pending", type=int, metavar="N",
+                            help="answer 503 at once while N tasks are already running or queued (default: no limit)")
     for flag, kwargs in (options or {}).items():
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args()
     if workers and args.workers < 1:
         parser.error("--workers must be at least 1")
+    if workers and args.max_pending is not None and args.max_pending < 1:
+        parser.error("--max-pending must be at least 1")
     return args
 
 
@@ -235,10 +254,31 @@ def serve_sync(server_class, handler_class, args, settings):
         server.serve_forever()
 
 
+def limit_pending(compute, max_pending):
+    """compute(), but answering 503 at once instead of queuing while max_pending tasks are unfinished."""
+    pending = 0
+
+    async def limited(n):
+        nonlocal pending
+        if pending >= max_pending:
+            raise tornado.web.HTTPError(503, log_message=f"{pending} tasks are pending already: try again later")
+        pending += 1
+        try:
+            return await compute(n)
+        finally:
+            pending -= 1
+
+    return limited
+
+
 async def serve(strategy, compute, args, settings):
     """Serve the Tornado application until SIGINT or SIGTERM."""
+    if getattr(args, "max_pending", None):
+        compute = limit_pending(compute, args.max_pending)
+        settings += f", at most {args.max_pending} pending"
     try:
-        make_app(strategy, compute).listen(args.port, args.host)
+        # A client that stalls while sending its request (or idles between requests) is dropped after 10 s.
+        make_app(strategy, compute).listen(args.port, args.host, idle_connection_timeout=10, body_timeout=10)
     except OSError as error:
         fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
     announce(strategy, args, settings)
@@ -259,17 +299,21 @@ def interrupt_once(signum, frame):
 
 
 def stop_children(timeout=1):
-    """Stop every process this one started (pool workers, forkserver...), by pid: SIGTERM, then SIGKILL."""
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        try:
-            child.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(children, timeout=timeout)
-    for child in alive:
-        child.kill()
-    psutil.wait_procs(alive, timeout=timeout)
+    """Stop every process this one started (pool workers, forkserver...), by pid: SIGTERM, then SIGKILL. A few
+    rounds, for a worker that a pool was starting in another thread just then."""
+    for _ in range(3):
+        children = psutil.Process().children(recursive=True)
+        if not children:
+            return
+        for child in children:
+            try:
+                child.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(children, timeout=timeout)
+        for child in alive:
+            child.kill()
+        psutil.wait_procs(alive, timeout=timeout)
 
 
 def run(main):

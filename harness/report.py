@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 HEADERS = ["Strategy", "Avail. %", "Trans/s", "Mean s", "p50 ms", "p99 ms", "Health p99 ms", "Health >1 s",
-           "Peak RSS MB", "CPU s", "Efficiency"]
+           "Peak RSS MB", "CPU s", "T1 ms", "Efficiency"]
 
 
 def _fmt(value, digits=1):
@@ -21,7 +21,8 @@ def row(run):
     latency, health = run["latency_ms"], run["health_ms"]
     return [run["server"], _fmt(run["availability"], 2), _fmt(run["transaction_rate"], 2),
             _fmt(run["response_time_s"], 2), _fmt(latency["p50"], 0), _fmt(latency["p99"], 0), _fmt(health["p99"]),
-            f"{health['slow_or_failed']}/{health['count']}", _fmt(run["peak_rss_mb"], 0), _fmt(run["cpu_s"]), _fmt(run["efficiency"], 2)]
+            f"{health['slow_or_failed']}/{health['count']}", _fmt(run["peak_rss_mb"], 0), _fmt(run["cpu_s"]),
+            _fmt(run["task_s"] * 1000), _fmt(run["efficiency"], 2)]
 
 
 def levels(results):
@@ -32,7 +33,8 @@ def environment_line(env):
     return (f"{env['cpu']}, {env['cpu_count']} CPUs, {env['ram_gb']} GB RAM, {env['os']}; Python {env['python']}, "
             f"Tornado {env['tornado']}, siege {env['siege']}; commit {env['commit'][:12]}, {env['started']}. "
             f"One task (n={env['task_n']}) takes T1 = {env['task_s'] * 1000:.1f} ms alone, so the limit is "
-            f"{env['cpu_count'] / env['task_s']:.1f} tasks/s.")
+            f"{env['cpu_count'] / env['task_s']:.1f} tasks/s" +
+            (f" (T1 was {env['task_s_end'] * 1000:.1f} ms at the end)." if "task_s_end" in env else "."))
 
 
 def tables_rst(results):

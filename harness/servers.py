@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
@@ -19,14 +19,23 @@ HOST = "127.0.0.1"
 
 @dataclass(frozen=True)
 class Server:
-    name: str  # what results and tables call it: the script's name, plus its options
+    name: str  # the strategy it answers with: the script's name, plus its variant's option
     script: str
     port: int
     args: tuple = ()
+    options: tuple = ()  # settings that do not change the strategy, such as --max-pending
 
     @property
     def number(self):
         return self.name.split("_")[0]
+
+    @property
+    def label(self):
+        """What results and tables call it."""
+        return " ".join((self.name, *self.options))
+
+    def with_options(self, *options):
+        return replace(self, options=self.options + options)
 
 
 SERVERS = [
@@ -93,7 +102,8 @@ class ServerProcess:
 
     def start(self):
         self.log = tempfile.TemporaryFile("w+")
-        command = [sys.executable, self.server.script, "--port", str(self.port), *self.server.args, *self.extra_args]
+        command = [sys.executable, self.server.script, "--port", str(self.port), *self.server.args,
+                   *self.server.options, *self.extra_args]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         return self

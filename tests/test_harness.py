@@ -2,6 +2,7 @@
 and one short end-to-end run."""
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -155,5 +156,33 @@ def test_a_short_suite_end_to_end(tmp_path):
     rst = (out_dir / "results.rst").read_text()
     assert "4_async_processexecutor" in rst and "=====" in rst
     assert (out_dir / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert our_processes(started) == []
+    assert port_is_free(8000 + offset) and port_is_free(8003 + offset)
+
+
+@pytest.mark.skipif(shutil.which("siege") is None, reason="siege is not installed")
+def test_sigterm_mid_run_stops_everything_and_keeps_what_finished(tmp_path):
+    started = time.time() - 1
+    offset = 22000
+    log = tmp_path / "suite.log"
+    with open(log, "w") as output:
+        suite = subprocess.Popen([sys.executable, "run_all.py", "--servers", "1,4", "--duration", "3", "--out",
+                                  str(tmp_path / "out"), "--port-offset", str(offset)],
+                                 cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while "[2/2] 4_async_processexecutor @ 25 users: measuring" not in log.read_text():
+            assert time.monotonic() < deadline and suite.poll() is None, log.read_text()
+            time.sleep(0.1)
+        suite.send_signal(signal.SIGTERM)
+        assert suite.wait(timeout=30) == 1
+    finally:
+        if suite.poll() is None:
+            suite.kill()
+            suite.wait()
+    assert "Interrupted" in log.read_text()
+    (out_dir,) = (tmp_path / "out").iterdir()
+    runs = json.loads((out_dir / "results.json").read_text())["runs"]
+    assert [run["server"] for run in runs] == ["1_sync"], "the finished run is kept, the interrupted one is not"
     assert our_processes(started) == []
     assert port_is_free(8000 + offset) and port_is_free(8003 + offset)
