@@ -16,7 +16,7 @@ def percentiles(values, points=(50, 90, 99)):
     if len(values) == 0:
         return dict.fromkeys(keys)
     found = numpy.percentile(values, points).tolist() + [max(values)]
-    return {key: round(value, 3) for key, value in zip(keys, found)}
+    return {key: round(value, 3) for key, value in zip(keys, found, strict=True)}
 
 
 def efficiency(transaction_rate, cpus, task_s):
@@ -116,24 +116,35 @@ class TreeSampler(Background):
         }
 
 
+def cpu_snapshot(processes):
+    """The CPU seconds each of `processes` has used so far (those already gone are left out)."""
+    snapshot = {}
+    for proc in processes:
+        try:
+            snapshot[proc] = cpu_seconds(proc)
+        except psutil.Error:
+            pass
+    return snapshot
+
+
+def cpu_since(snapshot):
+    """The CPU seconds the processes of `snapshot` have used since it was taken."""
+    used = 0.0
+    for proc, before in snapshot.items():
+        try:
+            used += cpu_seconds(proc) - before
+        except psutil.Error:
+            pass  # gone since: what it used after the snapshot is lost with it
+    return used
+
+
 def wait_until_idle(server_process, timeout=60, threshold=0.1, interval=0.5):
     """Wait until the server's tree uses less than `threshold` of one core (queued work left by a client that
     went away must not steal CPU from the next measurement). Returns the seconds waited, or None on timeout."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        before = {}
-        for proc in server_process.processes():
-            try:
-                before[proc.pid] = (proc, cpu_seconds(proc))
-            except psutil.Error:
-                pass
+        snapshot = cpu_snapshot(server_process.processes())
         time.sleep(interval)
-        used = 0.0
-        for proc, cpu in before.values():
-            try:
-                used += cpu_seconds(proc) - cpu
-            except psutil.Error:
-                pass
-        if used / interval < threshold:
+        if cpu_since(snapshot) / interval < threshold:
             return round(time.monotonic() - started, 2)
     return None

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 HEADERS = ["Strategy", "Avail. %", "Trans/s", "Mean s", "p50 ms", "p99 ms", "Health p99 ms", "Health >1 s",
-           "Peak RSS MB", "CPU s", "T1 ms", "Efficiency"]
+           "Peak RSS MB", "CPU s", "T1 now ms", "Efficiency"]
 
 
 def _fmt(value, digits=1):
@@ -30,8 +30,9 @@ def levels(results):
 
 
 def environment_line(env):
+    commit = env["commit"][:12] + ("-dirty" if env["commit"].endswith("-dirty") else "")
     return (f"{env['cpu']}, {env['cpu_count']} CPUs, {env['ram_gb']} GB RAM, {env['os']}; Python {env['python']}, "
-            f"Tornado {env['tornado']}, siege {env['siege']}; commit {env['commit'][:12]}, {env['started']}. "
+            f"Tornado {env['tornado']}, siege {env['siege']}; commit {commit}, {env['started']}. "
             f"One task (n={env['task_n']}) takes T1 = {env['task_s'] * 1000:.1f} ms alone, so the limit is "
             f"{env['cpu_count'] / env['task_s']:.1f} tasks/s" +
             (f" (T1 was {env['task_s_end'] * 1000:.1f} ms at the end)." if "task_s_end" in env else "."))
@@ -57,7 +58,7 @@ def write_chart(results, path):
     found = {(run["server"], run["concurrency"]): run for run in results["runs"] if run.get("measured")}
     concurrency = levels(results)
     width = 0.8 / len(concurrency)
-    figure, (rate_axes, health_axes) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    figure, (rate_axes, health_axes) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
     for i, level in enumerate(concurrency):
         offsets = [s + (i - (len(concurrency) - 1) / 2) * width for s in range(len(servers))]
         runs = [found.get((server, level)) for server in servers]
@@ -74,10 +75,13 @@ def write_chart(results, path):
                    color="grey", fontsize=8)
     rate_axes.set_title("Throughput: transactions/s (higher is better)")
     health_axes.set_title("Responsiveness: /health p99, ms (lower is better, log scale)")
-    health_axes.set_yscale("log")
+    highest = max((run["health_ms"]["p99"] or 0 for run in found.values()), default=0)
+    if highest:
+        health_axes.set_yscale("log")  # from a few ms to seconds
+        health_axes.set_ylim(top=highest * 3)  # room for the bars' labels
     for axes in (rate_axes, health_axes):
         axes.set_xticks(range(len(servers)), [s.replace(" --", "\n--").replace("_async_", "_async_\n")
-                                              for s in servers], fontsize=8)
+                                              for s in servers], fontsize=7)
         axes.grid(axis="y", alpha=0.3)
         if len(concurrency) > 1:
             axes.legend(fontsize=8)

@@ -5,10 +5,9 @@ import socket
 import threading
 import time
 
-import psutil
 import pytest
 
-from harness.measure import cpu_seconds
+from harness.measure import cpu_since, cpu_snapshot
 from harness.servers import HOST, SERVERS, ServerProcess, by_name, free_port, port_is_free, request
 from harness.verify import prime_count
 
@@ -41,21 +40,9 @@ def join(threads, timeout=90):
 
 def cpu_used(process, seconds):
     """CPU seconds the server's whole tree uses during the next `seconds`."""
-    procs = process.processes()
-    before = {}
-    for proc in procs:
-        try:
-            before[proc.pid] = cpu_seconds(proc)
-        except psutil.Error:
-            pass
+    snapshot = cpu_snapshot(process.processes())
     time.sleep(seconds)
-    used = 0.0
-    for proc in procs:
-        try:
-            used += cpu_seconds(proc) - before.get(proc.pid, 0.0)
-        except psutil.Error:
-            pass
-    return used
+    return cpu_since(snapshot)
 
 
 def test_a_killed_pool_worker_is_replaced(start_server):

@@ -186,3 +186,28 @@ def test_sigterm_mid_run_stops_everything_and_keeps_what_finished(tmp_path):
     assert [run["server"] for run in runs] == ["1_sync"], "the finished run is kept, the interrupted one is not"
     assert our_processes(started) == []
     assert port_is_free(8000 + offset) and port_is_free(8003 + offset)
+
+
+def test_a_run_counts_503_answers_once_and_only_200_as_success():
+    import run_all
+
+    stdout = (DATA / "siege_503_stdout.txt").read_text()
+    stderr = (DATA / "siege_503_stderr.txt").read_text()
+    run = {"duration_s": 2}
+    run_all.measured(run, stdout, stderr, health={}, tree={}, env={"cpu_count": 2, "task_s": 0.1})
+    # siege counted the 157 answers 503 as failed and the 11 answers 200 as its transactions.
+    assert (run["siege"]["failed_transactions"], run["siege"]["transactions"]) == (157, 11)
+    assert (run["transactions"], run["non_200"], run["failed"]) == (168, 157, 157)
+    assert run["availability"] == round(100 * 11 / 168, 2)
+    assert run["transaction_rate"] == round(11 / run["siege"]["elapsed_time"], 2)
+    assert run["efficiency"] == measure.efficiency(run["transaction_rate"], 2, 0.1)
+
+
+def test_a_run_without_summary_still_counts_its_transactions():
+    import run_all
+
+    run = {"duration_s": 2}
+    run_all.measured(run, (DATA / "siege_verbose_stdout.txt").read_text(), "Lifting the server siege...",
+                     health={}, tree={}, env={"cpu_count": 2, "task_s": 0.1})
+    assert run["measured"] and run["transactions"] == 18 and run["transaction_rate"] == 9.0
+    assert "no summary" in run["note"]

@@ -5,10 +5,9 @@ import socket
 import subprocess
 import time
 
-import psutil
 import pytest
 
-from harness.servers import HOST, ROOT, SERVERS, ServerProcess, by_name, free_port, port_is_free
+from harness.servers import HOST, ROOT, SERVERS, ServerProcess, by_name, port_is_free
 
 
 @pytest.fixture

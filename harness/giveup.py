@@ -1,0 +1,39 @@
+"""How much CPU a server spends for clients that have gone: load it with 512 siege users for 10 s, stop siege,
+then measure the CPU seconds its process tree uses until it is idle (30 s at most).
+
+    .venv/bin/python -m harness.giveup 4_async_processexecutor [--port 8160] [--users 512]
+"""
+import argparse
+import subprocess
+import time
+
+from . import siege
+from .measure import cpu_since, cpu_snapshot
+from .servers import HOST, SERVERS, ServerProcess, by_name
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("server", choices=[server.name for server in SERVERS])
+    parser.add_argument("--port", type=int, default=8160)
+    parser.add_argument("--users", type=int, default=512)
+    args = parser.parse_args()
+    with ServerProcess(by_name(args.server), args.port) as server:
+        if not server.wait_healthy(60):
+            parser.exit(1, f"{args.server} did not come up\n")
+        subprocess.run(siege.command(f"http://{HOST}:{args.port}/", args.users, 10), capture_output=True, timeout=90)
+        start = cpu_snapshot(server.processes())
+        stopped, last, idle_after = time.monotonic(), 0.0, None
+        for _ in range(60):  # 30 s at most
+            time.sleep(0.5)
+            used = cpu_since(start)
+            if used - last < 0.05:  # under 10 % of a core for half a second: idle
+                idle_after = time.monotonic() - stopped
+                break
+            last = used
+        idle = f"idle after {idle_after:.1f} s" if idle_after else "still busy after 30 s"
+        print(f"{args.server}: {cpu_since(start):.1f} CPU s after siege stopped; {idle}")
+
+
+if __name__ == "__main__":
+    main()
