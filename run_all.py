@@ -201,10 +201,11 @@ def bench_one(server, concurrency, args, env, progress):
             print(f"  ! {server.label} left processes behind or its port busy (they were killed)", flush=True)
 
 
-def save(out_dir, env, runs):
+def save(out_dir, env, runs, render=True):
+    """results.json, and unless render is False the table and chart drawn from it."""
     results = {"environment": env, "runs": runs}
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    if runs:
+    if runs and render:
         report.write_rst(results, out_dir / "results.rst")
         report.write_chart(results, out_dir / "results.png")
     return results
@@ -245,7 +246,7 @@ def main(argv=None):
                       f"(suite: ~{left // 60:.0f} min {left % 60:02.0f} s left)", flush=True)
 
             runs.append(bench_one(server, level, args, env, progress))
-            save(out_dir, env, runs)  # whatever has finished is kept, even if the suite is stopped later
+            save(out_dir, env, runs, render=False)  # what has finished is kept, even if the suite dies later
     except KeyboardInterrupt:
         print(f"\nInterrupted: every process started was stopped; {len(runs)} finished runs are saved.", flush=True)
     env["task_s_end"] = round(common.time_task(runs=11), 5)  # the machine's speed may drift during a suite
