@@ -1,5 +1,6 @@
 """Faults injected for real: killed workers, clients that give up, overload, slow and malformed clients, signals
 at awkward moments. Every server must survive them, answer what it accepted, and leave nothing behind."""
+import os
 import signal
 import socket
 import threading
@@ -176,3 +177,20 @@ def test_a_second_ctrl_c_does_not_cut_the_shutdown_short(start_server):
     assert server.leftovers(timeout=5) == []
     assert server.process.returncode == 0
     join(threads)
+
+
+def test_a_killed_dask_worker_of_the_embedded_cluster(start_server):
+    server = start_server(by_name("5_async_dask"))
+    victim = request(server.port, "/?n=10")[2]["pid"]
+    threads, answers = in_parallel(server.port, f"/?n={LONG_N}", 6)
+    time.sleep(0.5)
+    os.kill(victim, signal.SIGKILL)
+    join(threads)
+    statuses = [answer[0] for answer in answers]
+    assert set(statuses) <= {200, 503}, answers
+    assert statuses.count(200) >= 5, "the lost task runs again on the other worker"
+    # The nanny starts a new worker in its place; requests are served meanwhile.
+    for _ in range(3):
+        status, _, body = request(server.port, "/?n=20000")
+        assert (status, body["result"]) == (200, prime_count(20000))
+        assert body["pid"] != victim
