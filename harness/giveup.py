@@ -5,10 +5,9 @@ then measure the CPU seconds its process tree uses until it is idle (30 s at mos
 """
 import argparse
 import subprocess
-import time
 
 from . import siege
-from .measure import cpu_since, cpu_snapshot
+from .measure import cpu_since, cpu_snapshot, wait_until_idle
 from .servers import HOST, SERVERS, ServerProcess, by_name
 
 
@@ -23,15 +22,8 @@ def main():
             parser.exit(1, f"{args.server} did not come up\n")
         subprocess.run(siege.command(f"http://{HOST}:{args.port}/", args.users, 10), capture_output=True, timeout=90)
         start = cpu_snapshot(server.processes())
-        stopped, last, idle_after = time.monotonic(), 0.0, None
-        for _ in range(60):  # 30 s at most
-            time.sleep(0.5)
-            used = cpu_since(start)
-            if used - last < 0.05:  # under 10 % of a core for half a second: idle
-                idle_after = time.monotonic() - stopped
-                break
-            last = used
-        idle = f"idle after {idle_after:.1f} s" if idle_after else "still busy after 30 s"
+        idle_after = wait_until_idle(server, timeout=30)
+        idle = f"idle after {idle_after:.1f} s" if idle_after is not None else "still busy after 30 s"
         print(f"{args.server}: {cpu_since(start):.1f} CPU s after siege stopped; {idle}")
 
 
