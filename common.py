@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import re
+import select
 import signal
 import statistics
 import sys
+import threading
 import time
 import traceback
 from urllib.parse import parse_qs
@@ -290,19 +292,30 @@ def ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def interrupt_once(signum, frame):
-    # Raised in the main thread even while it runs a task, so a blocked loop stops too. Further signals are
-    # ignored: a second Ctrl-C must not cut the clean-up short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
+def descendants(pid=None):
+    """Every process below `pid` (default: this one), read from the kernel's /proc/PID/task/*/children lists:
+    the tree only, without walking every process of the machine. Falls back to psutil where the kernel has none."""
+    pid = os.getpid() if pid is None else pid
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+            kids = {int(k) for t in tasks for k in open(f"/proc/{parent}/task/{t}/children").read().split()}
+        except OSError:
+            if parent == pid and not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+                return [p.pid for p in psutil.Process(pid).children(recursive=True)]  # no such file on this kernel
+            continue  # gone meanwhile
+        found += kids
+        todo += kids
+    return found
 
 
 def stop_children(timeout=1):
     """Stop every process this one started (pool workers, forkserver...), by pid: SIGTERM, then SIGKILL. A few
     rounds, for a worker that a pool was starting in another thread just then."""
     for _ in range(3):
-        children = psutil.Process().children(recursive=True)
+        children = [psutil.Process(pid) for pid in descendants() if psutil.pid_exists(pid)]
         if not children:
             return
         for child in children:
@@ -311,41 +324,116 @@ def stop_children(timeout=1):
             except psutil.NoSuchProcess:
                 pass
         _, alive = psutil.wait_procs(children, timeout=timeout)
-        for child in alive:
-            child.kill()
-        psutil.wait_procs(alive, timeout=timeout)
+        kill_all(alive)
+
+
+def kill_all(processes):
+    for proc in processes:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(processes, timeout=1)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HARD_EXIT_AFTER_S = 3  # a server whose clean stop has not ended it by then is ended the hard way
+
+
+def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handler=None):
+    """Make SIGINT and SIGTERM stop this process, whatever its main thread is doing. Called once, at start-up.
+
+    Why not a handler that raises KeyboardInterrupt: a Python handler runs between two bytecodes of the main thread,
+    wherever that is, and an exception raised inside a finalizer (__del__, a weakref callback) is printed and
+    dropped; a handler that had also set the signals to "ignore" left a server that no signal could stop. And a
+    signal delivered to another thread while the main thread sleeps in epoll_wait runs no handler until it wakes.
+
+    So the signal's C handler writes its number to a pipe (signal.set_wakeup_fd, from any thread, at once), and a
+    watcher thread reads it: on the first signal it runs `first()` in a thread of its own; if a second signal
+    comes, or `grace_s` seconds pass and the process still lives, it kills every descendant by pid (SIGKILL) and
+    exits with `status`. Nothing waits for the main thread, and the signals are never ignored.
+    `main_thread_handler(signum)`, if given, also runs in the main thread (the harness raises KeyboardInterrupt
+    from it to save its results; if that exception is lost, the grace period still ends the process)."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def in_main_thread(signum, frame):
+        if main_thread_handler:
+            main_thread_handler(signum)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, in_main_thread)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    os.register_at_fork(after_in_child=forget_stop_signals)  # a forked child must not share the pipe
+
+    def watch():
+        while os.read(read_fd, 1)[0] not in STOP_SIGNALS:
+            pass  # another signal with a Python handler (SIGCHLD...): not ours
+        threading.Thread(target=first, daemon=True).start()
+        ready, _, _ = select.select([read_fd], [], [], grace_s)  # a second signal, or the grace period's end
+        logging.disable()
+        kill_all([psutil.Process(pid) for pid in descendants() if psutil.pid_exists(pid)])
+        os._exit(status)
+
+    threading.Thread(target=watch, daemon=True, name="stop-signal-watcher").start()
+
+
+def forget_stop_signals():
+    """In a forked child: the default behaviour again (SIGTERM ends it), and no wakeup pipe shared with the parent."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def exit_now(status):
+    """Stop every process this one started, by pid, and exit with `status` at once: nothing is drained, no thread
+    still inside a task is waited for (its answer has nobody left to go to)."""
+    logging.disable()  # what pool threads say about the workers stopped now is noise
+    stop_children()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+LOOP = {}  # the running asyncio loop of run(), for the thread that stops it
+STOPPING, PARKED = threading.Event(), threading.Event()  # a stop signal came / the main thread stands aside
+
+
+def stop_server():
+    """The first stop signal, in a thread of its own: stop the IOLoop through the loop itself, so that nothing in
+    it (a Dask nanny, a pool) starts new processes while they are stopped; if the loop is blocked inside a task,
+    do not wait for it longer than a moment. Then stop the children and exit 0."""
+    STOPPING.set()
+    loop = LOOP.get("loop")
+    if loop is not None:
+        loop.call_soon_threadsafe(loop.stop)
+        PARKED.wait(0.5)
+    exit_now(0)
 
 
 def run(main):
     """Run a server's main() (sync or async) until SIGINT or SIGTERM, then stop every process it started.
 
-    Nothing is drained: queued tasks are dropped, pool workers are stopped by pid, and the process exits at
-    once without running the loop again or waiting for a thread still inside a task (its answer has nobody left
-    to go to). Exit status 0 after a signal, 1 after a start-up error.
-    """
-    signal.signal(signal.SIGINT, interrupt_once)
-    signal.signal(signal.SIGTERM, interrupt_once)
+    Exit status 0 after a signal (within HARD_EXIT_AFTER_S even if a child will not stop), 1 after a start-up
+    error. A second signal ends it at once, its children killed."""
+    on_stop_signals(stop_server, status=0)
     status = 0
     try:
         if asyncio.iscoroutinefunction(main):
-            asyncio.new_event_loop().run_until_complete(main())
+            LOOP["loop"] = asyncio.new_event_loop()
+            LOOP["loop"].run_until_complete(main())
         else:
             main()
-    except KeyboardInterrupt:
-        pass
     except SystemExit as exit:
         status = exit.code if isinstance(exit.code, int) else 1
     except BaseException:
-        traceback.print_exc()
+        if not STOPPING.is_set():  # else: the loop was stopped on purpose, or a child was killed under it
+            traceback.print_exc()
         status = 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        logging.disable()  # what pool threads say about the workers stopped now is noise
-        stop_children()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
+    if STOPPING.is_set():
+        PARKED.set()
+        threading.Event().wait()  # stop_server ends the process
+    exit_now(status)
 
 
 def time_task(n=DEFAULT_N, runs=5):

@@ -9,7 +9,6 @@ import datetime
 import json
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,16 @@ from harness.servers import HOST, ROOT, SERVERS, ServerProcess
 WARMUP_S = 2
 QUICK_DURATION_S = 5
 RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
+STOP_GRACE_S = 30  # after Ctrl-C, time to stop the server and siege and save; then (or at a second one) it is killed
+INTERRUPTED = []  # the stop signal seen, if any
+
+
+def interrupt_once(signum):
+    """The first Ctrl-C or SIGTERM stops the suite where it is (the runs that finished are saved); a second one
+    is for common.on_stop_signals, which then kills everything the suite started."""
+    if not INTERRUPTED:
+        INTERRUPTED.append(signum)
+        raise KeyboardInterrupt
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -225,8 +234,7 @@ def main(argv=None):
     if shutil.which("siege") is None:
         sys.exit("run_all.py: error: siege is not installed; install it with: sudo apt-get install siege "
                  "(or run: make bench)")
-    signal.signal(signal.SIGTERM, common.interrupt_once)
-    signal.signal(signal.SIGINT, common.interrupt_once)
+    common.on_stop_signals(first=lambda: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=interrupt_once)
     plan = [(server, level) for level in args.concurrency for server in args.servers]
     out_dir = args.out / datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -30,3 +30,19 @@ def running(request):
         yield process
     finally:
         assert process.stop(), f"{request.param.name} left processes behind or its port busy"
+
+
+REPORTED = []
+
+
+@pytest.fixture
+def say():
+    """Report a line at the end of the run (what a test did: how many tries, its seed), pass or fail."""
+    return REPORTED.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORTED:
+        terminalreporter.section("what the tests report")
+        for line in REPORTED:
+            terminalreporter.write_line(line)
