@@ -212,8 +212,25 @@ def make_app(strategy, compute):
 
 
 # Start-up and shutdown.
+def cpu_quota(cgroup="/sys/fs/cgroup"):
+    """The CPUs a cgroup CPU quota allows (e.g. 1.5), or None without a quota (cgroup v2 cpu.max, or v1)."""
+    def read(name):
+        with open(os.path.join(cgroup, name)) as file:
+            return file.read().split()
+
+    for reading in (lambda: read("cpu.max"), lambda: read("cpu/cpu.cfs_quota_us") + read("cpu/cpu.cfs_period_us")):
+        try:
+            quota, period = reading()
+        except (OSError, ValueError):
+            continue
+        return None if quota in ("max", "-1") else int(quota) / int(period)
+    return None
+
+
 def cpu_count():
-    return len(os.sched_getaffinity(0))
+    """The CPUs this process can use: those it may run on, or fewer if a cgroup quota says so."""
+    quota = cpu_quota()
+    return max(1, min(len(os.sched_getaffinity(0)), int(quota) if quota else 10**6))
 
 
 def parse_args(doc, port, workers=False, options=None):
@@ -349,7 +366,7 @@ def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handle
     signal delivered to another thread while the main thread sleeps in epoll_wait runs no handler until it wakes.
 
     So the signal's C handler writes its number to a pipe (signal.set_wakeup_fd, from any thread, at once), and a
-    watcher thread reads it: on the first signal it runs `first()` in a thread of its own; if a second signal
+    watcher thread reads it: on the first signal it runs `first(signum)` in a thread of its own; if a second signal
     comes, or `grace_s` seconds pass and the process still lives, it kills every descendant by pid (SIGKILL) and
     exits with `status`. Nothing waits for the main thread, and the signals are never ignored.
     `main_thread_handler(signum)`, if given, also runs in the main thread (the harness raises KeyboardInterrupt
@@ -367,9 +384,9 @@ def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handle
     os.register_at_fork(after_in_child=forget_stop_signals)  # a forked child must not share the pipe
 
     def watch():
-        while os.read(read_fd, 1)[0] not in STOP_SIGNALS:
+        while (signum := os.read(read_fd, 1)[0]) not in STOP_SIGNALS:
             pass  # another signal with a Python handler (SIGCHLD...): not ours
-        threading.Thread(target=first, daemon=True).start()
+        threading.Thread(target=first, args=(signal.Signals(signum),), daemon=True).start()
         ready, _, _ = select.select([read_fd], [], [], grace_s)  # a second signal, or the grace period's end
         logging.disable()
         kill_all([psutil.Process(pid) for pid in descendants() if psutil.pid_exists(pid)])
@@ -399,11 +416,12 @@ LOOP = {}  # the running asyncio loop of run(), for the thread that stops it
 STOPPING, PARKED = threading.Event(), threading.Event()  # a stop signal came / the main thread stands aside
 
 
-def stop_server():
+def stop_server(signum):
     """The first stop signal, in a thread of its own: stop the IOLoop through the loop itself, so that nothing in
     it (a Dask nanny, a pool) starts new processes while they are stopped; if the loop is blocked inside a task,
     do not wait for it longer than a moment. Then stop the children and exit 0."""
     STOPPING.set()
+    print(f"{os.path.basename(sys.argv[0])}: {signum.name}: stopping", file=sys.stderr, flush=True)
     loop = LOOP.get("loop")
     if loop is not None:
         loop.call_soon_threadsafe(loop.stop)

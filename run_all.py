@@ -7,11 +7,11 @@ Results go to OUT/<time>/: results.json, results.rst and results.png.
 import argparse
 import datetime
 import json
+import os
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import tornado
 
 import common
 from harness import measure, report, siege, verify
-from harness.servers import HOST, ROOT, SERVERS, ServerProcess
+from harness.servers import ROOT, SERVERS, ServerProcess
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
@@ -80,6 +80,7 @@ def parse_args(argv=None):
                         help="add this to every server's port (default 0: ports 8000...), if those are taken")
     parser.add_argument("--update-readme", nargs="?", const="results", metavar="SECTION",
                         help="replace README.rst's section SECTION (default 'results') with these results")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.rst", help=argparse.SUPPRESS)  # for tests
     args = parser.parse_args(argv)
     if args.duration and len(args.duration) > 1:
         parser.error("--duration takes one number of seconds")
@@ -88,10 +89,10 @@ def parse_args(argv=None):
     if args.max_pending is not None:
         if args.max_pending < 1:
             parser.error("--max-pending must be at least 1")
-        args.servers = [server.with_options("--max-pending", str(args.max_pending)) if server.number in "345"
+        args.servers = [server.with_options("--max-pending", str(args.max_pending)) if server.max_pending
                         else server for server in args.servers]
-    if args.update_readme and "begin " + args.update_readme not in (ROOT / "README.rst").read_text():
-        parser.error(f"README.rst has no '.. begin {args.update_readme}' marker")
+    if args.update_readme and f".. begin {args.update_readme}\n" not in args.readme.read_text():
+        parser.error(f"{args.readme.name} has no '.. begin {args.update_readme}' marker")
     return args
 
 
@@ -107,42 +108,16 @@ def environment(task_s):
     if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout:
         commit += "-dirty"
     return {
-        "cpu": cpu, "cpu_count": common.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": cpu, "cpu_count": common.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)),
+        "cpu_quota": common.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": os_name, "python": platform.python_version(), "tornado": tornado.version, "siege": siege.version(),
         "commit": commit, "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "task_n": common.DEFAULT_N, "task_s": round(task_s, 5),
     }
 
 
-def run_siege(port, concurrency, seconds, verbose=False, tick=None):
-    """siege against the server, bounded in time; (stdout, stderr). Killed by pid if it outstays its time.
-    tick(seconds_left) is called every 15 s while it runs."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(siege.command(f"http://{HOST}:{port}/", concurrency, seconds, verbose),
-                                   stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + seconds + 45  # siege ends on time, then waits for answers in flight
-        try:
-            while process.poll() is None and time.monotonic() < deadline:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    if tick:
-                        tick(max(0, round(deadline - 45 - time.monotonic())))
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        out.seek(0)
-        err.seek(0)
-        return out.read(), err.read()
-
-
-def measured(run, stdout, stderr, health, tree, env):
-    """Fill a run's results from siege's output and the probes' readings."""
+def measured(run, stdout, stderr, elapsed_s, health, tree, env):
+    """Fill a run's results from siege's output (and `elapsed_s`, how long siege ran) and the probes' readings."""
     figures = siege.parse_summary(stderr)
     transactions = siege.parse_transactions(stdout)
     ok_seconds = [seconds for status, seconds in transactions if status == 200]
@@ -150,20 +125,25 @@ def measured(run, stdout, stderr, health, tree, env):
     # siege's failures are the requests that got no answer, plus the 5xx answers (a 4xx is a success to siege).
     answered_5xx = sum(1 for status, _ in transactions if status >= 500)
     unanswered = max(0, int(figures.get("failed_transactions", 0)) - answered_5xx)
-    elapsed = figures.get("elapsed_time") or run["duration_s"]
+    # siege's own clock if it printed its summary; else the time it really ran (it may outstay its -t by far).
+    elapsed = figures.get("elapsed_time") or elapsed_s
     attempted = len(transactions) + unanswered
-    rate = len(ok_seconds) / elapsed  # only a 200 is a success here
+    rate = len(ok_seconds) / elapsed if elapsed else 0.0  # only a 200 is a success here
     run.update(
         measured=bool(figures or transactions), siege=figures, siege_summary=siege.summary_block(stderr),
-        transactions=len(transactions),
+        elapsed_s=round(elapsed, 2), transactions=len(transactions),
         availability=round(100 * len(ok_seconds) / attempted, 2) if attempted else 0.0,
-        transaction_rate=round(rate, 2), response_time_s=figures.get("response_time"),
+        transaction_rate=round(rate, 2),
+        # Not siege's "Response time", which divides the time of every answer, 5xx included, by the successes.
+        response_time_s=round(sum(ok_seconds) / len(ok_seconds), 3) if ok_seconds else None,
         failed=unanswered + non_200, non_200=non_200,
         latency_ms=measure.percentiles([seconds * 1000 for seconds in ok_seconds]),
         health_ms=health, **tree,
         efficiency=measure.efficiency(rate, env["cpu_count"], env["task_s"]),
     )
-    if not figures:  # siege outstayed its time and was stopped: its transaction lines are all there is
+    if not run["measured"]:
+        run["error"] = "siege printed nothing: no transaction, no summary"
+    elif not figures:  # siege outstayed its time and was stopped: its transaction lines are all there is
         run["note"] = "siege printed no summary (stopped after its time ran out)"
 
 
@@ -186,7 +166,7 @@ def bench_one(server, concurrency, args, env, progress):
             return run
         run["verified"] = True
         progress(f"warming up for {args.warmup} s")
-        run_siege(port, min(concurrency, 2 * env["cpu_count"]), args.warmup)
+        siege.run(port, min(concurrency, 2 * env["cpu_count"]), args.warmup)
         measure.wait_until_idle(process)
         # T1 again, now, as a record of drift: this machine's speed varies by tens of percent within minutes.
         run["task_s"] = round(common.time_task(runs=5), 5)
@@ -196,12 +176,13 @@ def bench_one(server, concurrency, args, env, progress):
         probe.start()
         sampler.start()
         try:
-            stdout, stderr = run_siege(port, concurrency, args.duration, verbose=True,
-                                       tick=lambda left: progress(f"measuring, {left} s left" if left
-                                                                  else "siege is collecting its last answers"))
+            stdout, stderr, elapsed = siege.run(port, concurrency, args.duration, verbose=True,
+                                                tick=lambda left: progress(f"measuring, {left} s left" if left
+                                                                           else "siege is collecting its last answers"))
         finally:
-            health, tree = probe.stop(), sampler.stop()
-        measured(run, stdout, stderr, health, tree, env)
+            tree = sampler.stop()  # the CPU of the measured run, not of the wind-down while late probes finish
+            health = probe.stop()
+        measured(run, stdout, stderr, elapsed, health, tree, env)
         return run
     finally:
         progress("stopping")
@@ -220,13 +201,13 @@ def save(out_dir, env, runs, render=True):
     return results
 
 
-def update_readme(results, out_dir, section):
+def update_readme(results, out_dir, section, readme):
+    """Replace the README's section with these results; the chart goes to docs/SECTION.png beside it."""
     chart = Path("docs") / f"{section}.png"
-    (ROOT / chart).parent.mkdir(exist_ok=True)
-    shutil.copyfile(out_dir / "results.png", ROOT / chart)
-    readme = ROOT / "README.rst"
+    (readme.parent / chart).parent.mkdir(exist_ok=True)
+    shutil.copyfile(out_dir / "results.png", readme.parent / chart)
     readme.write_text(report.replace_section(readme.read_text(), section, report.readme_section(results, chart)))
-    print(f"README.rst: section '{section}' updated, chart in {chart}")
+    print(f"{readme.name}: section '{section}' updated, chart in {chart}")
 
 
 def main(argv=None):
@@ -234,7 +215,7 @@ def main(argv=None):
     if shutil.which("siege") is None:
         sys.exit("run_all.py: error: siege is not installed; install it with: sudo apt-get install siege "
                  "(or run: make bench)")
-    common.on_stop_signals(first=lambda: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=interrupt_once)
+    common.on_stop_signals(first=lambda signum: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=interrupt_once)
     plan = [(server, level) for level in args.concurrency for server in args.servers]
     out_dir = args.out / datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -262,7 +243,7 @@ def main(argv=None):
     print(f"\nSuite took {time.monotonic() - suite_started:.0f} s. Results in {out_dir}/\n")
     print(report.tables_rst(results) if runs else "No run finished.")
     if args.update_readme and runs:
-        update_readme(results, out_dir, args.update_readme)
+        update_readme(results, out_dir, args.update_readme, args.readme)
     failed = [run["server"] for run in runs if run.get("error") or not run["clean_shutdown"]]
     if failed:
         print(f"Not measured cleanly: {', '.join(failed)}")

@@ -4,11 +4,10 @@ then measure the CPU seconds its process tree uses until it is idle (30 s at mos
     .venv/bin/python -m harness.giveup 4_async_processexecutor [--port 8160] [--users 512]
 """
 import argparse
-import subprocess
 
 from . import siege
-from .measure import cpu_since, cpu_snapshot, wait_until_idle
-from .servers import HOST, SERVERS, ServerProcess, by_name
+from .measure import tree_cpu_seconds, wait_until_idle
+from .servers import SERVERS, ServerProcess, by_name
 
 
 def main():
@@ -20,11 +19,11 @@ def main():
     with ServerProcess(by_name(args.server), args.port) as server:
         if not server.wait_healthy(60):
             parser.exit(1, f"{args.server} did not come up\n")
-        subprocess.run(siege.command(f"http://{HOST}:{args.port}/", args.users, 10), capture_output=True, timeout=90)
-        start = cpu_snapshot(server.processes())
+        siege.run(args.port, args.users, 10)
+        start = tree_cpu_seconds(server.process.pid)
         idle_after = wait_until_idle(server, timeout=30)
         idle = f"idle after {idle_after:.1f} s" if idle_after is not None else "still busy after 30 s"
-        print(f"{args.server}: {cpu_since(start):.1f} CPU s after siege stopped; {idle}")
+        print(f"{args.server}: {tree_cpu_seconds(server.process.pid) - start:.1f} CPU s after siege stopped; {idle}")
 
 
 if __name__ == "__main__":

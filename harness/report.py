@@ -7,8 +7,8 @@ matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-HEADERS = ["Strategy", "Avail. %", "Trans/s", "Mean s", "p50 ms", "p99 ms", "Health p99 ms", "Health >1 s",
-           "Peak RSS MB", "CPU s", "T1 now ms", "Efficiency"]
+HEADERS = ["Strategy", "Avail. %", "Trans/s", "Mean s", "p50 ms", "p99 ms", "Health p50 ms", "Health p99 ms",
+           "Unavail. %", "Peak PSS MB", "CPU s", "T1 now ms", "Efficiency"]
 
 
 def _fmt(value, digits=1):
@@ -20,8 +20,8 @@ def row(run):
         return [run["server"], *[""] * (len(HEADERS) - 2), f"not run: {run.get('error', '?')}"]
     latency, health = run["latency_ms"], run["health_ms"]
     return [run["server"], _fmt(run["availability"], 2), _fmt(run["transaction_rate"], 2),
-            _fmt(run["response_time_s"], 2), _fmt(latency["p50"], 0), _fmt(latency["p99"], 0), _fmt(health["p99"]),
-            f"{health['slow_or_failed']}/{health['count']}", _fmt(run["peak_rss_mb"], 0), _fmt(run["cpu_s"]),
+            _fmt(run["response_time_s"], 2), _fmt(latency["p50"], 0), _fmt(latency["p99"], 0), _fmt(health["p50"]),
+            _fmt(health["p99"]), _fmt(health["unavailable_pct"]), _fmt(run["peak_pss_mb"], 0), _fmt(run["cpu_s"]),
             _fmt(run["task_s"] * 1000), _fmt(run["efficiency"], 2)]
 
 

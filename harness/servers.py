@@ -24,6 +24,20 @@ class Server:
     port: int
     args: tuple = ()
     options: tuple = ()  # settings that do not change the strategy, such as --max-pending
+    # Where the task runs: "server" (the server's only thread: nothing else is served meanwhile), "loop" (slices
+    # on the IOLoop), "threads", "processes" (worker processes of its own), "cluster" (Dask's workers).
+    runs_in: str = "server"
+    max_pending: bool = False  # takes --max-pending N
+
+    @property
+    def responsive(self):
+        """Whether /health is answered while a task runs."""
+        return self.runs_in != "server"
+
+    @property
+    def own_processes(self):
+        """Whether tasks run in other processes than the server's (answers carry a worker's pid)."""
+        return self.runs_in in ("processes", "cluster")
 
     @property
     def number(self):
@@ -41,10 +55,10 @@ class Server:
 SERVERS = [
     Server("1_sync", "1_sync.py", 8000),
     Server("2_async", "2_async.py", 8001),
-    Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",)),
-    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002),
-    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003),
-    Server("5_async_dask", "5_async_dask.py", 8004),
+    Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",), runs_in="loop"),
+    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", max_pending=True),
+    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes", max_pending=True),
+    Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", max_pending=True),
 ]
 
 
@@ -118,8 +132,9 @@ class ServerProcess:
                 if request(self.port, "/health", timeout=2)[0] == 200:
                     self.processes()
                     return True
-            except OSError:
-                time.sleep(0.05)
+            except (OSError, http.client.HTTPException, ValueError):
+                pass  # not listening yet, or not answering HTTP yet
+            time.sleep(0.05)
         return False
 
     def processes(self):

@@ -6,8 +6,10 @@ siege prints its summary on stderr and, with -v, one line per transaction on std
 import re
 import shutil
 import subprocess
+import tempfile
+import time
 
-from .servers import ROOT
+from .servers import HOST, ROOT
 
 SIEGERC = ROOT / "siegerc"
 
@@ -43,3 +45,32 @@ def parse_summary(text):
 def parse_transactions(text):
     """(status, seconds) of every transaction line."""
     return [(int(status), float(seconds)) for status, seconds in _TRANSACTION.findall(text)]
+
+
+def run(port, concurrency, seconds, verbose=False, tick=None):
+    """siege against the server, bounded in time; (stdout, stderr, seconds it ran). Killed by pid if it outstays
+    its time. tick(seconds_left) is called every 15 s while it runs."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command(f"http://{HOST}:{port}/", concurrency, seconds, verbose),
+                                   stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        started = time.monotonic()
+        deadline = time.monotonic() + seconds + 45  # siege ends on time, then waits for answers in flight
+        try:
+            while process.poll() is None and time.monotonic() < deadline:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    if tick:
+                        tick(max(0, round(deadline - 45 - time.monotonic())))
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        elapsed = time.monotonic() - started
+        out.seek(0)
+        err.seek(0)
+        return out.read(), err.read(), elapsed

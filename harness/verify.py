@@ -1,4 +1,6 @@
 """Check a server's answers before loading it, against prime counts the harness computes its own way."""
+import http.client
+
 import common
 
 from .servers import request
@@ -24,8 +26,8 @@ def problems(port, strategy, timeout=30):
     for path, n in (("/", common.DEFAULT_N), (f"/?n={SMALL_N}", SMALL_N)):
         try:
             status, headers, body = request(port, path, timeout=timeout)
-        except (OSError, ValueError) as error:
-            found.append(f"GET {path}: {error}")
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            found.append(f"GET {path}: {type(error).__name__} {error}")
             continue
         expected = {"strategy": strategy, "n": n, "result": prime_count(n)}
         if status != 200 or not headers.get("Content-Type", "").startswith("application/json"):
@@ -36,6 +38,6 @@ def problems(port, strategy, timeout=30):
         status, _, body = request(port, "/?n=abc", timeout=timeout)
         if status != 400 or "error" not in (body or {}):
             found.append(f"GET /?n=abc: expected 400 with an error, got {status} {body}")
-    except (OSError, ValueError) as error:
-        found.append(f"GET /?n=abc: {error}")
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        found.append(f"GET /?n=abc: {type(error).__name__} {error}")
     return found

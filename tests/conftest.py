@@ -1,3 +1,7 @@
+import os
+import uuid
+
+import psutil
 import pytest
 
 from harness.servers import SERVERS, ServerProcess, free_port
@@ -46,3 +50,23 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("what the tests report")
         for line in REPORTED:
             terminalreporter.write_line(line)
+
+
+def marked_environment():
+    """(environment, find): every process started with `environment`, and all their descendants (servers, pool
+    workers, siege), carry a marker of their own; find() lists those still alive, by pid, and nothing else."""
+    marker = f"BENCH_TEST_MARK={uuid.uuid4().hex}".encode()
+
+    def find():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as environ:
+                    if marker in environ.read().split(b"\0") and psutil.Process(int(pid)).status() != "zombie":
+                        found.append(int(pid))
+            except (OSError, psutil.Error):
+                pass
+        return found
+
+    name, value = marker.decode().split("=")
+    return {**os.environ, name: value}, find

@@ -1,16 +1,18 @@
 """The harness's own parts: siege parsing on captured real output, the arithmetic, the README section, its CLI,
 and one short end-to-end run."""
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-import psutil
 import pytest
 
+from conftest import marked_environment
 from harness import measure, report, siege
 from harness.servers import ROOT, port_is_free
 
@@ -98,9 +100,9 @@ def test_readme_section_without_markers():
         report.replace_section(README, "other", "x")
 
 
-def run_all(*args, timeout=120):
+def run_all(*args, timeout=120, env=None):
     return subprocess.run([sys.executable, "run_all.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 @pytest.mark.parametrize("args, says", [
@@ -109,6 +111,8 @@ def run_all(*args, timeout=120):
     (["--concurrency", "a"], "not a comma-separated list"),
     (["--duration", "ten"], "not a comma-separated list"),
     (["--duration", "1,2"], "one number"),
+    (["--max-pending", "0"], "at least 1"),
+    (["--update-readme", "nosuchsection"], "no '.. begin nosuchsection' marker"),
 ])
 def test_bad_arguments_are_one_line_errors(args, says):
     run = run_all(*args)
@@ -117,97 +121,173 @@ def test_bad_arguments_are_one_line_errors(args, says):
     assert "Traceback" not in run.stderr
 
 
-def our_processes(since):
-    """Processes started since `since` by a suite run: servers, pool workers, siege."""
-    found = []
-    for proc in psutil.process_iter(["create_time", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if proc.info["create_time"] >= since and any(
-                word in cmdline for word in ("1_sync.py", "4_async_processexecutor", "multiprocessing", "siege ")):
-            found.append(cmdline)
-    return found
+def test_quick_and_max_pending_options():
+    import run_all as suite
+
+    quick = suite.parse_args(["--quick"])
+    assert (quick.duration, quick.warmup) == (5, 1)
+    assert suite.parse_args(["--quick", "--duration", "9"]).duration == 9
+    bounded = suite.parse_args(["--max-pending", "7"])
+    with_option = [s.name for s in bounded.servers if s.options == ("--max-pending", "7")]
+    assert with_option == ["3_async_threadexecutor", "4_async_processexecutor", "5_async_dask"]
+    assert all(s.options == () for s in bounded.servers if s.name not in with_option)
+
+
+@contextmanager
+def suite_run(*args, log):
+    """run_all.py in the background, with every process it starts marked; whatever happens, everything it started
+    is stopped by pid afterwards, and the test fails if anything was left."""
+    env, find = marked_environment()
+    with open(log, "w") as output:
+        suite = subprocess.Popen([sys.executable, "run_all.py", *args], cwd=ROOT, stdout=output,
+                                 stderr=subprocess.STDOUT, env=env)
+    try:
+        yield suite
+    finally:
+        if suite.poll() is None:
+            suite.kill()
+            suite.wait(10)
+        left = find()
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert left == [], "processes left behind by the suite"
+
+
+def wait_for_line(suite, log, line, timeout=120):
+    deadline = time.monotonic() + timeout
+    while line not in log.read_text():
+        assert time.monotonic() < deadline and suite.poll() is None, log.read_text()
+        time.sleep(0.1)
 
 
 @pytest.mark.skipif(shutil.which("siege") is None, reason="siege is not installed")
 def test_a_short_suite_end_to_end(tmp_path):
-    started = time.time() - 1
     offset = 21000
-    run = run_all("--servers", "1,4", "--duration", "2", "--out", str(tmp_path), "--port-offset", str(offset))
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "[2/2] 4_async_processexecutor @ 25 users: measuring" in run.stdout
-    (out_dir,) = tmp_path.iterdir()
+    readme = tmp_path / "README.rst"
+    readme.write_text(README)
+    with suite_run("--servers", "1,4", "--duration", "2", "--out", str(tmp_path / "out"), "--port-offset",
+                   str(offset), "--update-readme", "--readme", str(readme), log=tmp_path / "log") as suite:
+        assert suite.wait(120) == 0, (tmp_path / "log").read_text()
+    output = (tmp_path / "log").read_text()
+    assert "[2/2] 4_async_processexecutor @ 25 users: measuring" in output
+    (out_dir,) = (tmp_path / "out").iterdir()
     results = json.loads((out_dir / "results.json").read_text())
     env = results["environment"]
-    for key in ("cpu", "cpu_count", "ram_gb", "os", "python", "tornado", "siege", "commit", "started", "task_n",
-                "task_s"):
+    for key in ("cpu", "cpu_count", "cpu_affinity", "ram_gb", "os", "python", "tornado", "siege", "commit",
+                "started", "task_n", "task_s"):
         assert env[key], key
+    assert "cpu_quota" in env
     assert [r["server"] for r in results["runs"]] == ["1_sync", "4_async_processexecutor"]
     for result in results["runs"]:
         assert result["verified"] and result["measured"] and result["clean_shutdown"]
         assert result["transactions"] > 0 and result["availability"] > 0
         assert set(result["latency_ms"]) == {"p50", "p90", "p99", "max"}
-        assert set(result["health_ms"]) >= {"p50", "p99", "max", "slow_or_failed"}
-        assert result["peak_rss_mb"] > 5 and result["cpu_s"] > 0
+        health = result["health_ms"]
+        assert health["count"] >= 5 and health["count"] == health["planned"], "every probe planned was sent"
+        assert result["peak_pss_mb"] > 5 and result["cpu_s"] > 0
         assert 0 < result["efficiency"] < 1.5
         assert result["siege_summary"].startswith("Transactions:")
         assert result["port"] > offset
-    pool = results["runs"][1]
-    assert pool["processes"] >= 3, "server, forkserver and workers were sampled"
+    sync, pool = results["runs"]
+    assert sync["health_ms"]["unavailable_pct"] > 20, "the sync server cannot answer /health while it computes"
+    assert pool["health_ms"]["unavailable_pct"] == 0
+    assert pool["processes"] >= 4, "server, forkserver, resource tracker and workers were sampled"
+    assert pool["peak_pss_mb"] < pool["peak_rss_sum_mb"], "forked workers share pages: PSS counts them once"
+    assert sync["cores_busy"] < 1.2 < 1.4 < pool["cores_busy"], "the pool computes on both cores, sync on one"
     rst = (out_dir / "results.rst").read_text()
     assert "4_async_processexecutor" in rst and "=====" in rst
     assert (out_dir / "results.png").read_bytes()[:4] == b"\x89PNG"
-    assert our_processes(started) == []
+    updated = readme.read_text()
+    assert "old table" not in updated and "4_async_processexecutor" in updated and "old sweep" in updated
+    assert (tmp_path / "docs" / "results.png").read_bytes()[:4] == b"\x89PNG"
     assert port_is_free(8000 + offset) and port_is_free(8003 + offset)
 
 
 @pytest.mark.skipif(shutil.which("siege") is None, reason="siege is not installed")
-def test_sigterm_mid_run_stops_everything_and_keeps_what_finished(tmp_path):
-    started = time.time() - 1
-    offset = 22000
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_mid_run_stops_everything_and_keeps_what_finished(tmp_path, signum):
+    offset = 22000 + 100 * signum
     log = tmp_path / "suite.log"
-    with open(log, "w") as output:
-        suite = subprocess.Popen([sys.executable, "run_all.py", "--servers", "1,4", "--duration", "3", "--out",
-                                  str(tmp_path / "out"), "--port-offset", str(offset)],
-                                 cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while "[2/2] 4_async_processexecutor @ 25 users: measuring" not in log.read_text():
-            assert time.monotonic() < deadline and suite.poll() is None, log.read_text()
-            time.sleep(0.1)
-        suite.send_signal(signal.SIGTERM)
+    with suite_run("--servers", "1,4", "--duration", "3", "--out", str(tmp_path / "out"), "--port-offset",
+                   str(offset), log=log) as suite:
+        wait_for_line(suite, log, "[2/2] 4_async_processexecutor @ 25 users: measuring")
+        suite.send_signal(signum)
         assert suite.wait(timeout=30) == 1
-    finally:
-        if suite.poll() is None:
-            suite.kill()
-            suite.wait()
     assert "Interrupted" in log.read_text()
     (out_dir,) = (tmp_path / "out").iterdir()
     runs = json.loads((out_dir / "results.json").read_text())["runs"]
     assert [run["server"] for run in runs] == ["1_sync"], "the finished run is kept, the interrupted one is not"
-    assert our_processes(started) == []
     assert port_is_free(8000 + offset) and port_is_free(8003 + offset)
 
 
+@pytest.mark.skipif(shutil.which("siege") is None, reason="siege is not installed")
+def test_a_server_that_fails_verification_is_reported_and_the_suite_goes_on(tmp_path):
+    wrong = tmp_path / "wrong_server.py"
+    wrong.write_text(f"""import sys
+sys.path.insert(0, {str(ROOT)!r})
+from http.server import HTTPServer
+import common
+
+class Handler(common.SyncHandler):
+    strategy = "wrong"
+
+    def compute(self, n):
+        answer = common.run_task(n)
+        return dict(answer, result=answer["result"] + 1)  # one prime too many
+
+common.run(lambda: common.serve_sync(HTTPServer, Handler, common.parse_args("wrong", 8090), "wrong"))
+""")
+    script = f"""import sys, run_all
+from harness.servers import Server
+run_all.SERVERS.insert(0, Server("wrong", {str(wrong)!r}, 8090))
+sys.exit(run_all.main())"""
+    log = tmp_path / "log"
+    env, find = marked_environment()
+    with open(log, "w") as output:
+        suite = subprocess.run([sys.executable, "-c", script, "--servers", "wrong,1", "--duration", "1",
+                                "--out", str(tmp_path / "out"), "--port-offset", "23000"], cwd=ROOT, stdout=output,
+                               stderr=subprocess.STDOUT, env=env, timeout=120)
+    assert find() == []
+    assert suite.returncode == 1, log.read_text()
+    (out_dir,) = (tmp_path / "out").iterdir()
+    wrong_run, sync_run = json.loads((out_dir / "results.json").read_text())["runs"]
+    assert not wrong_run["verified"] and not wrong_run["measured"]
+    assert "failed verification" in wrong_run["error"] and "'result': 13011" in wrong_run["error"]
+    assert sync_run["verified"] and sync_run["measured"], "the suite went on"
+    assert "Not measured cleanly: wrong" in log.read_text()
+
+
+def measured_from(name, elapsed_s=2.0, summary=True):
+    """A run's figures from captured siege output (stdout: transaction lines; stderr: the summary)."""
+    import run_all
+
+    run = {"duration_s": 2}
+    stdout = (DATA / f"{name}_stdout.txt").read_text() if (DATA / f"{name}_stdout.txt").exists() else ""
+    stderr = (DATA / f"{name}_stderr.txt").read_text() if summary and (DATA / f"{name}_stderr.txt").exists() else ""
+    run_all.measured(run, stdout, stderr, elapsed_s, health={}, tree={}, env={"cpu_count": 2, "task_s": 0.1})
+    return run
+
+
 def test_a_run_counts_503_answers_once_and_only_200_as_success():
-    import run_all
-
-    stdout = (DATA / "siege_503_stdout.txt").read_text()
-    stderr = (DATA / "siege_503_stderr.txt").read_text()
-    run = {"duration_s": 2}
-    run_all.measured(run, stdout, stderr, health={}, tree={}, env={"cpu_count": 2, "task_s": 0.1})
-    # siege counted the 157 answers 503 as failed and the 11 answers 200 as its transactions.
-    assert (run["siege"]["failed_transactions"], run["siege"]["transactions"]) == (157, 11)
+    run = measured_from("siege_503")
+    # Read off the capture by hand: 11 lines "HTTP/1.1 200", 157 "HTTP/1.1 503"; siege's summary says 11
+    # transactions, 157 failed, 1.71 s elapsed, and "Response time: 0.60 secs" (all answers' time / 11).
     assert (run["transactions"], run["non_200"], run["failed"]) == (168, 157, 157)
-    assert run["availability"] == round(100 * 11 / 168, 2)
-    assert run["transaction_rate"] == round(11 / run["siege"]["elapsed_time"], 2)
-    assert run["efficiency"] == measure.efficiency(run["transaction_rate"], 2, 0.1)
+    assert run["availability"] == 6.55  # 11 / 168
+    assert run["transaction_rate"] == 6.43  # 11 / 1.71 s
+    # The 200s took 0.14 0.19 0.17 0.18 0.17 0.18 0.14 0.12 0.15 0.18 0.15 s: 1.77 s / 11 = 0.161 s.
+    assert run["response_time_s"] == 0.161
+    assert run["efficiency"] == 0.322  # 6.43 / (2 CPUs / 0.1 s)
 
 
-def test_a_run_without_summary_still_counts_its_transactions():
-    import run_all
+def test_a_run_without_summary_counts_its_transactions_over_the_real_time():
+    run = measured_from("siege_verbose", elapsed_s=2.5, summary=False)  # as if siege was stopped before it
+    assert run["measured"] and run["transactions"] == 18 and "no summary" in run["note"]
+    assert run["transaction_rate"] == 7.2, "18 transactions / the 2.5 s siege really ran, not the nominal 2 s"
+    assert run["response_time_s"] == 0.168  # 3.02 s / 18, added up by hand from the capture
+    assert "error" not in run
 
-    run = {"duration_s": 2}
-    run_all.measured(run, (DATA / "siege_verbose_stdout.txt").read_text(), "Lifting the server siege...",
-                     health={}, tree={}, env={"cpu_count": 2, "task_s": 0.1})
-    assert run["measured"] and run["transactions"] == 18 and run["transaction_rate"] == 9.0
-    assert "no summary" in run["note"]
+
+def test_a_run_with_no_siege_output_is_an_error():
+    run = measured_from("nothing")
+    assert not run["measured"] and "siege printed nothing" in run["error"]

@@ -1,0 +1,220 @@
+"""Soak: every server at once, for minutes, under mixed load, its process tree's memory and open files sampled.
+
+    .venv/bin/python -m harness.soak [--minutes 10] [--servers 1,4] [--update-readme]   (make soak)
+
+Each server gets, side by side with the others: siege in 30 s phases alternating 25 and 512 users; a checker
+that asks for random small n and compares every answer with the harness's own sieve; a bad request every second
+(must be a 400 JSON); every 10 s a burst of clients that give up (connect, ask for a ~1 s task, close); and for
+the servers with worker processes, one worker killed (SIGKILL) every minute. Every 5 s: PSS of the whole tree
+(shared pages counted once) and its open file descriptors. The report gives their slope over the second half of
+the run (the first half warms up: pools fill, allocators grow), answers checked and wrong, and whether the stop
+left anything behind.
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import signal
+import socket
+import threading
+import time
+
+import numpy
+import psutil
+from tabulate import tabulate
+
+import common
+
+from . import siege
+from .servers import HOST, ROOT, SERVERS, ServerProcess, free_port, request
+from .verify import prime_count
+
+PHASE_S = 30
+SAMPLE_S = 5
+BAD = ["/?n=abc", "/?n=0", "/?n=", "/?m=1", "/?n=1&n=2", f"/?n={common.MAX_N + 1}"]
+
+
+def tree_figures(process):
+    """(PSS MB, open file descriptors, processes) of the server's tree now."""
+    pss = fds = count = 0
+    for proc in process.processes():
+        try:
+            pss += proc.memory_full_info().pss
+            fds += proc.num_fds()
+            count += 1
+        except psutil.Error:
+            pass
+    return round(pss / 2**20, 1), fds, count
+
+
+def slope_per_minute(samples, column):
+    """Least-squares slope of `column` over the second half of `samples` (time, pss, fds), per minute."""
+    half = samples[len(samples) // 2:]
+    if len(half) < 3:
+        return None
+    times = numpy.array([s[0] for s in half]) / 60
+    return round(float(numpy.polyfit(times, [s[column] for s in half], 1)[0]), 2)
+
+
+class Soak:
+    def __init__(self, server, seconds, stop):
+        self.server, self.seconds, self.stop = server, seconds, stop
+        self.process = ServerProcess(server, free_port())
+        self.samples, self.errors = [], []
+        self.checked = self.wrong = self.bad_sent = self.bad_wrong = self.gave_up = self.killed = 0
+        self.siege_ok = self.siege_all = 0
+
+    def loop(self, every, action):
+        """Run action() every `every` seconds until the soak ends (bounded in count by the time)."""
+        started = time.monotonic()
+        for i in range(int(self.seconds / every) + 1):
+            if self.stop.wait(max(0, started + i * every - time.monotonic())) or time.monotonic() - started > \
+                    self.seconds:
+                return
+            try:
+                action()
+            except Exception as error:  # noqa: BLE001 - kept and reported: a soak counts, it does not stop
+                self.errors.append(f"{action.__name__}: {error!r}")
+
+    def check(self):
+        n = random.randint(1, 50_000)
+        try:
+            status, _, body = request(self.process.port, f"/?n={n}", timeout=120)
+        except OSError:
+            return  # refused or dropped under overload: counted by siege's availability, not a wrong answer
+        self.checked += 1
+        if status == 200 and body.get("result") != prime_count(n):
+            self.wrong += 1
+            self.errors.append(f"n={n}: {body}")
+
+    def bad_request(self):
+        path = random.choice(BAD)
+        try:
+            status, headers, body = request(self.process.port, path, timeout=60)
+        except OSError:
+            return
+        self.bad_sent += 1
+        if status not in (400, 503) or not (body or {}).get("error"):
+            self.bad_wrong += 1
+            self.errors.append(f"{path}: {status} {body}")
+
+    def give_up(self):
+        clients = []
+        for _ in range(20):
+            try:
+                client = socket.create_connection((HOST, self.process.port), timeout=2)
+                client.sendall(b"GET /?n=600000 HTTP/1.1\r\nHost: x\r\n\r\n")
+                clients.append(client)
+            except OSError:
+                pass
+        time.sleep(0.5)
+        for client in clients:
+            client.close()
+        self.gave_up += len(clients)
+
+    def kill_a_worker(self):
+        pid = request(self.process.port, "/?n=10", timeout=120)[2]["pid"]  # a worker, as its answer says
+        if pid != self.process.process.pid:
+            os.kill(pid, signal.SIGKILL)
+            self.killed += 1
+
+    def sample(self):
+        self.samples.append((time.monotonic() - self.started, *tree_figures(self.process)[:2]))
+
+    def sieges(self):
+        for phase in range(int(self.seconds // PHASE_S)):
+            if self.stop.is_set():
+                return
+            users = 25 if phase % 2 == 0 else 512
+            _, stderr, _ = siege.run(self.process.port, users, PHASE_S)
+            figures = siege.parse_summary(stderr)
+            self.siege_ok += int(figures.get("successful_transactions", 0))
+            self.siege_all += int(figures.get("transactions", 0) + figures.get("failed_transactions", 0))
+
+    def run(self):
+        self.process.start()
+        if not self.process.wait_healthy(60):
+            self.errors.append("did not come up")
+            return
+        self.started = time.monotonic()
+        actions = [(SAMPLE_S, self.sample), (1, self.check), (1, self.bad_request), (10, self.give_up)]
+        if self.server.own_processes:
+            actions.append((60, self.kill_a_worker))
+        threads = [threading.Thread(target=self.loop, args=action, daemon=True) for action in actions]
+        threads.append(threading.Thread(target=self.sieges, daemon=True))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(self.seconds + 120)
+
+    def result(self):
+        pss, fds = [s[1] for s in self.samples], [s[2] for s in self.samples]
+        return {
+            "server": self.server.name, "minutes": round(self.seconds / 60, 1),
+            "checked": self.checked, "wrong": self.wrong, "bad_requests": self.bad_sent, "bad_wrong": self.bad_wrong,
+            "siege_availability": round(100 * self.siege_ok / self.siege_all, 2) if self.siege_all else None,
+            "gave_up": self.gave_up, "workers_killed": self.killed,
+            "pss_mb": [pss[0], max(pss), pss[-1]] if pss else None, "pss_slope_mb_per_min": slope_per_minute(
+                self.samples, 1),
+            "fds": [fds[0], max(fds), fds[-1]] if fds else None, "fds_slope_per_min": slope_per_minute(self.samples, 2),
+            "samples": self.samples, "errors": self.errors[:20], "clean_stop": self.clean_stop,
+        }
+
+
+HEADERS = ["Server", "Min", "Checked (wrong)", "Bad req. (wrong)", "siege avail. %", "Gave up", "Workers killed",
+           "PSS MB first/max/last", "PSS MB/min", "FDs first/max/last", "FDs/min", "Clean stop"]
+
+
+def table(results):
+    rows = [[r["server"], r["minutes"], f"{r['checked']} ({r['wrong']})", f"{r['bad_requests']} ({r['bad_wrong']})",
+             r["siege_availability"], r["gave_up"], r["workers_killed"], "/".join(map(str, r["pss_mb"] or [])),
+             r["pss_slope_mb_per_min"], "/".join(map(str, r["fds"] or [])), r["fds_slope_per_min"],
+             "yes" if r["clean_stop"] else "NO"] for r in results]
+    return tabulate(rows, HEADERS, "rst")
+
+
+def main(argv=None):
+    from run_all import OneLineParser, server_list  # the suite's own argument checks
+
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10, help="how long each server is soaked (default 10)")
+    parser.add_argument("--servers", type=server_list, default=list(SERVERS), help="as run_all.py's (default all)")
+    parser.add_argument("--update-readme", action="store_true", help="put the table in README.rst's 'soak' section")
+    args = parser.parse_args(argv)
+    if not 0.1 <= args.minutes <= 120:
+        parser.error("--minutes must be from 0.1 to 120")
+    stop = threading.Event()
+    common.on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
+    soaks = [Soak(server, args.minutes * 60, stop) for server in args.servers]
+    print(f"Soaking {len(soaks)} servers side by side for {args.minutes:g} min...", flush=True)
+    threads = [threading.Thread(target=soak.run, daemon=True) for soak in soaks]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(60)
+            if thread.is_alive():
+                break
+        print(f"  {(time.monotonic() - started) / 60:.1f} min: " + ", ".join(
+            f"{s.server.number}: {s.checked} checked, {s.samples[-1][1] if s.samples else '?'} MB"
+            for s in soaks), flush=True)
+    for soak in soaks:
+        soak.clean_stop = soak.process.stop()
+    results = [soak.result() for soak in soaks]
+    out = ROOT / "results" / ("soak-" + datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
+    out.mkdir(parents=True)
+    (out / "soak.json").write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\n{table(results)}\n\nResults in {out}/")
+    if args.update_readme:
+        from . import report
+        readme = ROOT / "README.rst"
+        command = f"make soak ARGS=\"--minutes {args.minutes:g} --update-readme\""
+        readme.write_text(report.replace_section(readme.read_text(), "soak", f"``{command}``:\n\n{table(results)}"))
+    bad = [r["server"] for r in results if r["wrong"] or r["bad_wrong"] or not r["clean_stop"]]
+    return 1 if bad or stop.is_set() else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""The harness's instruments, each pointed at something wrong on purpose: a server that refuses, stalls (SIGSTOP),
+answers garbage or wrong results; a worker that lives and dies between two readings; a CPU quota."""
+import http.server
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import common
+from harness import measure, verify
+from harness.servers import HOST, ServerProcess, by_name, free_port
+
+
+@pytest.fixture
+def fake_server():
+    """An http.server on a free port whose answer to every GET is `respond(handler)`; stopped afterwards."""
+    servers = []
+
+    def start(respond):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            count = 0
+
+            def do_GET(self):
+                Handler.count += 1
+                respond(self)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1], Handler
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def reply(status, body, content_type="application/json"):
+    def respond(handler):
+        data = body.encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+    return respond
+
+
+def probe_for(port, seconds):
+    probe = measure.HealthProbe(port, max_seconds=seconds + 5)
+    probe.start()
+    time.sleep(seconds)
+    started = time.monotonic()
+    result = probe.stop()
+    return result, time.monotonic() - started
+
+
+def test_a_refused_probe_fails_at_once():
+    result, stop_took = probe_for(free_port(), 1)  # nothing listens there
+    assert 9 <= result["count"] <= 12 and result["count"] == result["planned"]
+    assert result["failed"] == result["count"] and result["unavailable_pct"] == 100
+    assert result["errors"] == ["ConnectionRefusedError"]
+    assert stop_took < 1, "a refused connection is a failure at once, not a 10 s sample"
+
+
+def test_a_probe_that_gets_garbage_or_an_error_counts_it_and_goes_on(fake_server):
+    def garbage(handler):
+        handler.wfile.write(b"this is not HTTP\r\n\r\n")
+        handler.close_connection = True
+
+    for respond, error in ((garbage, "BadStatusLine"), (reply(500, "{}"), "status 500")):
+        port, _ = fake_server(respond)
+        result, _ = probe_for(port, 1)
+        assert result["count"] == result["planned"] >= 9, "the probe thread survived every failure"
+        assert result["failed"] == result["count"] and result["errors"] == [error]
+
+
+def test_a_stalled_server_is_unavailable_for_the_time_it_stalls(start_server):
+    server = start_server(by_name("3_async_threadexecutor"))
+    probe = measure.HealthProbe(server.port, max_seconds=10)
+    probe.start()
+    time.sleep(1)
+    server.process.send_signal(signal.SIGSTOP)
+    time.sleep(2)
+    server.process.send_signal(signal.SIGCONT)
+    time.sleep(1)
+    result = probe.stop()
+    # ~41 probes in 4.1 s. Of those meant for the 2 s stall, the ones sent in its first second were answered
+    # more than 1 s after they were meant to go (the last second's, within 1 s): (2 - 1) / 4.1 = 24 %.
+    assert result["count"] == result["planned"] and result["failed"] == 0
+    assert 15 <= result["unavailable_pct"] <= 35, result
+    assert result["p99"] > 1500, "latency counts from the intended send time"
+
+
+def test_wait_healthy_waits_between_tries(fake_server):
+    port, handler = fake_server(reply(503, '{"error": "starting"}'))
+    process = ServerProcess(by_name("1_sync"), port)
+    process.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert not process.wait_healthy(timeout=1)
+    finally:
+        process.process.kill()
+        process.process.wait()
+    assert 5 <= handler.count <= 25, f"{handler.count} tries in 1 s: it spun"
+
+
+def test_cpu_of_a_child_that_lived_between_two_readings_is_counted():
+    parent = subprocess.Popen([sys.executable, "-c", """import subprocess, sys, time
+time.sleep(0.5)
+subprocess.run([sys.executable, "-c", "import time\\nend = time.process_time() + 0.6\\nwhile time.process_time() < end: pass"])
+time.sleep(30)"""])
+    try:
+        time.sleep(0.2)
+        before = measure.tree_cpu_seconds(parent.pid)
+        deadline = time.monotonic() + 20
+        while measure.tree_cpu_seconds(parent.pid) - before < 0.55 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert common.descendants(parent.pid) == [], "the child has ended: only its parent's record of it is left"
+        assert measure.tree_cpu_seconds(parent.pid) - before >= 0.55
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+@pytest.mark.parametrize("files, quota", [
+    ({"cpu.max": "150000 100000\n"}, 1.5),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_cpu_quota(tmp_path, files, quota):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert common.cpu_quota(str(tmp_path)) == quota
+
+
+def test_cpu_count_is_the_smaller_of_affinity_and_quota(monkeypatch):
+    monkeypatch.setattr(common, "cpu_quota", lambda: 1.5)
+    assert common.cpu_count() == 1
+    monkeypatch.setattr(common, "cpu_quota", lambda: None)
+    assert common.cpu_count() == len(__import__("os").sched_getaffinity(0))
+
+
+def right(handler):
+    """A right answer for the n asked (the harness's own count), for the wrong servers to differ from."""
+    query = handler.path.partition("?")[2]
+    try:
+        n = common.parse_n(query)
+    except common.BadRequest as error:
+        return reply(400, f'{{"error": "{error}"}}')(handler)
+    reply(200, f'{{"strategy": "fake", "n": {n}, "result": {verify.prime_count(n)}}}')(handler)
+
+
+@pytest.mark.parametrize("respond, says", [
+    (right, None),
+    (lambda h: reply(200, '{"strategy": "fake", "n": 1000, "result": 169}')(h), "expected"),
+    (lambda h: reply(200, '{"strategy": "fake", "n": 1000, "result": 168}', "text/plain")(h), "Content-Type text/plain"),
+    (lambda h: reply(200, "{}")(h) if "abc" in h.path else right(h), "GET /?n=abc: expected 400"),
+    (lambda h: reply(500, '{"error": "boom"}')(h), "status 500"),
+    (lambda h: h.wfile.write(b"garbage\r\n\r\n"), "BadStatusLine"),
+])
+def test_verify_names_each_problem(fake_server, respond, says):
+    port, _ = fake_server(respond)
+    problems = verify.problems(port, "fake", timeout=5)
+    if says is None:
+        assert problems == []
+    else:
+        assert problems and any(says in problem for problem in problems), problems
