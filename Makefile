@@ -1,17 +1,25 @@
 # make test   - set up what is missing (.venv from requirements.txt, siege from Debian's packages), run the tests
 # make bench  - the same set-up, then the whole benchmark suite (ARGS="--quick" etc. pass options to it)
+# make soak   - every server side by side for 10 minutes under mixed load: memory and open files must stay flat
+# make storm  - the signal storm of the tests, ten times longer (STORM_SEED=N replays one)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench venv siege clean
+.PHONY: test bench soak storm venv siege clean
 
 test: venv siege
 	$(PY) -m pytest
 
 bench: venv siege
 	$(PY) run_all.py $(ARGS)
+
+soak: venv siege
+	$(PY) -m harness.soak $(ARGS)
+
+storm: venv siege
+	STORM_SCALE=10 $(PY) -m pytest -p no:cacheprovider tests/test_signal_storm.py --timeout 3000
 
 venv: $(VENV)/.installed
 

@@ -191,7 +191,11 @@ class ServerProcess:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(alive, timeout=5)
-        self.process.wait()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
         return not alive and port_is_free(self.port)
 
     def __enter__(self):

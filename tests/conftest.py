@@ -1,9 +1,11 @@
 import os
+import time
 import uuid
 
 import psutil
 import pytest
 
+from harness.measure import tree_cpu_seconds
 from harness.servers import SERVERS, ServerProcess, free_port
 
 
@@ -21,7 +23,13 @@ def start_server():
         return process
 
     yield start
-    unclean = [process.server.name for process in started if not process.stop()]
+    unclean = []
+    for process in started:  # every one, even if stopping an earlier one failed
+        try:
+            if not process.stop():
+                unclean.append(process.server.name)
+        except Exception as error:  # noqa: BLE001 - reported below, after the others are stopped
+            unclean.append(f"{process.server.name}: {error!r}")
     assert not unclean, f"processes left behind or port busy after stopping {unclean}"
 
 
@@ -70,3 +78,10 @@ def marked_environment():
 
     name, value = marker.decode().split("=")
     return {**os.environ, name: value}, find
+
+
+def cpu_used(process, seconds):
+    """CPU seconds a server's whole tree uses during the next `seconds`."""
+    before = tree_cpu_seconds(process.process.pid)
+    time.sleep(seconds)
+    return tree_cpu_seconds(process.process.pid) - before

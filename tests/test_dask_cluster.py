@@ -46,6 +46,7 @@ class Cluster:
         return [w for w in self.workers if w.poll() is None]
 
     def stop(self):
+        """Every process started, by pid, with bounded waits: SIGTERM, then SIGKILL."""
         for process in [*self.workers, self.scheduler]:
             if process and process.poll() is None:
                 process.terminate()
@@ -60,9 +61,9 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path):
-    cluster = Cluster(tmp_path).start()
+    cluster = Cluster(tmp_path)
     try:
-        yield cluster
+        yield cluster.start()
     finally:
         cluster.stop()
 
@@ -110,8 +111,8 @@ def test_no_worker_is_a_503_and_the_server_recovers(start_server, cluster):
         worker.kill()
         worker.wait()
     assert wait_for(lambda: request(server.port, "/?n=100")[0] == 503, timeout=15)
-    status, _, body = request(server.port, "/?n=100")
-    assert status == 503 and "worker" in body["error"]
+    status, headers, body = request(server.port, "/?n=100")
+    assert status == 503 and "worker" in body["error"] and headers["Retry-After"] == "1"
     assert request(server.port, "/health")[0] == 200
     cluster.add_worker()
     assert wait_for(lambda: request(server.port, "/?n=100")[0] == 200, timeout=30)
@@ -120,11 +121,12 @@ def test_no_worker_is_a_503_and_the_server_recovers(start_server, cluster):
 def test_requests_waiting_when_the_last_worker_dies_get_a_503(start_server, cluster):
     server = start_dask_server(start_server, cluster)
     answers = []
-    clients = [threading.Thread(target=lambda: answers.append(request(server.port, "/?n=1200000", timeout=60)[0]))
-               for _ in range(6)]  # tasks of about 2.5 s: none is done when the workers die
+    clients = [threading.Thread(target=lambda: answers.append(request(server.port, "/?n=2000000", timeout=60)[0]))
+               for _ in range(6)]  # tasks of about 5 s
     for client in clients:
         client.start()
     time.sleep(1)
+    assert answers == [], "none is done when the workers die"
     for worker in cluster.workers:
         worker.kill()
     for client in clients:

@@ -1,4 +1,5 @@
 """Shutdown under load: every process of the tree gone within 5 s, exit status 0, port free; busy port errors."""
+import os
 import shutil
 import signal
 import socket
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from harness.servers import HOST, ROOT, SERVERS, ServerProcess, by_name, port_is_free
+from conftest import cpu_used
 
 
 @pytest.fixture
@@ -15,17 +17,23 @@ def siege_on():
     """Load a port with siege for up to 20 s, in the background; stopped (by pid) afterwards."""
     started = []
 
-    def load(port):
-        siege = subprocess.Popen([str(ROOT / "run_benchmark.sh"), f"{HOST}:{port}"], env={"DURATION": "20S",
-                                 "PATH": "/usr/bin:/bin"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def load(server):
+        siege = subprocess.Popen([str(ROOT / "run_benchmark.sh"), f"{HOST}:{server.port}"], env={
+            "DURATION": "20S", "PATH": os.environ["PATH"]}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started.append(siege)
         time.sleep(2)  # siege's users are all connected and the pool's queue is full
+        assert siege.poll() is None, "siege is running"
+        assert cpu_used(server, 0.5) > 0.3, "and the server is computing for it"
         return siege
 
     yield load
     for siege in started:
         siege.terminate()
-        siege.wait(timeout=10)
+        try:
+            siege.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            siege.kill()
+            siege.wait(timeout=10)
 
 
 pytestmark = pytest.mark.skipif(shutil.which("siege") is None, reason="siege is not installed")
@@ -35,7 +43,7 @@ pytestmark = pytest.mark.skipif(shutil.which("siege") is None, reason="siege is 
                          ids=["SIGTERM", "SIGINT", "Ctrl-C to the process group"])
 def test_signal_under_load_stops_every_process(start_server, siege_on, signum, group):
     server = start_server(by_name("4_async_processexecutor"))
-    siege_on(server.port)
+    siege_on(server)
     tree = server.processes()
     assert len(tree) >= 3, "server, forkserver and workers"
     server.send(signum, group=group)
@@ -48,7 +56,7 @@ def test_signal_under_load_stops_every_process(start_server, siege_on, signum, g
 @pytest.mark.parametrize("name", [s.name for s in SERVERS if "--" not in s.name])
 def test_sigterm_under_load(start_server, siege_on, name):
     server = start_server(by_name(name))
-    siege_on(server.port)
+    siege_on(server)
     server.send(signal.SIGTERM)
     assert server.leftovers(timeout=5) == []
     assert server.process.returncode == 0

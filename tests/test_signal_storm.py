@@ -110,7 +110,7 @@ def one_try(server, rng):
             client.join(15)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(int(120 + 3 * BUDGET_S * SCALE))
 @pytest.mark.parametrize("server", SERVERS, ids=[server.name for server in SERVERS])
 def test_signal_storm(server, say):
     tries = int(TRIES.get(server.number, DEFAULT_TRIES) * SCALE)

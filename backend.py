@@ -1,0 +1,40 @@
+"""backend: a slow HTTP service for the ``http`` task kind: ``GET /?ms=N`` answers ``{"ms": N}`` after N ms.
+
+It stands for the remote API, database or mail server that a web server's request waits on. It awaits its
+delays on one IOLoop, so it holds thousands of delayed answers at once without being the bottleneck.
+"""
+import asyncio
+
+import tornado.web
+
+import common
+
+MAX_MS = 60_000
+
+
+class Delayed(tornado.web.RequestHandler):
+    async def get(self):
+        try:
+            ms = int(self.get_query_argument("ms", "100"))
+        except ValueError:
+            ms = -1
+        if not 0 <= ms <= MAX_MS:
+            self.set_status(400)
+            return self.finish({"error": f"ms must be an integer from 0 to {MAX_MS}"})
+        await asyncio.sleep(ms / 1000)
+        self.write({"ms": ms})
+
+
+async def main():
+    args = common.parse_args(__doc__, port=8100, task=False)
+    app = tornado.web.Application([(r"/", Delayed)], log_function=lambda handler: None)
+    try:
+        app.listen(args.port, args.host, backlog=4096)
+    except OSError as error:
+        common.fail(f"backend: cannot listen on {args.host}:{args.port}: {error.strerror}")
+    print(f"backend: serving http://{args.host}:{args.port}/?ms=N", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    common.run(main)
