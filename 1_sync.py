@@ -5,13 +5,14 @@ While a task runs nothing else is served, not even /health; other clients wait i
 from http.server import HTTPServer
 
 import common
+import tasks
 
 
 class Handler(common.SyncHandler):
     strategy = "1_sync"
 
     def compute(self, n):
-        return common.run_task(n)  # right here, on the server's only thread
+        return tasks.run(self.task, n)  # right here, on the server's only thread
 
 
 def main():

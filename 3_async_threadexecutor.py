@@ -1,13 +1,15 @@
 """3_async_threadexecutor: Tornado hands the task to a ThreadPoolExecutor.
 
-The IOLoop stays free to answer other requests, but the task holds the GIL: the threads take turns on one core,
-so the pool adds responsiveness, not throughput.
+The IOLoop stays free to answer other requests. A pure-Python task holds the GIL: the threads take turns on one
+core, so the pool adds responsiveness, not throughput; C code that releases the GIL (hash) and waits (sleep, http)
+do run in parallel, as many at once as there are threads.
 """
 from concurrent.futures import ThreadPoolExecutor
 
 from tornado.ioloop import IOLoop
 
 import common
+import tasks
 
 
 async def main():
@@ -15,7 +17,7 @@ async def main():
     executor = ThreadPoolExecutor(args.workers)
 
     async def compute(n):
-        return await IOLoop.current().run_in_executor(executor, common.run_task, n)
+        return await IOLoop.current().run_in_executor(executor, tasks.run, args.task, n)
 
     await common.serve("3_async_threadexecutor", compute, args, f"{args.workers} threads")
 

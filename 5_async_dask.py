@@ -5,6 +5,7 @@ With --scheduler tcp://HOST:8786 the server uses a running cluster instead, whos
 machines, and starts none. Either way the IOLoop only awaits: Dask's client is asynchronous.
 """
 import asyncio
+import sys
 
 import dask.config
 from distributed import Client, LocalCluster
@@ -12,6 +13,7 @@ from distributed.client import FutureCancelledError
 from tornado.web import HTTPError
 
 import common
+import tasks
 
 # Dask's housekeeping runs on the cores that compute the task. Measured on 2 cores, these settings cut the CPU it
 # costs per request by about 5 % (README.rst, "Scaling beyond one machine"); they apply to the embedded cluster.
@@ -19,13 +21,20 @@ dask.config.set({"distributed.admin.tick.interval": "1s", "distributed.admin.sys
                  "distributed.scheduler.work-stealing": False, "distributed.worker.profile.enabled": False})
 
 
+def task_modules(task):
+    """The files a worker needs to import the task: tasks.py, and the user's module if it is one file."""
+    module = sys.modules[tasks.load(task.kind).__module__] if task.user_function else None
+    return [tasks.__file__] + ([module.__file__] if module and module.__file__ else [])
+
+
 async def connect(args):
     if args.scheduler:
         client = await Client(args.scheduler, asynchronous=True, timeout=10)
-        await client.upload_file(common.__file__)  # workers elsewhere need not have a checkout of this project
+        for module in task_modules(args.task):  # workers elsewhere need not have a checkout of this project
+            await client.upload_file(module)
         return client
-    cluster = await LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, asynchronous=True,
-                                 dashboard_address=":8787" if args.dashboard else ":0")
+    cluster = await LocalCluster(n_workers=args.workers, threads_per_worker=args.threads, processes=True,
+                                 asynchronous=True, dashboard_address=":8787" if args.dashboard else ":0")
     client = await Client(cluster, asynchronous=True)
     await client.wait_for_workers(args.workers)
     return client
@@ -34,7 +43,8 @@ async def connect(args):
 async def main():
     args = common.parse_args(__doc__, port=8004, workers=True, options={
         "--scheduler": dict(metavar="tcp://HOST:8786", help="use this running cluster instead of starting one"),
-        "--dashboard": dict(action="store_true", help="serve Dask's dashboard on :8787 (needs bokeh)")})
+        "--dashboard": dict(action="store_true", help="serve Dask's dashboard on :8787 (needs bokeh)"),
+        "--threads": dict(type=int, default=1, help="threads per embedded worker (default 1: for waiting tasks, more)")})
     try:
         client = await connect(args)
     except (OSError, TimeoutError) as error:
@@ -46,7 +56,7 @@ async def main():
         if client.status != "running" or not client.scheduler_info()["n_workers"]:
             raise HTTPError(503, log_message="no Dask worker is available")
         # pure=False: by default Dask gives identical calls one shared, cached result: no work would be done.
-        future = client.submit(common.run_task, n, pure=False)
+        future = client.submit(tasks.run, args.task, n, pure=False)
         in_flight.add(future)
         try:
             return await future
@@ -61,10 +71,10 @@ async def main():
             if in_flight and not client.scheduler_info()["n_workers"]:
                 await client.cancel(list(in_flight))
 
-    await client.run(common.run_task, 1)  # every worker imports the task before the first request
+    await client.run(tasks.prepare, args.task)  # every worker imports the task before the first request
     watchdog = asyncio.create_task(cancel_when_no_worker_is_left())  # a reference keeps it running  # noqa: F841
     workers = client.scheduler_info()["n_workers"]
-    where = args.scheduler or "an embedded LocalCluster"
+    where = args.scheduler or f"an embedded LocalCluster, {args.threads} thread(s) each"
     await common.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}")
 
 

@@ -25,9 +25,14 @@ class Delayed(tornado.web.RequestHandler):
         self.write({"ms": ms})
 
 
+class Health(tornado.web.RequestHandler):
+    def get(self):
+        self.write(common.HEALTH)
+
+
 async def main():
     args = common.parse_args(__doc__, port=8100, task=False)
-    app = tornado.web.Application([(r"/", Delayed)], log_function=lambda handler: None)
+    app = tornado.web.Application([(r"/", Delayed), (r"/health", Health)], log_function=lambda handler: None)
     try:
         app.listen(args.port, args.host, backlog=4096)
     except OSError as error:

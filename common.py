@@ -1,7 +1,7 @@
-"""What every server shares: the CPU-bound task, the HTTP interface, start-up and shutdown.
+"""What every server shares: the HTTP interface, the command line, start-up and shutdown (the tasks are in
+tasks.py).
 
 The numbered scripts import this module so that each of them shows one strategy and nothing else.
-``python common.py`` times the task on this machine.
 """
 import argparse
 import asyncio
@@ -12,7 +12,6 @@ import os
 import re
 import select
 import signal
-import statistics
 import sys
 import threading
 import time
@@ -21,60 +20,22 @@ from urllib.parse import parse_qs
 
 import psutil
 import tornado.web
+from tornado import httputil
 
-# The task: count the primes below n by trial division. It is pure Python, so it holds the GIL the whole
-# time: threads cannot run two of them at once, which is exactly what the strategies differ on.
-DEFAULT_N = 140_000  # about 100 ms on a 2020s server core
-MAX_N = 2_000_000  # about 5 s: one request stays under ~10 s even on a slow machine
-SLICE = 2_000  # the cooperative variant yields to the IOLoop after each slice of this many numbers
-
-
-def is_prime(k):
-    if k < 2:
-        return False
-    if k % 2 == 0:
-        return k == 2
-    d = 3
-    while d * d <= k:
-        if k % d == 0:
-            return False
-        d += 2
-    return True
-
-
-def count_primes(lo, hi):
-    """The number of primes p with lo <= p < hi."""
-    return sum(1 for k in range(lo, hi) if is_prime(k))
-
-
-def slices(n):
-    """[0, n) cut into (lo, hi) slices: the sum of count_primes over them is count_primes(0, n)."""
-    return [(lo, min(lo + SLICE, n)) for lo in range(0, n, SLICE)]
-
-
-def answer(result, started):
-    """The part of a response that the process which computed it fills in."""
-    return {"result": result, "pid": os.getpid(), "task_ms": round((time.perf_counter() - started) * 1000, 3)}
-
-
-def run_task(n):
-    """Run the whole task here and now; module-level with a plain argument, so a process pool can run it."""
-    started = time.perf_counter()
-    return answer(count_primes(0, n), started)
-
+import tasks
 
 # The HTTP interface: GET /?n=N runs the task, GET /health does not.
 class BadRequest(ValueError):
     pass
 
 
-def parse_n(query):
-    """The task size asked for by a raw query string ('' -> DEFAULT_N); BadRequest says what is wrong."""
+def parse_n(query, kind=tasks.KINDS["cpu"]):
+    """The task size asked for by a raw query string ('' -> the kind's default); BadRequest says what is wrong."""
     params = parse_qs(query, keep_blank_values=True)
     unknown = sorted(set(params) - {"n"})
     if unknown:
         raise BadRequest(f"unknown parameter {unknown[0][:40]!r}: only n is accepted")
-    values = params.get("n", [str(DEFAULT_N)])
+    values = params.get("n", [str(kind.default_n)])
     if len(values) > 1:
         raise BadRequest("n is given more than once")
     value = values[0]
@@ -84,13 +45,13 @@ def parse_n(query):
     if not re.fullmatch(r"[+-]?[0-9]{1,30}", value):
         raise BadRequest(f"n must be an integer, got {value[:40]!r}")
     n = int(value)
-    if not 1 <= n <= MAX_N:
-        raise BadRequest(f"n must be from 1 to {MAX_N}, got {value}")
+    if not 1 <= n <= kind.max_n:
+        raise BadRequest(f"n must be from 1 to {kind.max_n} for the {kind.name} task, got {value}")
     return n
 
 
-def task_response(strategy, n, computed):
-    return {"strategy": strategy, "n": n, **computed}
+def task_response(strategy, task, n, computed):
+    return {"strategy": strategy, "task": task.kind, "n": n, **computed}
 
 
 HEALTH = {"status": "ok"}
@@ -101,7 +62,8 @@ def method_not_allowed(method):
 
 
 class SyncHandler(http.server.BaseHTTPRequestHandler):
-    """The same HTTP interface for http.server; a subclass sets `strategy` and defines compute(n) -> answer()."""
+    """The same HTTP interface for http.server; a subclass sets `strategy` and defines compute(n) -> answer().
+    serve_sync sets `task` and `kind`."""
 
     timeout = 5  # seconds a client may stall while sending: one slow client holds a one-thread server this long
 
@@ -112,10 +74,14 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
         if path != "/":
             return self.send_json(404, {"error": f"no such path: {path[:80]}"})
         try:
-            n = parse_n(query)
+            n = parse_n(query, self.kind)
         except BadRequest as error:
             return self.send_json(400, {"error": str(error)})
-        self.send_json(200, task_response(self.strategy, n, self.compute(n)))
+        try:
+            computed = self.compute(n)
+        except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
+            return self.send_json(500, {"error": f"the task raised {type(error).__name__}: {error}"})
+        self.send_json(200, task_response(self.strategy, self.task, n, computed))
 
     do_HEAD = do_GET
 
@@ -148,26 +114,31 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
 class TaskHandler(tornado.web.RequestHandler):
     """GET / for every Tornado server; `compute` is the strategy: an async function n -> answer()."""
 
-    def initialize(self, strategy, compute):
-        self.strategy, self.compute = strategy, compute
-        self.task = None
+    def initialize(self, strategy, task, compute):
+        self.strategy, self.task, self.compute = strategy, task, compute
+        self.running = None
 
     async def get(self):
         try:
-            n = parse_n(self.request.query)
+            n = parse_n(self.request.query, self.task.spec())
         except BadRequest as error:
             raise tornado.web.HTTPError(400, reason="Bad Request", log_message=str(error)) from None
-        self.task = asyncio.ensure_future(self.compute(n))
+        self.running = asyncio.ensure_future(self.compute(n))
         try:
-            self.write(task_response(self.strategy, n, await self.task))
+            computed = await self.running
         except asyncio.CancelledError:
-            pass  # the client has gone (on_connection_close): nobody to answer
+            return  # the client has gone (on_connection_close): nobody to answer
+        except tornado.web.HTTPError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
+            raise tornado.web.HTTPError(500, log_message=f"the task raised {type(error).__name__}: {error}") from None
+        self.write(task_response(self.strategy, self.task, n, computed))
 
     def on_connection_close(self):
         # The client gave up: cancel its task. Work still queued is dropped (a pool's queue, a Dask task, the rest
         # of a cooperative task); what already runs in a thread or process finishes, unanswered.
-        if self.task:
-            self.task.cancel()
+        if self.running:
+            self.running.cancel()
 
     head = get  # Tornado sends the headers only for HEAD
 
@@ -201,8 +172,8 @@ class NotFoundHandler(TaskHandler):
         raise tornado.web.HTTPError(404, log_message=f"no such path: {self.request.path[:80]}")
 
 
-def make_app(strategy, compute):
-    kwargs = {"strategy": strategy, "compute": compute}
+def make_app(strategy, task, compute):
+    kwargs = {"strategy": strategy, "task": task, "compute": compute}
     return tornado.web.Application(
         [(r"/", TaskHandler, kwargs), (r"/health", HealthHandler, kwargs)],
         default_handler_class=NotFoundHandler,
@@ -233,12 +204,25 @@ def cpu_count():
     return max(1, min(len(os.sched_getaffinity(0)), int(quota) if quota else 10**6))
 
 
-def parse_args(doc, port, workers=False, options=None):
-    """The command line every server shares (--host, --port, and --workers for the pools), plus `options`:
-    {"--flag": argparse keyword arguments} of the server's own."""
-    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (not the usage, then the error) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_args(doc, port, workers=False, options=None, task=True):
+    """The command line every server shares (--host, --port, --task and --backend, and --workers for the pools),
+    plus `options`: {"--flag": argparse keyword arguments} of the server's own. args.task is a tasks.Task, checked
+    to run under this strategy (an async def only with --cooperative)."""
+    parser = OneLineParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=port, help="port to listen on (default %(default)s)")
+    if task:
+        parser.add_argument("--task", default="cpu", metavar="KIND", help=f"what GET / runs: {', '.join(tasks.KINDS)}"
+                            " or MODULE:FUNCTION, your own function of n (default %(default)s)")
+        parser.add_argument("--backend", default=tasks.DEFAULT_BACKEND, metavar="URL",
+                            help="the slow service that the http task calls (default %(default)s: backend.py)")
     if workers:
         parser.add_argument("--workers", type=int, default=cpu_count(), help="pool size (default: CPUs, %(default)s)")
         parser.add_argument("--max-pending", type=int, metavar="N",
@@ -250,6 +234,12 @@ def parse_args(doc, port, workers=False, options=None):
         parser.error("--workers must be at least 1")
     if workers and args.max_pending is not None and args.max_pending < 1:
         parser.error("--max-pending must be at least 1")
+    if task:
+        args.task = tasks.Task(args.task, args.backend.rstrip("/"))
+        try:
+            tasks.check(args.task, cooperative=getattr(args, "cooperative", False))
+        except tasks.TaskError as error:
+            parser.error(str(error))
     return args
 
 
@@ -259,11 +249,14 @@ def fail(message):
 
 
 def announce(strategy, args, settings):
-    print(f"{strategy}: serving http://{args.host}:{args.port}/ (n={DEFAULT_N} by default; {settings})", flush=True)
+    kind = args.task.spec()
+    print(f"{strategy}: serving http://{args.host}:{args.port}/ (task {kind.name}, n={kind.default_n} by default; "
+          f"{settings})", flush=True)
 
 
 def serve_sync(server_class, handler_class, args, settings):
     """Serve http.server requests until SIGINT or SIGTERM."""
+    handler_class.task, handler_class.kind = args.task, args.task.spec()
     try:
         server = server_class((args.host, args.port), handler_class)
     except OSError as error:
@@ -292,12 +285,15 @@ def limit_pending(compute, max_pending):
 
 async def serve(strategy, compute, args, settings):
     """Serve the Tornado application until SIGINT or SIGTERM."""
+    # Tornado answers a query of over 1 000 arguments with a bare 400, before any handler runs. The query is bounded
+    # by the 64 kB header limit anyway (at most ~16 000 fields, parsed in milliseconds): let parse_n say, in JSON.
+    httputil.set_parse_body_config(httputil.ParseBodyConfig(urlencoded=httputil.ParseUrlEncodedConfig(100_000)))
     if getattr(args, "max_pending", None):
         compute = limit_pending(compute, args.max_pending)
         settings += f", at most {args.max_pending} pending"
     try:
         # A client that stalls while sending its request (or idles between requests) is dropped after 10 s.
-        make_app(strategy, compute).listen(args.port, args.host, idle_connection_timeout=10, body_timeout=10)
+        make_app(strategy, args.task, compute).listen(args.port, args.host, idle_connection_timeout=10, body_timeout=10)
     except OSError as error:
         fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
     announce(strategy, args, settings)
@@ -452,17 +448,3 @@ def run(main):
         PARKED.set()
         threading.Event().wait()  # stop_server ends the process
     exit_now(status)
-
-
-def time_task(n=DEFAULT_N, runs=5):
-    """The median time in seconds of one task of size n, run here."""
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        count_primes(0, n)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-if __name__ == "__main__":
-    print(f"n={DEFAULT_N} result={count_primes(0, DEFAULT_N)} median of 5 runs: {time_task() * 1000:.1f} ms")

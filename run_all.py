@@ -1,12 +1,13 @@
-"""Run the benchmark suite: every server at every concurrency level, verified, loaded with siege and measured.
+"""Run the benchmark suite: every server, task kind and concurrency level, verified, loaded with siege, measured.
 
-For each server and level: start it and wait for /health; verify its answers; warm up; then siege's measured
-run while a health probe and a process-tree sampler run beside it; stop it and check that nothing is left.
-Results go to OUT/<time>/: results.json, results.rst and results.png.
+For each task kind, server and level: start it and wait for /health; verify its answers; warm up; then siege's
+measured run while a health probe and a process-tree sampler run beside it; stop it and check that nothing is
+left. Results go to OUT/<time>/: results.json, results.rst and results.png (and matrix.png for several kinds).
 """
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import shutil
@@ -19,14 +20,16 @@ import psutil
 import tornado
 
 import common
+import tasks
 from harness import measure, report, siege, verify
-from harness.servers import ROOT, SERVERS, ServerProcess
+from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
 RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
 STOP_GRACE_S = 30  # after Ctrl-C, time to stop the server and siege and save; then (or at a second one) it is killed
 INTERRUPTED = []  # the stop signal seen, if any
+OneLineParser = common.OneLineParser
 
 
 def interrupt_once(signum):
@@ -35,11 +38,6 @@ def interrupt_once(signum):
     if not INTERRUPTED:
         INTERRUPTED.append(signum)
         raise KeyboardInterrupt
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def server_list(text):
@@ -64,10 +62,23 @@ def positive_ints(text):
     return values
 
 
+def kind_list(text):
+    kinds = [kind.strip() for kind in text.split(",")]
+    unknown = [kind for kind in kinds if kind not in tasks.KINDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown task kind {unknown[0]!r} (choose from {', '.join(tasks.KINDS)}; "
+                                         "your own function goes with --task MODULE:FUNCTION)")
+    return list(dict.fromkeys(kinds))
+
+
 def parse_args(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=server_list, default=list(SERVERS),
                         help="comma-separated numbers or names (default: all; 2 means both 2_async rows)")
+    parser.add_argument("--tasks", type=kind_list, default=None,
+                        help=f"task kinds, comma-separated, from {', '.join(tasks.KINDS)} (default cpu)")
+    parser.add_argument("--task", metavar="MODULE:FUNCTION", help="your own function of n, importable from here")
+    parser.add_argument("--n", type=int, metavar="N", help="the task size to ask for (default: each kind's default)")
     parser.add_argument("--concurrency", type=positive_ints, default=[25],
                         help="siege users, comma-separated levels (default 25), e.g. 25,254,512")
     parser.add_argument("--duration", type=positive_ints, default=None,
@@ -91,12 +102,36 @@ def parse_args(argv=None):
             parser.error("--max-pending must be at least 1")
         args.servers = [server.with_options("--max-pending", str(args.max_pending)) if server.max_pending
                         else server for server in args.servers]
+    backend = f"http://{HOST}:{BACKEND.port + args.port_offset}"  # started by main() for the http kind
+    args.tasks = [tasks.Task(kind, backend) for kind in args.tasks or ([] if args.task else ["cpu"])]
+    if args.task:
+        args.tasks.append(tasks.Task(args.task, backend))
+        try:
+            tasks.check(args.tasks[-1], cooperative=False)
+        except tasks.TaskError as error:
+            parser.error(str(error))
+        if any(s.runs_in == "loop" for s in args.servers):  # the cooperative variant needs an async def
+            args.servers = [s for s in args.servers if s.runs_in != "loop"]
+            print("run_all.py: 2_async --cooperative left out: it can only run an async def", file=sys.stderr)
+    for task in args.tasks:
+        kind = task.spec()
+        if args.n is not None and not 1 <= args.n <= kind.max_n:
+            parser.error(f"--n must be from 1 to {kind.max_n} for the {kind.name} task")
     if args.update_readme and f".. begin {args.update_readme}\n" not in args.readme.read_text():
         parser.error(f"{args.readme.name} has no '.. begin {args.update_readme}' marker")
     return args
 
 
-def environment(task_s):
+def time_kind(task, n, runs):
+    """T1 of the task alone, here, and whether it waits (its process uses under half a core while it runs)."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    t1 = tasks.time_task(task, n, runs=runs)
+    waits = task.spec().waits if not task.user_function else \
+        (time.process_time() - cpu) < 0.5 * (time.perf_counter() - wall)
+    return {"n": n, "t1_s": round(t1, 5), "waits": waits}
+
+
+def environment(kinds):
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     try:
@@ -112,11 +147,18 @@ def environment(task_s):
         "cpu_quota": common.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": os_name, "python": platform.python_version(), "tornado": tornado.version, "siege": siege.version(),
         "commit": commit, "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "task_n": common.DEFAULT_N, "task_s": round(task_s, 5),
+        "tasks": kinds,
     }
 
 
-def measured(run, stdout, stderr, elapsed_s, health, tree, env):
+def limit(env, task, users):
+    """The most tasks per second any strategy can finish: CPUs / T1 for work that computes, users / T1 for work
+    that waits (each of the closed loop's users has one request in flight)."""
+    kind = env["tasks"][task]
+    return (users if kind["waits"] else env["cpu_count"]) / kind["t1_s"]
+
+
+def measured(run, stdout, stderr, elapsed_s, health, tree, limit_per_s):
     """Fill a run's results from siege's output (and `elapsed_s`, how long siege ran) and the probes' readings."""
     figures = siege.parse_summary(stderr)
     transactions = siege.parse_transactions(stdout)
@@ -139,7 +181,7 @@ def measured(run, stdout, stderr, elapsed_s, health, tree, env):
         failed=unanswered + non_200, non_200=non_200,
         latency_ms=measure.percentiles([seconds * 1000 for seconds in ok_seconds]),
         health_ms=health, **tree,
-        efficiency=measure.efficiency(rate, env["cpu_count"], env["task_s"]),
+        limit_per_s=round(limit_per_s, 2), efficiency=round(rate / limit_per_s, 3),
     )
     if not run["measured"]:
         run["error"] = "siege printed nothing: no transaction, no summary"
@@ -147,12 +189,36 @@ def measured(run, stdout, stderr, elapsed_s, health, tree, env):
         run["note"] = "siege printed no summary (stopped after its time ran out)"
 
 
-def bench_one(server, concurrency, args, env, progress):
+def configured(server, task, users, env):
+    """The server as a competent user would set it up for the task: the pools sized for the users when the work
+    waits (a pool of CPUs threads is right for computing, wrong for waiting)."""
+    if not env["tasks"][task.kind]["waits"] or server.pool is None:
+        return server
+    per_worker = math.ceil(users / env["cpu_count"]) if server.pool == "--threads" else users
+    return server.with_options(server.pool, str(per_worker))
+
+
+def plan(args, env):
+    """(task, server, users) of every run: for waiting work, each pool at its default size (the trap) and sized."""
+    runs = []
+    for task in args.tasks:
+        for users in args.concurrency:
+            for server in args.servers:
+                runs.append((task, server, users))
+                sized = configured(server, task, users, env)
+                if sized is not server:
+                    runs.append((task, sized, users))
+    return runs
+
+
+def bench_one(task, server, concurrency, args, env, progress):
     """One server at one concurrency level, from start to stop; the result is returned whatever happens."""
     port = server.port + args.port_offset
-    run = {"server": server.label, "port": port, "concurrency": concurrency, "duration_s": args.duration,
-           "verified": False, "measured": False, "clean_shutdown": None}
-    process = ServerProcess(server, port).start()
+    run = {"server": server.label, "strategy": server.name, "task": task.kind, "port": port,
+           "concurrency": concurrency, "duration_s": args.duration, "verified": False, "measured": False,
+           "clean_shutdown": None}
+    extra = ("--task", task.kind, "--backend", task.backend)
+    process = ServerProcess(server, port, extra).start()
     try:
         progress("starting")
         if not process.wait_healthy(timeout=60):
@@ -160,29 +226,30 @@ def bench_one(server, concurrency, args, env, progress):
             run["error"] = "did not come up" + (f": {lines[-1]}" if lines else "")
             return run
         progress("verifying")
-        problems = verify.problems(port, server.name)
+        problems = verify.problems(port, server.name, task, n=args.n)
         if problems:
             run["error"] = "failed verification: " + "; ".join(problems)
             return run
         run["verified"] = True
         progress(f"warming up for {args.warmup} s")
-        siege.run(port, min(concurrency, 2 * env["cpu_count"]), args.warmup)
+        path = f"/?n={env['tasks'][task.kind]['n']}"
+        siege.run(port, min(concurrency, 2 * env["cpu_count"]), args.warmup, path=path)
         measure.wait_until_idle(process)
         # T1 again, now, as a record of drift: this machine's speed varies by tens of percent within minutes.
-        run["task_s"] = round(common.time_task(runs=5), 5)
+        run["task_s"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
         progress(f"measuring for {args.duration} s")
         probe = measure.HealthProbe(port, max_seconds=args.duration + 60)
         sampler = measure.TreeSampler(process, max_seconds=args.duration + 60)
         probe.start()
         sampler.start()
         try:
-            stdout, stderr, elapsed = siege.run(port, concurrency, args.duration, verbose=True,
+            stdout, stderr, elapsed = siege.run(port, concurrency, args.duration, verbose=True, path=path,
                                                 tick=lambda left: progress(f"measuring, {left} s left" if left
                                                                            else "siege is collecting its last answers"))
         finally:
             tree = sampler.stop()  # the CPU of the measured run, not of the wind-down while late probes finish
             health = probe.stop()
-        measured(run, stdout, stderr, elapsed, health, tree, env)
+        measured(run, stdout, stderr, elapsed, health, tree, limit(env, task.kind, concurrency))
         return run
     finally:
         progress("stopping")
@@ -192,22 +259,28 @@ def bench_one(server, concurrency, args, env, progress):
 
 
 def save(out_dir, env, runs, render=True):
-    """results.json, and unless render is False the table and chart drawn from it."""
+    """results.json, and unless render is False the tables and charts drawn from it."""
     results = {"environment": env, "runs": runs}
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if runs and render:
         report.write_rst(results, out_dir / "results.rst")
         report.write_chart(results, out_dir / "results.png")
+        if len(report.task_kinds(results)) > 1:
+            report.write_matrix(results, out_dir / "matrix.png")
     return results
 
 
 def update_readme(results, out_dir, section, readme):
-    """Replace the README's section with these results; the chart goes to docs/SECTION.png beside it."""
-    chart = Path("docs") / f"{section}.png"
-    (readme.parent / chart).parent.mkdir(exist_ok=True)
-    shutil.copyfile(out_dir / "results.png", readme.parent / chart)
-    readme.write_text(report.replace_section(readme.read_text(), section, report.readme_section(results, chart)))
-    print(f"{readme.name}: section '{section}' updated, chart in {chart}")
+    """Replace the README's section with these results; the charts go to docs/SECTION*.png beside it."""
+    charts = [(out_dir / "results.png", Path("docs") / f"{section}.png")]
+    if (out_dir / "matrix.png").exists():
+        charts.append((out_dir / "matrix.png", Path("docs") / f"{section}-matrix.png"))
+    for source, chart in charts:
+        (readme.parent / chart).parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, readme.parent / chart)
+    text = report.replace_section(readme.read_text(), section, report.readme_section(results, [c for _, c in charts]))
+    readme.write_text(text)
+    print(f"{readme.name}: section '{section}' updated, charts in {', '.join(str(c) for _, c in charts)}")
 
 
 def main(argv=None):
@@ -215,39 +288,54 @@ def main(argv=None):
     if shutil.which("siege") is None:
         sys.exit("run_all.py: error: siege is not installed; install it with: sudo apt-get install siege "
                  "(or run: make bench)")
-    common.on_stop_signals(first=lambda signum: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=interrupt_once)
-    plan = [(server, level) for level in args.concurrency for server in args.servers]
+    common.on_stop_signals(first=lambda signum: None, status=1, grace_s=STOP_GRACE_S,
+                           main_thread_handler=interrupt_once)
     out_dir = args.out / datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"Timing one task (n={common.DEFAULT_N}) alone...", flush=True)
-    env = environment(common.time_task(runs=11))
-    print(report.environment_line(env), flush=True)
-    runs = []
-    per_run = args.warmup + args.duration + RUN_OVERHEAD_S
-    suite_started = time.monotonic()
+    backend = None
+    runs, suite_started = [], time.monotonic()
     try:
-        for index, (server, level) in enumerate(plan):
+        if any(task.kind == "http" for task in args.tasks):  # the http kind's slow service, on the same machine
+            backend = ServerProcess(BACKEND, BACKEND.port + args.port_offset).start()
+            if not backend.wait_healthy(30):
+                sys.exit(f"run_all.py: error: backend.py did not come up: {backend.output().strip()}")
+        print(f"Timing one task of each kind alone ({', '.join(task.kind for task in args.tasks)})...", flush=True)
+        timed = {task.kind: time_kind(task, args.n or task.spec().default_n, runs=11 if task.kind == "cpu" else 5)
+                 for task in args.tasks}
+        env = environment(timed)
+        print(report.environment_line(env), flush=True)
+        todo = plan(args, env)
+        per_run = args.warmup + args.duration + RUN_OVERHEAD_S
+        for index, (task, server, users) in enumerate(todo):
             run_started = time.monotonic()
 
-            def progress(phase, index=index, server=server, level=level, run_started=run_started):
-                left = max(0, (len(plan) - index) * per_run - (time.monotonic() - run_started))
-                print(f"[{index + 1}/{len(plan)}] {server.label} @ {level} users: {phase} "
+            def progress(phase, index=index, task=task, server=server, users=users, run_started=run_started):
+                left = max(0, (len(todo) - index) * per_run - (time.monotonic() - run_started))
+                print(f"[{index + 1}/{len(todo)}] {task.kind}: {server.label} @ {users} users: {phase} "
                       f"(suite: ~{left // 60:.0f} min {left % 60:02.0f} s left)", flush=True)
 
-            runs.append(bench_one(server, level, args, env, progress))
+            runs.append(bench_one(task, server, users, args, env, progress))
             save(out_dir, env, runs, render=False)  # what has finished is kept, even if the suite dies later
+        for task in args.tasks:  # the machine's speed may drift during a suite
+            env["tasks"][task.kind]["t1_s_end"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
     except KeyboardInterrupt:
         print(f"\nInterrupted: every process started was stopped; {len(runs)} finished runs are saved.", flush=True)
-    env["task_s_end"] = round(common.time_task(runs=11), 5)  # the machine's speed may drift during a suite
+        todo = None
+    finally:
+        if backend:
+            backend.stop()
+    if not runs:
+        print("No run finished.")
+        return 1
     results = save(out_dir, env, runs)
     print(f"\nSuite took {time.monotonic() - suite_started:.0f} s. Results in {out_dir}/\n")
-    print(report.tables_rst(results) if runs else "No run finished.")
-    if args.update_readme and runs:
+    print(report.tables_rst(results))
+    if args.update_readme:
         update_readme(results, out_dir, args.update_readme, args.readme)
     failed = [run["server"] for run in runs if run.get("error") or not run["clean_shutdown"]]
     if failed:
         print(f"Not measured cleanly: {', '.join(failed)}")
-    return 1 if failed or len(runs) < len(plan) else 0
+    return 1 if failed or todo is None or len(runs) < len(todo) else 0
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ def fetch(backend, n):
 async def fetch_async(backend, n):
     from tornado.httpclient import AsyncHTTPClient  # imported here: a task in a worker needs no Tornado
 
+    AsyncHTTPClient.configure(None, max_clients=10_000)  # Tornado's default of 10 would queue the 11th request
     response = await AsyncHTTPClient().fetch(f"{backend}/?ms={n}", request_timeout=n / 1000 + 30)
     return json.loads(response.body)["ms"]
 
@@ -146,6 +147,12 @@ def check(task, cooperative):
             raise TaskError(f"--task {task.kind}: --cooperative awaits the task: make it an async def")
         if not cooperative and is_async:
             raise TaskError(f"--task {task.kind} is an async def: only --cooperative can await it")
+
+
+def prepare(task):
+    """Run in a worker before the first request: import what the task needs there (a user's module)."""
+    task.spec()
+    return os.getpid()
 
 
 def answer(result, started):

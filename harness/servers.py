@@ -2,6 +2,7 @@
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ class Server:
     # on the IOLoop), "threads", "processes" (worker processes of its own), "cluster" (Dask's workers).
     runs_in: str = "server"
     max_pending: bool = False  # takes --max-pending N
+    pool: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (per Dask worker)
 
     @property
     def responsive(self):
@@ -56,10 +58,13 @@ SERVERS = [
     Server("1_sync", "1_sync.py", 8000),
     Server("2_async", "2_async.py", 8001),
     Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",), runs_in="loop"),
-    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", max_pending=True),
-    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes", max_pending=True),
-    Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", max_pending=True),
+    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", max_pending=True,
+           pool="--workers"),
+    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes", max_pending=True,
+           pool="--workers"),
+    Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", max_pending=True, pool="--threads"),
 ]
+BACKEND = Server("backend", "backend.py", 8100)  # the slow service of the http task kind
 
 
 def by_name(name):
@@ -67,9 +72,15 @@ def by_name(name):
 
 
 def free_port():
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    """A port that is free now, below the kernel's ephemeral range: one from that range could be taken between
+    this check and the server's bind by an outgoing connection, or by a Dask process that listens on port 0."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+        ephemeral = int(ports.read().split()[0])
+    for _ in range(1000):
+        port = random.randint(max(1024, ephemeral - 12_000), ephemeral - 1)
+        if port_is_free(port):
+            return port
+    raise OSError("no free port found")
 
 
 def port_is_free(port):

@@ -47,11 +47,11 @@ def parse_transactions(text):
     return [(int(status), float(seconds)) for status, seconds in _TRANSACTION.findall(text)]
 
 
-def run(port, concurrency, seconds, verbose=False, tick=None):
+def run(port, concurrency, seconds, verbose=False, tick=None, path="/"):
     """siege against the server, bounded in time; (stdout, stderr, seconds it ran). Killed by pid if it outstays
     its time. tick(seconds_left) is called every 15 s while it runs."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command(f"http://{HOST}:{port}/", concurrency, seconds, verbose),
+        process = subprocess.Popen(command(f"http://{HOST}:{port}{path}", concurrency, seconds, verbose),
                                    stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
         started = time.monotonic()
         deadline = time.monotonic() + seconds + 45  # siege ends on time, then waits for answers in flight

@@ -25,14 +25,16 @@ import psutil
 from tabulate import tabulate
 
 import common
+import tasks
 
 from . import siege
+from .measure import wait_until_idle
 from .servers import HOST, ROOT, SERVERS, ServerProcess, free_port, request
 from .verify import prime_count
 
 PHASE_S = 30
 SAMPLE_S = 5
-BAD = ["/?n=abc", "/?n=0", "/?n=", "/?m=1", "/?n=1&n=2", f"/?n={common.MAX_N + 1}"]
+BAD = ["/?n=abc", "/?n=0", "/?n=", "/?m=1", "/?n=1&n=2", f"/?n={tasks.KINDS['cpu'].max_n + 1}"]
 
 
 def tree_figures(process):
@@ -48,13 +50,17 @@ def tree_figures(process):
     return round(pss / 2**20, 1), fds, count
 
 
-def slope_per_minute(samples, column):
-    """Least-squares slope of `column` over the second half of `samples` (time, pss, fds), per minute."""
-    half = samples[len(samples) // 2:]
-    if len(half) < 3:
+def floor_slope_per_minute(samples, column):
+    """Least-squares slope, per minute, of each minute's lowest reading of `column` in `samples` (time, pss,
+    fds). The floor, because the load alternates: 512 users hold ~500 more sockets than 25 do, but a leak raises
+    the floor."""
+    floors = {}
+    for sample in samples:
+        minute = int(sample[0] // 60)
+        floors[minute] = min(floors.get(minute, sample[column]), sample[column])
+    if len(floors) < 3:
         return None
-    times = numpy.array([s[0] for s in half]) / 60
-    return round(float(numpy.polyfit(times, [s[column] for s in half], 1)[0]), 2)
+    return round(float(numpy.polyfit(list(floors), list(floors.values()), 1)[0]), 2)
 
 
 class Soak:
@@ -137,6 +143,7 @@ class Soak:
         if not self.process.wait_healthy(60):
             self.errors.append("did not come up")
             return
+        self.at_rest = [tree_figures(self.process)]
         self.started = time.monotonic()
         actions = [(SAMPLE_S, self.sample), (1, self.check), (1, self.bad_request), (10, self.give_up)]
         if self.server.own_processes:
@@ -147,30 +154,39 @@ class Soak:
             thread.start()
         for thread in threads:
             thread.join(self.seconds + 120)
+        wait_until_idle(self.process, timeout=120)  # what the load left queued is done or dropped
+        self.at_rest.append(tree_figures(self.process))
 
     def result(self):
         pss, fds = [s[1] for s in self.samples], [s[2] for s in self.samples]
+        rest = self.at_rest if len(self.at_rest) == 2 else [(None, None, None)] * 2
         return {
             "server": self.server.name, "minutes": round(self.seconds / 60, 1),
             "checked": self.checked, "wrong": self.wrong, "bad_requests": self.bad_sent, "bad_wrong": self.bad_wrong,
             "siege_availability": round(100 * self.siege_ok / self.siege_all, 2) if self.siege_all else None,
             "gave_up": self.gave_up, "workers_killed": self.killed,
-            "pss_mb": [pss[0], max(pss), pss[-1]] if pss else None, "pss_slope_mb_per_min": slope_per_minute(
-                self.samples, 1),
-            "fds": [fds[0], max(fds), fds[-1]] if fds else None, "fds_slope_per_min": slope_per_minute(self.samples, 2),
+            "pss_mb_at_rest": [rest[0][0], rest[1][0]], "pss_mb_max": max(pss, default=None),
+            "pss_floor_slope_mb_per_min": floor_slope_per_minute(self.samples, 1),
+            "fds_at_rest": [rest[0][1], rest[1][1]], "fds_max": max(fds, default=None),
+            "fds_floor_slope_per_min": floor_slope_per_minute(self.samples, 2),
+            "processes_at_rest": [rest[0][2], rest[1][2]],
             "samples": self.samples, "errors": self.errors[:20], "clean_stop": self.clean_stop,
         }
 
 
 HEADERS = ["Server", "Min", "Checked (wrong)", "Bad req. (wrong)", "siege avail. %", "Gave up", "Workers killed",
-           "PSS MB first/max/last", "PSS MB/min", "FDs first/max/last", "FDs/min", "Clean stop"]
+           "PSS MB at rest: before → after (max)", "PSS floor MB/min", "FDs at rest: before → after (max)",
+           "FDs floor /min", "Processes at rest", "Clean stop"]
 
 
 def table(results):
+    def rest(before_after, peak):
+        return f"{before_after[0]} → {before_after[1]} ({peak})"
+
     rows = [[r["server"], r["minutes"], f"{r['checked']} ({r['wrong']})", f"{r['bad_requests']} ({r['bad_wrong']})",
-             r["siege_availability"], r["gave_up"], r["workers_killed"], "/".join(map(str, r["pss_mb"] or [])),
-             r["pss_slope_mb_per_min"], "/".join(map(str, r["fds"] or [])), r["fds_slope_per_min"],
-             "yes" if r["clean_stop"] else "NO"] for r in results]
+             r["siege_availability"], r["gave_up"], r["workers_killed"], rest(r["pss_mb_at_rest"], r["pss_mb_max"]),
+             r["pss_floor_slope_mb_per_min"], rest(r["fds_at_rest"], r["fds_max"]), r["fds_floor_slope_per_min"],
+             " → ".join(map(str, r["processes_at_rest"])), "yes" if r["clean_stop"] else "NO"] for r in results]
     return tabulate(rows, HEADERS, "rst")
 
 

@@ -1,11 +1,12 @@
-"""Check a server's answers before loading it, against prime counts the harness computes its own way."""
+"""Check a server's answers before loading it, each kind against results the harness computes its own way."""
+import hashlib
 import http.client
 
-import common
+import tasks
 
 from .servers import request
 
-SMALL_N = 1000
+SMALL_N = {"cpu": 1000, "hash": 3, "sleep": 20, "http": 20}
 
 
 def prime_count(n):
@@ -20,20 +21,44 @@ def prime_count(n):
     return sum(sieve)
 
 
-def problems(port, strategy, timeout=30):
-    """What is wrong with the server's answers on `port` (an empty list if nothing is)."""
+def chained_sha256(n):
+    """The hash task's result, with the digest and the block joined into one message each round (the servers feed
+    them to hashlib separately)."""
+    digest = b""
+    for _ in range(n):
+        digest = hashlib.new("sha256", digest + tasks.BLOCK).digest()
+    return digest.hex()
+
+
+def expected_result(task, n):
+    if task.kind == "cpu":
+        return prime_count(n)
+    if task.kind == "hash":
+        return chained_sha256(n)
+    if task.kind in ("sleep", "http"):
+        return n  # and task_ms must be at least n: checked by problems()
+    return tasks.load(task.kind)(n)  # the user's function, called here by the harness itself
+
+
+def problems(port, strategy, task=tasks.Task(), timeout=30, n=None):
+    """What is wrong with the server's answers on `port` for `task` (an empty list if nothing is): at its
+    default size, a small one, and `n` if given."""
     found = []
-    for path, n in (("/", common.DEFAULT_N), (f"/?n={SMALL_N}", SMALL_N)):
+    kind = task.spec()
+    small = SMALL_N.get(task.kind, min(kind.default_n, 1000))
+    for path, n in (("/", kind.default_n), (f"/?n={small}", small), *([(f"/?n={n}", n)] if n else [])):
         try:
             status, headers, body = request(port, path, timeout=timeout)
         except (OSError, ValueError, http.client.HTTPException) as error:
             found.append(f"GET {path}: {type(error).__name__} {error}")
             continue
-        expected = {"strategy": strategy, "n": n, "result": prime_count(n)}
+        expected = {"strategy": strategy, "task": task.kind, "n": n, "result": expected_result(task, n)}
         if status != 200 or not headers.get("Content-Type", "").startswith("application/json"):
             found.append(f"GET {path}: status {status}, Content-Type {headers.get('Content-Type')}")
         elif {key: body.get(key) for key in expected} != expected:
             found.append(f"GET {path}: expected {expected}, got {body}")
+        elif kind.waits and not body.get("task_ms", 0) >= n:
+            found.append(f"GET {path}: a wait of {n} ms took {body.get('task_ms')} ms")
     try:
         status, _, body = request(port, "/?n=abc", timeout=timeout)
         if status != 400 or "error" not in (body or {}):

@@ -7,9 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import common
+import tasks
 from harness.servers import ServerProcess, by_name, free_port, request
 from harness.verify import prime_count
+
+CPU = tasks.KINDS["cpu"]
 
 
 
@@ -33,12 +35,12 @@ def expected(query):
     if any(name != "n" for name in names) or len(values) > 1:
         return None
     if not values:
-        return common.DEFAULT_N
+        return CPU.default_n
     digits = values[0][1:] if values[0][:1] in ("+", "-") else values[0]
     if not (1 <= len(digits) <= 30 and all(c in "0123456789" for c in digits)):
         return None
     n = int(values[0])
-    return n if 1 <= n <= common.MAX_N else None
+    return n if 1 <= n <= CPU.max_n else None
 
 
 pieces = st.one_of(

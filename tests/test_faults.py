@@ -267,3 +267,34 @@ def test_a_killed_dask_worker_of_the_embedded_cluster(start_server):
         assert (status, body["result"]) == (200, prime_count(20000))
         assert body["pid"] in live_worker_pids(server)
     assert victim.pid not in live_worker_pids(server)
+
+
+def forkserver_children(server):
+    """The pool's workers: the forkserver's children (and the forkserver)."""
+    forkserver = next(p for p in server.processes() if p.ppid() == server.process.pid
+                      and "forkserver" in " ".join(p.cmdline()))
+    return forkserver, forkserver.children()
+
+
+def test_a_worker_started_as_the_pool_breaks_is_not_left_behind(start_server):
+    server = start_server(by_name("4_async_processexecutor"), "--workers", "2")
+    forkserver, first_pool = forkserver_children(server)
+    first_pool[0].kill()  # the pool breaks; a new one replaces it, whose workers start on demand
+    deadline = time.monotonic() + 10
+    while request(server.port, "/?n=10")[2]["pid"] in {p.pid for p in first_pool}:
+        assert time.monotonic() < deadline, "the broken pool was never replaced"
+    threads, answers = in_parallel(server.port, "/?n=2000000", 1)  # ~5 s on the new pool's only worker
+    busy = busy_worker(server)
+    forkserver.suspend()  # the next submit() must start a second worker: it waits for the forkserver...
+    try:
+        late, late_answers = in_parallel(server.port, "/?n=10", 1)
+        time.sleep(0.5)
+        busy.kill()  # ...while the pool breaks
+        time.sleep(0.5)
+    finally:
+        forkserver.resume()  # now the second worker starts, after the pool broke
+    join(threads + late)
+    assert [a[0] for a in answers + late_answers] == [200, 200], "both retried on a new pool"
+    time.sleep(1)
+    _, workers = forkserver_children(server)
+    assert len(workers) <= 2, f"{len(workers)} workers for a pool of 2: the broken pool left one behind"

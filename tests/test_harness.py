@@ -169,14 +169,16 @@ def test_a_short_suite_end_to_end(tmp_path):
                    str(offset), "--update-readme", "--readme", str(readme), log=tmp_path / "log") as suite:
         assert suite.wait(120) == 0, (tmp_path / "log").read_text()
     output = (tmp_path / "log").read_text()
-    assert "[2/2] 4_async_processexecutor @ 25 users: measuring" in output
+    assert "[2/2] cpu: 4_async_processexecutor @ 25 users: measuring" in output
     (out_dir,) = (tmp_path / "out").iterdir()
     results = json.loads((out_dir / "results.json").read_text())
     env = results["environment"]
     for key in ("cpu", "cpu_count", "cpu_affinity", "ram_gb", "os", "python", "tornado", "siege", "commit",
-                "started", "task_n", "task_s"):
+                "started", "tasks"):
         assert env[key], key
     assert "cpu_quota" in env
+    assert env["tasks"]["cpu"]["n"] == 140_000 and 0.02 < env["tasks"]["cpu"]["t1_s"] < 1
+    assert env["tasks"]["cpu"]["waits"] is False
     assert [r["server"] for r in results["runs"]] == ["1_sync", "4_async_processexecutor"]
     for result in results["runs"]:
         assert result["verified"] and result["measured"] and result["clean_shutdown"]
@@ -210,7 +212,7 @@ def test_a_stop_signal_mid_run_stops_everything_and_keeps_what_finished(tmp_path
     log = tmp_path / "suite.log"
     with suite_run("--servers", "1,4", "--duration", "3", "--out", str(tmp_path / "out"), "--port-offset",
                    str(offset), log=log) as suite:
-        wait_for_line(suite, log, "[2/2] 4_async_processexecutor @ 25 users: measuring")
+        wait_for_line(suite, log, "[2/2] cpu: 4_async_processexecutor @ 25 users: measuring")
         suite.send_signal(signum)
         assert suite.wait(timeout=30) == 1
     assert "Interrupted" in log.read_text()
@@ -226,13 +228,13 @@ def test_a_server_that_fails_verification_is_reported_and_the_suite_goes_on(tmp_
     wrong.write_text(f"""import sys
 sys.path.insert(0, {str(ROOT)!r})
 from http.server import HTTPServer
-import common
+import common, tasks
 
 class Handler(common.SyncHandler):
     strategy = "wrong"
 
     def compute(self, n):
-        answer = common.run_task(n)
+        answer = tasks.run(self.task, n)
         return dict(answer, result=answer["result"] + 1)  # one prime too many
 
 common.run(lambda: common.serve_sync(HTTPServer, Handler, common.parse_args("wrong", 8090), "wrong"))
@@ -264,7 +266,7 @@ def measured_from(name, elapsed_s=2.0, summary=True):
     run = {"duration_s": 2}
     stdout = (DATA / f"{name}_stdout.txt").read_text() if (DATA / f"{name}_stdout.txt").exists() else ""
     stderr = (DATA / f"{name}_stderr.txt").read_text() if summary and (DATA / f"{name}_stderr.txt").exists() else ""
-    run_all.measured(run, stdout, stderr, elapsed_s, health={}, tree={}, env={"cpu_count": 2, "task_s": 0.1})
+    run_all.measured(run, stdout, stderr, elapsed_s, health={}, tree={}, limit_per_s=20)  # 2 CPUs / 0.1 s
     return run
 
 
@@ -291,3 +293,29 @@ def test_a_run_without_summary_counts_its_transactions_over_the_real_time():
 def test_a_run_with_no_siege_output_is_an_error():
     run = measured_from("nothing")
     assert not run["measured"] and "siege printed nothing" in run["error"]
+
+
+@pytest.mark.skipif(shutil.which("siege") is None, reason="siege is not installed")
+def test_the_suite_measures_a_users_function_and_a_chosen_n(tmp_path):
+    """The README's example: PYTHONPATH=examples make bench ARGS="--task myjob:render", here with --n."""
+    env, find = marked_environment()
+    env["PYTHONPATH"] = str(ROOT / "examples")
+    run = subprocess.run([sys.executable, "run_all.py", "--task", "myjob:render", "--n", "2000", "--servers", "1,4",
+                          "--duration", "2", "--out", str(tmp_path), "--port-offset", "24000"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert find() == []
+    assert run.returncode == 0, run.stdout + run.stderr
+    (out_dir,) = tmp_path.iterdir()
+    results = json.loads((out_dir / "results.json").read_text())
+    kind = results["environment"]["tasks"]["myjob:render"]
+    assert kind["n"] == 2000 and kind["waits"] is False, "json work computes: its limit is CPUs / T1"
+    for result in results["runs"]:
+        assert result["verified"] and result["measured"] and result["task"] == "myjob:render"
+        assert result["limit_per_s"] == round(results["environment"]["cpu_count"] / kind["t1_s"], 2)
+    assert "Task myjob:render, 25 concurrent users" in (out_dir / "results.rst").read_text()
+
+
+def test_a_bad_user_task_is_a_one_line_error_of_the_suite():
+    run = run_all("--task", "nosuchmodule:f")
+    assert run.returncode == 2 and "cannot import nosuchmodule" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

@@ -4,9 +4,11 @@ import socket
 
 import pytest
 
-import common
+import tasks
 from harness.servers import HOST, request
 from harness.verify import prime_count
+
+CPU = tasks.KINDS["cpu"]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 10, 1000, 10_000, 54_321])
@@ -22,7 +24,7 @@ def test_result_is_the_prime_count(running, n):
 
 def test_default_size(running):
     status, _, body = request(running.port, "/")
-    assert (status, body["n"], body["result"]) == (200, common.DEFAULT_N, prime_count(common.DEFAULT_N))
+    assert (status, body["n"], body["result"]) == (200, CPU.default_n, prime_count(CPU.default_n))
 
 
 def test_known_values(running):
@@ -50,7 +52,7 @@ def test_health(running):
     ("n=1.5", "integer"),
     ("n=0", "from 1 to"),
     ("n=-7", "from 1 to"),
-    (f"n={common.MAX_N + 1}", "from 1 to"),
+    (f"n={CPU.max_n + 1}", "from 1 to"),
     ("n=1&n=2", "more than once"),
     ("m=5", "unknown parameter"),
 ])

@@ -157,7 +157,7 @@ def right(handler):
         n = common.parse_n(query)
     except common.BadRequest as error:
         return reply(400, f'{{"error": "{error}"}}')(handler)
-    reply(200, f'{{"strategy": "fake", "n": {n}, "result": {verify.prime_count(n)}}}')(handler)
+    reply(200, f'{{"strategy": "fake", "task": "cpu", "n": {n}, "result": {verify.prime_count(n)}}}')(handler)
 
 
 @pytest.mark.parametrize("respond, says", [

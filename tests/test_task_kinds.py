@@ -1,0 +1,166 @@
+"""Task kinds under every strategy: each answer checked against the harness's own computation; what the kinds
+change (threads run GIL-releasing C in parallel, not pure Python; the cooperative variant awaits waits); a user's
+own function, run where the strategy runs tasks; bad --task values as one-line errors."""
+import threading
+import time
+
+import pytest
+
+import tasks
+from harness import verify
+from harness.servers import BACKEND, SERVERS, ServerProcess, by_name, free_port, request
+
+KINDS = list(tasks.KINDS)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    """backend.py on a free port, for the http kind; stopped after the module, nothing left."""
+    process = ServerProcess(BACKEND, free_port()).start()
+    try:
+        assert process.wait_healthy(), process.output()
+        yield f"http://127.0.0.1:{process.port}"
+    finally:
+        assert process.stop(), "backend.py left processes behind or its port busy"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("server", SERVERS, ids=[s.name for s in SERVERS])
+def test_every_kind_under_every_strategy(start_server, backend, server, kind):
+    process = start_server(server, "--task", kind, "--backend", backend)
+    task = tasks.Task(kind, backend)
+    assert verify.problems(process.port, server.name, task) == []
+    status, _, body = request(process.port, f"/?n={tasks.KINDS[kind].max_n + 1}")
+    assert status == 400 and f"from 1 to {tasks.KINDS[kind].max_n} for the {kind} task" in body["error"]
+
+
+def test_the_backend_holds_hundreds_of_delayed_answers_at_once(backend):
+    port = int(backend.rsplit(":", 1)[1])
+    answers, started = [], time.monotonic()
+    threads = [threading.Thread(target=lambda: answers.append(request(port, "/?ms=500")[2])) for _ in range(300)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [{"ms": 500}] * 300
+    assert time.monotonic() - started < 3, "300 waits of 0.5 s overlap: the backend is not the bottleneck"
+
+
+def two_at_once(port, n):
+    """(seconds for one task of size n alone, seconds for two sent together)."""
+    started = time.monotonic()
+    request(port, f"/?n={n}")
+    one = time.monotonic() - started
+    threads = [threading.Thread(target=request, args=(port, f"/?n={n}")) for _ in range(2)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return one, time.monotonic() - started
+
+
+def test_threads_run_two_hash_tasks_in_parallel_but_not_two_cpu_tasks(start_server):
+    hashing = start_server(by_name("3_async_threadexecutor"), "--task", "hash")
+    computing = start_server(by_name("3_async_threadexecutor"), "--task", "cpu")
+    one, two = two_at_once(hashing.port, 8_000)  # ~0.4 s each
+    assert two < 1.5 * one, f"hash: one {one:.2f} s, two together {two:.2f} s: they should overlap"
+    one, two = two_at_once(computing.port, 500_000)  # ~0.8 s each
+    assert two > 1.7 * one, f"cpu: one {one:.2f} s, two together {two:.2f} s: the GIL lets one run at a time"
+
+
+def test_the_cooperative_variant_serves_health_while_25_waits_run(start_server):
+    server = start_server(by_name("2_async --cooperative"), "--task", "sleep")
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(request(server.port, "/?n=1500"))) for _ in range(25)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    health_started = time.monotonic()
+    assert request(server.port, "/health")[0] == 200
+    assert time.monotonic() - health_started < 0.1
+    for thread in threads:
+        thread.join(30)
+    assert [answer[0] for answer in answers] == [200] * 25
+    assert time.monotonic() - started < 3, "25 waits of 1.5 s overlap on one thread"
+
+
+USER_MODULE = '''
+import os
+
+DEFAULT_N = 7
+
+
+def square(n):
+    return {"square": n * n, "worker": os.getpid()}
+
+
+async def square_async(n):
+    return {"square": n * n}
+
+
+def explode(n):
+    raise RuntimeError(f"no good with {n}")
+
+
+not_callable = 42
+'''
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """A module of the user's own, in a temporary folder put on PYTHONPATH (servers started now inherit it)."""
+    (tmp_path / "userjob.py").write_text(USER_MODULE)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["1_sync", "3_async_threadexecutor", "4_async_processexecutor", "5_async_dask"])
+def test_a_users_function_runs_where_the_strategy_runs_tasks(start_server, user_module, name):
+    server = start_server(by_name(name), "--task", "userjob:square")
+    status, _, body = request(server.port, "/?n=12")
+    assert status == 200 and body["task"] == "userjob:square" and body["result"]["square"] == 144
+    assert body["pid"] == body["result"]["worker"], "the pid is the process that ran the function"
+    if server.server.own_processes:
+        assert body["pid"] != server.process.pid and body["pid"] in {p.pid for p in server.processes()}
+    assert request(server.port, "/")[2]["n"] == 7, "the module's DEFAULT_N"
+
+
+def test_an_async_users_function_under_the_cooperative_variant(start_server, user_module):
+    server = start_server(by_name("2_async --cooperative"), "--task", "userjob:square_async")
+    assert request(server.port, "/?n=9")[2]["result"] == {"square": 81}
+
+
+@pytest.mark.parametrize("name", ["1_sync", "4_async_processexecutor"])
+def test_a_task_that_raises_is_a_json_500_and_the_server_goes_on(start_server, user_module, name):
+    server = start_server(by_name(name), "--task", "userjob:explode")
+    status, headers, body = request(server.port, "/?n=3")
+    assert status == 500 and headers["Content-Type"].startswith("application/json")
+    assert body["error"] == "the task raised RuntimeError: no good with 3"
+    assert request(server.port, "/health")[0] == 200
+
+
+@pytest.mark.parametrize("name, task, says", [
+    ("3_async_threadexecutor", "nosuchmodule:f", "cannot import nosuchmodule: ModuleNotFoundError"),
+    ("3_async_threadexecutor", "userjob:nothing", "module userjob has no nothing"),
+    ("3_async_threadexecutor", "userjob:not_callable", "userjob.not_callable is not callable"),
+    ("3_async_threadexecutor", "userjob:square_async", "is an async def: only --cooperative can await it"),
+    ("2_async --cooperative", "userjob:square", "--cooperative awaits the task: make it an async def"),
+    ("1_sync", "gpu", "expected a kind (cpu, hash, sleep, http) or MODULE:FUNCTION"),
+])
+def test_a_bad_task_is_a_one_line_error(user_module, name, task, says):
+    process = ServerProcess(by_name(name), free_port(), ("--task", task)).start()
+    try:
+        assert process.process.wait(timeout=30) == 2
+        output = process.output().strip()
+        assert len(output.splitlines()) == 1 and says in output, output
+    finally:
+        process.stop()
+
+
+def test_over_a_thousand_query_arguments_get_a_json_400(start_server):
+    server = start_server(by_name("3_async_threadexecutor"))
+    status, headers, body = request(server.port, "/?" + "&".join(f"a{i}=1" for i in range(1001)))
+    assert status == 400 and headers["Content-Type"].startswith("application/json")
+    assert "unknown parameter 'a0'" in body["error"]
