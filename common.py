@@ -341,6 +341,7 @@ def stop_children(timeout=1):
 
 
 def kill_all(processes):
+    """SIGKILL each of `processes` (psutil.Process) by pid, and wait for them a moment."""
     for proc in processes:
         try:
             proc.kill()

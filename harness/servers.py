@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 
+import common
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
@@ -196,12 +198,7 @@ class ServerProcess:
             return True
         self.send(signum)
         alive = self.leftovers(timeout)
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
+        common.kill_all(alive)
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
