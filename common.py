@@ -313,8 +313,8 @@ def descendants(pid=None):
     while todo:
         parent = todo.pop()
         try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-            kids = {int(k) for t in tasks for k in open(f"/proc/{parent}/task/{t}/children").read().split()}
+            threads = os.listdir(f"/proc/{parent}/task")
+            kids = {int(k) for t in threads for k in open(f"/proc/{parent}/task/{t}/children").read().split()}
         except OSError:
             if parent == pid and not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
                 return [p.pid for p in psutil.Process(pid).children(recursive=True)]  # no such file on this kernel
@@ -328,7 +328,7 @@ def stop_children(timeout=1):
     """Stop every process this one started (pool workers, forkserver...), by pid: SIGTERM, then SIGKILL. A few
     rounds, for a worker that a pool was starting in another thread just then."""
     for _ in range(3):
-        children = [psutil.Process(pid) for pid in descendants() if psutil.pid_exists(pid)]
+        children = live_descendants()
         if not children:
             return
         for child in children:
@@ -338,6 +338,17 @@ def stop_children(timeout=1):
                 pass
         _, alive = psutil.wait_procs(children, timeout=timeout)
         kill_all(alive)
+
+
+def live_descendants():
+    """psutil.Process of every descendant still alive (one that ends while they are listed is left out)."""
+    found = []
+    for pid in descendants():
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def kill_all(processes):
@@ -384,10 +395,12 @@ def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handle
         while (signum := os.read(read_fd, 1)[0]) not in STOP_SIGNALS:
             pass  # another signal with a Python handler (SIGCHLD...): not ours
         threading.Thread(target=first, args=(signal.Signals(signum),), daemon=True).start()
-        ready, _, _ = select.select([read_fd], [], [], grace_s)  # a second signal, or the grace period's end
-        logging.disable()
-        kill_all([psutil.Process(pid) for pid in descendants() if psutil.pid_exists(pid)])
-        os._exit(status)
+        select.select([read_fd], [], [], grace_s)  # a second signal, or the grace period's end
+        try:
+            logging.disable()
+            kill_all(live_descendants())
+        finally:
+            os._exit(status)  # whatever happened above: this thread must not die before it ends the process
 
     threading.Thread(target=watch, daemon=True, name="stop-signal-watcher").start()
 
