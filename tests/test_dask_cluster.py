@@ -53,7 +53,7 @@ class Cluster:
         for process in [*self.workers, self.scheduler]:
             if process:
                 try:
-                    process.wait(timeout=10)
+                    process.wait(timeout=3)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
