@@ -82,7 +82,8 @@ def write_rst(results, path):
 
 
 def short(label):
-    return label.replace(" --", "\n--").replace("_async_", "_async_\n")
+    """A row's label on a chart's axis: 3_async_threadexecutor --workers 25 -> 3_threadexecutor / --workers 25."""
+    return label.replace(" --", "\n--").replace("_async_", "_")
 
 
 def write_chart(results, path):
@@ -99,11 +100,14 @@ def write_chart(results, path):
         runs = [found.get((server, task, level)) for server in servers]
         label = f"{level} users" if one_kind else f"{task}, {level} users"
         key = "transaction_rate" if one_kind else "efficiency"
-        bars = rate_axes.bar(offsets, [run[key] if run else 0 for run in runs], width, label=label)
-        rate_axes.bar_label(bars, fmt="%.1f" if one_kind else "%.2f", fontsize=7)
-        bars = health_axes.bar(offsets, [(run["health_ms"]["p99"] or 0) if run else 0 for run in runs], width,
-                               label=label)
-        health_axes.bar_label(bars, fmt="%.0f", fontsize=7)
+        # A run that does not exist (a pool sized for waiting, with a kind that computes) gets no bar, not a zero.
+        bars = rate_axes.bar(offsets, [run[key] if run else numpy.nan for run in runs], width, label=label)
+        rate_axes.bar_label(bars, labels=[(f"{run[key]:.1f}" if one_kind else f"{run[key]:.2f}") if run else ""
+                                          for run in runs], fontsize=7 if len(groups) < 3 else 5)
+        p99 = [(run["health_ms"]["p99"] or numpy.nan) if run else numpy.nan for run in runs]
+        bars = health_axes.bar(offsets, p99, width, label=label)
+        health_axes.bar_label(bars, labels=["" if numpy.isnan(v) else f"{v:.0f}" for v in p99],
+                              fontsize=7 if len(groups) < 3 else 5)
     env = results["environment"]
     if one_kind:
         task = task_kinds(results)[0]
@@ -111,7 +115,9 @@ def write_chart(results, path):
             text = limit_text(env, task, level)
             value = float(text.rsplit("= ", 1)[1].split()[0])
             rate_axes.axhline(value, color="grey", linestyle="--", linewidth=1)
-            rate_axes.text(len(servers) - 0.5, value, text, ha="right", va="bottom", color="grey", fontsize=8)
+            tallest = max((run["transaction_rate"] for run in found.values()), default=0)
+            rate_axes.set_ylim(top=max(value, tallest) * 1.1)  # room for the limit's label
+            rate_axes.text(-0.4, value * 1.01, text, ha="left", va="bottom", color="grey", fontsize=8)
         rate_axes.set_title(f"Throughput, task {task}: transactions/s (higher is better)")
     else:
         rate_axes.axhline(1, color="grey", linestyle="--", linewidth=1)
@@ -122,7 +128,9 @@ def write_chart(results, path):
         health_axes.set_yscale("log")  # from a few ms to seconds
         health_axes.set_ylim(top=highest * 3)  # room for the bars' labels
     for axes in (rate_axes, health_axes):
-        axes.set_xticks(range(len(servers)), [short(s) for s in servers], fontsize=7)
+        many = len(servers) > 6  # tilted, or the labels run into each other
+        axes.set_xticks(range(len(servers)), [short(s).replace("\n", " " if many else "\n") for s in servers],
+                        fontsize=7, rotation=30 if many else 0, ha="right" if many else "center")
         axes.grid(axis="y", alpha=0.3)
         if len(groups) > 1:
             axes.legend(fontsize=8)
@@ -173,6 +181,7 @@ def replace_section(text, name, content):
 
 
 def readme_section(results, charts):
-    alt = {True: "efficiency and health p99, strategies by task kind", False: "efficiency and health p99 per strategy"}
-    images = "".join(f".. image:: {chart}\n   :alt: {alt['matrix' in str(chart)]}\n\n" for chart in reversed(charts))
+    alt = ("strategies by task kind: efficiency and /health p99" if len(task_kinds(results)) > 1
+           else "transactions/s and /health p99 per strategy")
+    images = "".join(f".. image:: {chart}\n   :alt: {alt}\n\n" for chart in charts)
     return f"Measured on: {environment_line(results['environment'])}\n\n{images}{tables_rst(results)}"
