@@ -5,7 +5,6 @@ With --scheduler tcp://HOST:8786 the server uses a running cluster instead, whos
 machines, and starts none. Either way the IOLoop only awaits: Dask's client is asynchronous.
 """
 import asyncio
-import sys
 
 import dask.config
 from distributed import Client, LocalCluster
@@ -21,16 +20,10 @@ dask.config.set({"distributed.admin.tick.interval": "1s", "distributed.admin.sys
                  "distributed.scheduler.work-stealing": False, "distributed.worker.profile.enabled": False})
 
 
-def task_modules(task):
-    """The files a worker needs to import the task: tasks.py, and the user's module if it is one file."""
-    module = sys.modules[tasks.load(task.kind).__module__] if task.user_function else None
-    return [tasks.__file__] + ([module.__file__] if module and module.__file__ else [])
-
-
 async def connect(args):
     if args.scheduler:
         client = await Client(args.scheduler, asynchronous=True, timeout=10)
-        for module in task_modules(args.task):  # workers elsewhere need not have a checkout of this project
+        for module in tasks.module_files(args.task):  # workers elsewhere need not have a checkout of this project
             await client.upload_file(module)
         return client
     cluster = await LocalCluster(n_workers=args.workers, threads_per_worker=args.threads, processes=True,

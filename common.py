@@ -114,13 +114,13 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
 class TaskHandler(tornado.web.RequestHandler):
     """GET / for every Tornado server; `compute` is the strategy: an async function n -> answer()."""
 
-    def initialize(self, strategy, task, compute):
-        self.strategy, self.task, self.compute = strategy, task, compute
+    def initialize(self, strategy, task, kind, compute):
+        self.strategy, self.task, self.kind, self.compute = strategy, task, kind, compute
         self.running = None
 
     async def get(self):
         try:
-            n = parse_n(self.request.query, self.task.spec())
+            n = parse_n(self.request.query, self.kind)
         except BadRequest as error:
             raise tornado.web.HTTPError(400, reason="Bad Request", log_message=str(error)) from None
         self.running = asyncio.ensure_future(self.compute(n))
@@ -173,7 +173,7 @@ class NotFoundHandler(TaskHandler):
 
 
 def make_app(strategy, task, compute):
-    kwargs = {"strategy": strategy, "task": task, "compute": compute}
+    kwargs = {"strategy": strategy, "task": task, "kind": task.spec(), "compute": compute}
     return tornado.web.Application(
         [(r"/", TaskHandler, kwargs), (r"/health", HealthHandler, kwargs)],
         default_handler_class=NotFoundHandler,

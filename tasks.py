@@ -149,6 +149,12 @@ def check(task, cooperative):
             raise TaskError(f"--task {task.kind} is an async def: only --cooperative can await it")
 
 
+def module_files(task):
+    """The files a worker elsewhere needs to import the task: this one, and the user's module if it is one file."""
+    module = sys.modules[load(task.kind).__module__] if task.user_function else None
+    return [__file__] + ([module.__file__] if module and getattr(module, "__file__", None) else [])
+
+
 def prepare(task):
     """Run in a worker before the first request: import what the task needs there (a user's module)."""
     task.spec()
