@@ -60,13 +60,19 @@ def two_at_once(port, n):
     return one, time.monotonic() - started
 
 
+def best_ratio(port, n, attempts=3):
+    """The smallest (two together / one alone) of a few attempts: a busy neighbour on this machine can only make
+    a measurement slower, so the best one is the closest to what the strategy itself does."""
+    return min(two / one for one, two in (two_at_once(port, n) for _ in range(attempts)))
+
+
 def test_threads_run_two_hash_tasks_in_parallel_but_not_two_cpu_tasks(start_server):
     hashing = start_server(by_name("3_async_threadexecutor"), "--task", "hash")
     computing = start_server(by_name("3_async_threadexecutor"), "--task", "cpu")
-    one, two = two_at_once(hashing.port, 8_000)  # ~0.4 s each
-    assert two < 1.5 * one, f"hash: one {one:.2f} s, two together {two:.2f} s: they should overlap"
-    one, two = two_at_once(computing.port, 500_000)  # ~0.8 s each
-    assert two > 1.7 * one, f"cpu: one {one:.2f} s, two together {two:.2f} s: the GIL lets one run at a time"
+    ratio = best_ratio(hashing.port, 8_000)  # ~0.4 s each
+    assert ratio < 1.5, f"hash: two together took {ratio:.2f} times one: they should overlap"
+    ratio = best_ratio(computing.port, 500_000)  # ~0.8 s each
+    assert ratio > 1.7, f"cpu: two together took {ratio:.2f} times one: the GIL should let one run at a time"
 
 
 def test_the_cooperative_variant_serves_health_while_25_waits_run(start_server):
