@@ -120,7 +120,9 @@ time.sleep(30)"""])
         time.sleep(0.2)
         before = measure.tree_cpu_seconds(parent.pid)
         deadline = time.monotonic() + 20
-        while common.descendants(parent.pid) and time.monotonic() < deadline:  # until the child has ended
+        while not common.descendants(parent.pid) and time.monotonic() < deadline:  # until the child has started
+            time.sleep(0.05)
+        while common.descendants(parent.pid) and time.monotonic() < deadline:  # and until it has ended
             time.sleep(0.2)
         assert common.descendants(parent.pid) == [], "the child has ended: only its parent's record of it is left"
         assert measure.tree_cpu_seconds(parent.pid) - before >= 0.55
