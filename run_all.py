@@ -1,8 +1,10 @@
-"""Run the benchmark suite: every server, task kind and concurrency level, verified, loaded with siege, measured.
+"""Run the benchmark suite: every server, task kind and load, verified, loaded, measured.
 
-For each task kind, server and level: start it and wait for /health; verify its answers; warm up; then siege's
-measured run while a health probe and a process-tree sampler run beside it; stop it and check that nothing is
-left. Results go to OUT/<time>/: results.json, results.rst and results.png (and matrix.png for several kinds).
+For each task kind, server and load: start it and wait for /health; verify its answers; warm up; then the measured
+run while a health probe and a process-tree sampler run beside it; stop it and check that nothing is left. The
+load is siege's closed loop (--concurrency: users), the open-loop driver (--rate: requests/s), or a search for the
+highest rate within a latency target (--find-capacity). Results go to OUT/<time>/: results.json, results.rst and
+the charts (results.png, matrix.png for several kinds, hockey.png for open-loop runs).
 """
 import argparse
 import datetime
@@ -10,10 +12,12 @@ import json
 import math
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -21,11 +25,15 @@ import tornado
 
 import common
 import tasks
-from harness import measure, report, siege, verify
-from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess
+from harness import capacity, measure, report, verify
+from harness.load import openloop, siege
+from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess, free_port, request
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
+CAPACITY_DURATION_S = 15  # each step of a capacity search (a rate that fails usually stops within seconds)
+MAX_RATE = 500  # the open-loop driver keeps its schedule (send lag p99 under 5 ms) up to a few hundred per second
+FLOOR_S = 10  # how long the health probe's floor is measured
 RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
 STOP_GRACE_S = 30  # after Ctrl-C, time to stop the server and siege and save; then (or at a second one) it is killed
 INTERRUPTED = []  # the stop signal seen, if any
@@ -62,6 +70,16 @@ def positive_ints(text):
     return values
 
 
+def positive_numbers(text):
+    try:
+        values = [float(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if any(not 0 < value <= MAX_RATE for value in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0 and at most {MAX_RATE}")
+    return values
+
+
 def kind_list(text):
     kinds = [kind.strip() for kind in text.split(",")]
     unknown = [kind for kind in kinds if kind not in tasks.KINDS]
@@ -79,8 +97,19 @@ def parse_args(argv=None):
                         help=f"task kinds, comma-separated, from {', '.join(tasks.KINDS)} (default cpu)")
     parser.add_argument("--task", metavar="MODULE:FUNCTION", help="your own function of n, importable from here")
     parser.add_argument("--n", type=int, metavar="N", help="the task size to ask for (default: each kind's default)")
-    parser.add_argument("--concurrency", type=positive_ints, default=[25],
+    parser.add_argument("--concurrency", type=positive_ints,
                         help="siege users, comma-separated levels (default 25), e.g. 25,254,512")
+    parser.add_argument("--rate", type=positive_numbers, metavar="R1,R2",
+                        help="open loop instead of siege: requests per second, comma-separated, e.g. 5,10,15")
+    parser.add_argument("--arrivals", choices=("constant", "poisson"), default="constant",
+                        help="open loop: a request every 1/rate s (default), or Poisson arrivals of that rate")
+    parser.add_argument("--seed", type=int, help="the Poisson schedules' seed (default: a new one, recorded)")
+    parser.add_argument("--find-capacity", action="store_true",
+                        help="search each server's highest open-loop rate with p99 within --slo-ms and no failure")
+    parser.add_argument("--slo-ms", type=float, default=1000, help="the latency target of --find-capacity "
+                                                                    "(p99, default 1000 ms)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="N interleaved rounds of everything; each figure reported as median and range")
     parser.add_argument("--duration", type=positive_ints, default=None,
                         help="seconds of each measured run (default 60; --quick: 5)")
     parser.add_argument("--quick", action="store_true", help="a short run of everything, for a first look")
@@ -95,7 +124,18 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.duration and len(args.duration) > 1:
         parser.error("--duration takes one number of seconds")
-    args.duration = args.duration[0] if args.duration else (QUICK_DURATION_S if args.quick else 60)
+    if [args.concurrency is not None, args.rate is not None, args.find_capacity].count(True) > 1:
+        parser.error("choose one load: --concurrency (siege), --rate (open loop) or --find-capacity")
+    if not 1 <= args.repeat <= 20:
+        parser.error("--repeat must be from 1 to 20")
+    if not 0 < args.slo_ms <= 60_000:
+        parser.error("--slo-ms must be above 0 and at most 60000")
+    args.loads = ([("capacity", args.slo_ms)] if args.find_capacity else [("open", rate) for rate in args.rate]
+                  if args.rate else [("closed", users) for users in args.concurrency or [25]])
+    if args.arrivals == "poisson" and args.seed is None:
+        args.seed = random.randrange(2**32)
+    default_s = CAPACITY_DURATION_S if args.find_capacity else 60
+    args.duration = args.duration[0] if args.duration else (QUICK_DURATION_S if args.quick else default_s)
     args.warmup = 1 if args.quick else WARMUP_S
     if args.max_pending is not None:
         if args.max_pending < 1:
@@ -192,34 +232,113 @@ def measured(run, stdout, stderr, elapsed_s, health, tree, limit_per_s):
         run["note"] = "siege printed no summary (stopped after its time ran out)"
 
 
-def configured(server, task, users, env):
-    """The server as a competent user would set it up for the task: the pools sized for the users when the work
-    waits (a pool of CPUs threads is right for computing, wrong for waiting)."""
+def configured(server, task, load, env):
+    """The server as a competent user would set it up for the task: the pools sized for the load when the work
+    waits (a pool of CPUs threads is right for computing, wrong for waiting): one thread per siege user, or for an
+    open loop twice the requests in flight on average (rate × T1, Little's law), 25 for a capacity search."""
     if not env["tasks"][task.kind]["waits"] or server.pool is None:
         return server
-    per_worker = math.ceil(users / env["cpu_count"]) if server.pool == "--threads" else users
+    mode, level = load
+    in_flight = {"closed": level, "open": math.ceil(2 * level * env["tasks"][task.kind]["t1_s"]), "capacity": 25}[mode]
+    in_flight = max(in_flight, env["cpu_count"])
+    per_worker = math.ceil(in_flight / env["cpu_count"]) if server.pool == "--threads" else in_flight
     return server.with_options(server.pool, str(per_worker))
 
 
 def plan(args, env):
-    """(task, server, users) of every run: for waiting work, each pool at its default size (the trap) and sized."""
+    """(round, task, server, load) of every run: for waiting work, each pool at its default size (the trap) and
+    sized; with --repeat, the rounds interleaved (A, B, C, then A, B, C again), so that a slow minute of this
+    machine falls on every server alike rather than on one."""
     runs = []
     for task in args.tasks:
-        for users in args.concurrency:
+        for load in args.loads:
             for server in args.servers:
-                runs.append((task, server, users))
-                sized = configured(server, task, users, env)
+                runs.append((task, server, load))
+                sized = configured(server, task, load, env)
                 if sized is not server:
-                    runs.append((task, sized, users))
-    return runs
+                    runs.append((task, sized, load))
+    return [(round_, *run) for round_ in range(args.repeat) for run in runs]
 
 
-def bench_one(task, server, concurrency, args, env, progress):
-    """One server at one concurrency level, from start to stop; the result is returned whatever happens."""
+def load_text(load):
+    mode, level = load
+    return {"closed": f"{level} users", "open": f"{level:g} requests/s", "capacity": "capacity search"}[mode]
+
+
+@contextmanager
+def instruments(process, port, seconds, readings):
+    """The health probe and the tree sampler beside a measured run; their figures go into `readings`."""
+    probe = measure.HealthProbe(port, max_seconds=seconds + 60)
+    sampler = measure.TreeSampler(process, max_seconds=seconds + 60)
+    probe.start()
+    sampler.start()
+    try:
+        yield
+    finally:
+        readings.update(sampler.stop())  # the CPU of the measured run, not of the wind-down while late probes end
+        readings["health_ms"] = probe.stop()
+
+
+def open_run(process, port, path, rate, args, progress, slo_ms=None):
+    """One open-loop run at `rate` with the instruments beside it: the driver's figures and theirs."""
+    readings = {}
+    with instruments(process, port, args.duration, readings):
+        result = openloop.run(f"http://{HOST}:{port}{path}", rate, args.duration, args.arrivals,
+                              seed=args.seed, drain_s=max(30, 3 * args.slo_ms / 1000), slo_ms=slo_ms,
+                              tick=lambda line: progress(f"at {rate:g}/s: {line}"))
+    result.update(readings, measured=result.get("sent", 0) > 0)
+    return result
+
+
+def settle(process, port):
+    """Let the server finish what an earlier run left queued before the next run: its CPU back to idle, then one
+    tiny task, which a pool or a queue runs after everything queued before it."""
+    measure.wait_until_idle(process)
+    try:
+        request(port, "/?n=1", timeout=60)
+    except OSError:
+        pass  # a server that cannot answer shows it in the next run
+
+
+def find_capacity(run, process, port, path, args, env, task, progress):
+    """The capacity search (harness.capacity.search): each step an open-loop run that stops early once its p99
+    can no longer be within the SLO; starting at half of CPUs / T1, doubling until a rate fails, then bisecting."""
+    limit_per_s = env["cpu_count"] / run["task_s"]  # T1 measured just before: the machine's speed drifts
+    steps = []
+
+    def passes(rate):
+        progress(f"capacity search, trying {rate:g} requests/s")
+        step = open_run(process, port, path, rate, args, progress, slo_ms=args.slo_ms)
+        p99 = step.get("latency_ms", {}).get("p99")
+        # Not step["valid"]: latency counts from the due time, so a driver that sent late only adds to it; a send
+        # lag of a few ms cannot pass a rate that fails a target of a second (it is reported with the step).
+        passed = (step["measured"] and not step.get("failed") and p99 is not None and not step.get("stopped_early")
+                  and p99 <= args.slo_ms)
+        steps.append({"rate": rate, "passed": passed, "p99_ms": p99, "stopped_early": step.get("stopped_early"),
+                      "failed": step.get("failed"), "send_lag_p99_ms": step.get("send_lag_ms", {}).get("p99"),
+                      "valid": step.get("valid"), "health_p99_ms": step.get("health_ms", {}).get("p99"),
+                      "planned": step.get("planned"), "sent": step.get("sent"),
+                      **({"error": step["error"]} if "error" in step else {})})
+        settle(process, port)
+        return passed
+
+    found = capacity.search(passes, start=capacity.round_rate(limit_per_s / 2), highest=MAX_RATE)
+    at = next((step for step in steps if step["rate"] == found and step["passed"]), {})
+    run.update(measured=bool(steps), capacity_per_s=found, limit_per_s=round(limit_per_s, 2),
+               ratio=round(found / limit_per_s, 3), steps=steps,
+               at_capacity={"p99_ms": at.get("p99_ms"), "health_p99_ms": at.get("health_p99_ms")})
+
+
+def bench_one(task, server, load, args, env, progress, round_=0):
+    """One server under one load, from start to stop; the result is returned whatever happens."""
     port = server.port + args.port_offset
-    run = {"server": server.label, "strategy": server.name, "task": task.kind, "port": port,
-           "concurrency": concurrency, "duration_s": args.duration, "verified": False, "measured": False,
+    mode, level = load
+    run = {"server": server.label, "strategy": server.name, "task": task.kind, "port": port, "mode": mode,
+           {"closed": "concurrency", "open": "rate", "capacity": "slo_ms"}[mode]: level,
+           "duration_s": args.duration, "round": round_, "verified": False, "measured": False,
            "clean_shutdown": None}
+    if mode == "open":
+        run["arrivals"] = args.arrivals
     extra = ("--task", task.kind, "--backend", task.backend)
     process = ServerProcess(server, port, extra).start()
     try:
@@ -236,23 +355,24 @@ def bench_one(task, server, concurrency, args, env, progress):
         run["verified"] = True
         progress(f"warming up for {args.warmup} s")
         path = f"/?n={env['tasks'][task.kind]['n']}"
-        siege.run(port, min(concurrency, 2 * env["cpu_count"]), args.warmup, path=path)
+        warm_users = min(level, 2 * env["cpu_count"]) if mode == "closed" else 2 * env["cpu_count"]
+        siege.run(port, warm_users, args.warmup, path=path)
         measure.wait_until_idle(process)
         # T1 again, now, as a record of drift: this machine's speed varies by tens of percent within minutes.
         run["task_s"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
+        if mode == "capacity":
+            find_capacity(run, process, port, path, args, env, task, progress)
+            return run
         progress(f"measuring for {args.duration} s")
-        probe = measure.HealthProbe(port, max_seconds=args.duration + 60)
-        sampler = measure.TreeSampler(process, max_seconds=args.duration + 60)
-        probe.start()
-        sampler.start()
-        try:
-            stdout, stderr, elapsed = siege.run(port, concurrency, args.duration, verbose=True, path=path,
+        if mode == "open":
+            run.update(open_run(process, port, path, level, args, progress))
+            return run
+        readings = {}
+        with instruments(process, port, args.duration, readings):
+            stdout, stderr, elapsed = siege.run(port, level, args.duration, verbose=True, path=path,
                                                 tick=lambda left: progress(f"measuring, {left} s left" if left
                                                                            else "siege is collecting its last answers"))
-        finally:
-            tree = sampler.stop()  # the CPU of the measured run, not of the wind-down while late probes finish
-            health = probe.stop()
-        measured(run, stdout, stderr, elapsed, health, tree, limit(env, task.kind, concurrency))
+        measured(run, stdout, stderr, elapsed, readings.pop("health_ms"), readings, limit(env, task.kind, level))
         return run
     finally:
         progress("stopping")
@@ -261,23 +381,51 @@ def bench_one(task, server, concurrency, args, env, progress):
             print(f"  ! {server.label} left processes behind or its port busy (they were killed)", flush=True)
 
 
+def probe_floor(seconds):
+    """The health probe's p50/p99 against an idle server (backend.py) while a plain busy loop runs on every core:
+    the best any server under load can show on this machine."""
+    server = ServerProcess(BACKEND, free_port()).start()
+    loops = []
+    try:
+        if not server.wait_healthy(30):
+            return None
+        busy = f"import time\nend = time.monotonic() + {seconds + 5}\nwhile time.monotonic() < end: pass"
+        loops = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(common.cpu_count())]
+        time.sleep(0.5)
+        probe = measure.HealthProbe(server.port, max_seconds=seconds + 30)
+        probe.start()
+        time.sleep(seconds)
+        health = probe.stop()
+        return {"p50": health["p50"], "p99": health["p99"], "seconds": seconds}
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+        server.stop()
+
+
 def save(out_dir, env, runs, render=True):
     """results.json, and unless render is False the tables and charts drawn from it."""
     results = {"environment": env, "runs": runs}
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if runs and render:
         report.write_rst(results, out_dir / "results.rst")
-        report.write_chart(results, out_dir / "results.png")
-        if len(report.task_kinds(results)) > 1:
-            report.write_matrix(results, out_dir / "matrix.png")
+        if report.levels(results):  # closed-loop runs
+            report.write_chart(results, out_dir / "results.png")
+            if len(report.task_kinds(results)) > 1:
+                report.write_matrix(results, out_dir / "matrix.png")
+        if any(run.get("mode") in ("open", "capacity") for run in runs):
+            report.write_hockey(results, out_dir / "hockey.png")
     return results
 
 
 def update_readme(results, out_dir, section, readme):
     """Replace the README's section with these results; the chart goes to docs/SECTION.png beside it: for several
-    task kinds the matrix, which a person reads faster than bars in four colours."""
-    matrix = out_dir / "matrix.png"
-    charts = [(matrix if matrix.exists() else out_dir / "results.png", Path("docs") / f"{section}.png")]
+    task kinds the matrix, which a person reads faster than bars in four colours; for open-loop runs the latency
+    against the rate (docs/SECTION-hockey.png)."""
+    matrix, bars, hockey = out_dir / "matrix.png", out_dir / "results.png", out_dir / "hockey.png"
+    charts = [(matrix if matrix.exists() else bars, Path("docs") / f"{section}.png")] if bars.exists() else []
+    charts += [(hockey, Path("docs") / f"{section}-hockey.png")] if hockey.exists() else []
     for source, chart in charts:
         (readme.parent / chart).parent.mkdir(exist_ok=True)
         shutil.copyfile(source, readme.parent / chart)
@@ -306,18 +454,24 @@ def main(argv=None):
         timed = {task.kind: time_kind(task, args.n or task.spec().default_n, runs=11 if task.kind == "cpu" else 5)
                  for task in args.tasks}
         env = environment(timed)
+        if args.seed is not None:
+            env["seed"] = args.seed
         print(report.environment_line(env), flush=True)
+        floor_s = 3 if args.quick else FLOOR_S
+        print(f"Measuring the health probe's floor ({floor_s} s, every core busy, no server load)...", flush=True)
+        env["probe_floor_ms"] = probe_floor(floor_s)
         todo = plan(args, env)
-        per_run = args.warmup + args.duration + RUN_OVERHEAD_S
-        for index, (task, server, users) in enumerate(todo):
+        # A capacity search is about six runs, those that fail stopping early: four measured runs' time, roughly.
+        per_run = args.warmup + args.duration * (4 if args.find_capacity else 1) + RUN_OVERHEAD_S
+        for index, (round_, task, server, load) in enumerate(todo):
             run_started = time.monotonic()
 
-            def progress(phase, index=index, task=task, server=server, users=users, run_started=run_started):
+            def progress(phase, index=index, task=task, server=server, load=load, run_started=run_started):
                 left = max(0, (len(todo) - index) * per_run - (time.monotonic() - run_started))
-                print(f"[{index + 1}/{len(todo)}] {task.kind}: {server.label} @ {users} users: {phase} "
+                print(f"[{index + 1}/{len(todo)}] {task.kind}: {server.label} @ {load_text(load)}: {phase} "
                       f"(suite: ~{left // 60:.0f} min {left % 60:02.0f} s left)", flush=True)
 
-            runs.append(bench_one(task, server, users, args, env, progress))
+            runs.append(bench_one(task, server, load, args, env, progress, round_))
             save(out_dir, env, runs, render=False)  # what has finished is kept, even if the suite dies later
         for task in args.tasks:  # the machine's speed may drift during a suite
             env["tasks"][task.kind]["t1_s_end"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
@@ -336,6 +490,10 @@ def main(argv=None):
     if args.update_readme:
         update_readme(results, out_dir, args.update_readme, args.readme)
     failed = [run["server"] for run in runs if run.get("error") or not run["clean_shutdown"]]
+    lagging = [run["server"] for run in runs if run.get("valid") is False]
+    if lagging:
+        print(f"Send lag over {openloop.MAX_SEND_LAG_MS:g} ms (the driver fell behind; figures not the server's): "
+              f"{', '.join(lagging)}")
     if failed:
         print(f"Not measured cleanly: {', '.join(failed)}")
     return 1 if failed or todo is None or len(runs) < len(todo) else 0

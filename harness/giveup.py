@@ -5,7 +5,7 @@ then measure the CPU seconds its process tree uses until it is idle (30 s at mos
 """
 import argparse
 
-from . import siege
+from .load import siege
 from .measure import tree_cpu_seconds, wait_until_idle
 from .servers import SERVERS, ServerProcess, by_name
 

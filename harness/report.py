@@ -5,35 +5,121 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-HEADERS = ["Strategy", "Avail. %", "Trans/s", "Mean s", "p50 ms", "p99 ms", "Health p50 ms", "Health p99 ms",
-           "Unavail. %", "Peak PSS MB", "CPU s", "T1 now ms", "Efficiency"]
 LEGEND = ("Trans/s, Mean s, p50/p99: answers 200 only. Health: ``GET /health`` sent every 100 ms whatever the "
           "answers, latency from the time it was meant to be sent (p50/p99 of those answered); Unavail. %: the "
           "share of the run in which a probe got no answer within 1 s. Peak PSS: the whole process tree, a page "
           "shared by several processes counted once. Efficiency: Trans/s ÷ the limit named in the title.")
+OPEN_LEGEND = ("Open loop: requests sent on schedule whatever the answers, each on a new connection, latency from the "
+               "time it was due (answers 200 only; Failed: refused, reset, non-200 or never answered). Send lag: "
+               "how late the driver sent, a run with a p99 over 5 ms is marked invalid.")
+REPEAT_LEGEND = "Each figure: the median of {n} interleaved rounds, its range in brackets."
 
 
 def _fmt(value, digits=1):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def row(run):
-    if not run.get("measured"):
-        return [run["server"], *[""] * (len(HEADERS) - 2), f"not run: {run.get('error', '?')}"]
-    latency, health = run["latency_ms"], run["health_ms"]
-    return [run["server"], _fmt(run["availability"], 2), _fmt(run["transaction_rate"], 2),
-            _fmt(run["response_time_s"], 2), _fmt(latency["p50"], 0), _fmt(latency["p99"], 0), _fmt(health["p50"]),
-            _fmt(health["p99"]), _fmt(health["unavailable_pct"]), _fmt(run["peak_pss_mb"], 0), _fmt(run["cpu_s"]),
-            _fmt(run["task_s"] * 1000), _fmt(run["efficiency"], 2)]
+def _get(*path):
+    def get(run):
+        for key in path:
+            run = run.get(key) if isinstance(run, dict) else None
+        return run
+    return get
 
 
-def server_labels(results):
+# (header, how to read it from a run, digits, whether --repeat shows its range)
+CLOSED_COLUMNS = [
+    ("Avail. %", _get("availability"), 2, False), ("Trans/s", _get("transaction_rate"), 2, True),
+    ("Mean s", _get("response_time_s"), 2, False), ("p50 ms", _get("latency_ms", "p50"), 0, False),
+    ("p99 ms", _get("latency_ms", "p99"), 0, True), ("Health p50 ms", _get("health_ms", "p50"), 1, False),
+    ("Health p99 ms", _get("health_ms", "p99"), 1, True), ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
+    ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
+    ("T1 now ms", lambda run: run["task_s"] * 1000 if run.get("task_s") else None, 1, False),
+    ("Efficiency", _get("efficiency"), 2, True),
+]
+OPEN_COLUMNS = [
+    ("Answered/s", _get("transaction_rate"), 2, False), ("Failed", _get("failed"), 0, True),
+    ("p50 ms", _get("latency_ms", "p50"), 0, True), ("p90 ms", _get("latency_ms", "p90"), 0, False),
+    ("p99 ms", _get("latency_ms", "p99"), 0, True), ("p99.9 ms", _get("latency_ms", "p99.9"), 0, False),
+    ("max ms", _get("latency_ms", "max"), 0, False), ("Send lag p99 ms", _get("send_lag_ms", "p99"), 1, False),
+    ("Health p99 ms", _get("health_ms", "p99"), 1, True), ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
+    ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
+    ("T1 now ms", lambda run: run["task_s"] * 1000 if run.get("task_s") else None, 1, False),
+]
+
+
+def cell(runs, get, digits, ranged):
+    """The median of the runs' values; with its min–max range if asked and there are several."""
+    values = [value for value in map(get, runs) if value is not None]
+    if not values:
+        return "–"
+    if digits is None:  # text, not a figure
+        return values[0]
+    text = _fmt(float(numpy.median(values)), digits)
+    if ranged and len(runs) > 1:
+        text += f" ({_fmt(min(values), digits)}–{_fmt(max(values), digits)})"
+    return text
+
+
+def row(runs, columns=CLOSED_COLUMNS):
+    """One table row from one run, or from the runs of one row in several rounds (--repeat)."""
+    if isinstance(runs, dict):
+        runs = [runs]
+    measured = [run for run in runs if run.get("measured")]
+    if not measured:
+        return [runs[0]["server"], *[""] * (len(columns) - 1), f"not run: {runs[0].get('error', '?')}"]
+    label = runs[0]["server"] + ("" if len(measured) == len(runs) else f" ({len(runs) - len(measured)} failed)")
+    invalid = sum(1 for run in measured if run.get("valid") is False)
+    if invalid:
+        label += f" ({invalid} invalid: send lag)"
+    return [label, *[cell(measured, get, digits, ranged) for _, get, digits, ranged in columns]]
+
+
+def load_of(run):
+    """What a run was loaded with: ("closed", users), ("open", requests/s) or ("capacity", the SLO in ms)."""
+    mode = run.get("mode", "closed")
+    return (mode, {"closed": run.get("concurrency"), "open": run.get("rate"), "capacity": run.get("slo_ms")}[mode])
+
+
+def median_run(runs):
+    """One run standing for several rounds of it (--repeat): every number the median of the rounds' numbers."""
+    def merge(values):
+        if all(isinstance(value, dict) for value in values):
+            return {key: merge([value.get(key) for value in values]) for key in values[0]}
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return float(numpy.median(numbers)) if numbers and len(numbers) == len(values) else values[0]
+    return runs[0] if len(runs) == 1 else merge(runs)
+
+
+def collapsed(results):
+    """The runs with the rounds of each (server, task, load) merged into one, by median_run."""
+    groups = {}
+    for run in results["runs"]:
+        groups.setdefault((run["server"], run["task"], load_of(run)), []).append(run)
+    return {**results, "runs": [median_run([r for r in runs if r.get("measured")] or runs) for runs in groups.values()]}
+
+
+def steps_text(run):
+    return " ".join(f"{step['rate']:g}{'✓' if step['passed'] else '✗'}" for step in run.get("steps", []))
+
+
+CAPACITY_COLUMNS = [
+    ("Capacity req/s", _get("capacity_per_s"), 1, True), ("÷ CPUs / T1 now", _get("ratio"), 2, True),
+    ("p99 ms there", _get("at_capacity", "p99_ms"), 0, False),
+    ("Health p99 ms there", _get("at_capacity", "health_p99_ms"), 1, False),
+    ("Rates tried, ✓ within the SLO (round 1)", steps_text, None, False),
+]
+
+
+def server_labels(results, mode=None):
     """Every row's label, each strategy's sized variants (e.g. --workers 25) right after its default row."""
-    strategies = list(dict.fromkeys(run["strategy"] for run in results["runs"]))
-    labels = {(run["strategy"], run["server"]) for run in results["runs"]}
+    runs = [run for run in results["runs"] if mode is None or load_of(run)[0] == mode]
+    strategies = list(dict.fromkeys(run["strategy"] for run in runs))
+    labels = {(run["strategy"], run["server"]) for run in runs}
     return [label for _, label in sorted(labels, key=lambda pair: (strategies.index(pair[0]), len(pair[1])))]
 
 
@@ -42,12 +128,22 @@ def task_kinds(results):
 
 
 def levels(results):
-    return sorted({run["concurrency"] for run in results["runs"]})
+    """The closed-loop levels (siege's users) of the results."""
+    return sorted({run["concurrency"] for run in results["runs"] if load_of(run)[0] == "closed"})
+
+
+def loads(results):
+    return sorted({load_of(run) for run in results["runs"]}, key=lambda load: (["closed", "open", "capacity"]
+                                                                               .index(load[0]), load[1]))
+
+
+def rounds(results):
+    return max((run.get("round", 0) for run in results["runs"]), default=0) + 1
 
 
 def limit_text(env, task, users):
     kind = env["tasks"][task]
-    if kind["waits"]:
+    if kind["waits"] and users:
         return f"limit {users} users / T1 = {users / kind['t1_s']:.1f} tasks/s"
     return f"limit {env['cpu_count']} CPUs / T1 = {env['cpu_count'] / kind['t1_s']:.1f} tasks/s"
 
@@ -63,18 +159,46 @@ def environment_line(env):
             f"One task alone: {kinds}.")
 
 
+def title(env, task, load, runs):
+    mode, level = load
+    duration = max((run.get("duration_s") or 0 for run in runs), default=0)
+    if mode == "closed":
+        return f"Task {task}, {level} concurrent users, {duration:g} s: {limit_text(env, task, level)}"
+    if mode == "open":
+        return f"Task {task}, open loop at {level:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s"
+    return f"Task {task}: capacity, the highest open-loop rate with p99 ≤ {level:g} ms and no failure, {duration:g} s steps"
+
+
+COLUMNS = {"closed": CLOSED_COLUMNS, "open": OPEN_COLUMNS, "capacity": CAPACITY_COLUMNS}
+
+
 def tables_rst(results):
     parts = []
     env = results["environment"]
+    labels = server_labels(results)
     for task in task_kinds(results):
-        for level in levels(results):
-            runs = [run for run in results["runs"] if run["concurrency"] == level and run["task"] == task]
+        for load in loads(results):
+            runs = [run for run in results["runs"] if load_of(run) == load and run["task"] == task]
             if not runs:
                 continue
-            duration = max((run["duration_s"] for run in runs), default=0)
-            title = f"Task {task}, {level} concurrent users, {duration:g} s: {limit_text(env, task, level)}"
-            parts.append(f"{title}\n{'-' * len(title)}\n\n{tabulate([row(run) for run in runs], HEADERS, 'rst')}\n")
-    return "\n".join(parts) + f"\n{LEGEND}\n"
+            columns = COLUMNS[load[0]]
+            rows = [row([run for run in runs if run["server"] == label], columns)
+                    for label in labels if any(run["server"] == label for run in runs)]
+            heading = title(env, task, load, runs)
+            table = tabulate(rows, ["Strategy", *[column[0] for column in columns]], "rst", disable_numparse=True,
+                             colalign=("left", *["right"] * len(columns)))
+            parts.append(f"{heading}\n{'-' * len(heading)}\n\n{table}\n")
+    modes = {load[0] for load in loads(results)}
+    legend = [LEGEND] if "closed" in modes else []
+    legend += [OPEN_LEGEND] if modes & {"open", "capacity"} else []
+    if env.get("probe_floor_ms"):
+        floor = env["probe_floor_ms"]
+        legend.append(f"Health probe floor on this machine: p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms, "
+                      f"against an idle server while {env['cpu_count']} busy loops keep every core busy; no server "
+                      "under load can do better.")
+    if rounds(results) > 1:
+        legend.append(REPEAT_LEGEND.format(n=rounds(results)))
+    return "\n".join(parts) + "\n" + "\n\n".join(legend) + "\n"
 
 
 def write_rst(results, path):
@@ -89,8 +213,10 @@ def short(label):
 def write_chart(results, path):
     """Transactions/s (as efficiency against each kind's limit) and health-probe p99 per strategy, one bar group
     per (task kind, concurrency level)."""
-    servers = server_labels(results)
-    found = {(run["server"], run["task"], run["concurrency"]): run for run in results["runs"] if run.get("measured")}
+    results = collapsed(results)
+    servers = server_labels(results, "closed")
+    found = {(run["server"], run["task"], run["concurrency"]): run for run in results["runs"]
+             if run.get("measured") and load_of(run)[0] == "closed"}
     groups = [(task, level) for task in task_kinds(results) for level in levels(results)]
     width = 0.8 / len(groups)
     figure, (rate_axes, health_axes) = plt.subplots(1, 2, figsize=(14, 5.5), constrained_layout=True)
@@ -141,11 +267,12 @@ def write_chart(results, path):
 def write_matrix(results, path):
     """Strategies × task kinds, each cell coloured by efficiency against its kind's limit, with transactions/s;
     beside it the health probe's p99 per cell. The first concurrency level only."""
+    results = collapsed(results)
     level = levels(results)[0]
     kinds = task_kinds(results)
     found = {(run["server"], run["task"]): run for run in results["runs"]
-             if run.get("measured") and run["concurrency"] == level}
-    servers = server_labels(results)
+             if run.get("measured") and load_of(run) == ("closed", level)}
+    servers = server_labels(results, "closed")
     efficiency = numpy.full((len(servers), len(kinds)), numpy.nan)
     health = numpy.full((len(servers), len(kinds)), numpy.nan)
     for (server, task), run in found.items():
@@ -168,6 +295,58 @@ def write_matrix(results, path):
         axes.set_xticks(range(len(kinds)), kinds)
         axes.set_yticks(range(len(servers)), [s.replace("_async_", "_") for s in servers], fontsize=8)
         axes.set_title(title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_hockey(results, path):
+    """Latency p99 against the offered rate, a line per strategy (the "hockey stick"), with the SLO and each
+    strategy's capacity marked; one panel per task kind. From the open-loop runs and the capacity searches' steps."""
+    env = results["environment"]
+    kinds = [task for task in task_kinds(results) if any(load_of(r)[0] != "closed" and r["task"] == task
+                                                          for r in results["runs"])]
+    figure, panels = plt.subplots(1, len(kinds), figsize=(7.5 * len(kinds), 5.5), constrained_layout=True,
+                                  squeeze=False)
+    for axes, task in zip(panels[0], kinds):
+        runs = [run for run in collapsed(results)["runs"] if run["task"] == task]
+        slo = next((run["slo_ms"] for run in runs if run.get("mode") == "capacity"), None)
+        for i, label in enumerate(server_labels(results)):
+            open_runs = [run for run in runs if run["server"] == label and run.get("mode") == "open"]
+            steps = [step for run in results["runs"] if run["server"] == label and run["task"] == task
+                     for step in run.get("steps", [])]  # every round's search
+            points = [(run["rate"], run["latency_ms"]["p99"]) for run in open_runs if run.get("measured")]
+            points += [(step["rate"], step["p99_ms"]) for step in steps if not step["stopped_early"]]
+            early = [(step["rate"], None) for step in steps if step["stopped_early"]]
+            if not points and not early:
+                continue
+            colour = f"C{i % 10}"
+            points = sorted(p for p in points if p[1])
+            axes.plot([p[0] for p in points], [p[1] for p in points], "o-", color=colour, label=short(label)
+                      .replace("\n", " "), markersize=4)
+            if early and slo:
+                axes.plot([p[0] for p in early], [slo * 1.15] * len(early), "^", color=colour, markersize=6)
+            capacity = next((run for run in runs if run["server"] == label and run.get("mode") == "capacity"), None)
+            if capacity and capacity.get("capacity_per_s"):
+                axes.plot([capacity["capacity_per_s"]], [capacity["at_capacity"]["p99_ms"]], "*", color=colour,
+                          markersize=15, markeredgecolor="black")
+        if slo:
+            axes.axhline(slo, color="red", linestyle="--", linewidth=1)
+            axes.text(axes.get_xlim()[0], slo * 0.92, f" SLO: p99 ≤ {slo:g} ms (▲: a run stopped early, p99 above it;"
+                      " ★: capacity)", color="red", fontsize=8, va="top")
+        if not env["tasks"][task]["waits"]:
+            limit = env["cpu_count"] / env["tasks"][task]["t1_s"]
+            axes.axvline(limit, color="grey", linestyle=":", linewidth=1)
+            axes.text(limit, axes.get_ylim()[0] * 1.1, " CPUs / T1 at the start", color="grey", fontsize=8, rotation=90,
+                      va="bottom")
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
+            lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else ""))
+        axes.set_xlabel("offered load, requests/s (open loop)")
+        axes.set_ylabel("latency p99, ms (log scale)")
+        axes.set_title(f"Task {task}: latency p99 against offered load")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8, loc="upper left")
     figure.savefig(path, dpi=100)
     plt.close(figure)
 

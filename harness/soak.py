@@ -27,7 +27,7 @@ from tabulate import tabulate
 import common
 import tasks
 
-from . import siege
+from .load import siege
 from .measure import tree_pids, wait_until_idle
 from .servers import HOST, ROOT, SERVERS, ServerProcess, free_port, request
 from .verify import prime_count

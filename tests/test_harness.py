@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import marked_environment
-from harness import measure, report, siege
+from harness import measure, report
+from harness.load import siege
 from harness.servers import ROOT, port_is_free
 
 DATA = Path(__file__).parent / "data"
@@ -113,6 +114,13 @@ def run_all(*args, timeout=120, env=None):
     (["--duration", "1,2"], "one number"),
     (["--max-pending", "0"], "at least 1"),
     (["--update-readme", "nosuchsection"], "no '.. begin nosuchsection' marker"),
+    (["--rate", "0"], "every rate must be above 0"),
+    (["--rate", "fast"], "not a comma-separated list of numbers"),
+    (["--rate", "5", "--concurrency", "25"], "choose one load"),
+    (["--rate", "5", "--find-capacity"], "choose one load"),
+    (["--repeat", "0"], "--repeat must be from 1 to 20"),
+    (["--find-capacity", "--slo-ms", "-1"], "--slo-ms must be above 0"),
+    (["--arrivals", "bursty"], "invalid choice: 'bursty'"),
 ])
 def test_bad_arguments_are_one_line_errors(args, says):
     run = run_all(*args)

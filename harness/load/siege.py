@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from .servers import HOST, ROOT
+from ..servers import HOST, ROOT
 
 SIEGERC = ROOT / "siegerc"
 
