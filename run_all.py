@@ -20,6 +20,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy
 import psutil
 import tornado
 
@@ -303,8 +304,7 @@ def settle(process, port):
 def find_capacity(run, process, port, path, args, env, task, progress):
     """The capacity search (harness.capacity.search): each step an open-loop run that stops early once its p99
     can no longer be within the SLO; starting at half of CPUs / T1, doubling until a rate fails, then bisecting."""
-    limit_per_s = env["cpu_count"] / run["task_s"]  # T1 measured just before: the machine's speed drifts
-    steps = []
+    steps, t1_samples = [], [run["task_s"]]
 
     def passes(rate):
         progress(f"capacity search, trying {rate:g} requests/s")
@@ -320,12 +320,19 @@ def find_capacity(run, process, port, path, args, env, task, progress):
                       "planned": step.get("planned"), "sent": step.get("sent"),
                       **({"error": step["error"]} if "error" in step else {})})
         settle(process, port)
+        # The machine's speed drifts within minutes: T1 is sampled after every step, and the capacity compared
+        # with CPUs / the median of those samples, the speed of the minutes the search ran in.
+        t1_samples.append(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=3))
         return passed
 
-    found = capacity.search(passes, start=capacity.round_rate(limit_per_s / 2), highest=MAX_RATE)
+    start = capacity.round_rate(env["cpu_count"] / run["task_s"] / 2)
+    found = capacity.search(passes, start=start, highest=MAX_RATE)
+    t1 = float(numpy.median(t1_samples))
+    limit_per_s = env["cpu_count"] / t1
     at = next((step for step in steps if step["rate"] == found and step["passed"]), {})
     run.update(measured=bool(steps), capacity_per_s=found, limit_per_s=round(limit_per_s, 2),
-               ratio=round(found / limit_per_s, 3), steps=steps,
+               ratio=round(found / limit_per_s, 3), steps=steps, t1_during_s=round(t1, 5),
+               t1_samples_s=[round(sample, 5) for sample in t1_samples],
                at_capacity={"p99_ms": at.get("p99_ms"), "health_p99_ms": at.get("health_p99_ms")})
 
 

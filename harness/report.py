@@ -108,7 +108,8 @@ def steps_text(run):
 
 
 CAPACITY_COLUMNS = [
-    ("Capacity req/s", _get("capacity_per_s"), 1, True), ("÷ CPUs / T1 now", _get("ratio"), 2, True),
+    ("Capacity req/s", _get("capacity_per_s"), 1, True), ("÷ CPUs / T1", _get("ratio"), 2, True), ("T1 during ms", lambda run: run["t1_during_s"] * 1000 if run.get(
+        "t1_during_s") else None, 0, False),
     ("p99 ms there", _get("at_capacity", "p99_ms"), 0, False),
     ("Health p99 ms there", _get("at_capacity", "health_p99_ms"), 1, False),
     ("Rates tried, ✓ within the SLO (round 1)", steps_text, None, False),

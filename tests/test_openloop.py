@@ -198,7 +198,8 @@ def test_the_capacity_search_of_the_process_pool(tmp_path):
     passed = [step["rate"] for step in run["steps"] if step["passed"]]
     failed = [step["rate"] for step in run["steps"] if not step["passed"]]
     assert passed and failed and max(passed) == run["capacity_per_s"] < min(failed)
-    limit = results["environment"]["cpu_count"] / run["task_s"]
+    assert len(run["t1_samples_s"]) == len(run["steps"]) + 1 and run["t1_during_s"] > 0
+    limit = results["environment"]["cpu_count"] / run["t1_during_s"]
     assert 0.4 < run["capacity_per_s"] / limit < 1.5, "two processes computing: near CPUs / T1"
     assert math.isclose(run["ratio"], run["capacity_per_s"] / limit, rel_tol=0.01)
     assert any(step["stopped_early"] for step in run["steps"]), "a rate far over capacity stops early"
