@@ -202,6 +202,8 @@ def test_the_capacity_search_of_the_process_pool(tmp_path):
     limit = results["environment"]["cpu_count"] / run["t1_during_s"]
     assert 0.4 < run["capacity_per_s"] / limit < 1.5, "two processes computing: near CPUs / T1"
     assert math.isclose(run["ratio"], run["capacity_per_s"] / limit, rel_tol=0.01)
-    assert any(step["stopped_early"] for step in run["steps"]), "a rate far over capacity stops early"
+    for step in run["steps"]:
+        over = step["stopped_early"] or step["failed"] or step["p99_ms"] > 1000
+        assert step["passed"] != over, step
     assert "capacity, the highest open-loop rate with p99 ≤ 1000 ms" in stdout
     assert (out_dir / "hockey.png").exists()
