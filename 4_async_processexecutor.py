@@ -3,7 +3,6 @@
 Each worker process has its own interpreter and GIL, so tasks run on every core at once, and the IOLoop stays
 free to answer other requests.
 """
-import asyncio
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,9 +48,7 @@ async def main():
                 return await compute(n, retry=False)
             raise HTTPError(503, log_message="a worker process died while running this task") from None
 
-    # Start every worker (and import the task there) before serving, so that no request pays for it.
-    await asyncio.gather(*(IOLoop.current().run_in_executor(executor, tasks.prepare, args.task)
-                           for _ in range(args.workers)))
+    await common.start_workers(executor, args)
     await common.serve("4_async_processexecutor", compute, args, f"{args.workers} worker processes")
 
 

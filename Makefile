@@ -6,26 +6,44 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Server 7 needs Python >= 3.13 (subinterpreters with their own GIL): PYTHON313=/path/to/python, else the first of
+# python3.14, python3.13 and pyenv's 3.13+ versions that runs. None found: server 7 is left out, and says why.
+PYTHON313 ?= $(shell for p in python3.14 python3.13 $$(ls -d $$HOME/.pyenv/versions/3.1[3-9]*/bin/python3 \
+	2>/dev/null | sort -rV); do $$p -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null && \
+	{ command -v $$p; break; }; done)
+VENV313 := .venv313
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench soak storm stall venv tools clean
+.PHONY: test bench soak storm stall venv venv313 tools clean
 
-test: venv tools
+test: venv venv313 tools
 	$(PY) -m pytest
 
-bench: venv tools
+bench: venv venv313 tools
 	$(PY) run_all.py $(ARGS)
 
-soak: venv tools
+soak: venv venv313 tools
 	$(PY) -m harness.soak $(ARGS)
 
-storm: venv tools
+storm: venv venv313 tools
 	STORM_SCALE=10 $(PY) -m pytest -p no:cacheprovider tests/test_signal_storm.py --timeout 3000
 
 stall: venv tools
 	$(PY) -m harness.stall $(ARGS)
 
 venv: $(VENV)/.installed
+
+venv313:
+ifeq ($(PYTHON313),)
+	@echo "No Python >= 3.13 found (set PYTHON313=/path/to/python3.13): server 7 (subinterpreters) is left out."
+else
+	@$(MAKE) --no-print-directory $(VENV313)/.installed PYTHON313=$(PYTHON313)
+endif
+
+$(VENV313)/.installed: requirements-313.txt
+	$(PYTHON313) -m venv $(VENV313)
+	$(VENV313)/bin/pip install --quiet --disable-pip-version-check -r requirements-313.txt
+	touch $@
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,4 +56,4 @@ tools:
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq siege nghttp2-client; }
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VENV313) .pytest_cache

@@ -300,6 +300,39 @@ async def serve(strategy, compute, args, settings):
     await asyncio.Event().wait()
 
 
+async def start_workers(executor, args, timeout_s=60):
+    """Start every worker of a pool, and import the task there, before serving: no request pays for it, and a
+    task that cannot run in those workers (a module that refuses subinterpreters, say) is a one-line error at
+    start-up (exit status 2), not a 500 on every request."""
+    loop = asyncio.get_running_loop()
+    started = [loop.run_in_executor(executor, tasks.prepare, args.task) for _ in range(args.workers)]
+    try:
+        await asyncio.wait_for(asyncio.gather(*started), timeout_s)
+    except Exception as error:  # noqa: BLE001 - whatever it is, it is reported in one line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"{script_name()}: cannot start its workers: {reason}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+def script_name():
+    return os.path.basename(sys.argv[0]).removesuffix(".py")
+
+
+def interpreter_pool():
+    """concurrent.futures.InterpreterPoolExecutor (Python 3.14), or on 3.13 the same from the PEP 734 backport."""
+    try:
+        from concurrent.futures import InterpreterPoolExecutor
+    except ImportError:
+        try:
+            from interpreters_backport.concurrent.futures import InterpreterPoolExecutor
+        except ImportError:
+            print(f"{script_name()}: needs Python 3.14, or 3.13 with interpreters-pep-734 (this is "
+                  f"{sys.version.split()[0]}): run it with .venv313/bin/python (make venv313)", file=sys.stderr,
+                  flush=True)
+            raise SystemExit(2) from None
+    return InterpreterPoolExecutor
+
+
 def ignore_sigint():
     """Pool worker initializer: Ctrl-C reaches the whole process group, and only the server should act on it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -28,7 +28,7 @@ import common
 import tasks
 from harness import capacity, measure, report, verify
 from harness.load import openloop, siege
-from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess, free_port, request
+from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess, free_port, python_version, request
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
@@ -143,6 +143,11 @@ def parse_args(argv=None):
             parser.error("--max-pending must be at least 1")
         args.servers = [server.with_options("--max-pending", str(args.max_pending)) if server.max_pending
                         else server for server in args.servers]
+    for server in [server for server in args.servers if server.missing]:
+        args.servers.remove(server)
+        print(f"run_all.py: {server.name} left out: {server.missing}", file=sys.stderr)
+    if not args.servers:
+        parser.error("no server left to run")
     backend = f"http://{HOST}:{BACKEND.port + args.port_offset}"  # started by main() for the http kind
     args.tasks = [tasks.Task(kind, backend) for kind in args.tasks or ([] if args.task else ["cpu"])]
     if args.task:
@@ -343,7 +348,7 @@ def bench_one(task, server, load, args, env, progress, round_=0):
     run = {"server": server.label, "strategy": server.name, "task": task.kind, "port": port, "mode": mode,
            {"closed": "concurrency", "open": "rate", "capacity": "slo_ms"}[mode]: level,
            "duration_s": args.duration, "round": round_, "verified": False, "measured": False,
-           "clean_shutdown": None}
+           "clean_shutdown": None, "python": ".".join(map(str, python_version(server.python)))}
     if mode == "open":
         run["arrivals"] = args.arrivals
     extra = ("--task", task.kind, "--backend", task.backend)

@@ -65,7 +65,7 @@ def cell(runs, get, digits, ranged):
     return text
 
 
-def row(runs, columns=CLOSED_COLUMNS):
+def row(runs, columns=CLOSED_COLUMNS, python=None):
     """One table row from one run, or from the runs of one row in several rounds (--repeat)."""
     if isinstance(runs, dict):
         runs = [runs]
@@ -73,6 +73,8 @@ def row(runs, columns=CLOSED_COLUMNS):
     if not measured:
         return [runs[0]["server"], *[""] * (len(columns) - 1), f"not run: {runs[0].get('error', '?')}"]
     label = runs[0]["server"] + ("" if len(measured) == len(runs) else f" ({len(runs) - len(measured)} failed)")
+    if runs[0].get("python") and runs[0]["python"] != python:  # a row that ran on another Python than the suite
+        label += f" (Python {runs[0]['python']})"
     invalid = sum(1 for run in measured if run.get("valid") is False)
     if invalid:
         label += f" ({invalid} invalid: send lag)"
@@ -183,7 +185,7 @@ def tables_rst(results):
             if not runs:
                 continue
             columns = COLUMNS[load[0]]
-            rows = [row([run for run in runs if run["server"] == label], columns)
+            rows = [row([run for run in runs if run["server"] == label], columns, env.get("python"))
                     for label in labels if any(run["server"] == label for run in runs)]
             heading = title(env, task, load, runs)
             table = tabulate(rows, ["Strategy", *[column[0] for column in columns]], "rst", disable_numparse=True,

@@ -1,4 +1,5 @@
 """The numbered servers as a declarative list, and how to start, query and stop one of them as a subprocess."""
+import functools
 import http.client
 import json
 import os
@@ -28,10 +29,26 @@ class Server:
     args: tuple = ()
     options: tuple = ()  # settings that do not change the strategy, such as --max-pending
     # Where the task runs: "server" (the server's only thread: nothing else is served meanwhile), "loop" (slices
-    # on the IOLoop), "threads", "processes" (worker processes of its own), "cluster" (Dask's workers).
+    # on the IOLoop), "threads", "interpreters" (threads, each with a subinterpreter and a GIL of its own),
+    # "processes" (worker processes of its own), "cluster" (Dask's workers).
     runs_in: str = "server"
     max_pending: bool = False  # takes --max-pending N
     pool: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (per Dask worker)
+    needs_python: tuple = (3, 11)  # the oldest Python it runs on; a newer one than the suite's comes from .venv313
+
+    @property
+    def python(self):
+        """The interpreter to start it with: this one if new enough, else .venv313's (make venv313); None if none."""
+        if sys.version_info >= self.needs_python:
+            return sys.executable
+        newer = ROOT / ".venv313" / "bin" / "python"
+        return str(newer) if newer.exists() and python_version(str(newer)) >= self.needs_python else None
+
+    @property
+    def missing(self):
+        """Why it cannot run here, in a few words; None if it can."""
+        wanted = ".".join(map(str, self.needs_python))
+        return None if self.python else f"needs Python {wanted}+: none found (make venv313, or PYTHON313=/path)"
 
     @property
     def responsive(self):
@@ -65,8 +82,18 @@ SERVERS = [
     Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes", max_pending=True,
            pool="--workers"),
     Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", max_pending=True, pool="--threads"),
+    Server("7_async_interpreterpool", "7_async_interpreterpool.py", 8006, runs_in="interpreters", max_pending=True,
+           pool="--workers", needs_python=(3, 13)),
 ]
 BACKEND = Server("backend", "backend.py", 8100)  # the slow service of the http task kind
+
+
+@functools.cache
+def python_version(python):
+    """(major, minor, micro) of the interpreter at that path."""
+    found = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:3])"], capture_output=True,
+                           text=True, timeout=30).stdout.split()
+    return tuple(map(int, found)) if found else (0, 0, 0)
 
 
 def by_name(name):
@@ -129,7 +156,7 @@ class ServerProcess:
 
     def start(self):
         self.log = tempfile.TemporaryFile("w+")
-        command = [sys.executable, self.server.script, "--port", str(self.port), *self.server.args,
+        command = [self.server.python or sys.executable, self.server.script, "--port", str(self.port), *self.server.args,
                    *self.server.options, *self.extra_args]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)

@@ -16,6 +16,8 @@ def start_server():
     started = []
 
     def start(server, *extra_args, healthy=True):
+        if server.missing:
+            pytest.skip(f"{server.name}: {server.missing}")
         process = ServerProcess(server, free_port(), extra_args).start()
         started.append(process)
         if healthy:
@@ -36,6 +38,8 @@ def start_server():
 @pytest.fixture(scope="module", params=SERVERS, ids=[server.name for server in SERVERS])
 def running(request):
     """Each server, started once for a module's tests."""
+    if request.param.missing:
+        pytest.skip(f"{request.param.name}: {request.param.missing}")
     process = ServerProcess(request.param, free_port()).start()
     try:
         assert process.wait_healthy(), f"{request.param.name} did not come up:\n{process.output()}"

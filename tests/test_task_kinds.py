@@ -75,6 +75,24 @@ def test_threads_run_two_hash_tasks_in_parallel_but_not_two_cpu_tasks(start_serv
     assert ratio > 1.7, f"cpu: two together took {ratio:.2f} times one: the GIL should let one run at a time"
 
 
+def test_subinterpreters_run_two_cpu_tasks_in_parallel_in_one_process(start_server):
+    server = start_server(by_name("7_async_interpreterpool"), "--task", "cpu")
+    ratio = best_ratio(server.port, 500_000)
+    assert ratio < 1.5, f"cpu: two together took {ratio:.2f} times one: each interpreter has a GIL of its own"
+    assert [p.pid for p in server.processes()] == [server.process.pid], "one process: interpreters are threads"
+
+
+def test_a_module_that_refuses_subinterpreters_is_a_start_up_error(start_server, user_module):
+    """psutil (a C extension of the old, single-phase kind) cannot be imported in a subinterpreter."""
+    (user_module / "needs_psutil.py").write_text("import psutil\n\ndef count(n):\n    return n\n")
+    server = start_server(by_name("7_async_interpreterpool"), "--task", "needs_psutil:count", healthy=False)
+    assert server.process.wait(timeout=60) == 2
+    lines = server.output().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("7_async_interpreterpool: cannot start its workers: --task "
+                                                   "needs_psutil:count: cannot import needs_psutil"), lines
+    assert "does not support loading in subinterpreters" in lines[0] and "Traceback" not in server.output()
+
+
 def test_the_cooperative_variant_serves_health_while_25_waits_run(start_server):
     server = start_server(by_name("2_async --cooperative"), "--task", "sleep")
     answers = []
@@ -122,7 +140,8 @@ def user_module(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("name", ["1_sync", "3_async_threadexecutor", "4_async_processexecutor", "5_async_dask"])
+@pytest.mark.parametrize("name", ["1_sync", "3_async_threadexecutor", "4_async_processexecutor", "5_async_dask",
+                                  "7_async_interpreterpool"])
 def test_a_users_function_runs_where_the_strategy_runs_tasks(start_server, user_module, name):
     server = start_server(by_name(name), "--task", "userjob:square")
     status, _, body = request(server.port, "/?n=12")
@@ -138,7 +157,7 @@ def test_an_async_users_function_under_the_cooperative_variant(start_server, use
     assert request(server.port, "/?n=9")[2]["result"] == {"square": 81}
 
 
-@pytest.mark.parametrize("name", ["1_sync", "4_async_processexecutor"])
+@pytest.mark.parametrize("name", ["1_sync", "4_async_processexecutor", "7_async_interpreterpool"])
 def test_a_task_that_raises_is_a_json_500_and_the_server_goes_on(start_server, user_module, name):
     server = start_server(by_name(name), "--task", "userjob:explode")
     status, headers, body = request(server.port, "/?n=3")
