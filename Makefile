@@ -3,6 +3,7 @@
 # make soak   - every server side by side for 10 minutes under mixed load: memory and open files must stay flat
 # make storm  - the signal storm of the tests, ten times longer (STORM_SEED=N replays one)
 # make stall  - why there are two load models: a 2 s stall as siege and the open-loop driver each measure it
+# make pools  - each pool by itself (threads, processes, subinterpreters): start-up, memory, round trip, parallelism
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,7 +15,7 @@ PYTHON313 ?= $(shell for p in python3.14 python3.13 $$(ls -d $$HOME/.pyenv/versi
 VENV313 := .venv313
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench soak storm stall venv venv313 tools clean
+.PHONY: test bench soak storm stall pools venv venv313 tools clean
 
 test: venv venv313 tools
 	$(PY) -m pytest
@@ -30,6 +31,9 @@ storm: venv venv313 tools
 
 stall: venv tools
 	$(PY) -m harness.stall $(ARGS)
+
+pools: venv venv313
+	$(if $(wildcard $(VENV313)/bin/python),$(VENV313)/bin/python,$(PY)) -m harness.pools
 
 venv: $(VENV)/.installed
 

@@ -1,0 +1,85 @@
+"""What each pool costs by itself, without HTTP: start-up, memory per worker, the round trip of a tiny task, and
+whether two pure-Python tasks run in parallel. Thread, process (forkserver, as server 4) and, on Python 3.13+,
+subinterpreter pools (as server 7), each with two workers, one after the other in this process.
+
+    .venv313/bin/python -m harness.pools      # or: make pools (with Python 3.11 it leaves the interpreter pool out)
+
+Standard library and psutil only, so that it runs under .venv313 too.
+"""
+import multiprocessing
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import psutil
+
+import common
+import tasks
+
+WORKERS = 2
+TINY_N, TINY_CALLS = 10, 2000
+CPU_N = 140_000
+
+
+def tree_pss_mb():
+    """PSS of this process and its children: each page shared by several counted once."""
+    processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
+    return sum(p.memory_full_info().pss for p in processes) / 2**20
+
+
+def pools():
+    yield "threads", lambda: ThreadPoolExecutor(WORKERS)
+    yield "processes (forkserver)", lambda: ProcessPoolExecutor(WORKERS, multiprocessing.get_context("forkserver"))
+    if sys.version_info >= (3, 13):
+        pool = common.interpreter_pool()
+        yield "subinterpreters", lambda: pool(WORKERS)
+
+
+def measure(make):
+    cpu = tiny = tasks.Task("cpu", "")
+    before = tree_pss_mb()
+    started = time.perf_counter()
+    pool = make()
+    for future in [pool.submit(tasks.prepare, cpu) for _ in range(WORKERS)]:
+        future.result()
+    start_s = time.perf_counter() - started
+    per_worker_mb = (tree_pss_mb() - before) / WORKERS
+    round_trips = []
+    for _ in range(TINY_CALLS):
+        started = time.perf_counter()
+        pool.submit(tasks.run, tiny, TINY_N).result()
+        round_trips.append(time.perf_counter() - started)
+    ones, twos = [], []
+    for _ in range(5):  # interleaved, the best of each: a noisy neighbour only ever slows a measurement down
+        ones.append(timed(lambda: pool.submit(tasks.run, cpu, CPU_N).result()))
+        twos.append(timed(lambda: [f.result() for f in [pool.submit(tasks.run, cpu, CPU_N) for _ in range(2)]]))
+    one, two = min(ones), min(twos)
+    pool.shutdown()
+    quantiles = statistics.quantiles(round_trips, n=100)
+    return {"start_ms": start_s * 1000, "mb_per_worker": per_worker_mb, "tiny_p50_us": quantiles[49] * 1e6,
+            "tiny_p99_us": quantiles[98] * 1e6, "one_cpu_ms": one * 1000, "two_over_one": two / one}
+
+
+def timed(call):
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def main(argv=None):
+    common.OneLineParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    print(f"Python {platform.python_version()}, {WORKERS} workers each; tiny task: cpu n={TINY_N}, {TINY_CALLS} "
+          f"round trips one at a time; two cpu n={CPU_N} tasks together ÷ one alone (best of 5)")
+    header = f"{'pool':24} {'start ms':>9} {'MB/worker':>10} {'tiny p50 µs':>12} {'tiny p99 µs':>12} {'two ÷ one':>10}"
+    print(header)
+    for name, make in pools():
+        r = measure(make)
+        print(f"{name:24} {r['start_ms']:9.0f} {r['mb_per_worker']:10.1f} {r['tiny_p50_us']:12.0f} "
+              f"{r['tiny_p99_us']:12.0f} {r['two_over_one']:10.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
