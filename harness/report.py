@@ -334,8 +334,8 @@ def write_hockey(results, path):
                           markersize=15, markeredgecolor="black")
         if slo:
             axes.axhline(slo, color="red", linestyle="--", linewidth=1)
-            axes.text(axes.get_xlim()[0], slo * 0.92, f" SLO: p99 ≤ {slo:g} ms (▲: a run stopped early, p99 above it;"
-                      " ★: capacity)", color="red", fontsize=8, va="top")
+            axes.text(axes.get_xlim()[1], slo * 0.95, f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  "
+                      "\n★: capacity  ", color="red", fontsize=8, va="top", ha="right")
         if not env["tasks"][task]["waits"]:
             limit = env["cpu_count"] / env["tasks"][task]["t1_s"]
             axes.axvline(limit, color="grey", linestyle=":", linewidth=1)
@@ -349,7 +349,7 @@ def write_hockey(results, path):
         axes.set_ylabel("latency p99, ms (log scale)")
         axes.set_title(f"Task {task}: latency p99 against offered load")
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=8, loc="upper left")
+        axes.legend(fontsize=8, loc="lower right")
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
@@ -365,5 +365,6 @@ def replace_section(text, name, content):
 def readme_section(results, charts):
     alt = ("strategies by task kind: efficiency and /health p99" if len(task_kinds(results)) > 1
            else "transactions/s and /health p99 per strategy")
-    images = "".join(f".. image:: {chart}\n   :alt: {alt}\n\n" for chart in charts)
+    images = "".join(f".. image:: {chart}\n   :alt: {'latency p99 against offered load per strategy' if 'hockey' in str(chart) else alt}\n\n"
+                     for chart in charts)
     return f"Measured on: {environment_line(results['environment'])}\n\n{images}{tables_rst(results)}"
