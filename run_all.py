@@ -8,6 +8,7 @@ the charts (results.png, matrix.png for several kinds, hockey.png for open-loop 
 """
 import argparse
 import datetime
+import http.client
 import json
 import math
 import os
@@ -116,7 +117,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="a short run of everything, for a first look")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results go (default results/)")
     parser.add_argument("--max-pending", type=int, metavar="N",
-                        help="start the servers that have the option (3, 4, 5) with --max-pending N")
+                        help="start the servers that have the option (3, 4, 5, 7) with --max-pending N")
     parser.add_argument("--port-offset", type=int, default=0,
                         help="add this to every server's port (default 0: ports 8000...), if those are taken")
     parser.add_argument("--update-readme", nargs="?", const="results", metavar="SECTION",
@@ -302,7 +303,7 @@ def settle(process, port):
     measure.wait_until_idle(process)
     try:
         request(port, "/?n=1", timeout=60)
-    except OSError:
+    except (OSError, http.client.HTTPException, ValueError):
         pass  # a server that cannot answer shows it in the next run
 
 
@@ -469,7 +470,7 @@ def main(argv=None):
         if args.seed is not None:
             env["seed"] = args.seed
         print(report.environment_line(env), flush=True)
-        floor_s = 3 if args.quick else FLOOR_S
+        floor_s = min(FLOOR_S, args.duration)  # as long as one run, at most FLOOR_S
         print(f"Measuring the health probe's floor ({floor_s} s, every core busy, no server load)...", flush=True)
         env["probe_floor_ms"] = probe_floor(floor_s)
         todo = plan(args, env)

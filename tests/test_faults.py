@@ -47,8 +47,13 @@ def busy_worker(server, timeout=10):
     """A worker process of the server's tree that is computing now (its CPU time grows)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = [p for p in server.processes() if p.pid != server.process.pid]
-        before = {p: p.cpu_times().user for p in workers if p.is_running()}
+        before = {}
+        for proc in server.processes():
+            try:
+                if proc.pid != server.process.pid:
+                    before[proc] = proc.cpu_times().user
+            except psutil.NoSuchProcess:
+                pass  # the worker just killed, still listed as it goes
         time.sleep(0.2)
         for proc, user in before.items():
             try:
