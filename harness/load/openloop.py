@@ -96,14 +96,15 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
     connector = aiohttp.TCPConnector(limit=0, force_close=True)  # a new connection each, Connection: close
     timeout = aiohttp.ClientTimeout(total=None, connect=None)  # answers are waited for until the drain ends
     stopped_early = False
+    spin_s = min(SPIN_S, 0.1 / rate)  # at most a tenth of the gap between sends: the driver must not eat a core
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         start = loop.time() + 0.05
         next_report = start + 5
         for due in dues:
             due += start
-            if due - loop.time() > SPIN_S:  # the loop's timers wake up to 1 ms late, and an idle VM later still:
-                await asyncio.sleep(due - loop.time() - SPIN_S)
-            while loop.time() < due:  # so the last SPIN_S are spent awake, letting answers be read meanwhile
+            if due - loop.time() > spin_s:  # the loop's timers wake up to 1 ms late, and an idle VM later still:
+                await asyncio.sleep(due - loop.time() - spin_s)
+            while loop.time() < due:  # so the last spin_s are spent awake, letting answers be read meanwhile
                 await asyncio.sleep(0)
             now = loop.time()
             if slo_ms is not None and over_slo(now):
