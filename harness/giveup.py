@@ -16,6 +16,8 @@ def main():
     parser.add_argument("--port", type=int, default=8160)
     parser.add_argument("--users", type=int, default=512)
     args = parser.parse_args()
+    if by_name(args.server).missing:
+        parser.error(f"{args.server} {by_name(args.server).missing}")
     with ServerProcess(by_name(args.server), args.port) as server:
         if not server.wait_healthy(60):
             parser.exit(1, f"{args.server} did not come up\n")

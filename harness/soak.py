@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import socket
+import sys
 import threading
 import time
 
@@ -201,6 +202,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0.1 <= args.minutes <= 120:
         parser.error("--minutes must be from 0.1 to 120")
+    for server in [server for server in args.servers if server.missing]:
+        args.servers.remove(server)
+        print(f"soak: {server.name} left out: {server.missing}", file=sys.stderr)
     stop = threading.Event()
     common.on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
     soaks = [Soak(server, args.minutes * 60, stop) for server in args.servers]
