@@ -156,8 +156,8 @@ class ServerProcess:
 
     def start(self):
         self.log = tempfile.TemporaryFile("w+")
-        command = [self.server.python or sys.executable, self.server.script, "--port", str(self.port), *self.server.args,
-                   *self.server.options, *self.extra_args]
+        command = [self.server.python or sys.executable, self.server.script, "--port", str(self.port),
+                   *self.server.args, *self.server.options, *self.extra_args]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         return self
