@@ -144,9 +144,7 @@ def parse_args(argv=None):
             parser.error("--max-pending must be at least 1")
         args.servers = [server.with_options("--max-pending", str(args.max_pending)) if server.max_pending
                         else server for server in args.servers]
-    for server in [server for server in args.servers if server.missing]:
-        args.servers.remove(server)
-        print(f"run_all.py: {server.name} left out: {server.missing}", file=sys.stderr)
+    args.servers = runnable(args.servers, "run_all.py")
     if not args.servers:
         parser.error("no server left to run")
     backend = f"http://{HOST}:{BACKEND.port + args.port_offset}"  # started by main() for the http kind
@@ -178,6 +176,26 @@ def time_kind(task, n, runs):
     return {"n": n, "t1_s": round(t1, 5), "waits": waits}
 
 
+def git_commit(short=False):
+    """The commit, with "-dirty" if code differs from it. Not README.rst or docs/, which --update-readme itself
+    rewrites, so that a chain of runs (make bench ... --update-readme A; make bench ... --update-readme B) stays
+    clean."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+    if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!README.rst", ":!docs"],
+                      capture_output=True, text=True).stdout:
+        return commit[:12 if short else None] + "-dirty"
+    return commit[:12 if short else None]
+
+
+def runnable(servers, program):
+    """The servers that can run here; each one that cannot is named on stderr, with the reason."""
+    for server in servers:
+        if server.missing:
+            print(f"{program}: {server.name} left out: {server.missing}", file=sys.stderr)
+    return [server for server in servers if not server.missing]
+
+
 def environment(kinds):
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -185,18 +203,11 @@ def environment(kinds):
         os_name = platform.freedesktop_os_release()["PRETTY_NAME"]
     except OSError:
         os_name = platform.platform()
-    git = ["git", "-C", str(ROOT)]
-    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
-    # Dirty: code that differs from the commit. Not README.rst or docs/, which --update-readme itself rewrites, so
-    # that a chain of runs (make bench ... --update-readme A; make bench ... --update-readme B) stays clean.
-    if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!README.rst", ":!docs"],
-                      capture_output=True, text=True).stdout:
-        commit += "-dirty"
     return {
         "cpu": cpu, "cpu_count": common.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)),
         "cpu_quota": common.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": os_name, "python": platform.python_version(), "tornado": tornado.version, "siege": siege.version(),
-        "commit": commit, "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "commit": git_commit(), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "tasks": kinds,
     }
 

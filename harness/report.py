@@ -31,6 +31,11 @@ def _get(*path):
     return get
 
 
+def _ms(key):
+    """A run's figure in seconds, read in milliseconds."""
+    return lambda run: run[key] * 1000 if run.get(key) else None
+
+
 # (header, how to read it from a run, digits, whether --repeat shows its range)
 CLOSED_COLUMNS = [
     ("Avail. %", _get("availability"), 2, False), ("Trans/s", _get("transaction_rate"), 2, True),
@@ -38,7 +43,7 @@ CLOSED_COLUMNS = [
     ("p99 ms", _get("latency_ms", "p99"), 0, True), ("Health p50 ms", _get("health_ms", "p50"), 1, False),
     ("Health p99 ms", _get("health_ms", "p99"), 1, True), ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
-    ("T1 now ms", lambda run: run["task_s"] * 1000 if run.get("task_s") else None, 1, False),
+    ("T1 now ms", _ms("task_s"), 1, False),
     ("Efficiency", _get("efficiency"), 2, True),
 ]
 OPEN_COLUMNS = [
@@ -48,7 +53,7 @@ OPEN_COLUMNS = [
     ("max ms", _get("latency_ms", "max"), 0, False), ("Send lag p99 ms", _get("send_lag_ms", "p99"), 1, False),
     ("Health p99 ms", _get("health_ms", "p99"), 1, True), ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
-    ("T1 now ms", lambda run: run["task_s"] * 1000 if run.get("task_s") else None, 1, False),
+    ("T1 now ms", _ms("task_s"), 1, False),
 ]
 
 
@@ -66,9 +71,7 @@ def cell(runs, get, digits, ranged):
 
 
 def row(runs, columns=CLOSED_COLUMNS, python=None):
-    """One table row from one run, or from the runs of one row in several rounds (--repeat)."""
-    if isinstance(runs, dict):
-        runs = [runs]
+    """One table row from the runs of one row: one run, or one per round with --repeat."""
     measured = [run for run in runs if run.get("measured")]
     if not measured:
         return [runs[0]["server"], *[""] * (len(columns) - 1), f"not run: {runs[0].get('error', '?')}"]
@@ -110,8 +113,8 @@ def steps_text(run):
 
 
 CAPACITY_COLUMNS = [
-    ("Capacity req/s", _get("capacity_per_s"), 1, True), ("÷ CPUs / T1", _get("ratio"), 2, True), ("T1 during ms", lambda run: run["t1_during_s"] * 1000 if run.get(
-        "t1_during_s") else None, 0, False),
+    ("Capacity req/s", _get("capacity_per_s"), 1, True), ("÷ CPUs / T1", _get("ratio"), 2, True),
+    ("T1 during ms", _ms("t1_during_s"), 0, False),
     ("p99 ms there", _get("at_capacity", "p99_ms"), 0, False),
     ("Health p99 ms there", _get("at_capacity", "health_p99_ms"), 1, False),
     ("Rates tried, ✓ within the SLO (round 1)", steps_text, None, False),
@@ -310,8 +313,9 @@ def write_hockey(results, path):
                                                           for r in results["runs"])]
     figure, panels = plt.subplots(1, len(kinds), figsize=(7.5 * len(kinds), 5.5), constrained_layout=True,
                                   squeeze=False)
+    medians = collapsed(results)["runs"]
     for axes, task in zip(panels[0], kinds):
-        runs = [run for run in collapsed(results)["runs"] if run["task"] == task]
+        runs = [run for run in medians if run["task"] == task]
         slo = next((run["slo_ms"] for run in runs if run.get("mode") == "capacity"), None)
         for i, label in enumerate(server_labels(results)):
             open_runs = [run for run in runs if run["server"] == label and run.get("mode") == "open"]

@@ -17,7 +17,6 @@ import os
 import random
 import signal
 import socket
-import sys
 import threading
 import time
 
@@ -193,7 +192,7 @@ def table(results):
 
 
 def main(argv=None):
-    from run_all import OneLineParser, server_list  # the suite's own argument checks
+    from run_all import OneLineParser, runnable, server_list  # the suite's own argument checks
 
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10, help="how long each server is soaked (default 10)")
@@ -202,9 +201,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0.1 <= args.minutes <= 120:
         parser.error("--minutes must be from 0.1 to 120")
-    for server in [server for server in args.servers if server.missing]:
-        args.servers.remove(server)
-        print(f"soak: {server.name} left out: {server.missing}", file=sys.stderr)
+    args.servers = runnable(args.servers, "soak")
     stop = threading.Event()
     common.on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
     soaks = [Soak(server, args.minutes * 60, stop) for server in args.servers]

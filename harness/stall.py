@@ -8,7 +8,6 @@ SIGSTOP for `pause_s` in the middle of the run; a third by the driver without th
 """
 import datetime
 import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -59,9 +58,7 @@ def demonstrate(seconds=15, rate=20, users=25, pause_s=2.0, progress=print):
             thread.join(seconds + 60)
     finally:
         for server in servers:
-            if server.process and server.process.poll() is None:
-                server.process.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-            server.stop()
+            server.stop()  # pause() has let them go on, whatever happened
     return results
 
 
@@ -89,6 +86,8 @@ def table(results, seconds=15, rate=20, users=25, pause_s=2.0):
 
 
 def main(argv=None):
+    from run_all import git_commit  # the suite's own reading of the commit (and whether the code differs from it)
+
     parser = common.OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--update-readme", action="store_true", help="put the table in README.rst's 'stall' section")
     args = parser.parse_args(argv)
@@ -99,15 +98,10 @@ def main(argv=None):
     if args.update_readme:
         readme = ROOT / "README.rst"
         when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-        content = f"Measured {when}, commit {commit()}::\n\n" + textwrap.indent(text, "    ")
+        content = f"Measured {when}, commit {git_commit(short=True)}::\n\n" + textwrap.indent(text, "    ")
         readme.write_text(report.replace_section(readme.read_text(), "stall", content))
         print("README.rst: section 'stall' updated")
     return 0
-
-
-def commit():
-    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                          text=True).stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":
