@@ -5,6 +5,7 @@ The numbered scripts import this module so that each of them shows one strategy 
 """
 import argparse
 import asyncio
+import ctypes
 import http.server
 import json
 import logging
@@ -12,6 +13,7 @@ import os
 import re
 import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -211,10 +213,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def parse_args(doc, port, workers=False, options=None, task=True):
-    """The command line every server shares (--host, --port, --task and --backend, and --workers for the pools),
-    plus `options`: {"--flag": argparse keyword arguments} of the server's own. args.task is a tasks.Task, checked
-    to run under this strategy (an async def only with --cooperative)."""
+def parse_args(doc, port, workers=False, options=None, task=True, copies=False):
+    """The command line every server shares (--host, --port, --task and --backend, --workers for the pools,
+    --processes for a server that can run as copies), plus `options`: {"--flag": argparse keyword arguments} of
+    the server's own. args.task is a tasks.Task, checked to run under this strategy (an async def only with
+    --cooperative)."""
     parser = OneLineParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=port, help="port to listen on (default %(default)s)")
@@ -227,9 +230,16 @@ def parse_args(doc, port, workers=False, options=None, task=True):
         parser.add_argument("--workers", type=int, default=cpu_count(), help="pool size (default: CPUs, %(default)s)")
         parser.add_argument("--max-pending", type=int, metavar="N",
                             help="answer 503 at once while N tasks are already running or queued (default: no limit)")
+    if copies:
+        parser.add_argument("--processes", type=int, nargs="?", const=cpu_count(), default=0, metavar="N",
+                            help="pre-fork: run N copies of this server on the port, the kernel spreading the "
+                                 f"connections over them (SO_REUSEPORT); N defaults to the CPUs, {cpu_count()}")
+        parser.add_argument("--copy-of", type=int, metavar="PID", help=argparse.SUPPRESS)  # set by run_copies
     for flag, kwargs in (options or {}).items():
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args()
+    if copies and args.processes < 0:
+        parser.error("--processes must be at least 1")
     if workers and args.workers < 1:
         parser.error("--workers must be at least 1")
     if workers and args.max_pending is not None and args.max_pending < 1:
@@ -291,13 +301,57 @@ async def serve(strategy, compute, args, settings):
     if getattr(args, "max_pending", None):
         compute = limit_pending(compute, args.max_pending)
         settings += f", at most {args.max_pending} pending"
+    copy_of = getattr(args, "copy_of", None)
+    if getattr(args, "processes", 0):
+        strategy += " --processes"
+        if not copy_of:
+            return await run_copies(strategy, args, settings)
+        exit_with_parent(copy_of)
     try:
         # A client that stalls while sending its request (or idles between requests) is dropped after 10 s.
-        make_app(strategy, args.task, compute).listen(args.port, args.host, idle_connection_timeout=10, body_timeout=10)
+        make_app(strategy, args.task, compute).listen(args.port, args.host, idle_connection_timeout=10, body_timeout=10,
+                                                      reuse_port=bool(copy_of))
     except OSError as error:
         fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
-    announce(strategy, args, settings)
+    if not copy_of:
+        announce(strategy, args, settings)
     await asyncio.Event().wait()
+
+
+async def run_copies(strategy, args, settings):
+    """Pre-fork, as Tornado's deployment guide describes: args.processes copies of this very server, each
+    listening on the port with SO_REUSEPORT, so that the kernel hands each new connection to one of them (by a
+    hash of its addresses: busy or not). This process serves nothing: it starts the copies and replaces one that
+    a signal ended (a crash, the OOM killer, a kill); a copy that exits with an error status of its own (port
+    busy, a task that cannot load) ends it all with that status. Its stop stops the copies (exit_now)."""
+    with socket.socket() as probe:  # a busy port is one line from here, not N from the copies
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as error:
+            fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+    command = [sys.executable, *sys.argv, "--copy-of", str(os.getpid())]
+
+    async def keep_one_running():
+        while True:
+            copy = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.DEVNULL)
+            status = await copy.wait()
+            if status > 0:
+                raise SystemExit(status)
+            print(f"{strategy}: copy {copy.pid} ended by {signal.Signals(-status).name if status else 'exit 0'}: "
+                  f"starting another", file=sys.stderr, flush=True)
+            await asyncio.sleep(0.2)  # no busy loop if copies keep dying
+
+    announce(strategy, args, f"{args.processes} copies, {settings}")
+    await asyncio.gather(*(keep_one_running() for _ in range(args.processes)))
+
+
+def exit_with_parent(parent):
+    """In a copy: the kernel sends SIGTERM when the process that started it ends, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG), so no copy outlives its supervisor."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it ended before the line above
+        raise SystemExit(0)
 
 
 async def start_workers(executor, args, timeout_s=60):

@@ -94,7 +94,7 @@ def kind_list(text):
 def parse_args(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=server_list, default=list(SERVERS),
-                        help="comma-separated numbers or names (default: all; 2 means both 2_async rows)")
+                        help="comma-separated numbers or names (default: all; 2 means every 2_async row)")
     parser.add_argument("--tasks", type=kind_list, default=None,
                         help=f"task kinds, comma-separated, from {', '.join(tasks.KINDS)} (default cpu)")
     parser.add_argument("--task", metavar="MODULE:FUNCTION", help="your own function of n, importable from here")

@@ -30,7 +30,8 @@ class Server:
     options: tuple = ()  # settings that do not change the strategy, such as --max-pending
     # Where the task runs: "server" (the server's only thread: nothing else is served meanwhile), "loop" (slices
     # on the IOLoop), "threads", "interpreters" (threads, each with a subinterpreter and a GIL of its own),
-    # "processes" (worker processes of its own), "cluster" (Dask's workers).
+    # "processes" (worker processes of its own), "cluster" (Dask's workers), "copies" (pre-fork: N copies of the
+    # server on one port, each running its tasks inline).
     runs_in: str = "server"
     max_pending: bool = False  # takes --max-pending N
     pool: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (per Dask worker)
@@ -52,13 +53,13 @@ class Server:
 
     @property
     def responsive(self):
-        """Whether /health is answered while a task runs."""
-        return self.runs_in != "server"
+        """Whether /health is answered at once while a task runs (by copies: only when it lands on a free one)."""
+        return self.runs_in not in ("server", "copies")
 
     @property
     def own_processes(self):
         """Whether tasks run in other processes than the server's (answers carry a worker's pid)."""
-        return self.runs_in in ("processes", "cluster")
+        return self.runs_in in ("processes", "cluster", "copies")
 
     @property
     def number(self):
@@ -77,6 +78,7 @@ SERVERS = [
     Server("1_sync", "1_sync.py", 8000),
     Server("2_async", "2_async.py", 8001),
     Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",), runs_in="loop"),
+    Server("2_async --processes", "2_async.py", 8001, ("--processes",), runs_in="copies"),
     Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", max_pending=True,
            pool="--workers"),
     Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes", max_pending=True,

@@ -127,7 +127,7 @@ def test_max_pending_must_be_positive():
         process.stop()
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if s.runs_in != "server"])
+@pytest.mark.parametrize("name", [s.name for s in SERVERS if s.responsive])
 def test_work_of_clients_that_gave_up_is_cancelled(start_server, name):
     server = start_server(by_name(name))
     clients = []
