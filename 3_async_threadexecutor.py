@@ -19,7 +19,8 @@ async def main():
     async def compute(n):
         return await IOLoop.current().run_in_executor(executor, tasks.run, args.task, n)
 
-    await common.serve("3_async_threadexecutor", compute, args, f"{args.workers} threads")
+    await common.serve("3_async_threadexecutor", compute, args, f"{args.workers} threads",
+                       background=args.workers)
 
 
 if __name__ == "__main__":

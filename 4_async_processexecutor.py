@@ -49,7 +49,8 @@ async def main():
             raise HTTPError(503, log_message="a worker process died while running this task") from None
 
     await common.start_workers(executor, args)
-    await common.serve("4_async_processexecutor", compute, args, f"{args.workers} worker processes")
+    await common.serve("4_async_processexecutor", compute, args, f"{args.workers} worker processes",
+                       background=args.workers)
 
 
 if __name__ == "__main__":

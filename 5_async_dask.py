@@ -68,7 +68,8 @@ async def main():
     watchdog = asyncio.create_task(cancel_when_no_worker_is_left())  # a reference keeps it running  # noqa: F841
     workers = client.scheduler_info()["n_workers"]
     where = args.scheduler or f"an embedded LocalCluster, {args.threads} thread(s) each"
-    await common.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}")
+    threads = client.scheduler_info()["total_threads"]
+    await common.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}", background=threads)
 
 
 if __name__ == "__main__":

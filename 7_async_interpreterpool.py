@@ -21,7 +21,8 @@ async def main():
         return await IOLoop.current().run_in_executor(executor, tasks.run, args.task, n)
 
     await common.start_workers(executor, args)
-    await common.serve("7_async_interpreterpool", compute, args, f"{args.workers} subinterpreters")
+    await common.serve("7_async_interpreterpool", compute, args, f"{args.workers} subinterpreters",
+                       background=args.workers)
 
 
 if __name__ == "__main__":

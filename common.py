@@ -5,6 +5,7 @@ The numbered scripts import this module so that each of them shows one strategy 
 """
 import argparse
 import asyncio
+import collections
 import ctypes
 import http.server
 import json
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from urllib.parse import parse_qs
 
 import psutil
@@ -59,8 +61,8 @@ def task_response(strategy, task, n, computed):
 HEALTH = {"status": "ok"}
 
 
-def method_not_allowed(method):
-    return f"method {method[:20]} not allowed: use GET or HEAD"
+def method_not_allowed(method, allowed="GET or HEAD"):
+    return f"method {method[:20]} not allowed: use {allowed}"
 
 
 class SyncHandler(http.server.BaseHTTPRequestHandler):
@@ -73,6 +75,8 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path == "/health":
             return self.send_json(200, HEALTH)
+        if path == "/jobs" or path.startswith("/jobs/"):
+            return self.send_json(404, {"error": no_jobs(self.strategy)})
         if path != "/":
             return self.send_json(404, {"error": f"no such path: {path[:80]}"})
         try:
@@ -86,6 +90,11 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
         self.send_json(200, task_response(self.strategy, self.task, n, computed))
 
     do_HEAD = do_GET
+
+    def do_POST(self):
+        if self.path.partition("?")[0] == "/jobs":
+            return self.send_json(405, {"error": no_jobs(self.strategy)})
+        self.send_json(405, {"error": method_not_allowed(self.command)})
 
     def send_json(self, status, body):
         data = json.dumps(body).encode()
@@ -115,6 +124,8 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
 
 class TaskHandler(tornado.web.RequestHandler):
     """GET / for every Tornado server; `compute` is the strategy: an async function n -> answer()."""
+
+    allowed = "GET or HEAD"  # what a 405 says
 
     def initialize(self, strategy, task, kind, compute):
         self.strategy, self.task, self.kind, self.compute = strategy, task, kind, compute
@@ -151,10 +162,10 @@ class TaskHandler(tornado.web.RequestHandler):
         if status_code == 503:
             self.set_header("Retry-After", "1")
         error = kwargs.get("exc_info", (None, None))[1]
-        if status_code == 405:
-            message = method_not_allowed(self.request.method)
-        else:
-            message = getattr(error, "log_message", None) or self._reason
+        message = getattr(error, "log_message", None)
+        if status_code == 405 and not message:
+            message = method_not_allowed(self.request.method, self.allowed)
+        message = message or self._reason
         self.finish({"error": message})
 
     def log_exception(self, typ, value, tb):
@@ -174,10 +185,108 @@ class NotFoundHandler(TaskHandler):
         raise tornado.web.HTTPError(404, log_message=f"no such path: {self.request.path[:80]}")
 
 
-def make_app(strategy, task, compute):
+# Background jobs: POST /jobs?n=N answers 202 at once with the job's id; GET /jobs/<id> says how it is doing.
+def no_jobs(strategy):
+    return f"{strategy} runs no background jobs: it has no workers to hand them to (servers 3 to 7 do)"
+
+
+class JobsHandler(TaskHandler):
+    """POST /jobs?n=N: queue a job, answer 202 with where to ask for it; GET /jobs: how many jobs are in each
+    state now. `jobs` is None on a server that cannot run them."""
+
+    allowed = "POST (or GET for the counts)"
+
+    def initialize(self, jobs, **kwargs):
+        super().initialize(**kwargs)
+        self.jobs = jobs
+
+    def prepare(self):
+        if self.jobs is None:
+            raise tornado.web.HTTPError(405 if self.request.method == "POST" else 404, log_message=no_jobs(self.strategy))
+
+    async def post(self):
+        try:
+            n = parse_n(self.request.query, self.kind)
+        except BadRequest as error:
+            raise tornado.web.HTTPError(400, reason="Bad Request", log_message=str(error)) from None
+        job_id = await self.jobs.submit(n)
+        self.set_status(202)
+        self.set_header("Location", f"/jobs/{job_id}")
+        self.write({"id": job_id, "status": "queued", "url": f"/jobs/{job_id}"})
+
+    async def get(self):
+        self.write(await self.jobs.counts())
+
+    head = get
+
+
+class JobHandler(JobsHandler):
+    """GET /jobs/<id>: the job's status, and once done its answer, as GET / would have given it."""
+
+    async def get(self, job_id):
+        job = await self.jobs.get(job_id)
+        if job is None:
+            raise tornado.web.HTTPError(404, log_message=f"no such job: {job_id[:80]} (or it finished over "
+                                                         f"{self.jobs.ttl_s:g} s ago and was forgotten)")
+        if "result" in job:
+            job = {**task_response(self.strategy, self.task, job["n"], job), **job}
+        self.write(job)
+
+    head = get
+    allowed = "GET or HEAD"
+
+    async def post(self, job_id):
+        raise tornado.web.HTTPError(405)
+
+
+class MemoryJobs:
+    """Jobs kept in the server's own memory, run `slots` at a time through the strategy's compute. At most
+    `limit` unfinished ones (beyond: 503, none queued), each finished one forgotten `ttl_s` after it ended, and
+    every one lost if the server stops: nothing outside this process knows of them."""
+
+    def __init__(self, compute, slots, limit=None, ttl_s=300):
+        self.compute, self.slots, self.limit, self.ttl_s = compute, asyncio.Semaphore(slots), limit, ttl_s
+        self.jobs, self.expiry, self.running = {}, collections.deque(), set()  # expiry: (when, id), oldest first
+
+    async def submit(self, n):
+        unfinished = len(self.jobs) - len(self.expiry)
+        if self.limit and unfinished >= self.limit:
+            raise tornado.web.HTTPError(503, log_message=f"{unfinished} jobs are unfinished already: try again later")
+        job = {"id": uuid.uuid4().hex, "status": "queued", "n": n}
+        self.jobs[job["id"]] = job
+        runner = asyncio.ensure_future(self.run(job))
+        self.running.add(runner)  # a reference, or the loop may drop it
+        runner.add_done_callback(self.running.discard)
+        return job["id"]
+
+    async def run(self, job):
+        async with self.slots:
+            job["status"] = "running"
+            try:
+                job.update(await self.compute(job["n"]), status="done")
+            except Exception as error:  # noqa: BLE001 - the job says why
+                job.update(status="failed", error=f"{type(error).__name__}: {getattr(error, 'log_message', error)}")
+        self.expiry.append((time.monotonic() + self.ttl_s, job["id"]))
+
+    def expire(self):
+        while self.expiry and self.expiry[0][0] < time.monotonic():
+            self.jobs.pop(self.expiry.popleft()[1], None)
+
+    async def get(self, job_id):
+        self.expire()
+        return self.jobs.get(job_id)
+
+    async def counts(self):
+        self.expire()
+        found = collections.Counter(job["status"] for job in self.jobs.values())
+        return {status: found[status] for status in ("queued", "running", "done", "failed")}
+
+
+def make_app(strategy, task, compute, jobs=None):
     kwargs = {"strategy": strategy, "task": task, "kind": task.spec(), "compute": compute}
     return tornado.web.Application(
-        [(r"/", TaskHandler, kwargs), (r"/health", HealthHandler, kwargs)],
+        [(r"/", TaskHandler, kwargs), (r"/health", HealthHandler, kwargs),
+         (r"/jobs", JobsHandler, {**kwargs, "jobs": jobs}), (r"/jobs/([^/]+)", JobHandler, {**kwargs, "jobs": jobs})],
         default_handler_class=NotFoundHandler,
         default_handler_args=kwargs,
         log_function=lambda handler: None,  # no access log: it would cost more than some tasks
@@ -229,7 +338,10 @@ def parse_args(doc, port, workers=False, options=None, task=True, copies=False):
     if workers:
         parser.add_argument("--workers", type=int, default=cpu_count(), help="pool size (default: CPUs, %(default)s)")
         parser.add_argument("--max-pending", type=int, metavar="N",
-                            help="answer 503 at once while N tasks are already running or queued (default: no limit)")
+                            help="answer 503 at once while N tasks are already running or queued, or N background "
+                                 "jobs are unfinished (default: no limit)")
+        parser.add_argument("--job-ttl", type=float, default=300, metavar="S",
+                            help="forget a finished background job S seconds after it ended (default %(default)g)")
     if copies:
         parser.add_argument("--processes", type=int, nargs="?", const=cpu_count(), default=0, metavar="N",
                             help="pre-fork: run N copies of this server on the port, the kernel spreading the "
@@ -244,6 +356,8 @@ def parse_args(doc, port, workers=False, options=None, task=True, copies=False):
         parser.error("--workers must be at least 1")
     if workers and args.max_pending is not None and args.max_pending < 1:
         parser.error("--max-pending must be at least 1")
+    if workers and not args.job_ttl > 0:
+        parser.error("--job-ttl must be above 0")
     if task:
         args.task = tasks.Task(args.task, args.backend.rstrip("/"))
         try:
@@ -293,11 +407,15 @@ def limit_pending(compute, max_pending):
     return limited
 
 
-async def serve(strategy, compute, args, settings):
-    """Serve the Tornado application until SIGINT or SIGTERM."""
+async def serve(strategy, compute, args, settings, background=None, jobs=None):
+    """Serve the Tornado application until SIGINT or SIGTERM. With `background`, POST /jobs runs jobs in memory
+    that many at a time (or hands them to `jobs`, a store of their own such as Celery's)."""
     # Tornado answers a query of over 1 000 arguments with a bare 400, before any handler runs. The query is bounded
     # by the 64 kB header limit anyway (at most ~16 000 fields, parsed in milliseconds): let parse_n say, in JSON.
     httputil.set_parse_body_config(httputil.ParseBodyConfig(urlencoded=httputil.ParseUrlEncodedConfig(100_000)))
+    if background:
+        jobs = MemoryJobs(compute, background, args.max_pending, args.job_ttl)
+        settings += f", background jobs in memory ({background} at a time)"
     if getattr(args, "max_pending", None):
         compute = limit_pending(compute, args.max_pending)
         settings += f", at most {args.max_pending} pending"
@@ -309,7 +427,7 @@ async def serve(strategy, compute, args, settings):
         exit_with_parent(copy_of)
     try:
         # A client that stalls while sending its request (or idles between requests) is dropped after 10 s.
-        make_app(strategy, args.task, compute).listen(args.port, args.host, idle_connection_timeout=10, body_timeout=10,
+        make_app(strategy, args.task, compute, jobs).listen(args.port, args.host, idle_connection_timeout=10, body_timeout=10,
                                                       reuse_port=bool(copy_of))
     except OSError as error:
         fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")

@@ -35,6 +35,7 @@ class Server:
     runs_in: str = "server"
     max_pending: bool = False  # takes --max-pending N
     pool: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (per Dask worker)
+    jobs: str = None  # where POST /jobs keeps background jobs: "memory" (lost when it stops), "redis"; None: no jobs
     needs_python: tuple = (3, 11)  # the oldest Python it runs on; a newer one than the suite's comes from .venv313
 
     @property
@@ -80,12 +81,13 @@ SERVERS = [
     Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",), runs_in="loop"),
     Server("2_async --processes", "2_async.py", 8001, ("--processes",), runs_in="copies"),
     Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", max_pending=True,
-           pool="--workers"),
+           pool="--workers", jobs="memory"),
     Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes", max_pending=True,
-           pool="--workers"),
-    Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", max_pending=True, pool="--threads"),
+           pool="--workers", jobs="memory"),
+    Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", max_pending=True, pool="--threads",
+           jobs="memory"),
     Server("7_async_interpreterpool", "7_async_interpreterpool.py", 8006, runs_in="interpreters", max_pending=True,
-           pool="--workers", needs_python=(3, 13)),
+           pool="--workers", jobs="memory", needs_python=(3, 13)),
 ]
 BACKEND = Server("backend", "backend.py", 8100)  # the slow service of the http task kind
 

@@ -89,3 +89,33 @@ def cpu_used(process, seconds):
     before = tree_cpu_seconds(process.process.pid)
     time.sleep(seconds)
     return tree_cpu_seconds(process.process.pid) - before
+
+
+USER_MODULE = '''
+import os
+
+DEFAULT_N = 7
+
+
+def square(n):
+    return {"square": n * n, "worker": os.getpid()}
+
+
+async def square_async(n):
+    return {"square": n * n}
+
+
+def explode(n):
+    raise RuntimeError(f"no good with {n}")
+
+
+not_callable = 42
+'''
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """A module of the user's own, in a temporary folder put on PYTHONPATH (servers started now inherit it)."""
+    (tmp_path / "userjob.py").write_text(USER_MODULE)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    return tmp_path

@@ -109,36 +109,6 @@ def test_the_cooperative_variant_serves_health_while_25_waits_run(start_server):
     assert time.monotonic() - started < 3, "25 waits of 1.5 s overlap on one thread"
 
 
-USER_MODULE = '''
-import os
-
-DEFAULT_N = 7
-
-
-def square(n):
-    return {"square": n * n, "worker": os.getpid()}
-
-
-async def square_async(n):
-    return {"square": n * n}
-
-
-def explode(n):
-    raise RuntimeError(f"no good with {n}")
-
-
-not_callable = 42
-'''
-
-
-@pytest.fixture
-def user_module(tmp_path, monkeypatch):
-    """A module of the user's own, in a temporary folder put on PYTHONPATH (servers started now inherit it)."""
-    (tmp_path / "userjob.py").write_text(USER_MODULE)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    return tmp_path
-
-
 @pytest.mark.parametrize("name", ["1_sync", "3_async_threadexecutor", "4_async_processexecutor", "5_async_dask",
                                   "7_async_interpreterpool"])
 def test_a_users_function_runs_where_the_strategy_runs_tasks(start_server, user_module, name):
