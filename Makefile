@@ -54,10 +54,11 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-# siege: the closed-loop load; h2load (nghttp2-client): the independent check of the open-loop driver, in the tests.
+# siege: the closed-loop load; h2load (nghttp2-client): the independent check of the open-loop driver, in the tests;
+# redis-server: server 6's broker and result store (Celery on Redis).
 tools:
-	@command -v siege >/dev/null && command -v h2load >/dev/null || \
-		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq siege nghttp2-client; }
+	@command -v siege >/dev/null && command -v h2load >/dev/null && command -v redis-server >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq siege nghttp2-client redis-server; }
 
 clean:
 	rm -rf $(VENV) $(VENV313) .pytest_cache

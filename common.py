@@ -322,7 +322,7 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def parse_args(doc, port, workers=False, options=None, task=True, copies=False):
+def parse_args(doc, port, workers=False, options=None, task=True, copies=False, job_ttl=True):
     """The command line every server shares (--host, --port, --task and --backend, --workers for the pools,
     --processes for a server that can run as copies), plus `options`: {"--flag": argparse keyword arguments} of
     the server's own. args.task is a tasks.Task, checked to run under this strategy (an async def only with
@@ -340,8 +340,9 @@ def parse_args(doc, port, workers=False, options=None, task=True, copies=False):
         parser.add_argument("--max-pending", type=int, metavar="N",
                             help="answer 503 at once while N tasks are already running or queued, or N background "
                                  "jobs are unfinished (default: no limit)")
-        parser.add_argument("--job-ttl", type=float, default=300, metavar="S",
-                            help="forget a finished background job S seconds after it ended (default %(default)g)")
+        if job_ttl:
+            parser.add_argument("--job-ttl", type=float, default=300, metavar="S",
+                                help="forget a finished background job S seconds after it ended (default %(default)g)")
     if copies:
         parser.add_argument("--processes", type=int, nargs="?", const=cpu_count(), default=0, metavar="N",
                             help="pre-fork: run N copies of this server on the port, the kernel spreading the "
@@ -356,7 +357,7 @@ def parse_args(doc, port, workers=False, options=None, task=True, copies=False):
         parser.error("--workers must be at least 1")
     if workers and args.max_pending is not None and args.max_pending < 1:
         parser.error("--max-pending must be at least 1")
-    if workers and not args.job_ttl > 0:
+    if workers and job_ttl and not args.job_ttl > 0:
         parser.error("--job-ttl must be above 0")
     if task:
         args.task = tasks.Task(args.task, args.backend.rstrip("/"))
@@ -367,9 +368,9 @@ def parse_args(doc, port, workers=False, options=None, task=True, copies=False):
     return args
 
 
-def fail(message):
+def fail(message, status=1):
     print(message, file=sys.stderr, flush=True)
-    raise SystemExit(1)
+    raise SystemExit(status)
 
 
 def announce(strategy, args, settings):
@@ -442,12 +443,7 @@ async def run_copies(strategy, args, settings):
     hash of its addresses: busy or not). This process serves nothing: it starts the copies and replaces one that
     a signal ended (a crash, the OOM killer, a kill); a copy that exits with an error status of its own (port
     busy, a task that cannot load) ends it all with that status. Its stop stops the copies (exit_now)."""
-    with socket.socket() as probe:  # a busy port is one line from here, not N from the copies
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((args.host, args.port))
-        except OSError as error:
-            fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+    check_port(strategy, args)  # a busy port is one line from here, not N from the copies
     command = [sys.executable, *sys.argv, "--copy-of", str(os.getpid())]
 
     async def keep_one_running():
@@ -464,10 +460,25 @@ async def run_copies(strategy, args, settings):
     await asyncio.gather(*(keep_one_running() for _ in range(args.processes)))
 
 
+def check_port(strategy, args):
+    """Fail in one line now if the port is taken, before starting what would be stopped again at once."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as error:
+            fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+
+
+def die_with_parent():
+    """In a child: the kernel sends it SIGTERM when the thread that started it ends, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG), so that it cannot outlive the server. Also a preexec_fn for subprocess.Popen."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 def exit_with_parent(parent):
-    """In a copy: the kernel sends SIGTERM when the process that started it ends, even by SIGKILL (Linux's
-    PR_SET_PDEATHSIG), so no copy outlives its supervisor."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    """In a copy: no copy outlives its supervisor."""
+    die_with_parent()
     if os.getppid() != parent:  # it ended before the line above
         raise SystemExit(0)
 

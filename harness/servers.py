@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,13 +31,14 @@ class Server:
     options: tuple = ()  # settings that do not change the strategy, such as --max-pending
     # Where the task runs: "server" (the server's only thread: nothing else is served meanwhile), "loop" (slices
     # on the IOLoop), "threads", "interpreters" (threads, each with a subinterpreter and a GIL of its own),
-    # "processes" (worker processes of its own), "cluster" (Dask's workers), "copies" (pre-fork: N copies of the
-    # server on one port, each running its tasks inline).
+    # "processes" (worker processes of its own), "cluster" (Dask's workers), "queue" (Celery's workers, fed through
+    # Redis), "copies" (pre-fork: N copies of the server on one port, each running its tasks inline).
     runs_in: str = "server"
     max_pending: bool = False  # takes --max-pending N
     pool: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (per Dask worker)
     jobs: str = None  # where POST /jobs keeps background jobs: "memory" (lost when it stops), "redis"; None: no jobs
     needs_python: tuple = (3, 11)  # the oldest Python it runs on; a newer one than the suite's comes from .venv313
+    needs_programs: tuple = ()  # programs it starts, from the machine's packages (make tools installs them)
 
     @property
     def python(self):
@@ -50,7 +52,10 @@ class Server:
     def missing(self):
         """Why it cannot run here, in a few words; None if it can."""
         wanted = ".".join(map(str, self.needs_python))
-        return None if self.python else f"needs Python {wanted}+: none found (make venv313, or PYTHON313=/path)"
+        if not self.python:
+            return f"needs Python {wanted}+: none found (make venv313, or PYTHON313=/path)"
+        absent = [program for program in self.needs_programs if not shutil.which(program)]
+        return f"needs {', '.join(absent)}: not found (make tools)" if absent else None
 
     @property
     def responsive(self):
@@ -60,7 +65,7 @@ class Server:
     @property
     def own_processes(self):
         """Whether tasks run in other processes than the server's (answers carry a worker's pid)."""
-        return self.runs_in in ("processes", "cluster", "copies")
+        return self.runs_in in ("processes", "cluster", "queue", "copies")
 
     @property
     def number(self):
@@ -86,6 +91,8 @@ SERVERS = [
            pool="--workers", jobs="memory"),
     Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", max_pending=True, pool="--threads",
            jobs="memory"),
+    Server("6_async_celery", "6_async_celery.py", 8005, runs_in="queue", max_pending=True, pool="--workers",
+           jobs="redis", needs_programs=("redis-server",)),
     Server("7_async_interpreterpool", "7_async_interpreterpool.py", 8006, runs_in="interpreters", max_pending=True,
            pool="--workers", jobs="memory", needs_python=(3, 13)),
 ]
