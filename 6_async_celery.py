@@ -15,8 +15,9 @@ import jobqueue
 
 
 async def main():
-    args = common.parse_args(__doc__, port=8005, workers=True, job_ttl=False, options={"--broker": dict(
-        metavar="redis://HOST:PORT/N", help="use this Redis, and the workers started for it, instead of our own")})
+    args = common.parse_args(__doc__, port=8005, workers=True, job_ttl=False, options={
+        "--broker": dict(metavar="redis://HOST:PORT/N", help="use this Redis, and the workers started for it"),
+        "--wait": dict(type=float, default=60, metavar="S", help="for a worker at start-up (default %(default)g s)")})
     common.check_port("6_async_celery", args)  # before starting Redis and workers for nothing
     url = args.broker or jobqueue.start_embedded(args.workers)
     jobqueue.use(url)
@@ -38,10 +39,10 @@ async def main():
             raise
 
     try:
-        await jobqueue.wait_for_a_worker(results, args.task)
+        await jobqueue.wait_for_a_worker(results, args.task, args.wait)
     except Exception as error:  # noqa: BLE001 - whatever it is, one line
         said = jobqueue.last_words() if not args.broker else ""
-        common.fail(f"6_async_celery: no Celery worker ran a task at {url} within 60 s: "
+        common.fail(f"6_async_celery: no Celery worker ran a task at {url} within {args.wait:g} s: "
                     f"{error or type(error).__name__}{said}", status=2)
     where = args.broker or f"an embedded redis-server and {args.workers} worker processes"
     await common.serve("6_async_celery", compute, args, f"Celery on {where}",

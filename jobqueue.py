@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 
+import kombu.exceptions
 import redis.asyncio
 import redis.exceptions
 from celery import Celery
@@ -42,6 +43,7 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 600},
     task_track_started=True,  # so that GET /jobs/<id> can say "running"
     result_expires=24 * 3600,
+    result_backend_always_retry=True,  # a result finished while Redis restarts is stored when it is back
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )
@@ -64,7 +66,10 @@ def use(url):
 
 def send(task, n, task_id):
     """Queue one run of `task` (blocking: Celery's client is synchronous, so the server calls it in a thread)."""
-    run.apply_async((task.kind, task.backend, n), task_id=task_id)
+    try:
+        run.apply_async((task.kind, task.backend, n), task_id=task_id)
+    except kombu.exceptions.OperationalError as error:  # Redis down, after Celery's own retries
+        raise HTTPError(503, log_message=f"cannot queue the task: {error}") from None
 
 
 def answer(meta):
@@ -123,6 +128,16 @@ class Results:
                     self.deliver(json.loads(meta))
 
 
+def unavailable(method):
+    """A method of RedisJobs, answering 503 while Redis cannot be reached (restarting, say) rather than 500."""
+    async def guarded(self, *args):
+        try:
+            return await method(self, *args)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            raise HTTPError(503, log_message=f"Redis cannot be reached now ({error}): try again later") from None
+    return guarded
+
+
 class RedisJobs:
     """Background jobs kept in Redis: a record job:<id> (its n) written before the task is queued, and Celery's
     own result. Both outlive the web server; a record is kept a day (Celery's result_expires)."""
@@ -132,6 +147,7 @@ class RedisJobs:
     def __init__(self, results, submit, limit=None):
         self.redis, self.submit_task, self.limit = results.redis, submit, limit
 
+    @unavailable
     async def submit(self, n):
         if self.limit and (queued := await self.redis.llen(QUEUE)) >= self.limit:
             raise HTTPError(503, log_message=f"{queued} jobs are queued already: try again later")
@@ -140,6 +156,7 @@ class RedisJobs:
         await self.submit_task(n, job_id)
         return job_id
 
+    @unavailable
     async def get(self, job_id):
         n, meta = await self.redis.mget(f"job:{job_id}", RESULT + job_id)
         if n is None:
@@ -155,6 +172,7 @@ class RedisJobs:
                 job["error"] = f"{type(error).__name__}: {error}"
         return job
 
+    @unavailable
     async def counts(self):
         """What Redis knows without scanning: tasks waiting in the queue, and taken by a worker but not acknowledged
         (running, or prefetched). Finished jobs are not counted."""

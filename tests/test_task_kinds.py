@@ -110,7 +110,7 @@ def test_the_cooperative_variant_serves_health_while_25_waits_run(start_server):
 
 
 @pytest.mark.parametrize("name", ["1_sync", "3_async_threadexecutor", "4_async_processexecutor", "5_async_dask",
-                                  "7_async_interpreterpool"])
+                                  "6_async_celery", "7_async_interpreterpool"])
 def test_a_users_function_runs_where_the_strategy_runs_tasks(start_server, user_module, name):
     server = start_server(by_name(name), "--task", "userjob:square")
     status, _, body = request(server.port, "/?n=12")
@@ -126,7 +126,7 @@ def test_an_async_users_function_under_the_cooperative_variant(start_server, use
     assert request(server.port, "/?n=9")[2]["result"] == {"square": 81}
 
 
-@pytest.mark.parametrize("name", ["1_sync", "4_async_processexecutor", "7_async_interpreterpool"])
+@pytest.mark.parametrize("name", ["1_sync", "4_async_processexecutor", "6_async_celery", "7_async_interpreterpool"])
 def test_a_task_that_raises_is_a_json_500_and_the_server_goes_on(start_server, user_module, name):
     server = start_server(by_name(name), "--task", "userjob:explode")
     status, headers, body = request(server.port, "/?n=3")
