@@ -266,6 +266,7 @@ class MemoryJobs:
                 job.update(await self.compute(job["n"]), status="done")
             except Exception as error:  # noqa: BLE001 - the job says why
                 job.update(status="failed", error=f"{type(error).__name__}: {getattr(error, 'log_message', error)}")
+        job["done_at"] = round(time.time(), 4)  # epoch seconds, as Celery's date_done
         self.expiry.append((time.monotonic() + self.ttl_s, job["id"]))
 
     def expire(self):

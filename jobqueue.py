@@ -7,6 +7,7 @@ Workers on any machine with a checkout of this project and its requirements star
     celery --app jobqueue --broker redis://HOST:6379/0 worker --concurrency 2
 """
 import asyncio
+import datetime
 import json
 import os
 import socket
@@ -163,6 +164,9 @@ class RedisJobs:
             return None
         meta = json.loads(meta) if meta else {"status": "PENDING"}
         job = {"id": job_id, "status": STATUS.get(meta["status"], "queued"), "n": int(n)}
+        if meta.get("date_done"):  # ISO 8601, in UTC
+            done = datetime.datetime.fromisoformat(meta["date_done"])
+            job["done_at"] = round((done if done.tzinfo else done.replace(tzinfo=datetime.UTC)).timestamp(), 4)
         if meta["status"] == "SUCCESS":
             job.update(meta["result"])
         elif job["status"] == "failed":

@@ -28,11 +28,12 @@ import tornado
 import common
 import tasks
 from harness import capacity, measure, report, verify
-from harness.load import openloop, siege
+from harness.load import jobs, openloop, siege
 from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess, free_port, python_version, request
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
+BACKGROUND_RATE, BACKGROUND_DURATION_S = 500, 10  # jobs/s, s: the original's load, and a backlog to see
 CAPACITY_DURATION_S = 15  # each step of a capacity search (a rate that fails usually stops within seconds)
 MAX_RATE = 500  # the open-loop driver keeps its schedule (send lag p99 under 5 ms) up to a few hundred per second
 FLOOR_S = 10  # how long the health probe's floor is measured
@@ -106,6 +107,11 @@ def parse_args(argv=None):
     parser.add_argument("--arrivals", choices=("constant", "poisson"), default="constant",
                         help="open loop: a request every 1/rate s (default), or Poisson arrivals of that rate")
     parser.add_argument("--seed", type=int, help="the Poisson schedules' seed (default: a new one, recorded)")
+    parser.add_argument("--mode", choices=("background",), help="background: POST /jobs at --rate (default "
+                        f"{BACKGROUND_RATE}/s) for --duration (default {BACKGROUND_DURATION_S} s), then follow each "
+                        "job until done or --deadline; servers that run jobs only")
+    parser.add_argument("--deadline", type=float, default=60, metavar="S",
+                        help="background: how long to follow the jobs after the last submission (default 60 s)")
     parser.add_argument("--find-capacity", action="store_true",
                         help="search each server's highest open-loop rate with p99 within --slo-ms and no failure")
     parser.add_argument("--slo-ms", type=float, default=1000, help="the latency target of --find-capacity "
@@ -117,7 +123,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="a short run of everything, for a first look")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results go (default results/)")
     parser.add_argument("--max-pending", type=int, metavar="N",
-                        help="start the servers that have the option (3, 4, 5, 7) with --max-pending N")
+                        help="start the servers that have the option (3 to 7) with --max-pending N")
     parser.add_argument("--port-offset", type=int, default=0,
                         help="add this to every server's port (default 0: ports 8000...), if those are taken")
     parser.add_argument("--update-readme", nargs="?", const="results", metavar="SECTION",
@@ -126,17 +132,28 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.duration and len(args.duration) > 1:
         parser.error("--duration takes one number of seconds")
-    if [args.concurrency is not None, args.rate is not None, args.find_capacity].count(True) > 1:
-        parser.error("choose one load: --concurrency (siege), --rate (open loop) or --find-capacity")
+    if [args.concurrency is not None, args.rate is not None and not args.mode, args.find_capacity,
+            bool(args.mode)].count(True) > 1:
+        parser.error("choose one load: --concurrency (siege), --rate (open loop), --find-capacity or --mode background")
+    if not 0 <= args.deadline <= 3600:
+        parser.error("--deadline must be from 0 to 3600 seconds")
     if not 1 <= args.repeat <= 20:
         parser.error("--repeat must be from 1 to 20")
     if not 0 < args.slo_ms <= 60_000:
         parser.error("--slo-ms must be above 0 and at most 60000")
-    args.loads = ([("capacity", args.slo_ms)] if args.find_capacity else [("open", rate) for rate in args.rate]
-                  if args.rate else [("closed", users) for users in args.concurrency or [25]])
+    if args.mode == "background":
+        args.loads = [("background", rate) for rate in args.rate or [BACKGROUND_RATE]]
+        without = [server.name for server in args.servers if not server.jobs]
+        if without:
+            print(f"run_all.py: left out of the background mode, as they run no jobs: {', '.join(without)}",
+                  file=sys.stderr)
+        args.servers = [server for server in args.servers if server.jobs]
+    else:
+        args.loads = ([("capacity", args.slo_ms)] if args.find_capacity else [("open", rate) for rate in args.rate]
+                      if args.rate else [("closed", users) for users in args.concurrency or [25]])
     if args.arrivals == "poisson" and args.seed is None:
         args.seed = random.randrange(2**32)
-    default_s = CAPACITY_DURATION_S if args.find_capacity else 60
+    default_s = CAPACITY_DURATION_S if args.find_capacity else BACKGROUND_DURATION_S if args.mode else 60
     args.duration = args.duration[0] if args.duration else (QUICK_DURATION_S if args.quick else default_s)
     args.warmup = 1 if args.quick else WARMUP_S
     if args.max_pending is not None:
@@ -257,7 +274,8 @@ def configured(server, task, load, env):
     if not env["tasks"][task.kind]["waits"] or server.pool is None:
         return server
     mode, level = load
-    in_flight = {"closed": level, "open": math.ceil(2 * level * env["tasks"][task.kind]["t1_s"]), "capacity": 25}[mode]
+    in_flight = {"closed": level, "open": math.ceil(2 * level * env["tasks"][task.kind]["t1_s"]), "capacity": 25,
+                 "background": 25}[mode]
     in_flight = max(in_flight, env["cpu_count"])
     per_worker = math.ceil(in_flight / env["cpu_count"]) if server.pool == "--threads" else in_flight
     return server.with_options(server.pool, str(per_worker))
@@ -280,7 +298,8 @@ def plan(args, env):
 
 def load_text(load):
     mode, level = load
-    return {"closed": f"{level} users", "open": f"{level:g} requests/s", "capacity": "capacity search"}[mode]
+    return {"closed": f"{level} users", "open": f"{level:g} requests/s", "capacity": "capacity search",
+            "background": f"{level:g} jobs/s"}[mode]
 
 
 @contextmanager
@@ -358,7 +377,7 @@ def bench_one(task, server, load, args, env, progress, round_=0):
     port = server.port + args.port_offset
     mode, level = load
     run = {"server": server.label, "strategy": server.name, "task": task.kind, "port": port, "mode": mode,
-           {"closed": "concurrency", "open": "rate", "capacity": "slo_ms"}[mode]: level,
+           {"closed": "concurrency", "open": "rate", "capacity": "slo_ms", "background": "rate"}[mode]: level,
            "duration_s": args.duration, "round": round_, "verified": False, "measured": False,
            "clean_shutdown": None, "python": ".".join(map(str, python_version(server.python)))}
     if mode == "open":
@@ -390,6 +409,13 @@ def bench_one(task, server, load, args, env, progress, round_=0):
         progress(f"measuring for {args.duration} s")
         if mode == "open":
             run.update(open_run(process, port, path, level, args, progress))
+            return run
+        if mode == "background":
+            readings = {}
+            with instruments(process, port, args.duration + args.deadline, readings):
+                run.update(jobs.run(f"http://{HOST}:{port}/jobs{path[1:]}", level, args.duration, args.deadline,
+                                    tick=lambda line: progress(f"at {level:g} jobs/s: {line}")))
+            run.update(readings, deadline_s=args.deadline, measured=run.get("accepted", 0) > 0)
             return run
         readings = {}
         with instruments(process, port, args.duration, readings):
@@ -486,7 +512,8 @@ def main(argv=None):
         env["probe_floor_ms"] = probe_floor(floor_s)
         todo = plan(args, env)
         # A capacity search is about six runs, those that fail stopping early: four measured runs' time, roughly.
-        per_run = args.warmup + args.duration * (4 if args.find_capacity else 1) + RUN_OVERHEAD_S
+        per_run = (args.warmup + args.duration * (4 if args.find_capacity else 1) + RUN_OVERHEAD_S
+                   + (args.deadline if args.mode else 0))
         for index, (round_, task, server, load) in enumerate(todo):
             run_started = time.monotonic()
 

@@ -87,7 +87,8 @@ def row(runs, columns=CLOSED_COLUMNS, python=None):
 def load_of(run):
     """What a run was loaded with: ("closed", users), ("open", requests/s) or ("capacity", the SLO in ms)."""
     mode = run.get("mode", "closed")
-    return (mode, {"closed": run.get("concurrency"), "open": run.get("rate"), "capacity": run.get("slo_ms")}[mode])
+    return (mode, {"closed": run.get("concurrency"), "open": run.get("rate"), "capacity": run.get("slo_ms"),
+                   "background": run.get("rate")}[mode])
 
 
 def median_run(runs):
@@ -121,6 +122,27 @@ CAPACITY_COLUMNS = [
 ]
 
 
+BACKGROUND_COLUMNS = [
+    ("Accepted/s", _get("accept_rate"), 1, True), ("202 p50 ms", _get("accept_ms", "p50"), 1, False),
+    ("202 p99 ms", _get("accept_ms", "p99"), 1, True), ("Completed/s", _get("completion_rate"), 2, True),
+    ("Done p50 s", lambda run: _seconds(run, "p50"), 1, False), ("Done p99 s", lambda run: _seconds(run, "p99"), 1, False),
+    ("Max backlog", _get("max_backlog"), 0, False), ("Refused", _get("refused"), 0, False),
+    ("Unfinished", _get("unfinished"), 0, False), ("Failed", _get("failed"), 0, False), ("Lost", _get("lost"), 0, True),
+    ("Health p99 ms", _get("health_ms", "p99"), 1, True),
+]
+BACKGROUND_LEGEND = ("Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "
+                     "schedule; 202 latency from the time each was due), then each job followed until done or the "
+                     "deadline. Completed/s: jobs done ÷ the time from the first submission to the last done. Done "
+                     "p50/p99: from submission to the server's done_at. Max backlog: queued + running, sampled every "
+                     "0.5 s. Unfinished: still queued or running at the deadline (lost when an in-memory server "
+                     "stops); Lost: an accepted job the server no longer knew.")
+
+
+def _seconds(run, key):
+    value = (run.get("submit_to_done_ms") or {}).get(key)
+    return None if value is None else value / 1000
+
+
 def server_labels(results, mode=None):
     """Every row's label, each strategy's sized variants (e.g. --workers 25) right after its default row."""
     runs = [run for run in results["runs"] if mode is None or load_of(run)[0] == mode]
@@ -139,8 +161,8 @@ def levels(results):
 
 
 def loads(results):
-    return sorted({load_of(run) for run in results["runs"]}, key=lambda load: (["closed", "open", "capacity"]
-                                                                               .index(load[0]), load[1]))
+    return sorted({load_of(run) for run in results["runs"]},
+                  key=lambda load: (["closed", "open", "capacity", "background"].index(load[0]), load[1]))
 
 
 def rounds(results):
@@ -172,10 +194,15 @@ def title(env, task, load, runs):
         return f"Task {task}, {level} concurrent users, {duration:g} s: {limit_text(env, task, level)}"
     if mode == "open":
         return f"Task {task}, open loop at {level:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s"
+    if mode == "background":
+        deadline = max((run.get("deadline_s") or 0 for run in runs), default=0)
+        return (f"Task {task}: background jobs submitted at {level:g}/s for {duration:g} s, followed for {deadline:g} s "
+                f"more: {limit_text(env, task, None)}")
     return f"Task {task}: capacity, the highest open-loop rate with p99 ≤ {level:g} ms and no failure, {duration:g} s steps"
 
 
-COLUMNS = {"closed": CLOSED_COLUMNS, "open": OPEN_COLUMNS, "capacity": CAPACITY_COLUMNS}
+COLUMNS = {"closed": CLOSED_COLUMNS, "open": OPEN_COLUMNS, "capacity": CAPACITY_COLUMNS,
+           "background": BACKGROUND_COLUMNS}
 
 
 def tables_rst(results):
@@ -197,6 +224,7 @@ def tables_rst(results):
     modes = {load[0] for load in loads(results)}
     legend = [LEGEND] if "closed" in modes else []
     legend += [OPEN_LEGEND] if modes & {"open", "capacity"} else []
+    legend += [BACKGROUND_LEGEND] if "background" in modes else []
     if env.get("probe_floor_ms"):
         floor = env["probe_floor_ms"]
         legend.append(f"Health probe floor on this machine: p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms, "

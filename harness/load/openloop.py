@@ -58,11 +58,14 @@ def summary(histogram):
     return {key: round(value / 1000, 3) for key, value in zip(keys, values, strict=True)}
 
 
-async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, progress=None):
+async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, progress=None,
+                method="GET", accepted=None):
     """Load `url` at `rate` requests/s for `seconds`; the run's figures as a dict (see the module's doc).
 
     With `slo_ms`, the run stops early once more than 1 % of its requests are over the SLO (answered late, failed,
-    or in flight for longer): its p99 can then no longer be within it (`stopped_early`)."""
+    or in flight for longer): its p99 can then no longer be within it (`stopped_early`). With method="POST" (the
+    background jobs' submitter), a 202 is the success, and accepted(body, due) gets each, due in loop time."""
+    success = 202 if method == "POST" else 200
     dues = schedule(rate, seconds, arrivals, seed)
     latencies, lags = HdrHistogram(1, HIGHEST_US, 3), HdrHistogram(1, HIGHEST_US, 3)
     errors, in_flight = Counter(), {}  # in_flight: task -> due time
@@ -74,19 +77,21 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
         nonlocal late
         lags.record_value(max(1, round((loop.time() - due) * 1e6)))
         try:
-            async with session.get(url) as response:
-                await response.read()
+            async with session.request(method, url) as response:
+                body = await response.read()
                 status = response.status
         except (aiohttp.ClientError, OSError) as error:
             errors[type(error).__name__] += 1
             late += 1  # a failure is never within the SLO
             return
         latency = loop.time() - due
-        if status != 200:
+        if status != success:
             errors[f"HTTP {status}"] += 1
             late += 1
         else:
             latencies.record_value(max(1, round(latency * 1e6)))
+            if accepted:
+                accepted(json.loads(body), due)
             late += slo_ms is not None and latency * 1000 > slo_ms
 
     def over_slo(now):
@@ -147,13 +152,21 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
 def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, tick=None):
     """The driver in a process of its own (so that the harness's probe threads cannot delay its schedule), bounded
     in time and killed by pid if it outstays it; its figures as a dict. tick(line) gets its progress lines."""
-    command = [sys.executable, "-m", "harness.load.openloop", url, "--rate", repr(rate), "--duration",
-               repr(seconds), "--arrivals", arrivals, "--drain", repr(drain_s),
-               *(["--seed", str(seed)] if seed is not None else []), *(["--slo-ms", repr(slo_ms)] if slo_ms else [])]
+    arguments = [url, "--rate", repr(rate), "--duration", repr(seconds), "--arrivals", arrivals, "--drain",
+                 repr(drain_s), *(["--seed", str(seed)] if seed is not None else []),
+                 *(["--slo-ms", repr(slo_ms)] if slo_ms else [])]
+    run = in_a_process("harness.load.openloop", arguments, seconds + drain_s + 30, tick)
+    return {"mode": "open", "rate": rate, "arrivals": arrivals, **run} if "error" in run else run
+
+
+def in_a_process(module, arguments, budget_s, tick=None):
+    """`python -m module arguments`, killed by pid after budget_s; the JSON it prints, or {"error": its last
+    line}. tick(line) gets the progress lines it writes to stderr ("NAME: ... s of ...")."""
+    prefix = module.rsplit(".", 1)[-1] + ": "
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-        deadline, shown = time.monotonic() + seconds + drain_s + 30, 0
+        process = subprocess.Popen([sys.executable, "-m", module, *arguments], cwd=ROOT, stdout=out, stderr=err,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline, shown = time.monotonic() + budget_s, 0
         try:
             while process.poll() is None and time.monotonic() < deadline:
                 try:
@@ -162,8 +175,8 @@ def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms
                     pass
                 err.seek(shown)
                 for line in err.readlines():
-                    if tick and line.startswith("openloop: ") and " s of " in line:
-                        tick(line.removeprefix("openloop: ").strip())
+                    if tick and line.startswith(prefix) and " s of " in line:
+                        tick(line.removeprefix(prefix).strip())
                 shown = err.tell()
         finally:
             if process.poll() is None:
@@ -174,7 +187,7 @@ def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms
         text = out.read()
         if process.returncode != 0 or not text.strip():
             lines = err.read().strip().splitlines() or [f"exit status {process.returncode}"]
-            return {"mode": "open", "rate": rate, "arrivals": arrivals, "error": f"driver failed: {lines[-1]}"}
+            return {"error": f"driver failed: {lines[-1]}"}
         return json.loads(text)
 
 
