@@ -4,6 +4,7 @@
 # make storm  - the signal storm of the tests, ten times longer (STORM_SEED=N replays one)
 # make stall  - why there are two load models: a 2 s stall as siege and the open-loop driver each measure it
 # make pools  - each pool by itself (threads, processes, subinterpreters): start-up, memory, round trip, parallelism
+# make celery-waits - three ways for server 6 to await Celery's results (pub/sub, polling, a thread each), measured
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -15,7 +16,7 @@ PYTHON313 ?= $(shell for p in python3.14 python3.13 $$(ls -d $$HOME/.pyenv/versi
 VENV313 := .venv313
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench soak storm stall pools venv venv313 tools clean
+.PHONY: test bench soak storm stall pools celery-waits venv venv313 tools clean
 
 test: venv venv313 tools
 	$(PY) -m pytest
@@ -34,6 +35,9 @@ stall: venv tools
 
 pools: venv venv313
 	$(if $(wildcard $(VENV313)/bin/python),$(VENV313)/bin/python,$(PY)) -m harness.pools
+
+celery-waits: venv tools
+	$(PY) -m harness.celery_waits $(ARGS)
 
 venv: $(VENV)/.installed
 

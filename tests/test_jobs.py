@@ -29,7 +29,7 @@ def wait_done(port, job_id, timeout=30):
 
 @pytest.mark.parametrize("name", IN_MEMORY)
 def test_jobs_in_memory(start_server, name):
-    server = start_server(by_name(name), "--max-pending", "3", "--job-ttl", "2")
+    server = start_server(by_name(name), "--max-pending", "3", "--job-ttl", "1")
     accepted = []
     for n in (LONG_N, LONG_N, 1000):
         status, headers, body, took = submit(server.port, n)
@@ -46,7 +46,7 @@ def test_jobs_in_memory(start_server, name):
         assert job["status"] == "done" and job["result"] == expected_result(tasks.Task(), n), job
         assert job["strategy"] == name and job["n"] == n and job["task_ms"] > 0 and job["pid"] > 0
     assert submit(server.port, 10)[0] == 202, "finished jobs no longer count against --max-pending"
-    time.sleep(2.2)
+    time.sleep(1.2)
     status, _, body = request(server.port, f"/jobs/{accepted[-1][0]}")
     assert status == 404 and "forgotten" in body["error"], "a finished job expires after --job-ttl"
 

@@ -19,8 +19,8 @@ from harness.servers import HOST, SERVERS, ServerProcess, free_port, port_is_fre
 SEED = int(os.environ.get("STORM_SEED", time.time_ns() % 2**32))
 SCALE = float(os.environ.get("STORM_SCALE", 1))
 # Tries per server, and a time budget that bounds them (a Dask cluster takes seconds to start).
-TRIES = {"5": 8, "4": 20}
-DEFAULT_TRIES = 30
+TRIES = {"4": 10, "5": 5, "6": 8}
+DEFAULT_TRIES = 12
 BUDGET_S = 20
 AT_ONCE = 3  # tries run side by side, on ports of their own: a storm on a busy machine
 MOMENTS = ["start-up", "idle", "mid-request", "mid-burst", "after-burst"]

@@ -1,0 +1,123 @@
+"""How server 6 should await Celery's results: three ways, measured side by side (make celery-waits).
+
+Celery's client has no awaitable result. Each way below keeps `users` tiny tasks (cpu, n=10) in flight against an
+embedded Redis and Celery worker for `seconds`, and reports round trips per second, their p50/p99, and the CPU the
+web server's process spends per task (what it takes from serving):
+
+- pubsub: one redis.asyncio connection subscribed to celery-task-meta-*, a future per task (jobqueue.Results,
+  what server 6 uses);
+- polling: every 5 ms, one MGET of every awaited result key;
+- a thread each: AsyncResult.get() in a thread pool of `users` threads (one blocked thread per waiting request).
+"""
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import common
+import jobqueue
+import tasks
+
+TINY = tasks.Task("cpu")
+N = 10
+
+
+async def pubsub(url, sender):
+    results = jobqueue.Results(url)
+    await results.subscribed.wait()
+
+    async def one():
+        task_id = uuid.uuid4().hex
+        done = results.expect(task_id)
+        await asyncio.get_running_loop().run_in_executor(sender, jobqueue.send, TINY, N, task_id)
+        return jobqueue.answer(await done)
+    return one
+
+
+async def polling(url, sender):
+    redis = jobqueue.redis.asyncio.Redis.from_url(url)
+    waiting = {}
+
+    async def poll():
+        while True:
+            await asyncio.sleep(0.005)
+            if waiting:
+                ids = list(waiting)
+                for task_id, meta in zip(ids, await redis.mget([jobqueue.RESULT + i for i in ids]), strict=True):
+                    if meta and not waiting[task_id].done():
+                        waiting.pop(task_id).set_result(json.loads(meta))
+    poller = asyncio.ensure_future(poll())
+
+    async def one():
+        task_id = uuid.uuid4().hex
+        done = waiting[task_id] = asyncio.get_running_loop().create_future()
+        await asyncio.get_running_loop().run_in_executor(sender, jobqueue.send, TINY, N, task_id)
+        return jobqueue.answer(await done)
+    one.poller = poller  # a reference keeps it running
+    return one
+
+
+async def thread_each(url, sender, users):
+    waiters = ThreadPoolExecutor(users)
+
+    def blocking(task_id):
+        jobqueue.send(TINY, N, task_id)
+        return jobqueue.app.AsyncResult(task_id).get(timeout=60)
+
+    async def one():
+        return await asyncio.get_running_loop().run_in_executor(waiters, blocking, uuid.uuid4().hex)
+    return one
+
+
+async def measure(one, users, seconds):
+    times, end = [], time.monotonic() + seconds
+
+    async def user():
+        while time.monotonic() < end:
+            started = time.perf_counter()
+            await one()
+            times.append(time.perf_counter() - started)
+    await one()  # warm
+    cpu, wall = time.process_time(), time.monotonic()
+    await asyncio.gather(*(user() for _ in range(users)))
+    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    cuts = statistics.quantiles(times, n=100)
+    return {"per_s": len(times) / wall, "p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000,
+            "cpu_ms_per_task": cpu / len(times) * 1000}
+
+
+async def main(users, seconds, rounds):
+    url = jobqueue.start_embedded(common.cpu_count())
+    jobqueue.use(url)
+    sender = ThreadPoolExecutor(1)
+    results = jobqueue.Results(url)
+    await jobqueue.wait_for_a_worker(results, TINY)
+    ways = {"pubsub": await pubsub(url, sender), "polling every 5 ms": await polling(url, sender),
+            "a thread each": await thread_each(url, sender, users)}
+    found = {name: [] for name in ways}
+    for round_ in range(rounds):  # interleaved: a slow minute of this machine falls on every way alike
+        for name, one in ways.items():
+            found[name].append(await measure(one, users, seconds))
+            print(f"round {round_ + 1}/{rounds}: {name} done", flush=True)
+    print(f"\n{users} tiny tasks in flight, {seconds:g} s each, medians of {rounds} rounds (range):")
+    print(f"{'way':22}{'tasks/s':>18}{'p50 ms':>16}{'p99 ms':>18}{'server CPU ms/task':>24}")
+    for name, runs in found.items():
+        cells = []
+        for key, width in (("per_s", 18), ("p50_ms", 16), ("p99_ms", 18), ("cpu_ms_per_task", 24)):
+            values = [run[key] for run in runs]
+            cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})".rjust(width))
+        print(f"{name:22}" + "".join(cells))
+
+
+if __name__ == "__main__":
+    parser = common.OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=25, help="tasks in flight (default 25)")
+    parser.add_argument("--seconds", type=float, default=10, help="per way and round (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    args = parser.parse_args()
+    if not 1 <= args.users <= 500 or not 0 < args.seconds <= 600 or not 1 <= args.rounds <= 20:
+        parser.error("--users from 1 to 500, --seconds above 0 and at most 600, --rounds from 1 to 20")
+    common.run(lambda: asyncio.run(main(args.users, args.seconds, args.rounds)))
