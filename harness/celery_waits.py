@@ -47,8 +47,9 @@ async def polling(url, sender):
             if waiting:
                 ids = list(waiting)
                 for task_id, meta in zip(ids, await redis.mget([jobqueue.RESULT + i for i in ids]), strict=True):
-                    if meta and not waiting[task_id].done():
-                        waiting.pop(task_id).set_result(json.loads(meta))
+                    meta = json.loads(meta) if meta else {}
+                    if meta.get("status") in ("SUCCESS", "FAILURE") and not waiting[task_id].done():
+                        waiting.pop(task_id).set_result(meta)
     poller = asyncio.ensure_future(poll())
 
     async def one():
@@ -103,13 +104,13 @@ async def main(users, seconds, rounds):
             found[name].append(await measure(one, users, seconds))
             print(f"round {round_ + 1}/{rounds}: {name} done", flush=True)
     print(f"\n{users} tiny tasks in flight, {seconds:g} s each, medians of {rounds} rounds (range):")
-    print(f"{'way':22}{'tasks/s':>18}{'p50 ms':>16}{'p99 ms':>18}{'server CPU ms/task':>24}")
+    print(f"{'way':20}{'tasks/s':>22}{'p50 ms':>20}{'p99 ms':>22}{'server CPU ms/task':>22}")
     for name, runs in found.items():
         cells = []
-        for key, width in (("per_s", 18), ("p50_ms", 16), ("p99_ms", 18), ("cpu_ms_per_task", 24)):
+        for key, width in (("per_s", 22), ("p50_ms", 20), ("p99_ms", 22), ("cpu_ms_per_task", 22)):
             values = [run[key] for run in runs]
-            cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})".rjust(width))
-        print(f"{name:22}" + "".join(cells))
+            cells.append(f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})".rjust(width))
+        print(f"{name:20}" + "".join(cells))
 
 
 if __name__ == "__main__":
