@@ -202,7 +202,8 @@ class JobsHandler(TaskHandler):
 
     def prepare(self):
         if self.jobs is None:
-            raise tornado.web.HTTPError(405 if self.request.method == "POST" else 404, log_message=no_jobs(self.strategy))
+            status = 405 if self.request.method == "POST" else 404
+            raise tornado.web.HTTPError(status, log_message=no_jobs(self.strategy))
 
     async def post(self):
         try:
@@ -429,8 +430,8 @@ async def serve(strategy, compute, args, settings, background=None, jobs=None):
         exit_with_parent(copy_of)
     try:
         # A client that stalls while sending its request (or idles between requests) is dropped after 10 s.
-        make_app(strategy, args.task, compute, jobs).listen(args.port, args.host, idle_connection_timeout=10, body_timeout=10,
-                                                      reuse_port=bool(copy_of))
+        make_app(strategy, args.task, compute, jobs).listen(args.port, args.host, idle_connection_timeout=10,
+                                                            body_timeout=10, reuse_port=bool(copy_of))
     except OSError as error:
         fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
     if not copy_of:

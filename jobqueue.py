@@ -201,13 +201,13 @@ def start_embedded(workers, quiet=True):
                           "no", "--dir", os.environ.get("TMPDIR", "/tmp")], stdout=output, stdin=subprocess.DEVNULL,
                          preexec_fn=common.die_with_parent)
     except FileNotFoundError:
-        raise SystemExit("no redis-server on this machine: install it (apt-get install redis-server, make tools), or "
-                         "give --broker redis://HOST:PORT/N") from None
-    quieter = {**os.environ, "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}  # "do not run as root"
+        common.fail(f"{common.script_name()}: no redis-server on this machine: install it (apt-get install "
+                    "redis-server, or make tools), or give --broker redis://HOST:PORT/N", status=2)
+    quieter = {**os.environ, "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}  # "not as root"
     subprocess.Popen([sys.executable, "-m", "celery", "--quiet", "--app", "jobqueue", "--broker", url, "worker",
                       "--concurrency", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                      "--without-heartbeat"], stdin=subprocess.DEVNULL, stdout=WORKER_LOG, stderr=subprocess.STDOUT, env=quieter,
-                     preexec_fn=common.die_with_parent)
+                      "--without-heartbeat"], stdin=subprocess.DEVNULL, stdout=WORKER_LOG, stderr=subprocess.STDOUT,
+                     env=quieter, preexec_fn=common.die_with_parent)
     return url
 
 

@@ -125,7 +125,8 @@ CAPACITY_COLUMNS = [
 BACKGROUND_COLUMNS = [
     ("Accepted/s", _get("accept_rate"), 1, True), ("202 p50 ms", _get("accept_ms", "p50"), 1, False),
     ("202 p99 ms", _get("accept_ms", "p99"), 1, True), ("Completed/s", _get("completion_rate"), 2, True),
-    ("Done p50 s", lambda run: _seconds(run, "p50"), 1, False), ("Done p99 s", lambda run: _seconds(run, "p99"), 1, False),
+    ("Done p50 s", lambda run: _seconds(run, "p50"), 1, False),
+    ("Done p99 s", lambda run: _seconds(run, "p99"), 1, False),
     ("Max backlog", _get("max_backlog"), 0, False), ("Refused", _get("refused"), 0, False),
     ("Unfinished", _get("unfinished"), 0, False), ("Failed", _get("failed"), 0, False), ("Lost", _get("lost"), 0, True),
     ("Health p99 ms", _get("health_ms", "p99"), 1, True),
