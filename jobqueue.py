@@ -89,7 +89,10 @@ class Results:
     subscription was down (Redis restarting)."""
 
     def __init__(self, url):
-        self.redis = redis.asyncio.Redis.from_url(url)
+        # At most 32 connections, and a request waits for a free one: the default pool refuses the 101st at once
+        # ("Too many connections"), which turned a burst of 500 jobs/s into 503s.
+        self.redis = redis.asyncio.Redis(connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
+            url, max_connections=32, timeout=10))
         self.waiting = {}  # task id -> future
         self.subscribed = asyncio.Event()
         self.helpers = [asyncio.ensure_future(self.listen()), asyncio.ensure_future(self.sweep())]

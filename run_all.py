@@ -481,7 +481,8 @@ def update_readme(results, out_dir, section, readme):
         shutil.copyfile(source, readme.parent / chart)
     text = report.replace_section(readme.read_text(), section, report.readme_section(results, [c for _, c in charts]))
     readme.write_text(text)
-    print(f"{readme.name}: section '{section}' updated, charts in {', '.join(str(c) for _, c in charts)}")
+    where = f", charts in {', '.join(str(c) for _, c in charts)}" if charts else ""
+    print(f"{readme.name}: section '{section}' updated{where}")
 
 
 def main(argv=None):
