@@ -132,7 +132,8 @@ BACKGROUND_COLUMNS = [
     ("Health p99 ms", _get("health_ms", "p99"), 1, True),
 ]
 BACKGROUND_LEGEND = ("Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "
-                     "schedule; 202 latency from the time each was due), then each job followed until done or the "
+                     "schedule; 202 latency from the time each was due; Accepted/s: 202s ÷ the time until the last "
+                     "one, the duration or longer), then each job followed until done or the "
                      "deadline. Completed/s: jobs done ÷ the time from the first submission to the last done. Done "
                      "p50/p99: from submission to the server's done_at. Max backlog: queued + running, sampled every "
                      "0.5 s. Unfinished: still queued or running at the deadline (lost when an in-memory server "
