@@ -41,6 +41,7 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
     def accept(body, due):
         accepted[body["id"]] = due + wall_offset
         last_accept[0] = time.time()
+
     backlog = []
     stop_sampling = asyncio.Event()
 
@@ -75,9 +76,11 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
                 next_report += 5
             if batch and all(job_id in unfinished for job_id in batch):
                 await asyncio.sleep(0.2)
-        for job_id in unfinished:  # at the deadline: still known (queued or running), or lost?
-            status, job = await get_json(session, f"{base}/jobs/{job_id}")
-            jobs[job_id] = {"status": "lost"} if status == 404 else {"status": "unfinished"}
+        for start in range(0, len(unfinished), 64):  # at the deadline: still known (queued or running), or lost?
+            batch = unfinished[start:start + 64]
+            answers = await asyncio.gather(*(get_json(session, f"{base}/jobs/{job_id}") for job_id in batch))
+            for job_id, (status, _) in zip(batch, answers, strict=True):
+                jobs[job_id] = {"status": "lost"} if status == 404 else {"status": "unfinished"}
         stop_sampling.set()
         await sampler
     return summarize(submitted, accepted, jobs, backlog, rate, seconds, last_accept[0])
