@@ -11,6 +11,7 @@ import http.server
 import json
 import logging
 import os
+import random
 import re
 import select
 import signal
@@ -462,14 +463,39 @@ async def run_copies(strategy, args, settings):
     await asyncio.gather(*(keep_one_running() for _ in range(args.processes)))
 
 
-def check_port(strategy, args):
-    """Fail in one line now if the port is taken, before starting what would be stopped again at once."""
+def bind_error(port, host="127.0.0.1"):
+    """Why the port cannot be bound now (the OSError), or None if it can. SO_REUSEADDR, as the servers bind: a
+    connection in TIME_WAIT is no obstacle."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((args.host, args.port))
+            probe.bind((host, port))
         except OSError as error:
-            fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+            return error
+        return None
+
+
+def port_is_free(port):
+    return bind_error(port) is None
+
+
+def free_port():
+    """A loopback port that is free now, below the kernel's ephemeral range: one from that range could be taken
+    between this check and the bind by an outgoing connection, or by a Dask process that listens on port 0."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+        ephemeral = int(ports.read().split()[0])
+    for _ in range(1000):
+        port = random.randint(max(1024, ephemeral - 12_000), ephemeral - 1)
+        if port_is_free(port):
+            return port
+    raise OSError("no free port found")
+
+
+def check_port(strategy, args):
+    """Fail in one line now if the port is taken, before starting what would be stopped again at once."""
+    error = bind_error(args.port, args.host)
+    if error:
+        fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
 
 
 def die_with_parent():

@@ -10,7 +10,6 @@ import asyncio
 import datetime
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -194,9 +193,7 @@ def start_embedded(workers, quiet=True):
     """A redis-server on a free loopback port (nothing saved to disk: its jobs end with it) and a Celery worker
     with `workers` processes, both ended by the kernel if this process dies (PR_SET_PDEATHSIG). Its URL.
     The worker writes to WORKER_LOG: what it says at a stop (a task it saw interrupted) is not news."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = common.free_port()
     url = f"redis://127.0.0.1:{port}/0"
     output = subprocess.DEVNULL if quiet else None
     try:

@@ -3,10 +3,8 @@ import functools
 import http.client
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +15,7 @@ from pathlib import Path
 import psutil
 
 import common
+from common import free_port, port_is_free  # noqa: F401 - the harness's and tests' names for them
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -109,28 +108,6 @@ def python_version(python):
 
 def by_name(name):
     return next(server for server in SERVERS if server.name == name)
-
-
-def free_port():
-    """A port that is free now, below the kernel's ephemeral range: one from that range could be taken between
-    this check and the server's bind by an outgoing connection, or by a Dask process that listens on port 0."""
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
-        ephemeral = int(ports.read().split()[0])
-    for _ in range(1000):
-        port = random.randint(max(1024, ephemeral - 12_000), ephemeral - 1)
-        if port_is_free(port):
-            return port
-    raise OSError("no free port found")
-
-
-def port_is_free(port):
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no obstacle
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-        return True
 
 
 def request(port, path="/", method="GET", timeout=30):

@@ -55,6 +55,10 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
             except asyncio.TimeoutError:
                 pass
 
+    async def look(session, ids):
+        """Each job's (status, body) now, 64 requests at a time (the connector's limit)."""
+        return await asyncio.gather(*(get_json(session, f"{base}/jobs/{job_id}") for job_id in ids))
+
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector) as session:
         sampler = asyncio.ensure_future(sample(session))
@@ -65,8 +69,7 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
         next_report = time.monotonic() + 5
         while unfinished and time.monotonic() < deadline:
             batch = unfinished[:64]  # the oldest: while these are not done, the later ones are not either
-            answers = await asyncio.gather(*(get_json(session, f"{base}/jobs/{job_id}") for job_id in batch))
-            for job_id, (status, job) in zip(batch, answers, strict=True):
+            for job_id, (status, job) in zip(batch, await look(session, batch), strict=True):
                 if status == 404 or (status == 200 and job["status"] in FINAL):
                     jobs[job_id] = job if status == 200 else {"status": "lost"}
             unfinished = [job_id for job_id in unfinished if job_id not in jobs]
@@ -76,11 +79,9 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
                 next_report += 5
             if batch and all(job_id in unfinished for job_id in batch):
                 await asyncio.sleep(0.2)
-        for start in range(0, len(unfinished), 64):  # at the deadline: still known (queued or running), or lost?
-            batch = unfinished[start:start + 64]
-            answers = await asyncio.gather(*(get_json(session, f"{base}/jobs/{job_id}") for job_id in batch))
-            for job_id, (status, _) in zip(batch, answers, strict=True):
-                jobs[job_id] = {"status": "lost"} if status == 404 else {"status": "unfinished"}
+        # At the deadline: each job not finished is still known (queued or running), or lost.
+        for job_id, (status, _) in zip(unfinished, await look(session, unfinished), strict=True):
+            jobs[job_id] = {"status": "lost"} if status == 404 else {"status": "unfinished"}
         stop_sampling.set()
         await sampler
     return summarize(submitted, accepted, jobs, backlog, rate, seconds, last_accept[0])
