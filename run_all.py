@@ -11,8 +11,6 @@ import datetime
 import http.client
 import json
 import math
-import os
-import platform
 import random
 import shutil
 import subprocess
@@ -22,12 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy
-import psutil
-import tornado
 
 import common
 import tasks
 from harness import capacity, measure, report, verify
+from harness.cli import MAX_RATE, OneLineParser, kind_list, positive_ints, positive_numbers, runnable, server_list
+from harness.provenance import environment
 from harness.load import jobs, openloop, siege
 from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess, free_port, python_version, request
 
@@ -35,12 +33,10 @@ WARMUP_S = 2
 QUICK_DURATION_S = 5
 BACKGROUND_RATE, BACKGROUND_DURATION_S = 500, 10  # jobs/s, s: the original's load, and a backlog to see
 CAPACITY_DURATION_S = 15  # each step of a capacity search (a rate that fails usually stops within seconds)
-MAX_RATE = 500  # the open-loop driver keeps its schedule (send lag p99 under 5 ms) up to a few hundred per second
 FLOOR_S = 10  # how long the health probe's floor is measured
 RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
 STOP_GRACE_S = 30  # after Ctrl-C, time to stop the server and siege and save; then (or at a second one) it is killed
 INTERRUPTED = []  # the stop signal seen, if any
-OneLineParser = common.OneLineParser
 
 
 def interrupt_once(signum):
@@ -49,47 +45,6 @@ def interrupt_once(signum):
     if not INTERRUPTED:
         INTERRUPTED.append(signum)
         raise KeyboardInterrupt
-
-
-def server_list(text):
-    chosen = []
-    for token in text.split(","):
-        token = token.strip()
-        matches = [s for s in SERVERS if token in (s.name, s.number)]
-        if not matches:
-            names = ", ".join(dict.fromkeys(s.number for s in SERVERS))
-            raise argparse.ArgumentTypeError(f"unknown server {token!r} (choose from {names}, or a full name)")
-        chosen += [s for s in matches if s not in chosen]
-    return chosen
-
-
-def positive_ints(text):
-    try:
-        values = [int(value) for value in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
-    if any(value < 1 for value in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every value must be at least 1")
-    return values
-
-
-def positive_numbers(text):
-    try:
-        values = [float(value) for value in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if any(not 0 < value <= MAX_RATE for value in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0 and at most {MAX_RATE}")
-    return values
-
-
-def kind_list(text):
-    kinds = [kind.strip() for kind in text.split(",")]
-    unknown = [kind for kind in kinds if kind not in tasks.KINDS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown task kind {unknown[0]!r} (choose from {', '.join(tasks.KINDS)}; "
-                                         "your own function goes with --task MODULE:FUNCTION)")
-    return list(dict.fromkeys(kinds))
 
 
 def parse_args(argv=None):
@@ -159,7 +114,7 @@ def parse_args(argv=None):
     if args.max_pending is not None:
         if args.max_pending < 1:
             parser.error("--max-pending must be at least 1")
-        args.servers = [server.with_options("--max-pending", str(args.max_pending)) if server.max_pending
+        args.servers = [server.with_options("--max-pending", str(args.max_pending)) if server.takes_max_pending
                         else server for server in args.servers]
     args.servers = runnable(args.servers, "run_all.py")
     if not args.servers:
@@ -191,42 +146,6 @@ def time_kind(task, n, runs):
     waits = task.spec().waits if not task.user_function else \
         (time.process_time() - cpu) < 0.5 * (time.perf_counter() - wall)
     return {"n": n, "t1_s": round(t1, 5), "waits": waits}
-
-
-def git_commit(short=False):
-    """The commit, with "-dirty" if code differs from it. Not README.rst or docs/, which --update-readme itself
-    rewrites, so that a chain of runs (make bench ... --update-readme A; make bench ... --update-readme B) stays
-    clean."""
-    git = ["git", "-C", str(ROOT)]
-    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
-    if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!README.rst", ":!docs"],
-                      capture_output=True, text=True).stdout:
-        return commit[:12 if short else None] + "-dirty"
-    return commit[:12 if short else None]
-
-
-def runnable(servers, program):
-    """The servers that can run here; each one that cannot is named on stderr, with the reason."""
-    for server in servers:
-        if server.missing:
-            print(f"{program}: {server.name} left out: {server.missing}", file=sys.stderr)
-    return [server for server in servers if not server.missing]
-
-
-def environment(kinds):
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    try:
-        os_name = platform.freedesktop_os_release()["PRETTY_NAME"]
-    except OSError:
-        os_name = platform.platform()
-    return {
-        "cpu": cpu, "cpu_count": common.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)),
-        "cpu_quota": common.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": os_name, "python": platform.python_version(), "tornado": tornado.version, "siege": siege.version(),
-        "commit": git_commit(), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "tasks": kinds,
-    }
 
 
 def limit(env, task, users):
@@ -271,14 +190,14 @@ def configured(server, task, load, env):
     """The server as a competent user would set it up for the task: the pools sized for the load when the work
     waits (a pool of CPUs threads is right for computing, wrong for waiting): one thread per siege user, or for an
     open loop twice the requests in flight on average (rate × T1, Little's law), 25 for a capacity search."""
-    if not env["tasks"][task.kind]["waits"] or server.pool is None:
+    if not env["tasks"][task.kind]["waits"] or server.pool_option is None:
         return server
     mode, level = load
     in_flight = {"closed": level, "open": math.ceil(2 * level * env["tasks"][task.kind]["t1_s"]), "capacity": 25,
                  "background": 25}[mode]
     in_flight = max(in_flight, env["cpu_count"])
-    per_worker = math.ceil(in_flight / env["cpu_count"]) if server.pool == "--threads" else in_flight
-    return server.with_options(server.pool, str(per_worker))
+    per_worker = math.ceil(in_flight / env["cpu_count"]) if server.pool_option == "--threads" else in_flight
+    return server.with_options(server.pool_option, str(per_worker))
 
 
 def plan(args, env):

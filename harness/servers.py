@@ -33,8 +33,9 @@ class Server:
     # "processes" (worker processes of its own), "cluster" (Dask's workers), "queue" (Celery's workers, fed through
     # Redis), "copies" (pre-fork: N copies of the server on one port, each running its tasks inline).
     runs_in: str = "server"
-    max_pending: bool = False  # takes --max-pending N
-    pool: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (per Dask worker)
+    takes_max_pending: bool = False  # has the option --max-pending N
+    pool_option: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (Dask's)
+    http_stack: str = "tornado"  # what answers HTTP: "tornado", or "http.server" (the standard library's, one thread)
     jobs: str = None  # where POST /jobs keeps background jobs: "memory" (lost when it stops), "redis"; None: no jobs
     needs_python: tuple = (3, 11)  # the oldest Python it runs on; a newer one than the suite's comes from .venv313
     needs_programs: tuple = ()  # programs it starts, from the machine's packages (make tools installs them)
@@ -57,11 +58,6 @@ class Server:
         return f"needs {', '.join(absent)}: not found (make tools)" if absent else None
 
     @property
-    def responsive(self):
-        """Whether /health is answered at once while a task runs (by copies: only when it lands on a free one)."""
-        return self.runs_in not in ("server", "copies")
-
-    @property
     def own_processes(self):
         """Whether tasks run in other processes than the server's (answers carry a worker's pid)."""
         return self.runs_in in ("processes", "cluster", "queue", "copies")
@@ -80,20 +76,20 @@ class Server:
 
 
 SERVERS = [
-    Server("1_sync", "1_sync.py", 8000),
+    Server("1_sync", "1_sync.py", 8000, http_stack="http.server"),
     Server("2_async", "2_async.py", 8001),
     Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",), runs_in="loop"),
     Server("2_async --processes", "2_async.py", 8001, ("--processes",), runs_in="copies"),
-    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", max_pending=True,
-           pool="--workers", jobs="memory"),
-    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes", max_pending=True,
-           pool="--workers", jobs="memory"),
-    Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", max_pending=True, pool="--threads",
-           jobs="memory"),
-    Server("6_async_celery", "6_async_celery.py", 8005, runs_in="queue", max_pending=True, pool="--workers",
-           jobs="redis", needs_programs=("redis-server",)),
-    Server("7_async_interpreterpool", "7_async_interpreterpool.py", 8006, runs_in="interpreters", max_pending=True,
-           pool="--workers", jobs="memory", needs_python=(3, 13)),
+    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", takes_max_pending=True,
+           pool_option="--workers", jobs="memory"),
+    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes",
+           takes_max_pending=True, pool_option="--workers", jobs="memory"),
+    Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", takes_max_pending=True,
+           pool_option="--threads", jobs="memory"),
+    Server("6_async_celery", "6_async_celery.py", 8005, runs_in="queue", takes_max_pending=True,
+           pool_option="--workers", jobs="redis", needs_programs=("redis-server",)),
+    Server("7_async_interpreterpool", "7_async_interpreterpool.py", 8006, runs_in="interpreters",
+           takes_max_pending=True, pool_option="--workers", jobs="memory", needs_python=(3, 13)),
 ]
 BACKEND = Server("backend", "backend.py", 8100)  # the slow service of the http task kind
 

@@ -27,6 +27,7 @@ from tabulate import tabulate
 import common
 import tasks
 
+from .cli import OneLineParser, runnable, server_list
 from .load import siege
 from .measure import tree_pids, wait_until_idle
 from .servers import HOST, ROOT, SERVERS, ServerProcess, free_port, request
@@ -192,8 +193,6 @@ def table(results):
 
 
 def main(argv=None):
-    from run_all import OneLineParser, runnable, server_list  # the suite's own argument checks
-
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10, help="how long each server is soaked (default 10)")
     parser.add_argument("--servers", type=server_list, default=list(SERVERS), help="as run_all.py's (default all)")

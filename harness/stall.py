@@ -18,6 +18,7 @@ import common
 from . import report
 from .load import openloop, siege
 from .measure import percentiles
+from .provenance import git_commit
 from .servers import BACKEND, HOST, ROOT, ServerProcess, free_port
 
 MS = 100
@@ -86,8 +87,6 @@ def table(results, seconds=15, rate=20, users=25, pause_s=2.0):
 
 
 def main(argv=None):
-    from run_all import git_commit  # the suite's own reading of the commit (and whether the code differs from it)
-
     parser = common.OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--update-readme", action="store_true", help="put the table in README.rst's 'stall' section")
     args = parser.parse_args(argv)

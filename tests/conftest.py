@@ -84,6 +84,12 @@ def marked_environment():
     return {**os.environ, name: value}, find
 
 
+def responsive(server):
+    """Whether /health is answered at once while a task runs: not where the task runs on the server's only thread,
+    nor by pre-fork copies (only when the kernel hands the probe to a free one)."""
+    return server.runs_in not in ("server", "copies")
+
+
 def cpu_used(process, seconds):
     """CPU seconds a server's whole tree uses during the next `seconds`."""
     before = tree_cpu_seconds(process.process.pid)

@@ -10,7 +10,7 @@ import psutil
 import pytest
 import redis
 
-import common
+import processes
 from harness.servers import HOST, ServerProcess, by_name, free_port, request
 from harness.verify import prime_count
 
@@ -65,7 +65,7 @@ def stop_tree(process):
         except psutil.NoSuchProcess:
             pass
     _, alive = psutil.wait_procs(tree, timeout=5)
-    common.kill_all(alive)
+    processes.kill_all(alive)
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ import time
 import psutil
 import pytest
 
-from conftest import cpu_used
+from conftest import cpu_used, responsive
 from harness.measure import tree_cpu_seconds
 from harness.servers import HOST, SERVERS, ServerProcess, by_name, free_port, port_is_free, request
 from harness.verify import prime_count
 
 LONG_N = 600_000  # about 1 s
-TORNADO = [s.name for s in SERVERS if s.number != "1"]
-POOLS = [s.name for s in SERVERS if s.max_pending]
+TORNADO = [s.name for s in SERVERS if s.http_stack == "tornado"]
+POOLS = [s.name for s in SERVERS if s.takes_max_pending]
 SCRIPTS = [s.name for s in SERVERS if not s.args]  # one per script: a variant shares its script's plumbing
 
 
@@ -127,7 +127,7 @@ def test_max_pending_must_be_positive():
         process.stop()
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if s.responsive])
+@pytest.mark.parametrize("name", [s.name for s in SERVERS if responsive(s)])
 def test_work_of_clients_that_gave_up_is_cancelled(start_server, name):
     server = start_server(by_name(name))
     clients = []
@@ -215,13 +215,13 @@ def test_malformed_requests_leave_the_server_serving(start_server, name):
     for raw in garbage:
         reply = exchange(server.port, raw)
         if not reply:
-            assert server.server.number != "1", "the sync server answers every malformed request"
+            assert server.server.http_stack == "tornado", "http.server answers every malformed request"
             continue  # a Tornado server closes a connection it cannot parse
         assert reply.startswith(b"HTTP/1."), reply[:100]
         status = int(reply.split()[1])
         assert status < 500, reply[:200]
         head, _, body = reply.partition(b"\r\n\r\n")
-        if server.server.number == "1" or status == 200 or b"application/json" in head:
+        if server.server.http_stack == "http.server" or status == 200 or b"application/json" in head:
             assert b"application/json" in head
             assert json.loads(body), reply[:200]  # the JSON that the README promises
     status, _, body = request(server.port, "/?n=10")

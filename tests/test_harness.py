@@ -137,7 +137,7 @@ def test_quick_and_max_pending_options():
     assert suite.parse_args(["--quick", "--duration", "9"]).duration == 9
     bounded = suite.parse_args(["--max-pending", "7"])
     with_option = [s.name for s in bounded.servers if s.options == ("--max-pending", "7")]
-    assert with_option == [s.name for s in SERVERS if s.max_pending and not s.missing]
+    assert with_option == [s.name for s in SERVERS if s.takes_max_pending and not s.missing]
     assert {"3_async_threadexecutor", "4_async_processexecutor", "5_async_dask"} <= set(with_option)
     assert all(s.options == () for s in bounded.servers if s.name not in with_option)
 

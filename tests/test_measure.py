@@ -11,6 +11,7 @@ import time
 import pytest
 
 import common
+import processes
 from harness import measure, verify
 from harness.servers import HOST, ServerProcess, by_name, free_port
 
@@ -120,11 +121,11 @@ time.sleep(30)"""])
         time.sleep(0.2)
         before = measure.tree_cpu_seconds(parent.pid)
         deadline = time.monotonic() + 20
-        while not common.descendants(parent.pid) and time.monotonic() < deadline:  # until the child has started
+        while not processes.descendants(parent.pid) and time.monotonic() < deadline:  # until the child has started
             time.sleep(0.05)
-        while common.descendants(parent.pid) and time.monotonic() < deadline:  # and until it has ended
+        while processes.descendants(parent.pid) and time.monotonic() < deadline:  # and until it has ended
             time.sleep(0.2)
-        assert common.descendants(parent.pid) == [], "the child has ended: only its parent's record of it is left"
+        assert processes.descendants(parent.pid) == [], "the child has ended: only its parent's record of it is left"
         assert measure.tree_cpu_seconds(parent.pid) - before >= 0.55
     finally:
         parent.kill()
@@ -142,14 +143,14 @@ def test_cpu_quota(tmp_path, files, quota):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
-    assert common.cpu_quota(str(tmp_path)) == quota
+    assert processes.cpu_quota(str(tmp_path)) == quota
 
 
 def test_cpu_count_is_the_smaller_of_affinity_and_quota(monkeypatch):
-    monkeypatch.setattr(common, "cpu_quota", lambda: 1.5)
-    assert common.cpu_count() == 1
-    monkeypatch.setattr(common, "cpu_quota", lambda: None)
-    assert common.cpu_count() == len(__import__("os").sched_getaffinity(0))
+    monkeypatch.setattr(processes, "cpu_quota", lambda: 1.5)
+    assert processes.cpu_count() == 1
+    monkeypatch.setattr(processes, "cpu_quota", lambda: None)
+    assert processes.cpu_count() == len(__import__("os").sched_getaffinity(0))
 
 
 def right(handler):

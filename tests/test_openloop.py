@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import common
+import processes
 from conftest import marked_environment
 from harness import capacity, report, stall
 from harness.load import openloop
@@ -100,7 +100,7 @@ def test_send_lag_stays_within_bounds_with_every_core_busy(start_server, say):
     several ms whatever the driver does (seen once in four CI runs: p99 6.0 ms), and noise only ever adds lag."""
     backend = start_server(BACKEND)
     busy = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass"
-    loops = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(common.cpu_count())]
+    loops = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(processes.cpu_count())]
     attempts = []
     try:
         for _ in range(2):

@@ -4,9 +4,10 @@ import time
 
 import pytest
 
+from conftest import responsive
 from harness.servers import SERVERS, by_name, request
 
-LONG_N = 600_000  # about 1 s
+LONG_N = 1_200_000  # 1 to 2 s on this machine (600 000 took 0.66 s on a fast day: too close to the 0.5 s asserted)
 
 
 def health_during_a_long_task(process):
@@ -22,7 +23,7 @@ def health_during_a_long_task(process):
     return took
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if s.responsive])
+@pytest.mark.parametrize("name", [s.name for s in SERVERS if responsive(s)])
 def test_health_answers_while_a_task_runs(start_server, name):
     took = health_during_a_long_task(start_server(by_name(name)))
     assert took < 0.3, f"/health waited {took:.2f} s for the task"

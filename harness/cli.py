@@ -1,0 +1,60 @@
+"""Command-line pieces the harness's programs share: the servers, task kinds and levels they are given, and which of
+the servers can run here."""
+import argparse
+import sys
+
+import tasks
+from serving.cli import OneLineParser  # noqa: F401 - the servers' convention: a mistake is one line, status 2
+
+from .servers import SERVERS
+
+MAX_RATE = 500  # the open-loop driver keeps its schedule (send lag p99 under 5 ms) up to a few hundred per second
+
+
+def server_list(text):
+    chosen = []
+    for token in text.split(","):
+        token = token.strip()
+        matches = [s for s in SERVERS if token in (s.name, s.number)]
+        if not matches:
+            names = ", ".join(dict.fromkeys(s.number for s in SERVERS))
+            raise argparse.ArgumentTypeError(f"unknown server {token!r} (choose from {names}, or a full name)")
+        chosen += [s for s in matches if s not in chosen]
+    return chosen
+
+
+def positive_ints(text):
+    try:
+        values = [int(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+    if any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be at least 1")
+    return values
+
+
+def positive_numbers(text):
+    try:
+        values = [float(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if any(not 0 < value <= MAX_RATE for value in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0 and at most {MAX_RATE}")
+    return values
+
+
+def kind_list(text):
+    kinds = [kind.strip() for kind in text.split(",")]
+    unknown = [kind for kind in kinds if kind not in tasks.KINDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown task kind {unknown[0]!r} (choose from {', '.join(tasks.KINDS)}; "
+                                         "your own function goes with --task MODULE:FUNCTION)")
+    return list(dict.fromkeys(kinds))
+
+
+def runnable(servers, program):
+    """The servers that can run here; each one that cannot is named on stderr, with the reason."""
+    for server in servers:
+        if server.missing:
+            print(f"{program}: {server.name} left out: {server.missing}", file=sys.stderr)
+    return [server for server in servers if not server.missing]

@@ -1,0 +1,42 @@
+"""Where a run ran: the machine, the software's versions and the commit, recorded with every result."""
+import datetime
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import psutil
+import tornado
+
+import processes
+
+from .load import siege
+from .servers import ROOT
+
+
+def git_commit(short=False):
+    """The commit, with "-dirty" if code differs from it. Not README.rst or docs/, which --update-readme itself
+    rewrites, so that a chain of runs (make bench ... --update-readme A; make bench ... --update-readme B) stays
+    clean."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+    if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!README.rst", ":!docs"],
+                      capture_output=True, text=True).stdout:
+        return commit[:12 if short else None] + "-dirty"
+    return commit[:12 if short else None]
+
+
+def environment(kinds):
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    try:
+        os_name = platform.freedesktop_os_release()["PRETTY_NAME"]
+    except OSError:
+        os_name = platform.platform()
+    return {
+        "cpu": cpu, "cpu_count": processes.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)),
+        "cpu_quota": processes.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": os_name, "python": platform.python_version(), "tornado": tornado.version, "siege": siege.version(),
+        "commit": git_commit(), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "tasks": kinds,
+    }
