@@ -4,11 +4,11 @@ While a task runs nothing else is served, not even /health; other clients wait i
 """
 from http.server import HTTPServer
 
-import common
 import tasks
+from serving import cli, lifecycle, sync_http
 
 
-class Handler(common.SyncHandler):
+class Handler(sync_http.SyncHandler):
     strategy = "1_sync"
 
     def compute(self, n):
@@ -16,9 +16,9 @@ class Handler(common.SyncHandler):
 
 
 def main():
-    args = common.parse_args(__doc__, port=8000)
-    common.serve_sync(HTTPServer, Handler, args, "one request at a time")
+    args = cli.parse_args(__doc__, port=8000)
+    sync_http.serve_sync(HTTPServer, Handler, args, "one request at a time")
 
 
 if __name__ == "__main__":
-    common.run(main)
+    lifecycle.run(main)

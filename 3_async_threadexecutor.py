@@ -8,20 +8,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tornado.ioloop import IOLoop
 
-import common
 import tasks
+from serving import cli, lifecycle, web
 
 
 async def main():
-    args = common.parse_args(__doc__, port=8002, workers=True)
+    args = cli.parse_args(__doc__, port=8002, workers=True)
     executor = ThreadPoolExecutor(args.workers)
 
     async def compute(n):
         return await IOLoop.current().run_in_executor(executor, tasks.run, args.task, n)
 
-    await common.serve("3_async_threadexecutor", compute, args, f"{args.workers} threads",
-                       background=args.workers)
+    await web.serve("3_async_threadexecutor", compute, args, f"{args.workers} threads",
+                       job_slots=args.workers)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    lifecycle.run(main)

@@ -10,15 +10,16 @@ from concurrent.futures.process import BrokenProcessPool
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError
 
-import common
+import processes
 import tasks
+from serving import cli, lifecycle, pools, web
 
 
 def start_pool(workers):
     # forkserver: workers are forked from a clean process started at the first pool's start, before the listening
     # socket exists and not from the running loop, so none inherits the port or the loop's state. Only
     # module-level functions with plain arguments cross to them.
-    return ProcessPoolExecutor(workers, multiprocessing.get_context("forkserver"), common.ignore_sigint)
+    return ProcessPoolExecutor(workers, multiprocessing.get_context("forkserver"), processes.ignore_sigint)
 
 
 def stop_pool(pool):
@@ -31,7 +32,7 @@ def stop_pool(pool):
 
 
 async def main():
-    args = common.parse_args(__doc__, port=8003, workers=True)
+    args = cli.parse_args(__doc__, port=8003, workers=True)
     executor = start_pool(args.workers)
 
     async def compute(n, retry=True):
@@ -48,10 +49,10 @@ async def main():
                 return await compute(n, retry=False)
             raise HTTPError(503, log_message="a worker process died while running this task") from None
 
-    await common.start_workers(executor, args)
-    await common.serve("4_async_processexecutor", compute, args, f"{args.workers} worker processes",
-                       background=args.workers)
+    await pools.start_workers(executor, args)
+    await web.serve("4_async_processexecutor", compute, args, f"{args.workers} worker processes",
+                       job_slots=args.workers)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    lifecycle.run(main)

@@ -11,8 +11,8 @@ from distributed import Client, LocalCluster
 from distributed.client import FutureCancelledError
 from tornado.web import HTTPError
 
-import common
 import tasks
+from serving import cli, lifecycle, web
 
 # Dask's housekeeping runs on the cores that compute the task. Measured on 2 cores, these settings cut the CPU it
 # costs per request by about 5 % (README.rst, "Scaling beyond one machine"); they apply to the embedded cluster.
@@ -34,14 +34,14 @@ async def connect(args):
 
 
 async def main():
-    args = common.parse_args(__doc__, port=8004, workers=True, options={
+    args = cli.parse_args(__doc__, port=8004, workers=True, options={
         "--scheduler": dict(metavar="tcp://HOST:8786", help="use this running cluster instead of starting one"),
         "--dashboard": dict(action="store_true", help="serve Dask's dashboard on :8787 (needs bokeh)"),
         "--threads": dict(type=int, default=1, help="threads per embedded worker (default 1: for waiting tasks, more)")})
     try:
         client = await connect(args)
     except (OSError, TimeoutError) as error:
-        common.fail(f"5_async_dask: cannot reach the Dask scheduler at {args.scheduler}: {error}")
+        lifecycle.fail(f"5_async_dask: cannot reach the Dask scheduler at {args.scheduler}: {error}")
 
     in_flight = set()
 
@@ -65,12 +65,13 @@ async def main():
                 await client.cancel(list(in_flight))
 
     await client.run(tasks.prepare, args.task)  # every worker imports the task before the first request
-    watchdog = asyncio.create_task(cancel_when_no_worker_is_left())  # a reference keeps it running  # noqa: F841
+    # The loop keeps only a weak reference to a task: this name is what keeps the watchdog running until the end.
+    watchdog = asyncio.create_task(cancel_when_no_worker_is_left())  # noqa: F841
     workers = client.scheduler_info()["n_workers"]
     where = args.scheduler or f"an embedded LocalCluster, {args.threads} thread(s) each"
     threads = client.scheduler_info()["total_threads"]
-    await common.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}", background=threads)
+    await web.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}", job_slots=threads)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    lifecycle.run(main)

@@ -7,23 +7,23 @@ extensions that refuse subinterpreters stay in the server's own interpreter).
 """
 from tornado.ioloop import IOLoop
 
-import common
 import tasks
+from serving import cli, lifecycle, pools, web
 
-InterpreterPoolExecutor = common.interpreter_pool()  # Python 3.14's, or on 3.13 the interpreters-pep-734 backport's
+InterpreterPoolExecutor = pools.interpreter_pool()  # Python 3.14's, or on 3.13 the interpreters-pep-734 backport's
 
 
 async def main():
-    args = common.parse_args(__doc__, port=8006, workers=True)
+    args = cli.parse_args(__doc__, port=8006, workers=True)
     executor = InterpreterPoolExecutor(args.workers)
 
     async def compute(n):
         return await IOLoop.current().run_in_executor(executor, tasks.run, args.task, n)
 
-    await common.start_workers(executor, args)
-    await common.serve("7_async_interpreterpool", compute, args, f"{args.workers} subinterpreters",
-                       background=args.workers)
+    await pools.start_workers(executor, args)
+    await web.serve("7_async_interpreterpool", compute, args, f"{args.workers} subinterpreters",
+                       job_slots=args.workers)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    lifecycle.run(main)

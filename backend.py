@@ -7,7 +7,8 @@ import asyncio
 
 import tornado.web
 
-import common
+from serving import cli, lifecycle
+from serving.contract import HEALTH
 
 MAX_MS = 60_000
 
@@ -27,19 +28,19 @@ class Delayed(tornado.web.RequestHandler):
 
 class Health(tornado.web.RequestHandler):
     def get(self):
-        self.write(common.HEALTH)
+        self.write(HEALTH)
 
 
 async def main():
-    args = common.parse_args(__doc__, port=8100, task=False)
+    args = cli.parse_args(__doc__, port=8100, task=False)
     app = tornado.web.Application([(r"/", Delayed), (r"/health", Health)], log_function=lambda handler: None)
     try:
         app.listen(args.port, args.host, backlog=4096)
     except OSError as error:
-        common.fail(f"backend: cannot listen on {args.host}:{args.port}: {error.strerror}")
+        lifecycle.fail(f"backend: cannot listen on {args.host}:{args.port}: {error.strerror}")
     print(f"backend: serving http://{args.host}:{args.port}/?ms=N", flush=True)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    common.run(main)
+    lifecycle.run(main)

@@ -137,7 +137,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 HARD_EXIT_AFTER_S = 3  # a server whose clean stop has not ended it by then is ended the hard way
 
 
-def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handler=None):
+def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handler=None, last=None):
     """Make SIGINT and SIGTERM stop this process, whatever its main thread is doing. Called once, at start-up.
 
     Why not a handler that raises KeyboardInterrupt: a Python handler runs between two bytecodes of the main thread,
@@ -150,7 +150,8 @@ def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handle
     comes, or `grace_s` seconds pass and the process still lives, it kills every descendant by pid (SIGKILL) and
     exits with `status`. Nothing waits for the main thread, and the signals are never ignored.
     `main_thread_handler(signum)`, if given, also runs in the main thread (the harness raises KeyboardInterrupt
-    from it to save its results; if that exception is lost, the grace period still ends the process)."""
+    from it to save its results; if that exception is lost, the grace period still ends the process). `last()`, if
+    given, runs just before that hard exit (a server removes its temporary directory)."""
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
 
@@ -171,6 +172,8 @@ def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handle
         try:
             logging.disable()
             kill_all(live_descendants())
+            if last:
+                last()
         finally:
             os._exit(status)  # whatever happened above: this thread must not die before it ends the process
 

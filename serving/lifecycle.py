@@ -1,0 +1,100 @@
+"""Start-up, stop signals and stopping: run(main) for every server, and its one-line failures.
+
+A server stops at SIGINT or SIGTERM, whatever its main thread is doing, and takes every process it started with it
+(pool workers, the forkserver, Dask's nannies, redis-server); the temporary files they wrote go too: each server
+runs with a temporary directory of its own (TMPDIR), removed when it stops.
+"""
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import traceback
+
+from processes import bind_error, on_stop_signals, script_name, stop_children
+
+LOOP = {}  # the running asyncio loop of run(), for the thread that stops it
+STOPPING, PARKED = threading.Event(), threading.Event()  # a stop signal came / the main thread stands aside
+TMPDIR = {}  # this server's own temporary directory, once run() has made it
+
+
+def fail(message, status=1):
+    print(message, file=sys.stderr, flush=True)
+    raise SystemExit(status)
+
+
+def announce(strategy, args, settings):
+    kind = args.task.spec()
+    print(f"{strategy}: serving http://{args.host}:{args.port}/ (task {kind.name}, n={kind.default_n} by default; "
+          f"{settings})", flush=True)
+
+
+def check_port(strategy, args):
+    """Fail in one line now if the port is taken, before starting what would be stopped again at once."""
+    error = bind_error(args.port, args.host)
+    if error:
+        fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+
+
+def own_tmpdir():
+    """A temporary directory for this process and all it starts (they inherit TMPDIR): the forkserver's pymp-*
+    folder and Dask's dask-scratch-space land there, which os._exit would otherwise leave behind."""
+    TMPDIR["path"] = tempfile.mkdtemp(prefix=f"{script_name()}-")
+    os.environ["TMPDIR"] = tempfile.tempdir = TMPDIR["path"]
+
+
+def remove_tmpdir():
+    if "path" in TMPDIR:
+        shutil.rmtree(TMPDIR["path"], ignore_errors=True)
+
+
+def exit_now(status):
+    """Stop every process this one started, by pid, and exit with `status` at once: nothing is drained, no thread
+    still inside a task is waited for (its answer has nobody left to go to)."""
+    logging.disable()  # what pool threads say about the workers stopped now is noise
+    stop_children()
+    remove_tmpdir()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def stop_server(signum):
+    """The first stop signal, in a thread of its own: stop the IOLoop through the loop itself, so that nothing in
+    it (a Dask nanny, a pool) starts new processes while they are stopped; if the loop is blocked inside a task,
+    do not wait for it longer than a moment. Then stop the children and exit 0."""
+    STOPPING.set()
+    print(f"{os.path.basename(sys.argv[0])}: {signum.name}: stopping", file=sys.stderr, flush=True)
+    loop = LOOP.get("loop")
+    if loop is not None:
+        loop.call_soon_threadsafe(loop.stop)
+        PARKED.wait(0.5)
+    exit_now(0)
+
+
+def run(main):
+    """Run a server's main() (sync or async) until SIGINT or SIGTERM, then stop every process it started.
+
+    Exit status 0 after a signal (within processes.HARD_EXIT_AFTER_S even if a child will not stop), 1 after a start-up
+    error. A second signal ends it at once, its children killed."""
+    own_tmpdir()
+    on_stop_signals(stop_server, status=0, last=remove_tmpdir)
+    status = 0
+    try:
+        if asyncio.iscoroutinefunction(main):
+            LOOP["loop"] = asyncio.new_event_loop()
+            LOOP["loop"].run_until_complete(main())
+        else:
+            main()
+    except SystemExit as exit:
+        status = exit.code if isinstance(exit.code, int) else 1
+    except BaseException:
+        if not STOPPING.is_set():  # else: the loop was stopped on purpose, or a child was killed under it
+            traceback.print_exc()
+        status = 1
+    if STOPPING.is_set():
+        PARKED.set()
+        threading.Event().wait()  # stop_server ends the process
+    exit_now(status)
