@@ -7,7 +7,7 @@ if [ $# -lt 1 ] || [[ ! "$1" =~ ^[^/:]+:[0-9]+$ ]]; then
     exit 2
 fi
 if ! command -v siege >/dev/null 2>&1; then
-    echo "$0: siege is not installed; install it with: sudo apt-get install siege (or: make siege)" >&2
+    echo "$0: siege is not installed; install it with: sudo apt-get install siege (or: make tools)" >&2
     exit 1
 fi
 target=$1

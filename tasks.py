@@ -80,14 +80,13 @@ class Kind:
     default_n: int
     max_n: int
     waits: bool  # True: it waits rather than computes, so its limit is users / T1, not CPUs / T1
-    unit: str
 
 
 KINDS = {
-    "cpu": Kind("cpu", 140_000, 2_000_000, False, "numbers"),
-    "hash": Kind("hash", 2_000, 100_000, False, "rounds"),
-    "sleep": Kind("sleep", 100, 5_000, True, "ms"),
-    "http": Kind("http", 100, 5_000, True, "ms"),
+    "cpu": Kind("cpu", 140_000, 2_000_000, False),
+    "hash": Kind("hash", 2_000, 100_000, False),
+    "sleep": Kind("sleep", 100, 5_000, True),
+    "http": Kind("http", 100, 5_000, True),
 }
 
 
@@ -111,7 +110,7 @@ class Task:
             return KINDS[self.kind]
         function = load(self.kind)
         return Kind(self.kind, getattr(sys.modules[function.__module__], "DEFAULT_N", 100),
-                    getattr(sys.modules[function.__module__], "MAX_N", 2_000_000), False, "n")
+                    getattr(sys.modules[function.__module__], "MAX_N", 2_000_000), False)
 
 
 _loaded = {}

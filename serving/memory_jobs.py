@@ -1,5 +1,5 @@
-"""Background jobs kept in the server's own memory (servers 3, 4, 5 and 7): POST /jobs hands them to the strategy's
-compute, a few at a time, and GET /jobs/<id> reads them here. Lost when the server stops."""
+"""Background jobs kept in the server's own memory (the servers with a pool of their own): POST /jobs hands them to
+the strategy's compute, a few at a time, and GET /jobs/<id> reads them here. Lost when the server stops."""
 import asyncio
 import collections
 import time
