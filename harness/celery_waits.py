@@ -4,12 +4,11 @@ Celery's client has no awaitable result. Each way below keeps `users` tiny tasks
 embedded Redis and Celery worker for `seconds`, and reports round trips per second, their p50/p99, and the CPU the
 web server's process spends per task (what it takes from serving):
 
-- pubsub: one redis.asyncio connection subscribed to celery-task-meta-*, a future per task (jobqueue.Results,
+- pubsub: one redis.asyncio connection subscribed to celery-task-meta-*, a future per task (celery_client.Results,
   what server 6 uses);
 - polling: every 5 ms, one MGET of every awaited result key;
 - a thread each: AsyncResult.get() in a thread pool of `users` threads (one blocked thread per waiting request).
 """
-import argparse
 import asyncio
 import json
 import statistics
@@ -18,27 +17,31 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import common
-import jobqueue
 import tasks
+from processes import cpu_count
+from serving import celery_client
+
+from .cli import OneLineParser
+from .measure import percentiles
 
 TINY = tasks.Task("cpu")
 N = 10
 
 
 async def pubsub(url, sender):
-    results = jobqueue.Results(url)
+    results = celery_client.Results(url)
     await results.subscribed.wait()
 
     async def one():
         task_id = uuid.uuid4().hex
         done = results.expect(task_id)
-        await asyncio.get_running_loop().run_in_executor(sender, jobqueue.send, TINY, N, task_id)
-        return jobqueue.answer(await done)
+        await asyncio.get_running_loop().run_in_executor(sender, celery_client.send, TINY, N, task_id)
+        return celery_client.answer(await done)
     return one
 
 
 async def polling(url, sender):
-    redis = jobqueue.redis.asyncio.Redis.from_url(url)
+    redis = celery_client.redis.asyncio.Redis.from_url(url)
     waiting = {}
 
     async def poll():
@@ -46,7 +49,7 @@ async def polling(url, sender):
             await asyncio.sleep(0.005)
             if waiting:
                 ids = list(waiting)
-                for task_id, meta in zip(ids, await redis.mget([jobqueue.RESULT + i for i in ids]), strict=True):
+                for task_id, meta in zip(ids, await redis.mget([celery_client.RESULT + i for i in ids]), strict=True):
                     meta = json.loads(meta) if meta else {}
                     if meta.get("status") in ("SUCCESS", "FAILURE") and not waiting[task_id].done():
                         waiting.pop(task_id).set_result(meta)
@@ -55,8 +58,8 @@ async def polling(url, sender):
     async def one():
         task_id = uuid.uuid4().hex
         done = waiting[task_id] = asyncio.get_running_loop().create_future()
-        await asyncio.get_running_loop().run_in_executor(sender, jobqueue.send, TINY, N, task_id)
-        return jobqueue.answer(await done)
+        await asyncio.get_running_loop().run_in_executor(sender, celery_client.send, TINY, N, task_id)
+        return celery_client.answer(await done)
     one.poller = poller  # a reference keeps it running
     return one
 
@@ -65,8 +68,8 @@ async def thread_each(url, sender, users):
     waiters = ThreadPoolExecutor(users)
 
     def blocking(task_id):
-        jobqueue.send(TINY, N, task_id)
-        return jobqueue.app.AsyncResult(task_id).get(timeout=60)
+        celery_client.send(TINY, N, task_id)
+        return celery_client.app.AsyncResult(task_id).get(timeout=60)
 
     async def one():
         return await asyncio.get_running_loop().run_in_executor(waiters, blocking, uuid.uuid4().hex)
@@ -85,17 +88,17 @@ async def measure(one, users, seconds):
     cpu, wall = time.process_time(), time.monotonic()
     await asyncio.gather(*(user() for _ in range(users)))
     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-    cuts = statistics.quantiles(times, n=100)
-    return {"per_s": len(times) / wall, "p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000,
+    cuts_ms = percentiles([seconds * 1000 for seconds in times], (50, 99), method="exclusive")
+    return {"per_s": len(times) / wall, "p50_ms": cuts_ms["p50"], "p99_ms": cuts_ms["p99"],
             "cpu_ms_per_task": cpu / len(times) * 1000}
 
 
 async def main(users, seconds, rounds):
-    url = jobqueue.start_embedded(common.cpu_count())
-    jobqueue.use(url)
+    url = celery_client.start_embedded(cpu_count())
+    celery_client.use(url)
     sender = ThreadPoolExecutor(1)
-    results = jobqueue.Results(url)
-    await jobqueue.wait_for_a_worker(results, TINY)
+    results = celery_client.Results(url)
+    await celery_client.wait_for_a_worker(results, TINY)
     ways = {"pubsub": await pubsub(url, sender), "polling every 5 ms": await polling(url, sender),
             "a thread each": await thread_each(url, sender, users)}
     found = {name: [] for name in ways}
@@ -114,7 +117,7 @@ async def main(users, seconds, rounds):
 
 
 if __name__ == "__main__":
-    parser = common.OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=25, help="tasks in flight (default 25)")
     parser.add_argument("--seconds", type=float, default=10, help="per way and round (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")

@@ -1,24 +1,45 @@
 """What siege cannot see: how responsive the server stays, and what its process tree costs in memory and CPU."""
+import math
 import threading
 import time
+from dataclasses import dataclass
 
-import numpy
 import psutil
 
-import common
+import processes
 
 from .servers import request
 
 SLOW_S = 1.0  # a health answer slower than this counts as a failure of responsiveness
 
 
-def percentiles(values, points=(50, 90, 99)):
-    """{'p50': ..., 'p90': ..., 'max': ...} of `values` (linear interpolation); None for each if there are none."""
-    keys = [f"p{point}" for point in points] + ["max"]
+def percentiles(values, points=(50, 90, 99), method="linear"):
+    """{'p50': ..., 'p90': ..., 'max': ...} of raw `values`; None for each if there are none. Rounded to 3 decimals.
+
+    The one function for raw values; how a point between two values is found is still the caller's `method`
+    (until the suite settles on one): "linear", numpy.percentile's default (rank p/100 * (n - 1), counted from 0,
+    interpolated: the health probe, siege's latencies, the stall demo); "exclusive", statistics.quantiles'
+    default (rank p/100 * (n + 1), counted from 1, extrapolated past the ends: the pools and Celery waits).
+    No numpy: harness.pools imports this under .venv313, which has none."""
+    keys = [f"p{point:g}" for point in points] + ["max"]
     if len(values) == 0:
         return dict.fromkeys(keys)
-    found = numpy.percentile(values, points).tolist() + [max(values)]
+    ordered = sorted(values)
+    found = [_at(ordered, point, method) for point in points] + [ordered[-1]]
     return {key: round(value, 3) for key, value in zip(keys, found, strict=True)}
+
+
+def _at(ordered, point, method):
+    if len(ordered) == 1:
+        return ordered[0]
+    if method == "linear":
+        rank = point / 100 * (len(ordered) - 1)
+    elif method == "exclusive":
+        rank = point / 100 * (len(ordered) + 1) - 1
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    low = min(max(math.floor(rank), 0), len(ordered) - 2)
+    return ordered[low] + (ordered[low + 1] - ordered[low]) * (rank - low)
 
 
 def efficiency(transaction_rate, cpus, task_s):
@@ -26,8 +47,9 @@ def efficiency(transaction_rate, cpus, task_s):
     return round(transaction_rate / (cpus / task_s), 3)
 
 
-class Background(threading.Thread):
-    """A measuring loop in a thread of its own, run until stop() and bounded in count and time regardless."""
+class Periodic(threading.Thread):
+    """step() every `interval` seconds in a thread of its own, until stop(), bounded in count and time regardless
+    (the health probe, the tree sampler: nothing to do with background jobs)."""
 
     def __init__(self, interval, max_seconds):
         super().__init__(daemon=True)
@@ -49,7 +71,7 @@ class Background(threading.Thread):
         return self.result()
 
 
-class HealthProbe(Background):
+class HealthProbe(Periodic):
     """GET /health on a fixed schedule, every `interval` seconds, whether or not earlier probes were answered (a
     probe that waited for the previous answer would count a 10 s stall as one sample). Each probe runs in a thread
     of its own; its latency is taken from the time it was *meant* to be sent, so that a late send counts too.
@@ -117,7 +139,30 @@ class HealthProbe(Background):
 
 
 def tree_pids(root_pid):
-    return [root_pid, *common.descendants(root_pid)]
+    return [root_pid, *processes.descendants(root_pid)]
+
+
+@dataclass
+class TreeFigures:
+    pss: int = 0  # bytes, each page shared by several processes split between them: counted once in all
+    rss: int = 0  # bytes, shared pages once per process: an upper bound
+    fds: int = 0  # open file descriptors
+    processes: int = 0
+
+
+def tree_figures(root_pid):
+    """What a process tree holds now (TreeFigures), walking the tree only, not every process of the machine. A
+    process that ends while it is read is left out."""
+    figures = TreeFigures()
+    for pid in tree_pids(root_pid):
+        try:
+            process = psutil.Process(pid)
+            memory, fds = process.memory_full_info(), process.num_fds()
+        except psutil.Error:
+            continue
+        figures.pss, figures.rss = figures.pss + memory.pss, figures.rss + memory.rss
+        figures.fds, figures.processes = figures.fds + fds, figures.processes + 1
+    return figures
 
 
 def tree_cpu_seconds(root_pid):
@@ -134,7 +179,7 @@ def tree_cpu_seconds(root_pid):
     return total
 
 
-class TreeSampler(Background):
+class TreeSampler(Periodic):
     """Sample a server's process tree every `interval` s (walking the tree only, not the machine): peak total PSS
     (proportional set size: a page shared by forked workers is split between them, not counted in each) and peak
     process count; and the CPU seconds the tree used from start() to stop(), read from the kernel."""
@@ -150,15 +195,9 @@ class TreeSampler(Background):
         super().start()
 
     def step(self):
-        pss = rss = count = 0
-        for pid in tree_pids(self.root):
-            try:
-                memory = psutil.Process(pid).memory_full_info()
-            except psutil.Error:
-                continue
-            pss, rss, count = pss + memory.pss, rss + memory.rss, count + 1
-        self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
-        self.peak_count = max(self.peak_count, count)
+        now = tree_figures(self.root)
+        self.peak_pss, self.peak_rss = max(self.peak_pss, now.pss), max(self.peak_rss, now.rss)
+        self.peak_count = max(self.peak_count, now.processes)
 
     def stop(self):
         super().stop()

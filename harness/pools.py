@@ -4,19 +4,21 @@ subinterpreter pools (as server 7), each with two workers, one after the other i
 
     .venv313/bin/python -m harness.pools      # or: make pools (with Python 3.11 it leaves the interpreter pool out)
 
-Standard library and psutil only, so that it runs under .venv313 too.
+No Tornado and no numpy (the standard library, psutil and the suite's own modules), so that it runs under .venv313
+too.
 """
 import multiprocessing
+import os
 import platform
-import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-import psutil
-
-import common
 import tasks
+from serving.pools import interpreter_pool
+
+from .cli import OneLineParser
+from .measure import percentiles, tree_figures
 
 WORKERS = 2
 TINY_N, TINY_CALLS = 10, 2000
@@ -25,15 +27,14 @@ CPU_N = 140_000
 
 def tree_pss_mb():
     """PSS of this process and its children: each page shared by several counted once."""
-    processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
-    return sum(p.memory_full_info().pss for p in processes) / 2**20
+    return tree_figures(os.getpid()).pss / 2**20
 
 
 def pools():
     yield "threads", lambda: ThreadPoolExecutor(WORKERS)
     yield "processes (forkserver)", lambda: ProcessPoolExecutor(WORKERS, multiprocessing.get_context("forkserver"))
     if sys.version_info >= (3, 13):
-        pool = common.interpreter_pool()
+        pool = interpreter_pool()
         yield "subinterpreters", lambda: pool(WORKERS)
 
 
@@ -56,9 +57,9 @@ def measure(make):
         ones.append(timed(lambda: pool.submit(tasks.run, cpu, CPU_N).result()))
         twos.append(timed(lambda: [f.result() for f in [pool.submit(tasks.run, cpu, CPU_N) for _ in range(2)]]))
     pool.shutdown()
-    quantiles = statistics.quantiles(round_trips, n=100)
-    return {"start_ms": start_s * 1000, "mb_per_worker": per_worker_mb, "tiny_p50_us": quantiles[49] * 1e6,
-            "tiny_p99_us": quantiles[98] * 1e6, "two_over_one": min(twos) / min(ones)}
+    tiny_us = percentiles([seconds * 1e6 for seconds in round_trips], (50, 99), method="exclusive")
+    return {"start_ms": start_s * 1000, "mb_per_worker": per_worker_mb, "tiny_p50_us": tiny_us["p50"],
+            "tiny_p99_us": tiny_us["p99"], "two_over_one": min(twos) / min(ones)}
 
 
 def timed(call):
@@ -68,7 +69,7 @@ def timed(call):
 
 
 def main(argv=None):
-    common.OneLineParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    OneLineParser(description=__doc__.splitlines()[0]).parse_args(argv)
     print(f"Python {platform.python_version()}, {WORKERS} workers each; tiny task: cpu n={TINY_N}, {TINY_CALLS} "
           f"round trips one at a time; two cpu n={CPU_N} tasks together ÷ one alone (best of 5)")
     header = f"{'pool':24} {'start ms':>9} {'MB/worker':>10} {'tiny p50 µs':>12} {'tiny p99 µs':>12} {'two ÷ one':>10}"

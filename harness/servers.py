@@ -1,4 +1,5 @@
 """The numbered servers as a declarative list, and how to start, query and stop one of them as a subprocess."""
+import ctypes
 import functools
 import http.client
 import json
@@ -14,8 +15,7 @@ from pathlib import Path
 
 import psutil
 
-import common
-from common import free_port, port_is_free  # noqa: F401 - the harness's and tests' names for them
+from processes import descendants, kill_all, port_is_free
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -118,6 +118,31 @@ def request(port, path="/", method="GET", timeout=30):
         connection.close()
 
 
+def tree_of(pid):
+    """[pid, *its descendants], or [] once it is gone."""
+    try:
+        return [pid, *descendants(pid)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@functools.cache
+def adopt_orphans():
+    """Make this process a child subreaper (Linux's PR_SET_CHILD_SUBREAPER): a process below it whose parent ends
+    becomes its child, not init's, so that the workers a killed server leaves behind are still found in its tree,
+    and killed by pid. Once, when the first server is started."""
+    ctypes.CDLL(None).prctl(36, 1)  # 36: PR_SET_CHILD_SUBREAPER
+
+
+def reap(proc):
+    """Wait for an orphan that was re-parented here and has ended, so that no zombie stays."""
+    try:
+        if proc.ppid() == os.getpid():
+            os.waitpid(proc.pid, os.WNOHANG)
+    except (OSError, psutil.Error):
+        pass
+
+
 def _alive(proc):
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
@@ -139,12 +164,15 @@ class ServerProcess:
     tree: dict = field(default_factory=dict)  # pid -> psutil.Process of every process seen in its tree
 
     def start(self):
+        adopt_orphans()
         self.log = tempfile.TemporaryFile("w+")
-        command = [self.server.python or sys.executable, self.server.script, "--port", str(self.port),
-                   *self.server.args, *self.server.options, *self.extra_args]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         return self
+
+    def command(self):
+        return [self.server.python or sys.executable, self.server.script, "--port", str(self.port),
+                *self.server.args, *self.server.options, *self.extra_args]
 
     def wait_healthy(self, timeout=30):
         """Wait until GET /health answers 200 (real requests, each with a timeout). False if it never does."""
@@ -162,21 +190,29 @@ class ServerProcess:
         return False
 
     def processes(self):
-        """The server's processes now: its tree, and its process group (which still holds orphaned workers
-        after the server itself is gone). Every process ever seen is remembered, to check that all are gone."""
-        alive = []
-        for proc in psutil.process_iter():
+        """The server's live processes now: its tree, and the workers it left orphaned (after the server itself is
+        gone, or a process between them). adopt_orphans() has made those children of this process: they are found
+        among its descendants by their process group (the server's pid: it leads a session of its own) or as a
+        process seen in the server's tree before; one that has ended is reaped here. Walks trees only, not every
+        process of the machine. Every process ever seen is remembered, to check that all are gone."""
+        server = self.process.pid
+        own = set(tree_of(server)) if self.process.returncode is None else set()  # once waited for, its pid is free
+        found = {}
+        for pid in sorted(own | set(descendants())):
             try:
-                if os.getpgid(proc.pid) == self.process.pid and _alive(proc):
-                    alive.append(proc)
+                proc = psutil.Process(pid)
+                if pid in own or proc == self.tree.get(pid) or os.getpgid(pid) == server:
+                    found[pid] = proc
             except (OSError, psutil.Error):
-                pass
-        try:
-            alive += psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
+                pass  # gone meanwhile
+        alive = []
+        for pid, proc in found.items():
+            if _alive(proc):
+                alive.append(proc)
+            elif pid != server:  # the server itself is subprocess.Popen's to wait for
+                reap(proc)
         self.tree.update((p.pid, p) for p in alive)
-        return list({p.pid: p for p in alive}.values())  # a process can be both in the group and in the tree
+        return alive
 
     def output(self):
         self.log.seek(0)
@@ -209,7 +245,7 @@ class ServerProcess:
             return True
         self.send(signum)
         alive = self.leftovers(timeout)
-        common.kill_all(alive)
+        kill_all(alive)
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -10,7 +10,6 @@ the servers with worker processes, one worker killed (SIGKILL) every minute. Eve
 the run (the first half warms up: pools fill, allocators grow), answers checked and wrong, and whether the stop
 left anything behind.
 """
-import argparse
 import datetime
 import json
 import os
@@ -21,16 +20,15 @@ import threading
 import time
 
 import numpy
-import psutil
 from tabulate import tabulate
 
-import common
 import tasks
+from processes import free_port, on_stop_signals
 
 from .cli import OneLineParser, runnable, server_list
 from .load import siege
-from .measure import tree_pids, wait_until_idle
-from .servers import HOST, ROOT, SERVERS, ServerProcess, free_port, request
+from .measure import tree_figures, wait_until_idle
+from .servers import HOST, ROOT, SERVERS, ServerProcess, request
 from .verify import prime_count
 
 PHASE_S = 30
@@ -38,18 +36,10 @@ SAMPLE_S = 5
 BAD = ["/?n=abc", "/?n=0", "/?n=", "/?m=1", "/?n=1&n=2", f"/?n={tasks.KINDS['cpu'].max_n + 1}"]
 
 
-def tree_figures(process):
+def tree_now(process):
     """(PSS MB, open file descriptors, processes) of the server's tree now."""
-    pss = fds = count = 0
-    for pid in tree_pids(process.process.pid):  # the tree only, as the suite's sampler: not every process
-        try:
-            proc = psutil.Process(pid)
-            pss += proc.memory_full_info().pss
-            fds += proc.num_fds()
-            count += 1
-        except psutil.Error:
-            pass
-    return round(pss / 2**20, 1), fds, count
+    now = tree_figures(process.process.pid)
+    return round(now.pss / 2**20, 1), now.fds, now.processes
 
 
 def floor_slope_per_minute(samples, column):
@@ -128,7 +118,7 @@ class Soak:
             self.killed += 1
 
     def sample(self):
-        self.samples.append((time.monotonic() - self.started, *tree_figures(self.process)[:2]))
+        self.samples.append((time.monotonic() - self.started, *tree_now(self.process)[:2]))
 
     def sieges(self):
         for phase in range(int(self.seconds // PHASE_S)):
@@ -145,7 +135,7 @@ class Soak:
         if not self.process.wait_healthy(60):
             self.errors.append("did not come up")
             return
-        self.at_rest = [tree_figures(self.process)]
+        self.at_rest = [tree_now(self.process)]
         self.started = time.monotonic()
         actions = [(SAMPLE_S, self.sample), (1, self.check), (1, self.bad_request), (10, self.give_up)]
         if self.server.own_processes:
@@ -157,7 +147,7 @@ class Soak:
         for thread in threads:
             thread.join(self.seconds + 120)
         wait_until_idle(self.process, timeout=120)  # what the load left queued is done or dropped
-        self.at_rest.append(tree_figures(self.process))
+        self.at_rest.append(tree_now(self.process))
 
     def result(self):
         pss, fds = [s[1] for s in self.samples], [s[2] for s in self.samples]
@@ -202,7 +192,7 @@ def main(argv=None):
         parser.error("--minutes must be from 0.1 to 120")
     args.servers = runnable(args.servers, "soak")
     stop = threading.Event()
-    common.on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
+    on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
     soaks = [Soak(server, args.minutes * 60, stop) for server in args.servers]
     print(f"Soaking {len(soaks)} servers side by side for {args.minutes:g} min...", flush=True)
     threads = [threading.Thread(target=soak.run, daemon=True) for soak in soaks]

@@ -13,13 +13,14 @@ import textwrap
 import threading
 import time
 
-import common
+from processes import free_port, on_stop_signals
 
 from . import report
+from .cli import OneLineParser
 from .load import openloop, siege
 from .measure import percentiles
 from .provenance import git_commit
-from .servers import BACKEND, HOST, ROOT, ServerProcess, free_port
+from .servers import BACKEND, HOST, ROOT, ServerProcess
 
 MS = 100
 
@@ -87,10 +88,10 @@ def table(results, seconds=15, rate=20, users=25, pause_s=2.0):
 
 
 def main(argv=None):
-    parser = common.OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--update-readme", action="store_true", help="put the table in README.rst's 'stall' section")
     args = parser.parse_args(argv)
-    common.on_stop_signals(first=lambda signum: None, status=1, grace_s=2)  # then every server is killed by pid
+    on_stop_signals(first=lambda signum: None, status=1, grace_s=2)  # then every server is killed by pid
     print("stall: three backend.py servers, 15 s of load each (siege, open loop, open loop without the pause)")
     text = table(demonstrate())
     print(text)

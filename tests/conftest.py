@@ -6,7 +6,8 @@ import psutil
 import pytest
 
 from harness.measure import tree_cpu_seconds
-from harness.servers import SERVERS, ServerProcess, free_port
+from processes import free_port
+from harness.servers import SERVERS, ServerProcess
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasks
-from harness.servers import ServerProcess, by_name, free_port, request
+from processes import free_port
+from harness.servers import ServerProcess, by_name, request
 from harness.verify import prime_count
 
 CPU = tasks.KINDS["cpu"]

@@ -11,7 +11,8 @@ import pytest
 import redis
 
 import processes
-from harness.servers import HOST, ServerProcess, by_name, free_port, request
+from processes import free_port
+from harness.servers import HOST, by_name, request
 from harness.verify import prime_count
 
 CELERY = by_name("6_async_celery")

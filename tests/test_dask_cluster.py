@@ -10,7 +10,8 @@ import psutil
 import pytest
 from distributed import Client
 
-from harness.servers import HOST, ServerProcess, by_name, free_port, request
+from processes import free_port
+from harness.servers import HOST, ServerProcess, by_name, request
 from harness.verify import prime_count
 
 DASK = str(Path(sys.executable).with_name("dask"))

@@ -1,7 +1,6 @@
 """Faults injected for real: killed workers, clients that give up, overload, slow and malformed clients, signals
 at awkward moments. Every server must survive them, answer what it accepted, and leave nothing behind."""
 import json
-import os
 import signal
 import socket
 import threading
@@ -12,7 +11,8 @@ import pytest
 
 from conftest import cpu_used, responsive
 from harness.measure import tree_cpu_seconds
-from harness.servers import HOST, SERVERS, ServerProcess, by_name, free_port, port_is_free, request
+from processes import free_port, port_is_free
+from harness.servers import HOST, SERVERS, ServerProcess, by_name, request
 from harness.verify import prime_count
 
 LONG_N = 600_000  # about 1 s

@@ -15,7 +15,8 @@ import pytest
 from conftest import marked_environment
 from harness import measure, report
 from harness.load import siege
-from harness.servers import ROOT, SERVERS, port_is_free
+from processes import port_is_free
+from harness.servers import ROOT, SERVERS
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,19 +1,23 @@
 """The harness's instruments, each pointed at something wrong on purpose: a server that refuses, stalls (SIGSTOP),
 answers garbage or wrong results; a worker that lives and dies between two readings; a CPU quota."""
 import http.server
+import random
 import signal
-import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 
+import numpy
 import pytest
 
-import common
 import processes
+from serving import contract
 from harness import measure, verify
-from harness.servers import HOST, ServerProcess, by_name, free_port
+from processes import free_port
+from harness.servers import HOST, ROOT, ServerProcess, by_name
+from harness.subprocesses import run_bounded
 
 
 @pytest.fixture
@@ -157,8 +161,8 @@ def right(handler):
     """A right answer for the n asked (the harness's own count), for the wrong servers to differ from."""
     query = handler.path.partition("?")[2]
     try:
-        n = common.parse_n(query)
-    except common.BadRequest as error:
+        n = contract.parse_n(query)
+    except contract.BadRequest as error:
         return reply(400, f'{{"error": "{error}"}}')(handler)
     reply(200, f'{{"strategy": "fake", "task": "cpu", "n": {n}, "result": {verify.prime_count(n)}}}')(handler)
 
@@ -178,3 +182,45 @@ def test_verify_names_each_problem(fake_server, respond, says):
         assert problems == []
     else:
         assert problems and any(says in problem for problem in problems), problems
+
+
+WITHOUT_TORNADO = ["harness.measure", "harness.servers", "harness.soak", "harness.stall", "harness.pools",
+                   "harness.verify", "harness.load.openloop", "harness.load.jobs", "harness.load.siege",
+                   "harness.capacity", "harness.report"]
+
+
+def test_the_harness_that_starts_measures_and_reports_imports_no_tornado():
+    """Each in a fresh interpreter (harness.provenance may ask Tornado its version; harness.celery_waits uses the
+    web side of the Celery client by design)."""
+    check = "import importlib, sys; importlib.import_module(sys.argv[1]); assert 'tornado' not in sys.modules"
+    started = {module: subprocess.Popen([sys.executable, "-c", check, module], cwd=ROOT, stderr=subprocess.PIPE,
+                                        text=True) for module in WITHOUT_TORNADO}
+    failed = {module: process.communicate(timeout=60)[1].strip().splitlines()[-1:]
+              for module, process in started.items()}
+    assert not {module: error for module, error in failed.items() if started[module].returncode}
+
+
+def test_percentiles_of_raw_values_by_each_definition_in_use():
+    values = [random.Random(seed).expovariate(1) for seed in range(1000)]
+    linear, exclusive = measure.percentiles(values, (50, 99)), measure.percentiles(values, (50, 99), "exclusive")
+    assert linear["p50"] == pytest.approx(numpy.percentile(values, 50), abs=0.001)
+    assert linear["p99"] == pytest.approx(numpy.percentile(values, 99), abs=0.001)
+    cuts = statistics.quantiles(values, n=100)
+    assert exclusive["p50"] == pytest.approx(cuts[49], abs=0.001)
+    assert exclusive["p99"] == pytest.approx(cuts[98], abs=0.001)
+    assert linear["max"] == exclusive["max"] == round(max(values), 3)
+    assert measure.percentiles([3.0, 1.0], (50,), "exclusive") == {"p50": 2.0, "max": 3.0}
+
+
+def test_a_program_that_outstays_its_time_is_ended_by_pid_and_its_progress_seen_in_whole_lines():
+    program = ("import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('out')\n"
+               "for i in range(100):\n    print(f'line {i}', file=sys.stderr, end='', flush=True)\n"
+               "    time.sleep(0.05)\n    print(' of 100', file=sys.stderr, flush=True)")
+    ticks = []
+    done = run_bounded([sys.executable, "-c", program], 1, ticks.append, every_s=0.2, grace_s=0.5)
+    assert done.status == -signal.SIGKILL, "SIGTERM ignored: SIGKILL after the grace period"
+    assert 1.4 <= done.seconds < 5 and done.stdout == "out\n"
+    seen = "".join(ticks)
+    assert len(ticks) >= 4 and seen and done.stderr.startswith(seen) and seen.endswith(" of 100\n")
+    finished = run_bounded([sys.executable, "-c", "print('done')"], 30)
+    assert (finished.status, finished.stdout) == (0, "done\n") and finished.seconds < 10

@@ -16,7 +16,8 @@ import processes
 from conftest import marked_environment
 from harness import capacity, report, stall
 from harness.load import openloop
-from harness.servers import BACKEND, HOST, ROOT, by_name, port_is_free
+from processes import port_is_free
+from harness.servers import BACKEND, HOST, ROOT
 
 
 def test_a_constant_schedule_is_evenly_spaced_and_a_poisson_one_has_the_rate_and_replays_from_its_seed():

@@ -4,11 +4,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
+import psutil
 import pytest
 
-from harness.servers import HOST, ROOT, SERVERS, ServerProcess, by_name, port_is_free
+from processes import port_is_free
+from harness.servers import HOST, ROOT, SERVERS, ServerProcess, by_name
 from conftest import cpu_used
 
 
@@ -53,7 +56,7 @@ def test_signal_under_load_stops_every_process(start_server, siege_on, signum, g
     assert "Traceback" not in server.output()
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if not s.args]  # one per script)
+@pytest.mark.parametrize("name", [s.name for s in SERVERS if not s.args])  # one per script
 def test_sigterm_under_load(start_server, siege_on, name):
     server = start_server(by_name(name))
     siege_on(server)
@@ -63,7 +66,7 @@ def test_sigterm_under_load(start_server, siege_on, name):
     assert port_is_free(server.port)
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if not s.args]  # one per script)
+@pytest.mark.parametrize("name", [s.name for s in SERVERS if not s.args])  # one per script
 def test_busy_port_is_a_one_line_error(name):
     if by_name(name).missing:
         pytest.skip(f"{name}: {by_name(name).missing}")
@@ -80,3 +83,42 @@ def test_busy_port_is_a_one_line_error(name):
         output = server.output().strip()
         assert "cannot listen" in output and str(port) in output
         assert len(output.splitlines()) == 1, output
+
+
+class Orphaning(ServerProcess):
+    """A "server" with a worker in its process group that nothing ends when the server dies (no PDEATHSIG)."""
+
+    def command(self):
+        return [sys.executable, "-c", "import subprocess, sys, time\n"
+                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\ntime.sleep(60)"]
+
+
+def test_a_worker_orphaned_by_a_server_killed_with_sigkill_is_found_killed_and_reaped():
+    server = Orphaning(by_name("1_sync"), 0).start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(server.processes()) < 2:
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.05)
+        worker = next(p for p in server.processes() if p.pid != server.process.pid)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(5)
+        assert worker.ppid() == os.getpid(), "re-parented to the harness (a child subreaper), not to init"
+        assert server.processes() == [worker]
+        assert server.leftovers(timeout=0.5) == [worker], "still there: found by its process group"
+        assert not server.stop(timeout=0.5), "something was left behind, and stop() killed it"
+        assert not psutil.pid_exists(worker.pid), "killed, and reaped: no zombie stays"
+    finally:
+        server.stop(timeout=0.5)
+        server.log.close()
+
+
+def test_what_a_server_killed_with_sigkill_leaves_is_found_and_stopped(start_server):
+    server = start_server(by_name("4_async_processexecutor"))
+    workers = [p for p in server.processes() if p.pid != server.process.pid]
+    assert len(workers) >= 2, "the forkserver and the pool's workers"
+    server.process.send_signal(signal.SIGKILL)
+    left = server.leftovers(timeout=1)  # today the forkserver and its workers outlive it: nothing tells them
+    assert {p.pid for p in left} <= {p.pid for p in workers}
+    server.stop(timeout=1)
+    assert not any(psutil.pid_exists(p.pid) for p in workers), "each killed, and none a zombie of the harness"

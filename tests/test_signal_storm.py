@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.servers import HOST, SERVERS, ServerProcess, free_port, port_is_free, request
+from processes import free_port, port_is_free
+from harness.servers import HOST, SERVERS, ServerProcess
 
 SEED = int(os.environ.get("STORM_SEED", time.time_ns() % 2**32))
 SCALE = float(os.environ.get("STORM_SCALE", 1))

@@ -9,7 +9,8 @@ import pytest
 import tasks
 from harness import verify
 from harness.measure import tree_cpu_seconds
-from harness.servers import BACKEND, SERVERS, ServerProcess, by_name, free_port, request
+from processes import free_port
+from harness.servers import BACKEND, SERVERS, ServerProcess, by_name, request
 
 KINDS = list(tasks.KINDS)
 

@@ -17,8 +17,7 @@ import time
 import aiohttp
 from hdrh.histogram import HdrHistogram
 
-import common
-
+from ..cli import OneLineParser
 from . import openloop
 
 FINAL = ("done", "failed")
@@ -104,7 +103,7 @@ def summarize(submitted, accepted, jobs, backlog, rate, seconds, last_accept):
         "accept_ms": submitted.get("latency_ms"),
         "send_lag_ms": submitted.get("send_lag_ms"), "valid": submitted.get("valid"),
         **count, "completion_rate": round(count["done"] / max(last_done - first_due, 1e-9), 2) if done else 0.0,
-        "submit_to_done_ms": openloop.summary(times), "max_backlog": max(backlog, default=None),
+        "submit_to_done_ms": openloop.histogram_summary(times), "max_backlog": max(backlog, default=None),
     }
 
 
@@ -116,7 +115,7 @@ def run(url, rate, seconds, deadline_s=60.0, tick=None):
 
 
 def main(argv=None):
-    parser = common.OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="e.g. http://127.0.0.1:8003/jobs?n=140000")
     parser.add_argument("--rate", type=float, required=True, help="jobs submitted per second")
     parser.add_argument("--duration", type=float, default=10, help="seconds of submitting (default 10)")

@@ -18,18 +18,15 @@ import json
 import math
 import os
 import random
-import subprocess
 import sys
-import tempfile
-import time
 from collections import Counter
 
 import aiohttp
 from hdrh.histogram import HdrHistogram
 
-import common
-
+from ..cli import OneLineParser
 from ..servers import ROOT
+from ..subprocesses import run_bounded
 
 MAX_SEND_LAG_MS = 5.0
 HIGHEST_US = 3_600_000_000  # the histogram's range: 1 µs to an hour, 3 significant figures
@@ -49,8 +46,12 @@ def schedule(rate, seconds, arrivals="constant", seed=None):
     return times
 
 
-def summary(histogram):
-    """{'p50': ms, 'p90': ..., 'p99': ..., 'p99.9': ..., 'max': ...} of a histogram of µs (None if empty)."""
+def histogram_summary(histogram):
+    """{'p50': ms, 'p90': ..., 'p99': ..., 'p99.9': ..., 'max': ...} of an HDR histogram of µs (None if empty).
+
+    The histogram's own percentiles, not measure.percentiles' (that one is for raw values): the value at p is the
+    highest value equivalent to that of the recorded value of rank ceil(p % of the count) (nearest rank, no
+    interpolation), at the histogram's resolution of 3 significant figures; max the same for the largest."""
     keys = [f"p{p:g}" for p in PERCENTILES] + ["max"]
     if histogram.get_total_count() == 0:
         return dict.fromkeys(keys)
@@ -131,7 +132,7 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
         await asyncio.gather(*pending, return_exceptions=True)
     ended = loop.time()
     sent = lags.get_total_count()
-    lag = summary(lags)
+    lag = histogram_summary(lags)
     failed = sum(errors.values()) + (0 if stopped_early else len(pending))
     run = {
         "mode": "open", "rate": rate, "arrivals": arrivals, "duration_s": seconds, "planned": len(dues),
@@ -139,7 +140,8 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
         "unfinished": 0 if stopped_early else len(pending), "stopped_early": stopped_early,
         "elapsed_s": round(ended - start, 2), "drain_s": round(ended - scheduled_end, 2),
         "transaction_rate": round(latencies.get_total_count() / max(ended - start, 1e-9), 2),
-        "latency_ms": summary(latencies), "send_lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
+        "latency_ms": histogram_summary(latencies),
+        "send_lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
         "valid": sent == 0 or lag["p99"] <= MAX_SEND_LAG_MS,
     }
     if stopped_early:
@@ -160,39 +162,24 @@ def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms
 
 
 def in_a_process(module, arguments, budget_s, tick=None):
-    """`python -m module arguments`, killed by pid after budget_s; the JSON it prints, or {"error": its last
+    """`python -m module arguments`, ended by pid after budget_s; the JSON it prints, or {"error": its last
     line}. tick(line) gets the progress lines it writes to stderr ("NAME: ... s of ...")."""
     prefix = module.rsplit(".", 1)[-1] + ": "
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen([sys.executable, "-m", module, *arguments], cwd=ROOT, stdout=out, stderr=err,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline, shown = time.monotonic() + budget_s, 0
-        try:
-            while process.poll() is None and time.monotonic() < deadline:
-                try:
-                    process.wait(timeout=1)
-                except subprocess.TimeoutExpired:
-                    pass
-                err.seek(shown)
-                for line in err.readlines():
-                    if tick and line.startswith(prefix) and " s of " in line:
-                        tick(line.removeprefix(prefix).strip())
-                shown = err.tell()
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-        out.seek(0)
-        err.seek(0)
-        text = out.read()
-        if process.returncode != 0 or not text.strip():
-            lines = err.read().strip().splitlines() or [f"exit status {process.returncode}"]
-            return {"error": f"driver failed: {lines[-1]}"}
-        return json.loads(text)
+
+    def progress(written):
+        for line in written.splitlines():
+            if line.startswith(prefix) and " s of " in line:
+                tick(line.removeprefix(prefix).strip())
+
+    done = run_bounded([sys.executable, "-m", module, *arguments], budget_s, progress if tick else None, cwd=ROOT)
+    if done.status != 0 or not done.stdout.strip():
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.status}"]
+        return {"error": f"driver failed: {lines[-1]}"}
+    return json.loads(done.stdout)
 
 
 def parse_args(argv=None):
-    parser = common.OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="e.g. http://127.0.0.1:8003/?n=140000")
     parser.add_argument("--rate", type=float, required=True, help="requests per second")
     parser.add_argument("--duration", type=float, default=30, help="seconds of sending (default 30)")

@@ -6,10 +6,10 @@ siege prints its summary on stderr and, with -v, one line per transaction on std
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 
 from ..servers import HOST, ROOT
+from ..subprocesses import run_bounded
 
 SIEGERC = ROOT / "siegerc"
 
@@ -48,29 +48,14 @@ def parse_transactions(text):
 
 
 def run(port, concurrency, seconds, verbose=False, tick=None, path="/"):
-    """siege against the server, bounded in time; (stdout, stderr, seconds it ran). Killed by pid if it outstays
+    """siege against the server, bounded in time; (stdout, stderr, seconds it ran). Ended by pid if it outstays
     its time. tick(seconds_left) is called every 15 s while it runs."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command(f"http://{HOST}:{port}{path}", concurrency, seconds, verbose),
-                                   stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
-        started = time.monotonic()
-        deadline = time.monotonic() + seconds + 45  # siege ends on time, then waits for answers in flight
-        try:
-            while process.poll() is None and time.monotonic() < deadline:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    if tick:
-                        tick(max(0, round(deadline - 45 - time.monotonic())))
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        elapsed = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        return out.read(), err.read(), elapsed
+    started = time.monotonic()
+
+    def every_15_s(_):
+        tick(max(0, round(started + seconds - time.monotonic())))
+
+    # siege ends on time, then waits for the answers in flight: 45 s more
+    done = run_bounded(command(f"http://{HOST}:{port}{path}", concurrency, seconds, verbose), seconds + 45,
+                       every_15_s if tick else None, every_s=15)
+    return done.stdout, done.stderr, done.seconds
