@@ -162,12 +162,18 @@ class ServerProcess:
     process: subprocess.Popen = None
     log: object = None
     tree: dict = field(default_factory=dict)  # pid -> psutil.Process of every process seen in its tree
+    # The TMPDIR of the server and of all it starts: made at start; at stop, what the server left there is named in
+    # left_behind (a clean stop leaves nothing), then removed, even after a SIGKILL that left the server no chance.
+    tmpdir: str = None
+    left_behind: list = field(default_factory=list)
 
     def start(self):
         adopt_orphans()
         self.log = tempfile.TemporaryFile("w+")
+        self.tmpdir = tempfile.mkdtemp(prefix="server-")
         self.process = subprocess.Popen(self.command(), cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        env={**os.environ, "TMPDIR": self.tmpdir})
         return self
 
     def command(self):
@@ -237,9 +243,11 @@ class ServerProcess:
         return alive
 
     def stop(self, signum=signal.SIGTERM, timeout=5):
-        """Stop the server with `signum`; True if its whole tree was gone within `timeout` s and the port is free.
+        """Stop the server with `signum`; True if its whole tree was gone within `timeout` s, the port is free and
+        it left no temporary file.
 
-        Whatever is still alive then is killed, by pid, so that nothing is ever left behind.
+        Whatever is still alive then is killed, by pid, and its temporary directory removed, so that nothing is
+        ever left behind.
         """
         if self.process is None:
             return True
@@ -251,7 +259,10 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
-        return not alive and port_is_free(self.port)
+        if self.tmpdir and os.path.isdir(self.tmpdir):
+            self.left_behind = sorted(os.listdir(self.tmpdir))
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+        return not alive and port_is_free(self.port) and not self.left_behind
 
     def __enter__(self):
         return self.start()

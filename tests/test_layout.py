@@ -66,14 +66,15 @@ def test_a_stopped_server_leaves_no_temporary_file(short_tmp, monkeypatch, name)
     if server.missing:
         pytest.skip(f"{name}: {server.missing}")
     tmp_path = short_tmp
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", tmp_path)  # where the harness makes the server's TMPDIR
     process = ServerProcess(server, free_port()).start()
     try:
         assert process.wait_healthy(60), process.output()
         assert request(process.port, "/?n=1000")[0] == 200
         if server.jobs:
             assert request(process.port, "/jobs?n=1000", method="POST")[0] == 202
-        assert os.listdir(tmp_path), "while it runs, it has a temporary directory of its own"
+        assert os.listdir(process.tmpdir), "while it runs, it has a temporary directory of its own"
     finally:
-        assert process.stop()
-    assert os.listdir(tmp_path) == []
+        process.stop()
+    assert process.left_behind == [], "the server removed what it and its children wrote"
+    assert os.listdir(tmp_path) == [], "and the harness removed the directory it gave it"
