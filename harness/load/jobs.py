@@ -121,11 +121,7 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=10, help="seconds of submitting (default 10)")
     parser.add_argument("--deadline", type=float, default=60, help="seconds to follow the jobs after (default 60)")
     args = parser.parse_args(argv)
-    if not args.url.startswith(("http://127.0.0.1", "http://localhost")) or "/jobs" not in args.url:
-        parser.error("the url must be a /jobs url on loopback: http://127.0.0.1:PORT/jobs?n=N")
-    for name in ("rate", "duration"):
-        if not 0 < getattr(args, name) <= 100_000:
-            parser.error(f"--{name} must be above 0 and at most 100000")
+    openloop.check_url_and_rate(parser, args, path="/jobs")
     if not 0 <= args.deadline <= 3600:
         parser.error("--deadline must be from 0 to 3600 seconds")
     print(f"jobs: {args.rate:g} jobs/s for {args.duration:g} s -> {args.url}", file=sys.stderr, flush=True)

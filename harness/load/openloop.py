@@ -19,6 +19,7 @@ import math
 import os
 import random
 import sys
+import urllib.parse
 from collections import Counter
 
 import aiohttp
@@ -178,6 +179,17 @@ def in_a_process(module, arguments, budget_s, tick=None):
     return json.loads(done.stdout)
 
 
+
+def check_url_and_rate(parser, args, path="/"):
+    """What both drivers' command lines check: a URL on loopback whose path starts with `path`, and a --rate and
+    --duration in bounds."""
+    if not args.url.startswith(("http://127.0.0.1", "http://localhost")) or \
+            not urllib.parse.urlsplit(args.url).path.startswith(path):
+        parser.error(f"the url must be on loopback, its path {path}...: http://127.0.0.1:PORT{path}...")
+    for name in ("rate", "duration"):
+        if not 0 < getattr(args, name) <= 100_000:
+            parser.error(f"--{name} must be above 0 and at most 100000")
+
 def parse_args(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="e.g. http://127.0.0.1:8003/?n=140000")
@@ -189,11 +201,7 @@ def parse_args(argv=None):
     parser.add_argument("--drain", type=float, default=30, help="seconds to wait for the last answers (default 30)")
     parser.add_argument("--slo-ms", type=float, help="stop early once the p99 cannot be within this")
     args = parser.parse_args(argv)
-    if not args.url.startswith(("http://127.0.0.1", "http://localhost")):
-        parser.error("the url must be on loopback: http://127.0.0.1:PORT/...")
-    for name in ("rate", "duration"):
-        if not 0 < getattr(args, name) <= 100_000:
-            parser.error(f"--{name} must be above 0 and at most 100000")
+    check_url_and_rate(parser, args)
     if not 0 <= args.drain <= 3600:
         parser.error("--drain must be from 0 to 3600 seconds")
     if args.slo_ms is not None and args.slo_ms <= 0:
