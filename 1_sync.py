@@ -21,4 +21,4 @@ def main():
 
 
 if __name__ == "__main__":
-    lifecycle.run(main)
+    lifecycle.run_until_stopped(main)

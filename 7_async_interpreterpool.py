@@ -26,4 +26,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    lifecycle.run(main)
+    lifecycle.run_until_stopped(main)

@@ -31,8 +31,8 @@ app.conf.update(
 )
 
 
-@app.task(name="jobqueue.run")
-def run(kind, backend, n):
+@app.task(name="jobqueue.run_task")
+def run_task(kind, backend, n):
     return tasks.run(tasks.Task(kind, backend), n)
 
 

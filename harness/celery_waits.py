@@ -16,10 +16,9 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import common
 import tasks
 from processes import cpu_count
-from serving import celery_client
+from serving import celery_client, lifecycle
 
 from .cli import OneLineParser
 from .measure import percentiles
@@ -124,4 +123,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if not 1 <= args.users <= 500 or not 0 < args.seconds <= 600 or not 1 <= args.rounds <= 20:
         parser.error("--users from 1 to 500, --seconds above 0 and at most 600, --rounds from 1 to 20")
-    common.run(lambda: asyncio.run(main(args.users, args.seconds, args.rounds)))
+    lifecycle.run_until_stopped(lambda: asyncio.run(main(args.users, args.seconds, args.rounds)))

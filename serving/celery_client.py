@@ -18,7 +18,7 @@ import redis.exceptions
 from tornado.web import HTTPError
 
 from processes import die_with_parent, free_port, script_name
-from jobqueue import app, prepare, run
+from jobqueue import app, prepare, run_task
 
 from . import lifecycle
 
@@ -36,7 +36,7 @@ def use(url):
 def send(task, n, task_id):
     """Queue one run of `task` (blocking: Celery's client is synchronous, so the server calls it in a thread)."""
     try:
-        run.apply_async((task.kind, task.backend, n), task_id=task_id)
+        run_task.apply_async((task.kind, task.backend, n), task_id=task_id)
     except kombu.exceptions.OperationalError as error:  # Redis down, after Celery's own retries
         raise HTTPError(503, log_message=f"cannot queue the task: {error}") from None
 

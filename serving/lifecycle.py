@@ -1,4 +1,4 @@
-"""Start-up, stop signals and stopping: run(main) for every server, and its one-line failures.
+"""Start-up, stop signals and stopping: run_until_stopped(main) for every server, and its one-line failures.
 
 A server stops at SIGINT or SIGTERM, whatever its main thread is doing, and takes every process it started with it
 (pool workers, the forkserver, Dask's nannies, redis-server); the temporary files they wrote go too: each server
@@ -15,9 +15,9 @@ import traceback
 
 from processes import bind_error, on_stop_signals, script_name, stop_children
 
-LOOP = {}  # the running asyncio loop of run(), for the thread that stops it
+LOOP = {}  # the running asyncio loop of run_until_stopped(), for the thread that stops it
 STOPPING, PARKED = threading.Event(), threading.Event()  # a stop signal came / the main thread stands aside
-TMPDIR = {}  # this server's own temporary directory, once run() has made it
+TMPDIR = {}  # this server's own temporary directory, once run_until_stopped() has made it
 
 
 def fail(message, status=1):
@@ -74,7 +74,7 @@ def stop_server(signum):
     exit_now(0)
 
 
-def run(main):
+def run_until_stopped(main):
     """Run a server's main() (sync or async) until SIGINT or SIGTERM, then stop every process it started.
 
     Exit status 0 after a signal (within processes.HARD_EXIT_AFTER_S even if a child will not stop), 1 after a start-up

@@ -33,7 +33,7 @@ def start_server():
                 unclean.append(process.server.name)
         except Exception as error:  # noqa: BLE001 - reported below, after the others are stopped
             unclean.append(f"{process.server.name}: {error!r}")
-    assert not unclean, f"processes left behind or port busy after stopping {unclean}"
+    assert not unclean, f"processes or temporary files left behind, or port busy, after stopping {unclean}"
 
 
 @pytest.fixture(scope="module", params=SERVERS, ids=[server.name for server in SERVERS])
