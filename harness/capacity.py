@@ -1,4 +1,11 @@
 """A strategy's capacity: the highest open-loop rate it sustains within a latency target, found by search."""
+import numpy
+
+import tasks
+
+from . import limits
+from .cli import MAX_RATE
+from .drive import open_run, settle
 
 
 def search(passes, start, highest, precision=0.05, max_steps=12):
@@ -30,3 +37,40 @@ def search(passes, start, highest, precision=0.05, max_steps=12):
 def round_rate(rate):
     """Three significant figures: a rate a person can read and type (12.3, 0.456, 1230)."""
     return float(f"{rate:.3g}")
+
+
+def find_capacity(m):
+    """The capacity search of one run (a drive.Measuring whose level is the SLO in ms): each step an open-loop
+    run that stops early once its p99 can no longer be within the SLO; starting at half of CPUs / T1, doubling
+    until a rate fails, then bisecting. Its figures, to merge into the run."""
+    slo_ms, kind = m.level, m.env["tasks"][m.task.kind]
+    steps, t1_samples = [], [m.run["task_s"]]
+
+    def passes(rate):
+        m.progress(f"capacity search, trying {rate:g} requests/s")
+        step = open_run(m.process, m.port, m.path, rate, m.args, m.progress, slo_ms=slo_ms)
+        p99 = step.get("latency_ms", {}).get("p99")
+        # Not step["valid"]: latency counts from the due time, so a driver that sent late only adds to it; a send
+        # lag of a few ms cannot pass a rate that fails a target of a second (it is reported with the step).
+        passed = (step["measured"] and not step.get("failed") and p99 is not None and not step.get("stopped_early")
+                  and p99 <= slo_ms)
+        steps.append({"rate": rate, "passed": passed, "p99_ms": p99, "stopped_early": step.get("stopped_early"),
+                      "failed": step.get("failed"), "send_lag_p99_ms": step.get("send_lag_ms", {}).get("p99"),
+                      "valid": step.get("valid"), "health_p99_ms": step.get("health_ms", {}).get("p99"),
+                      "planned": step.get("planned"), "sent": step.get("sent"),
+                      **({"error": step["error"]} if "error" in step else {})})
+        settle(m.process, m.port)
+        # The machine's speed drifts within minutes: T1 is sampled after every step, and the capacity compared
+        # with CPUs / the median of those samples, the speed of the minutes the search ran in.
+        t1_samples.append(tasks.time_task(m.task, kind["n"], runs=3))
+        return passed
+
+    start = round_rate(limits.limit(m.env, m.task.kind, t1_s=m.run["task_s"]).per_s / 2)
+    found = search(passes, start=start, highest=MAX_RATE)
+    t1 = float(numpy.median(t1_samples))
+    limit_per_s = limits.limit(m.env, m.task.kind, t1_s=t1).per_s
+    at = next((step for step in steps if step["rate"] == found and step["passed"]), {})
+    return dict(measured=bool(steps), capacity_per_s=found, limit_per_s=round(limit_per_s, 2),
+                ratio=limits.efficiency(found, limit_per_s), steps=steps, t1_during_s=round(t1, 5),
+                t1_samples_s=[round(sample, 5) for sample in t1_samples],
+                at_capacity={"p99_ms": at.get("p99_ms"), "health_p99_ms": at.get("health_p99_ms")})

@@ -4,9 +4,12 @@ import argparse
 import sys
 
 import tasks
-from serving.cli import OneLineParser  # noqa: F401 - the servers' convention: a mistake is one line, status 2
+from serving.cli import OneLineParser  # the servers' convention: a mistake is one line, status 2
 
 from .servers import SERVERS
+
+__all__ = ["MAX_RATE", "OneLineParser", "kind_list", "positive_ints", "positive_numbers", "runnable",
+           "server_list", "task_list"]
 
 MAX_RATE = 500  # the open-loop driver keeps its schedule (send lag p99 under 5 ms) up to a few hundred per second
 
@@ -58,3 +61,23 @@ def runnable(servers, program):
         if server.missing:
             print(f"{program}: {server.name} left out: {server.missing}", file=sys.stderr)
     return [server for server in servers if not server.missing]
+
+
+def task_list(kinds, user_task, n, servers, backend, program):
+    """The tasks to run (tasks.Task: the kinds, then the user's MODULE:FUNCTION, each asking `backend` if it is the
+    http kind) and the servers that can run them; ValueError (one line) if the user's function or n cannot run."""
+    chosen = [tasks.Task(kind, backend) for kind in kinds or ([] if user_task else ["cpu"])]
+    if user_task:
+        chosen.append(tasks.Task(user_task, backend))
+        try:
+            tasks.check(chosen[-1], cooperative=False)
+        except tasks.TaskError as error:
+            raise ValueError(str(error)) from None
+        if any(s.runs_in == "loop" for s in servers):  # the cooperative variant needs an async def
+            servers = [s for s in servers if s.runs_in != "loop"]
+            print(f"{program}: 2_async --cooperative left out: it can only run an async def", file=sys.stderr)
+    for task in chosen:
+        kind = task.spec()
+        if n is not None and not 1 <= n <= kind.max_n:
+            raise ValueError(f"--n must be from 1 to {kind.max_n} for the {kind.name} task")
+    return chosen, servers

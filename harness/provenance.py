@@ -26,7 +26,9 @@ def git_commit(short=False):
     return commit[:12 if short else None]
 
 
-def environment(kinds):
+def environment(kinds, seed=None):
+    """The machine, the versions and the commit; `kinds`, each task kind's T1 alone; the seed of the Poisson
+    schedules if there is one."""
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     try:
@@ -38,5 +40,5 @@ def environment(kinds):
         "cpu_quota": processes.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": os_name, "python": platform.python_version(), "tornado": tornado.version, "siege": siege.version(),
         "commit": git_commit(), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "tasks": kinds,
+        "tasks": kinds, **({} if seed is None else {"seed": seed}),
     }

@@ -1,5 +1,12 @@
-"""Results as people read them: RST tables, charts, and the README's results section."""
-import re
+"""Results as people read them: RST tables, charts, and the README's results section.
+
+    .venv/bin/python -m harness.report results/DATE/results.json [--out DIR]
+
+re-renders a saved run's tables and charts (results.rst, results.png, matrix.png, hockey.png) into its folder.
+"""
+import json
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -9,52 +16,16 @@ import matplotlib.ticker  # noqa: E402
 import numpy  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-LEGEND = ("Trans/s, Mean s, p50/p99: answers 200 only. Health: ``GET /health`` sent every 100 ms whatever the "
-          "answers, latency from the time it was meant to be sent (p50/p99 of those answered); Unavail. %: the "
-          "share of the run in which a probe got no answer within 1 s. Peak PSS: the whole process tree, a page "
-          "shared by several processes counted once. Efficiency: Trans/s ÷ the limit named in the title.")
-OPEN_LEGEND = ("Open loop: requests sent on schedule whatever the answers, each on a new connection, latency from the "
-               "time it was due (answers 200 only; Failed: refused, reset, non-200 or never answered). Send lag: "
-               "how late the driver sent, a run with a p99 over 5 ms is marked invalid.")
+from .cli import OneLineParser  # noqa: E402
+from .columns import CLOSED_COLUMNS  # noqa: E402
+from .limits import limit  # noqa: E402
+from .modes import MODES, load_of  # noqa: E402
+
 REPEAT_LEGEND = "Each figure: the median of {n} interleaved rounds, its range in brackets."
 
 
 def _fmt(value, digits=1):
     return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _get(*path):
-    def get(run):
-        for key in path:
-            run = run.get(key) if isinstance(run, dict) else None
-        return run
-    return get
-
-
-def _ms(key):
-    """A run's figure in seconds, read in milliseconds."""
-    return lambda run: run[key] * 1000 if run.get(key) else None
-
-
-# (header, how to read it from a run, digits, whether --repeat shows its range)
-CLOSED_COLUMNS = [
-    ("Avail. %", _get("availability"), 2, False), ("Trans/s", _get("transaction_rate"), 2, True),
-    ("Mean s", _get("response_time_s"), 2, False), ("p50 ms", _get("latency_ms", "p50"), 0, False),
-    ("p99 ms", _get("latency_ms", "p99"), 0, True), ("Health p50 ms", _get("health_ms", "p50"), 1, False),
-    ("Health p99 ms", _get("health_ms", "p99"), 1, True), ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
-    ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
-    ("T1 now ms", _ms("task_s"), 1, False),
-    ("Efficiency", _get("efficiency"), 2, True),
-]
-OPEN_COLUMNS = [
-    ("Answered/s", _get("transaction_rate"), 2, False), ("Failed", _get("failed"), 0, True),
-    ("p50 ms", _get("latency_ms", "p50"), 0, True), ("p90 ms", _get("latency_ms", "p90"), 0, False),
-    ("p99 ms", _get("latency_ms", "p99"), 0, True), ("p99.9 ms", _get("latency_ms", "p99.9"), 0, False),
-    ("max ms", _get("latency_ms", "max"), 0, False), ("Send lag p99 ms", _get("send_lag_ms", "p99"), 1, False),
-    ("Health p99 ms", _get("health_ms", "p99"), 1, True), ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
-    ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
-    ("T1 now ms", _ms("task_s"), 1, False),
-]
 
 
 def cell(runs, get, digits, ranged):
@@ -84,13 +55,6 @@ def row(runs, columns=CLOSED_COLUMNS, python=None):
     return [label, *[cell(measured, get, digits, ranged) for _, get, digits, ranged in columns]]
 
 
-def load_of(run):
-    """What a run was loaded with: ("closed", users), ("open", requests/s) or ("capacity", the SLO in ms)."""
-    mode = run.get("mode", "closed")
-    return (mode, {"closed": run.get("concurrency"), "open": run.get("rate"), "capacity": run.get("slo_ms"),
-                   "background": run.get("rate")}[mode])
-
-
 def median_run(runs):
     """One run standing for several rounds of it (--repeat): every number the median of the rounds' numbers."""
     def merge(values):
@@ -107,42 +71,6 @@ def collapsed(results):
     for run in results["runs"]:
         groups.setdefault((run["server"], run["task"], load_of(run)), []).append(run)
     return {**results, "runs": [median_run([r for r in runs if r.get("measured")] or runs) for runs in groups.values()]}
-
-
-def steps_text(run):
-    return " ".join(f"{step['rate']:g}{'✓' if step['passed'] else '✗'}" for step in run.get("steps", []))
-
-
-CAPACITY_COLUMNS = [
-    ("Capacity req/s", _get("capacity_per_s"), 1, True), ("÷ CPUs / T1", _get("ratio"), 2, True),
-    ("T1 during ms", _ms("t1_during_s"), 0, False),
-    ("p99 ms there", _get("at_capacity", "p99_ms"), 0, False),
-    ("Health p99 ms there", _get("at_capacity", "health_p99_ms"), 1, False),
-    ("Rates tried, ✓ within the SLO (round 1)", steps_text, None, False),
-]
-
-
-BACKGROUND_COLUMNS = [
-    ("Accepted/s", _get("accept_rate"), 1, True), ("202 p50 ms", _get("accept_ms", "p50"), 1, False),
-    ("202 p99 ms", _get("accept_ms", "p99"), 1, True), ("Completed/s", _get("completion_rate"), 2, True),
-    ("Done p50 s", lambda run: _seconds(run, "p50"), 1, False),
-    ("Done p99 s", lambda run: _seconds(run, "p99"), 1, False),
-    ("Max backlog", _get("max_backlog"), 0, False), ("Refused", _get("refused"), 0, False),
-    ("Unfinished", _get("unfinished"), 0, False), ("Failed", _get("failed"), 0, False), ("Lost", _get("lost"), 0, True),
-    ("Health p99 ms", _get("health_ms", "p99"), 1, True),
-]
-BACKGROUND_LEGEND = ("Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "
-                     "schedule; 202 latency from the time each was due; Accepted/s: 202s ÷ the time until the last "
-                     "one, the duration or longer), then each job followed until done or the "
-                     "deadline. Completed/s: jobs done ÷ the time from the first submission to the last done. Done "
-                     "p50/p99: from submission to the server's done_at. Max backlog: queued + running, sampled every "
-                     "0.5 s. Unfinished: still queued or running at the deadline (lost when an in-memory server "
-                     "stops); Lost: an accepted job the server no longer knew.")
-
-
-def _seconds(run, key):
-    value = (run.get("submit_to_done_ms") or {}).get(key)
-    return None if value is None else value / 1000
 
 
 def server_labels(results, mode=None):
@@ -163,19 +91,17 @@ def levels(results):
 
 
 def loads(results):
-    return sorted({load_of(run) for run in results["runs"]},
-                  key=lambda load: (["closed", "open", "capacity", "background"].index(load[0]), load[1]))
+    """Every (mode, level) of the results, in the order of the modes' table, then by level."""
+    return sorted({load_of(run) for run in results["runs"]}, key=lambda load: (list(MODES).index(load[0]), load[1]))
+
+
+def modes_of(results):
+    """The names of the load modes the runs ran in, in the order of the modes' table."""
+    return list(dict.fromkeys(load[0] for load in loads(results)))
 
 
 def rounds(results):
     return max((run.get("round", 0) for run in results["runs"]), default=0) + 1
-
-
-def limit_text(env, task, users):
-    kind = env["tasks"][task]
-    if kind["waits"] and users:
-        return f"limit {users} users / T1 = {users / kind['t1_s']:.1f} tasks/s"
-    return f"limit {env['cpu_count']} CPUs / T1 = {env['cpu_count'] / kind['t1_s']:.1f} tasks/s"
 
 
 def environment_line(env):
@@ -190,21 +116,9 @@ def environment_line(env):
 
 
 def title(env, task, load, runs):
-    mode, level = load
+    name, level = load
     duration = max((run.get("duration_s") or 0 for run in runs), default=0)
-    if mode == "closed":
-        return f"Task {task}, {level} concurrent users, {duration:g} s: {limit_text(env, task, level)}"
-    if mode == "open":
-        return f"Task {task}, open loop at {level:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s"
-    if mode == "background":
-        deadline = max((run.get("deadline_s") or 0 for run in runs), default=0)
-        return (f"Task {task}: background jobs submitted at {level:g}/s for {duration:g} s, followed for {deadline:g} s "
-                f"more: {limit_text(env, task, None)}")
-    return f"Task {task}: capacity, the highest open-loop rate with p99 ≤ {level:g} ms and no failure, {duration:g} s steps"
-
-
-COLUMNS = {"closed": CLOSED_COLUMNS, "open": OPEN_COLUMNS, "capacity": CAPACITY_COLUMNS,
-           "background": BACKGROUND_COLUMNS}
+    return MODES[name].title(task, level, env, runs, duration)
 
 
 def tables_rst(results):
@@ -216,17 +130,14 @@ def tables_rst(results):
             runs = [run for run in results["runs"] if load_of(run) == load and run["task"] == task]
             if not runs:
                 continue
-            columns = COLUMNS[load[0]]
+            columns = MODES[load[0]].columns
             rows = [row([run for run in runs if run["server"] == label], columns, env.get("python"))
                     for label in labels if any(run["server"] == label for run in runs)]
             heading = title(env, task, load, runs)
             table = tabulate(rows, ["Strategy", *[column[0] for column in columns]], "rst", disable_numparse=True,
                              colalign=("left", *["right"] * len(columns)))
             parts.append(f"{heading}\n{'-' * len(heading)}\n\n{table}\n")
-    modes = {load[0] for load in loads(results)}
-    legend = [LEGEND] if "closed" in modes else []
-    legend += [OPEN_LEGEND] if modes & {"open", "capacity"} else []
-    legend += [BACKGROUND_LEGEND] if "background" in modes else []
+    legend = list(dict.fromkeys(MODES[name].legend for name in modes_of(results)))
     if env.get("probe_floor_ms"):
         floor = env["probe_floor_ms"]
         legend.append(f"Health probe floor on this machine: p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms, "
@@ -274,8 +185,8 @@ def write_chart(results, path):
     if one_kind:
         task = task_kinds(results)[0]
         for level in levels(results)[:1] if env["tasks"][task]["waits"] else [None]:
-            text = limit_text(env, task, level)
-            value = float(text.rsplit("= ", 1)[1].split()[0])
+            line = limit(env, task, level)
+            value, text = line.per_s, line.text
             rate_axes.axhline(value, color="grey", linestyle="--", linewidth=1)
             tallest = max((run["transaction_rate"] for run in found.values()), default=0)
             rate_axes.set_ylim(top=max(value, tallest) * 1.1)  # room for the limit's label
@@ -368,13 +279,14 @@ def write_hockey(results, path):
                           markersize=15, markeredgecolor="black")
         if slo:
             axes.axhline(slo, color="red", linestyle="--", linewidth=1)
-            axes.text(axes.get_xlim()[1], slo * 0.95, f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  "
-                      "\n★: capacity  ", color="red", fontsize=8, va="top", ha="right")
+            axes.text(axes.get_xlim()[1], slo * 0.95,
+                      f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  \n★: capacity  ",
+                      color="red", fontsize=8, va="top", ha="right")
         if not env["tasks"][task]["waits"]:
-            limit = env["cpu_count"] / env["tasks"][task]["t1_s"]
-            axes.axvline(limit, color="grey", linestyle=":", linewidth=1)
-            axes.text(limit, axes.get_ylim()[0] * 1.1, " CPUs / T1 at the start", color="grey", fontsize=8, rotation=90,
-                      va="bottom")
+            cpus_t1 = limit(env, task).per_s
+            axes.axvline(cpus_t1, color="grey", linestyle=":", linewidth=1)
+            axes.text(cpus_t1, axes.get_ylim()[0] * 1.1, " CPUs / T1 at the start", color="grey", fontsize=8,
+                      rotation=90, va="bottom")
         axes.set_yscale("log")
         axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
         axes.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
@@ -388,17 +300,51 @@ def write_hockey(results, path):
     plt.close(figure)
 
 
-def replace_section(text, name, content):
-    """Replace what stands between the RST comments `.. begin NAME` and `.. end NAME`."""
-    pattern = re.compile(rf"(^\.\. begin {re.escape(name)}\n).*?(^\.\. end {re.escape(name)}$)", re.M | re.S)
-    if not pattern.search(text):
-        raise ValueError(f"no '.. begin {name}' / '.. end {name}' markers")
-    return pattern.sub(lambda match: f"{match.group(1)}\n{content.strip()}\n\n{match.group(2)}", text, count=1)
-
-
 def readme_section(results, charts):
     alt = ("strategies by task kind: efficiency and /health p99" if len(task_kinds(results)) > 1
            else "transactions/s and /health p99 per strategy")
-    images = "".join(f".. image:: {chart}\n   :alt: {'latency p99 against offered load per strategy' if 'hockey' in str(chart) else alt}\n\n"
+    hockey = "latency p99 against offered load per strategy"
+    images = "".join(f".. image:: {chart}\n   :alt: {hockey if 'hockey' in str(chart) else alt}\n\n"
                      for chart in charts)
     return f"Measured on: {environment_line(results['environment'])}\n\n{images}{tables_rst(results)}"
+
+
+CHARTS = {"results.png": write_chart, "matrix.png": write_matrix, "hockey.png": write_hockey}
+
+
+def render(results, out_dir):
+    """results.rst and the charts of the load modes the runs ran in (the matrix only for several task kinds),
+    written into out_dir; their paths."""
+    paths = [out_dir / "results.rst"]
+    write_rst(results, paths[0])
+    charts = [chart for chart in dict.fromkeys(chart for name in modes_of(results) for chart in MODES[name].charts)
+              if chart != "matrix.png" or len(task_kinds(results)) > 1]
+    for chart in charts:
+        CHARTS[chart](results, out_dir / chart)
+        paths.append(out_dir / chart)
+    return paths
+
+
+def main(argv=None):
+    parser = OneLineParser(description="Re-render the tables and charts of a saved run from its results.json.")
+    parser.add_argument("results", type=Path, help="a run's results.json")
+    parser.add_argument("--out", type=Path, help="where the files go (default: the folder of results.json)")
+    args = parser.parse_args(argv)
+    try:
+        results = json.loads(args.results.read_text())
+        if not (isinstance(results, dict) and isinstance(results.get("environment"), dict)
+                and isinstance(results.get("runs"), list) and results["runs"]):
+            raise ValueError("no environment or no runs")
+        out_dir = args.out or args.results.parent
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = render(results, out_dir)
+    except OSError as error:
+        parser.error(f"{args.results}: {error.strerror or error}")
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+        parser.error(f"{args.results}: not the results of a run ({type(error).__name__}: {error})")
+    print(f"Written: {', '.join(str(path) for path in paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

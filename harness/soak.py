@@ -28,6 +28,7 @@ from processes import free_port, on_stop_signals
 from .cli import OneLineParser, runnable, server_list
 from .load import siege
 from .measure import tree_figures, wait_until_idle
+from .readme import update_section
 from .servers import HOST, ROOT, SERVERS, ServerProcess, request
 from .verify import prime_count
 
@@ -215,10 +216,8 @@ def main(argv=None):
     (out / "soak.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{table(results)}\n\nResults in {out}/")
     if args.update_readme:
-        from . import report
-        readme = ROOT / "README.rst"
         command = f"make soak ARGS=\"--minutes {args.minutes:g} --update-readme\""
-        readme.write_text(report.replace_section(readme.read_text(), "soak", f"``{command}``:\n\n{table(results)}"))
+        update_section(ROOT / "README.rst", "soak", f"``{command}``:\n\n{table(results)}")
     bad = [r["server"] for r in results if r["wrong"] or r["bad_wrong"] or not r["clean_stop"]]
     return 1 if bad or stop.is_set() else 0
 

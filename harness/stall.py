@@ -15,11 +15,11 @@ import time
 
 from processes import free_port, on_stop_signals
 
-from . import report
 from .cli import OneLineParser
 from .load import openloop, siege
 from .measure import percentiles
 from .provenance import git_commit
+from .readme import update_section
 from .servers import BACKEND, HOST, ROOT, ServerProcess
 
 MS = 100
@@ -96,10 +96,9 @@ def main(argv=None):
     text = table(demonstrate())
     print(text)
     if args.update_readme:
-        readme = ROOT / "README.rst"
         when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         content = f"Measured {when}, commit {git_commit(short=True)}::\n\n" + textwrap.indent(text, "    ")
-        readme.write_text(report.replace_section(readme.read_text(), "stall", content))
+        update_section(ROOT / "README.rst", "stall", content)
         print("README.rst: section 'stall' updated")
     return 0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import marked_environment
-from harness import measure, report
+from harness import limits, measure, readme
 from harness.load import siege
 from processes import port_is_free
 from harness.servers import ROOT, SERVERS
@@ -70,8 +70,9 @@ def test_percentiles():
 
 
 def test_efficiency():
-    assert measure.efficiency(16.0, cpus=2, task_s=0.1) == 0.8  # limit: 2 / 0.1 = 20 tasks/s
-    assert measure.efficiency(9.0, cpus=1, task_s=0.1) == 0.9
+    computes = {"cpu_count": 2, "tasks": {"cpu": {"waits": False, "t1_s": 0.1}}}
+    assert limits.efficiency(16.0, limits.limit(computes, "cpu").per_s) == 0.8  # limit: 2 / 0.1 = 20 tasks/s
+    assert limits.efficiency(9.0, limits.limit({**computes, "cpu_count": 1}, "cpu").per_s) == 0.9
 
 
 README = """Intro
@@ -91,15 +92,15 @@ old sweep
 
 
 def test_readme_section_replacement():
-    updated = report.replace_section(README, "results", "new table\n")
+    updated = readme.replace_section(README, "results", "new table\n")
     assert "new table" in updated and "old table" not in updated
     assert "old sweep" in updated, "the other section is untouched"
-    assert report.replace_section(updated, "results", "newer") == report.replace_section(README, "results", "newer")
+    assert readme.replace_section(updated, "results", "newer") == readme.replace_section(README, "results", "newer")
 
 
 def test_readme_section_without_markers():
     with pytest.raises(ValueError, match="no '.. begin other'"):
-        report.replace_section(README, "other", "x")
+        readme.replace_section(README, "other", "x")
 
 
 def run_all(*args, timeout=120, env=None):
@@ -271,13 +272,9 @@ sys.exit(run_all.main())"""
 
 def measured_from(name, elapsed_s=2.0, summary=True):
     """A run's figures from captured siege output (stdout: transaction lines; stderr: the summary)."""
-    import run_all
-
-    run = {"duration_s": 2}
     stdout = (DATA / f"{name}_stdout.txt").read_text() if (DATA / f"{name}_stdout.txt").exists() else ""
     stderr = (DATA / f"{name}_stderr.txt").read_text() if summary and (DATA / f"{name}_stderr.txt").exists() else ""
-    run_all.measured(run, stdout, stderr, elapsed_s, health={}, tree={}, limit_per_s=20)  # 2 CPUs / 0.1 s
-    return run
+    return {"duration_s": 2, **siege.figures(stdout, stderr, elapsed_s, limit_per_s=20)}  # 2 CPUs / 0.1 s
 
 
 def test_a_run_counts_503_answers_once_and_only_200_as_success():
@@ -329,3 +326,49 @@ def test_a_bad_user_task_is_a_one_line_error_of_the_suite():
     run = run_all("--task", "nosuchmodule:f")
     assert run.returncode == 2 and "cannot import nosuchmodule" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def render(*args):
+    return subprocess.run([sys.executable, "-m", "harness.report", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_saved_run_is_rendered_again(tmp_path):
+    """tests/data/results.json: the runs of four short real suites (siege's summary text left out), one per load
+    mode; re-rendered into its folder, then with two task kinds (the matrix) into --out."""
+    saved = tmp_path / "run" / "results.json"
+    saved.parent.mkdir()
+    shutil.copyfile(DATA / "results.json", saved)
+    done = render(saved)
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in saved.parent.iterdir()) == ["hockey.png", "results.json", "results.png",
+                                                                    "results.rst"]
+    text = (saved.parent / "results.rst").read_text()
+    for heading in ("Task cpu, 25 concurrent users, 5 s: limit 2 CPUs / T1 = 25.8 tasks/s",
+                    "Task cpu, open loop at 5 requests/s (constant arrivals), 5 s",
+                    "Task cpu: capacity, the highest open-loop rate with p99 ≤ 1000 ms and no failure, 3 s steps",
+                    "Task cpu: background jobs submitted at 20/s for 5 s, followed for 60 s more"):
+        assert f"\n{heading}" in text
+    assert "12.9✓ 25.8✓ 51.6✗ 38.7✗ 32.2✗ 29✓ 30.6✓" in text
+    assert text.count("Open loop: requests sent on schedule") == 1, "the legend the open loop and capacity share"
+    results = json.loads(saved.read_text())
+    results["environment"]["tasks"]["sleep"] = {"n": 100, "t1_s": 0.1, "waits": True}
+    results["runs"] += [{**run, "task": "sleep"} for run in results["runs"] if run["mode"] == "closed"]
+    saved.write_text(json.dumps(results))
+    done = render(saved, "--out", tmp_path / "two")
+    assert done.returncode == 0, done.stderr
+    for name in ("results.png", "matrix.png", "hockey.png"):
+        assert (tmp_path / "two" / name).read_bytes()[:4] == b"\x89PNG", name
+    assert "limit 25 users / T1 = 250.0 tasks/s" in (tmp_path / "two" / "results.rst").read_text()
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "No such file"), ("{", "not the results of a run"), ("[]", "not the results of a run"),
+    ('{"environment": {}, "runs": [{"server": "1_sync"}]}', "not the results of a run"),
+])
+def test_rendering_a_missing_or_malformed_file_is_a_one_line_error(tmp_path, content, says):
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content)
+    done = render(path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and says in done.stderr, done.stderr

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import time
 
+from ..limits import efficiency
+from ..measure import percentiles
 from ..servers import HOST, ROOT
 from ..subprocesses import run_bounded
 
@@ -45,6 +47,38 @@ def parse_summary(text):
 def parse_transactions(text):
     """(status, seconds) of every transaction line."""
     return [(int(status), float(seconds)) for status, seconds in _TRANSACTION.findall(text)]
+
+
+def figures(stdout, stderr, elapsed_s, limit_per_s):
+    """A closed-loop run's figures from siege's output (and `elapsed_s`, how long siege ran), its efficiency
+    against `limit_per_s`; with "error" if siege printed nothing, "note" if it printed no summary."""
+    summary = parse_summary(stderr)
+    transactions = parse_transactions(stdout)
+    ok_seconds = [seconds for status, seconds in transactions if status == 200]
+    non_200 = len(transactions) - len(ok_seconds)
+    # siege's failures are the requests that got no answer, plus the 5xx answers (a 4xx is a success to siege).
+    answered_5xx = sum(1 for status, _ in transactions if status >= 500)
+    unanswered = max(0, int(summary.get("failed_transactions", 0)) - answered_5xx)
+    # siege's own clock if it printed its summary; else the time it really ran (it may outstay its -t by far).
+    elapsed = summary.get("elapsed_time") or elapsed_s
+    attempted = len(transactions) + unanswered
+    rate = len(ok_seconds) / elapsed if elapsed else 0.0  # only a 200 is a success here
+    found = dict(
+        measured=bool(summary or transactions), siege=summary, siege_summary=summary_block(stderr),
+        elapsed_s=round(elapsed, 2), transactions=len(transactions),
+        availability=round(100 * len(ok_seconds) / attempted, 2) if attempted else 0.0,
+        transaction_rate=round(rate, 2),
+        # Not siege's "Response time", which divides the time of every answer, 5xx included, by the successes.
+        response_time_s=round(sum(ok_seconds) / len(ok_seconds), 3) if ok_seconds else None,
+        failed=unanswered + non_200, non_200=non_200,
+        latency_ms=percentiles([seconds * 1000 for seconds in ok_seconds]),
+        limit_per_s=round(limit_per_s, 2), efficiency=efficiency(rate, limit_per_s),
+    )
+    if not found["measured"]:
+        found["error"] = "siege printed nothing: no transaction, no summary"
+    elif not summary:  # siege outstayed its time and was stopped: its transaction lines are all there is
+        found["note"] = "siege printed no summary (stopped after its time ran out)"
+    return found
 
 
 def run(port, concurrency, seconds, verbose=False, tick=None, path="/"):

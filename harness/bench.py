@@ -1,0 +1,101 @@
+"""One server under one load, from start to stop; and what the suite measures once besides: each task's time
+alone (T1) and the health probe's floor on this machine."""
+import subprocess
+import sys
+import time
+
+import processes
+import tasks
+
+from . import measure, verify
+from .drive import Measuring
+from .load import siege
+from .modes import MODES
+from .servers import BACKEND, ServerProcess, python_version
+
+
+RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
+
+
+def time_kind(task, n):
+    """T1 of the task alone, here (the median of 11 runs of the cpu kind, 5 of the others), and whether it waits
+    (its process uses under half a core while it runs)."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    t1 = tasks.time_task(task, n, runs=11 if task.kind == "cpu" else 5)
+    waits = task.spec().waits if not task.user_function else \
+        (time.process_time() - cpu) < 0.5 * (time.perf_counter() - wall)
+    return {"n": n, "t1_s": round(t1, 5), "waits": waits}
+
+
+def progress(index, todo, args):
+    """progress(phase) for the run todo[index] (round, task, server, load) of a suite: a line with the run, the
+    phase, and the suite's time left, estimated."""
+    _, task, server, (name, level) = todo[index]
+    per_run = args.warmup + MODES[name].expected_s(args) + RUN_OVERHEAD_S
+    started = time.monotonic()
+
+    def line(phase):
+        left = max(0, (len(todo) - index) * per_run - (time.monotonic() - started))
+        print(f"[{index + 1}/{len(todo)}] {task.kind}: {server.label} @ {MODES[name].level_text(level)}: {phase} "
+              f"(suite: ~{left // 60:.0f} min {left % 60:02.0f} s left)", flush=True)
+    return line
+
+
+def bench_one(task, server, load, args, env, progress, round_=0):
+    """One server under one load (its mode's name, its level): start it and wait for /health, verify its answers,
+    warm up, time T1 again, the mode's measured part, stop it. The run is returned whatever happens."""
+    port = server.port + args.port_offset
+    mode, level = MODES[load[0]], load[1]
+    run = {"server": server.label, "strategy": server.name, "task": task.kind, "port": port, "mode": mode.name,
+           mode.level_key: level, "duration_s": args.duration, "round": round_, "verified": False, "measured": False,
+           "clean_shutdown": None, "python": ".".join(map(str, python_version(server.python))), **mode.recorded(args)}
+    extra = ("--task", task.kind, "--backend", task.backend)
+    process = ServerProcess(server, port, extra).start()
+    try:
+        progress("starting")
+        if not process.wait_healthy(timeout=60):
+            lines = process.output().strip().splitlines()
+            run["error"] = "did not come up" + (f": {lines[-1]}" if lines else "")
+            return run
+        progress("verifying")
+        problems = verify.problems(port, server.name, task, n=args.n)
+        if problems:
+            run["error"] = "failed verification: " + "; ".join(problems)
+            return run
+        run["verified"] = True
+        progress(f"warming up for {args.warmup} s")
+        path = f"/?n={env['tasks'][task.kind]['n']}"
+        siege.run(port, mode.warm_users(level, env["cpu_count"]), args.warmup, path=path)
+        measure.wait_until_idle(process)
+        # T1 again, now, as a record of drift: this machine's speed varies by tens of percent within minutes.
+        run["task_s"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
+        run.update(mode.measure(Measuring(run, process, port, path, task, level, args, env, progress)))
+        return run
+    finally:
+        progress("stopping")
+        run["clean_shutdown"] = process.stop()
+        if not run["clean_shutdown"]:
+            print(f"  ! {server.label} left processes behind or its port busy (they were killed)", flush=True)
+
+
+def probe_floor(seconds):
+    """The health probe's p50/p99 against an idle server (backend.py) while a plain busy loop runs on every core:
+    the best any server under load can show on this machine."""
+    server = ServerProcess(BACKEND, processes.free_port()).start()
+    loops = []
+    try:
+        if not server.wait_healthy(30):
+            return None
+        busy = f"import time\nend = time.monotonic() + {seconds + 5}\nwhile time.monotonic() < end: pass"
+        loops = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(processes.cpu_count())]
+        time.sleep(0.5)
+        probe = measure.HealthProbe(server.port, max_seconds=seconds + 30)
+        probe.start()
+        time.sleep(seconds)
+        health = probe.stop()
+        return {"p50": health["p50"], "p99": health["p99"], "seconds": seconds}
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+        server.stop()

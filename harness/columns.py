@@ -1,0 +1,83 @@
+"""The columns of the results tables, per load mode, and the legends that say what they mean: data only (the
+load modes in harness/modes.py name theirs; harness/report.py draws the tables)."""
+
+
+def _get(*path):
+    def get(run):
+        for key in path:
+            run = run.get(key) if isinstance(run, dict) else None
+        return run
+    return get
+
+
+def _ms(key):
+    """A run's figure in seconds, read in milliseconds."""
+    return lambda run: run[key] * 1000 if run.get(key) else None
+
+
+def _seconds(run, key):
+    value = (run.get("submit_to_done_ms") or {}).get(key)
+    return None if value is None else value / 1000
+
+
+def steps_text(run):
+    return " ".join(f"{step['rate']:g}{'✓' if step['passed'] else '✗'}" for step in run.get("steps", []))
+
+
+# (header, how to read it from a run, digits, whether --repeat shows its range)
+CLOSED_COLUMNS = [
+    ("Avail. %", _get("availability"), 2, False), ("Trans/s", _get("transaction_rate"), 2, True),
+    ("Mean s", _get("response_time_s"), 2, False), ("p50 ms", _get("latency_ms", "p50"), 0, False),
+    ("p99 ms", _get("latency_ms", "p99"), 0, True), ("Health p50 ms", _get("health_ms", "p50"), 1, False),
+    ("Health p99 ms", _get("health_ms", "p99"), 1, True),
+    ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
+    ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
+    ("T1 now ms", _ms("task_s"), 1, False),
+    ("Efficiency", _get("efficiency"), 2, True),
+]
+OPEN_COLUMNS = [
+    ("Answered/s", _get("transaction_rate"), 2, False), ("Failed", _get("failed"), 0, True),
+    ("p50 ms", _get("latency_ms", "p50"), 0, True), ("p90 ms", _get("latency_ms", "p90"), 0, False),
+    ("p99 ms", _get("latency_ms", "p99"), 0, True), ("p99.9 ms", _get("latency_ms", "p99.9"), 0, False),
+    ("max ms", _get("latency_ms", "max"), 0, False), ("Send lag p99 ms", _get("send_lag_ms", "p99"), 1, False),
+    ("Health p99 ms", _get("health_ms", "p99"), 1, True),
+    ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
+    ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
+    ("T1 now ms", _ms("task_s"), 1, False),
+]
+
+
+CAPACITY_COLUMNS = [
+    ("Capacity req/s", _get("capacity_per_s"), 1, True), ("÷ CPUs / T1", _get("ratio"), 2, True),
+    ("T1 during ms", _ms("t1_during_s"), 0, False),
+    ("p99 ms there", _get("at_capacity", "p99_ms"), 0, False),
+    ("Health p99 ms there", _get("at_capacity", "health_p99_ms"), 1, False),
+    ("Rates tried, ✓ within the SLO (round 1)", steps_text, None, False),
+]
+
+
+BACKGROUND_COLUMNS = [
+    ("Accepted/s", _get("accept_rate"), 1, True), ("202 p50 ms", _get("accept_ms", "p50"), 1, False),
+    ("202 p99 ms", _get("accept_ms", "p99"), 1, True), ("Completed/s", _get("completion_rate"), 2, True),
+    ("Done p50 s", lambda run: _seconds(run, "p50"), 1, False),
+    ("Done p99 s", lambda run: _seconds(run, "p99"), 1, False),
+    ("Max backlog", _get("max_backlog"), 0, False), ("Refused", _get("refused"), 0, False),
+    ("Unfinished", _get("unfinished"), 0, False), ("Failed", _get("failed"), 0, False), ("Lost", _get("lost"), 0, True),
+    ("Health p99 ms", _get("health_ms", "p99"), 1, True),
+]
+
+# What the columns mean, under the tables: one per load mode, the open loop's shared with the capacity search.
+LEGEND = ("Trans/s, Mean s, p50/p99: answers 200 only. Health: ``GET /health`` sent every 100 ms whatever the "
+          "answers, latency from the time it was meant to be sent (p50/p99 of those answered); Unavail. %: the "
+          "share of the run in which a probe got no answer within 1 s. Peak PSS: the whole process tree, a page "
+          "shared by several processes counted once. Efficiency: Trans/s ÷ the limit named in the title.")
+OPEN_LEGEND = ("Open loop: requests sent on schedule whatever the answers, each on a new connection, latency from the "
+               "time it was due (answers 200 only; Failed: refused, reset, non-200 or never answered). Send lag: "
+               "how late the driver sent, a run with a p99 over 5 ms is marked invalid.")
+BACKGROUND_LEGEND = ("Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "
+                     "schedule; 202 latency from the time each was due; Accepted/s: 202s ÷ the time until the last "
+                     "one, the duration or longer), then each job followed until done or the "
+                     "deadline. Completed/s: jobs done ÷ the time from the first submission to the last done. Done "
+                     "p50/p99: from submission to the server's done_at. Max backlog: queued + running, sampled every "
+                     "0.5 s. Unfinished: still queued or running at the deadline (lost when an in-memory server "
+                     "stops); Lost: an accepted job the server no longer knew.")

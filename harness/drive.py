@@ -1,0 +1,87 @@
+"""The measured part of a run under each load, with the instruments beside it: siege's closed loop, the open-loop
+driver, the background jobs; and how a server is let settle between two runs. harness/modes.py says which load
+mode runs which."""
+import http.client
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from . import limits, measure
+from .load import jobs, openloop, siege
+from .servers import HOST, request
+
+
+@dataclass
+class Measuring:
+    """What the measured part of one run works with."""
+    run: dict  # the run recorded so far (its T1 now in "task_s")
+    process: object  # the server's ServerProcess, started, verified and warmed up
+    port: int
+    path: str  # "/?n=N": the task of the size timed
+    task: object  # the tasks.Task
+    level: float  # the load mode's level: users, requests/s, the SLO in ms or jobs/s
+    args: object  # the suite's arguments (duration, deadline, arrivals, seed, slo_ms)
+    env: dict  # the environment, with each task kind's T1
+    progress: object  # progress(phase): a line on how the run is going
+
+
+@contextmanager
+def instruments(process, port, seconds, readings):
+    """The health probe and the tree sampler beside a measured run; their figures go into `readings`."""
+    probe = measure.HealthProbe(port, max_seconds=seconds + 60)
+    sampler = measure.TreeSampler(process, max_seconds=seconds + 60)
+    probe.start()
+    sampler.start()
+    try:
+        yield
+    finally:
+        readings.update(sampler.stop())  # the CPU of the measured run, not of the wind-down while late probes end
+        readings["health_ms"] = probe.stop()
+
+
+def closed_loop(m):
+    """siege's `level` users for the duration: its figures, the efficiency against the limit, the instruments'."""
+    m.progress(f"measuring for {m.args.duration} s")
+    readings = {}
+    with instruments(m.process, m.port, m.args.duration, readings):
+        stdout, stderr, elapsed = siege.run(m.port, m.level, m.args.duration, verbose=True, path=m.path,
+                                            tick=lambda left: m.progress(f"measuring, {left} s left" if left
+                                                                         else "siege is collecting its last answers"))
+    limit = limits.limit(m.env, m.task.kind, m.level)
+    return {**siege.figures(stdout, stderr, elapsed, limit.per_s), **readings}
+
+
+def open_loop(m):
+    """The open-loop driver at `level` requests/s for the duration."""
+    m.progress(f"measuring for {m.args.duration} s")
+    return open_run(m.process, m.port, m.path, m.level, m.args, m.progress)
+
+
+def open_run(process, port, path, rate, args, progress, slo_ms=None):
+    """One open-loop run at `rate` with the instruments beside it: the driver's figures and theirs."""
+    readings = {}
+    with instruments(process, port, args.duration, readings):
+        result = openloop.run(f"http://{HOST}:{port}{path}", rate, args.duration, args.arrivals,
+                              seed=args.seed, drain_s=max(30, 3 * args.slo_ms / 1000), slo_ms=slo_ms,
+                              tick=lambda line: progress(f"at {rate:g}/s: {line}"))
+    result.update(readings, measured=result.get("sent", 0) > 0)
+    return result
+
+
+def background(m):
+    """POST /jobs at `level` jobs/s for the duration, then each job followed until done or the deadline."""
+    m.progress(f"measuring for {m.args.duration} s")
+    readings = {}
+    with instruments(m.process, m.port, m.args.duration + m.args.deadline, readings):
+        result = jobs.run(f"http://{HOST}:{m.port}/jobs{m.path[1:]}", m.level, m.args.duration, m.args.deadline,
+                          tick=lambda line: m.progress(f"at {m.level:g} jobs/s: {line}"))
+    return {**result, **readings, "deadline_s": m.args.deadline, "measured": result.get("accepted", 0) > 0}
+
+
+def settle(process, port):
+    """Let the server finish what an earlier run left queued before the next run: its CPU back to idle, then one
+    tiny task, which a pool or a queue runs after everything queued before it."""
+    measure.wait_until_idle(process)
+    try:
+        request(port, "/?n=1", timeout=60)
+    except (OSError, http.client.HTTPException, ValueError):
+        pass  # a server that cannot answer shows it in the next run

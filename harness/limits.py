@@ -1,0 +1,28 @@
+"""The limit a run is compared with: the most tasks per second any strategy can finish on this machine."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    per_s: float  # tasks per second
+    by: str  # what bounds it: "2 CPUs" or "25 users"
+
+    @property
+    def text(self):
+        return f"limit {self.by} / T1 = {self.per_s:.1f} tasks/s"
+
+
+def limit(env, task, users=None, t1_s=None):
+    """CPUs / T1 for work that computes, users / T1 for work that waits (each of the closed loop's users has one
+    request in flight); CPUs / T1 when there are no users to count. T1 is the task's time alone at the start of
+    the suite, or `t1_s` if given (a capacity search's median of T1 measured during it)."""
+    kind = env["tasks"][task]
+    t1 = kind["t1_s"] if t1_s is None else t1_s
+    if kind["waits"] and users:
+        return Limit(users / t1, f"{users} users")
+    return Limit(env["cpu_count"] / t1, f"{env['cpu_count']} CPUs")
+
+
+def efficiency(rate, limit_per_s):
+    """The share of the limit reached."""
+    return round(rate / limit_per_s, 3)

@@ -1,0 +1,64 @@
+"""The load modes, as one table: what a mode's level is called and how it reads, how its runs are sized, run and
+reported. The suite (run_all.py, harness/bench.py), the tables and the charts (harness/report.py) read it; a new
+load mode is one entry in MODES, with its measured part (harness/drive.py) and its columns (harness/columns.py)."""
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from . import capacity, columns, drive, limits
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str  # as recorded in a run's "mode"
+    level_key: str  # the key its level is stored under in a run, and the suite's argument it comes from
+    level_text: Callable  # level -> how the level reads: "25 users"
+    title: Callable  # (task, level, env, runs, duration_s) -> the heading of its table
+    columns: list  # its table's columns: (header, how to read it from a run, digits, whether --repeat shows a range)
+    legend: str  # what the columns mean, under the tables (said once for modes that share it)
+    in_flight: Callable  # (level, T1 in s) -> requests in flight: the pool size for work that waits
+    measure: Callable  # drive.Measuring -> the figures of the measured part, merged into the run
+    default_level: float = None  # when the command line gives none
+    default_s: int = 60  # the measured run's seconds unless --duration (or --quick) says
+    expected_s: Callable = lambda args: args.duration  # the measured part's seconds, for the time-left estimate
+    warm_users: Callable = lambda level, cpus: 2 * cpus  # siege's users while the server warms up
+    recorded: Callable = lambda args: {}  # what else of the command line a run records
+    needs_jobs: bool = False  # only for the servers that run background jobs
+    charts: tuple = ()  # the charts its runs are drawn in
+
+
+def _background_title(task, level, env, runs, duration):
+    deadline = max((run.get("deadline_s") or 0 for run in runs), default=0)
+    return (f"Task {task}: background jobs submitted at {level:g}/s for {duration:g} s, followed for {deadline:g} s "
+            f"more: {limits.limit(env, task).text}")
+
+
+MODES = {mode.name: mode for mode in [
+    Mode("closed", "concurrency", lambda users: f"{users} users",
+         lambda task, users, env, runs, duration:
+             f"Task {task}, {users} concurrent users, {duration:g} s: {limits.limit(env, task, users).text}",
+         columns.CLOSED_COLUMNS, columns.LEGEND, lambda users, t1_s: users, drive.closed_loop, default_level=25,
+         warm_users=lambda users, cpus: min(users, 2 * cpus), charts=("results.png", "matrix.png")),
+    # Twice the requests in flight on average (rate × T1, Little's law).
+    Mode("open", "rate", lambda rate: f"{rate:g} requests/s",
+         lambda task, rate, env, runs, duration:
+             f"Task {task}, open loop at {rate:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s",
+         columns.OPEN_COLUMNS, columns.OPEN_LEGEND, lambda rate, t1_s: math.ceil(2 * rate * t1_s), drive.open_loop,
+         recorded=lambda args: {"arrivals": args.arrivals}, charts=("hockey.png",)),
+    # A capacity search is about six runs, those that fail stopping early: four measured runs' time, roughly.
+    Mode("capacity", "slo_ms", lambda slo_ms: "capacity search",
+         lambda task, slo_ms, env, runs, duration: f"Task {task}: capacity, the highest open-loop rate with p99 ≤ "
+                                                   f"{slo_ms:g} ms and no failure, {duration:g} s steps",
+         columns.CAPACITY_COLUMNS, columns.OPEN_LEGEND, lambda slo_ms, t1_s: 25, capacity.find_capacity,
+         default_s=15, expected_s=lambda args: 4 * args.duration, charts=("hockey.png",)),
+    # 500 jobs/s: the original's load; 10 s of it: a backlog to see.
+    Mode("background", "rate", lambda rate: f"{rate:g} jobs/s", _background_title,
+         columns.BACKGROUND_COLUMNS, columns.BACKGROUND_LEGEND, lambda rate, t1_s: 25, drive.background,
+         default_level=500, default_s=10, expected_s=lambda args: args.duration + args.deadline, needs_jobs=True),
+]}
+
+
+def load_of(run):
+    """What a run was loaded with: (its mode's name, its level), e.g. ("closed", 25), ("open", 10.0)."""
+    mode = MODES[run.get("mode", "closed")]
+    return mode.name, run.get(mode.level_key)

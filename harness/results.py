@@ -1,0 +1,31 @@
+"""Where a suite's results go: its folder (results.json, and the tables and charts drawn from it) and the README."""
+import json
+import shutil
+from pathlib import Path
+
+from . import report
+from .readme import update_section
+
+
+def save(out_dir, env, runs, render=True):
+    """results.json, and unless render is False the tables and charts drawn from it."""
+    results = {"environment": env, "runs": runs}
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if runs and render:
+        report.render(results, out_dir)
+    return results
+
+
+def update_readme(results, out_dir, section, readme):
+    """Replace the README's section with these results; the chart goes to docs/SECTION.png beside it: for several
+    task kinds the matrix, which a person reads faster than bars in four colours; for open-loop runs the latency
+    against the rate (docs/SECTION-hockey.png)."""
+    matrix, bars, hockey = out_dir / "matrix.png", out_dir / "results.png", out_dir / "hockey.png"
+    charts = [(matrix if matrix.exists() else bars, Path("docs") / f"{section}.png")] if bars.exists() else []
+    charts += [(hockey, Path("docs") / f"{section}-hockey.png")] if hockey.exists() else []
+    for source, chart in charts:
+        (readme.parent / chart).parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, readme.parent / chart)
+    update_section(readme, section, report.readme_section(results, [chart for _, chart in charts]))
+    where = f", charts in {', '.join(str(chart) for _, chart in charts)}" if charts else ""
+    print(f"{readme.name}: section '{section}' updated{where}")
