@@ -75,7 +75,8 @@ def bench_one(task, server, load, args, env, progress, round_=0):
         progress("stopping")
         run["clean_shutdown"] = process.stop()
         if not run["clean_shutdown"]:
-            print(f"  ! {server.label} left processes behind or its port busy (they were killed)", flush=True)
+            print(f"  ! {server.label} left processes or temporary files behind, or its port busy (all were removed)",
+                  flush=True)
 
 
 def probe_floor(seconds):

@@ -42,11 +42,6 @@ def _at(ordered, point, method):
     return ordered[low] + (ordered[low + 1] - ordered[low]) * (rank - low)
 
 
-def efficiency(transaction_rate, cpus, task_s):
-    """The share of the physical limit reached: `cpus` cores each finishing one task every `task_s` seconds."""
-    return round(transaction_rate / (cpus / task_s), 3)
-
-
 class Periodic(threading.Thread):
     """step() every `interval` seconds in a thread of its own, until stop(), bounded in count and time regardless
     (the health probe, the tree sampler: nothing to do with background jobs)."""

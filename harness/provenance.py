@@ -6,12 +6,17 @@ import subprocess
 from pathlib import Path
 
 import psutil
-import tornado
 
 import processes
 
 from .load import siege
 from .servers import ROOT
+
+
+def tornado_version():
+    """The servers' Tornado, asked for here only: the harness itself runs without it."""
+    import tornado
+    return tornado.version
 
 
 def git_commit(short=False):
@@ -38,7 +43,7 @@ def environment(kinds, seed=None):
     return {
         "cpu": cpu, "cpu_count": processes.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)),
         "cpu_quota": processes.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": os_name, "python": platform.python_version(), "tornado": tornado.version, "siege": siege.version(),
+        "os": os_name, "python": platform.python_version(), "tornado": tornado_version(), "siege": siege.version(),
         "commit": git_commit(), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "tasks": kinds, **({} if seed is None else {"seed": seed}),
     }

@@ -167,7 +167,8 @@ def start_embedded(workers):
     url = f"redis://127.0.0.1:{port}/0"
     try:
         subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                          "no", "--dir", os.environ.get("TMPDIR", "/tmp")], stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                          "no", "--dir", os.environ.get("TMPDIR", "/tmp")], stdout=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL,
                          preexec_fn=die_with_parent)
     except FileNotFoundError:
         lifecycle.fail(f"{script_name()}: no redis-server on this machine: install it (apt-get install "

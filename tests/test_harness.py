@@ -239,16 +239,17 @@ def test_a_server_that_fails_verification_is_reported_and_the_suite_goes_on(tmp_
     wrong.write_text(f"""import sys
 sys.path.insert(0, {str(ROOT)!r})
 from http.server import HTTPServer
-import common, tasks
+import tasks
+from serving import cli, lifecycle, sync_http
 
-class Handler(common.SyncHandler):
+class Handler(sync_http.SyncHandler):
     strategy = "wrong"
 
     def compute(self, n):
         answer = tasks.run(self.task, n)
         return dict(answer, result=answer["result"] + 1)  # one prime too many
 
-common.run(lambda: common.serve_sync(HTTPServer, Handler, common.parse_args("wrong", 8090), "wrong"))
+lifecycle.run_until_stopped(lambda: sync_http.serve_sync(HTTPServer, Handler, cli.parse_args("wrong", 8090), "wrong"))
 """)
     script = f"""import sys, run_all
 from harness.servers import Server
