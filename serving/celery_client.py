@@ -168,11 +168,10 @@ def start_embedded(workers):
     try:
         subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                           "no", "--dir", os.environ.get("TMPDIR", "/tmp")], stdout=subprocess.DEVNULL,
-                         stdin=subprocess.DEVNULL,
-                         preexec_fn=die_with_parent)
+                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
     except FileNotFoundError:
         lifecycle.fail(f"{script_name()}: no redis-server on this machine: install it (apt-get install "
-                    "redis-server, or make tools), or give --broker redis://HOST:PORT/N", status=2)
+                       "redis-server, or make tools), or give --broker redis://HOST:PORT/N", status=2)
     quieter = {**os.environ, "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}  # "not as root"
     subprocess.Popen([sys.executable, "-m", "celery", "--quiet", "--app", "jobqueue", "--broker", url, "worker",
                       "--concurrency", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
