@@ -160,9 +160,12 @@ def prepare(task):
     return os.getpid()
 
 
-def answer(result, started):
-    """The part of a response that the process which computed it fills in."""
-    return {"result": result, "pid": os.getpid(), "task_ms": round((time.perf_counter() - started) * 1000, 3)}
+def answer(result, started, cpu_s):
+    """The part of a response that the process which computed it fills in: the result, its pid, the task's wall
+    time, and the CPU time of the thread that ran it (the thread's own: time spent waiting for the GIL or for an
+    answer is not work, and is not counted); None where it cannot be told (an awaited function of the user's)."""
+    return {"result": result, "pid": os.getpid(), "task_ms": round((time.perf_counter() - started) * 1000, 3),
+            "task_cpu_ms": None if cpu_s is None else round(cpu_s * 1000, 3)}
 
 
 def compute(task, n):
@@ -181,32 +184,37 @@ def compute(task, n):
 
 def run(task, n):
     """Run the whole task here and now; module-level with plain arguments, so that pools and clusters can run it."""
-    started = time.perf_counter()
-    return answer(compute(task, n), started)
+    started, cpu = time.perf_counter(), time.thread_time()
+    result = compute(task, n)
+    return answer(result, started, time.thread_time() - cpu)
 
 
 async def run_cooperatively(task, n):
     """The task written for the IOLoop: CPU work in slices with a yield between them, waits awaited."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), 0.0  # CPU: the slices' own, not the other requests' run between them
     if task.kind == "cpu":
         result = 0
         for lo, hi in slices(n, SLICE):
+            sliced = time.thread_time()
             result += count_primes(lo, hi)
+            cpu += time.thread_time() - sliced
             await asyncio.sleep(0)  # let the IOLoop serve other requests between slices
     elif task.kind == "hash":
         result = b""
         for lo, hi in slices(n, HASH_SLICE):
+            sliced = time.thread_time()
             result = hash_rounds(result, hi - lo)
+            cpu += time.thread_time() - sliced
             await asyncio.sleep(0)
         result = result.hex()
     elif task.kind == "sleep":
         await asyncio.sleep(n / 1000)
         result = n
     elif task.kind == "http":
-        result = await fetch_async(task.backend, n)
+        result, cpu = await fetch_async(task.backend, n), None  # the client's work is spread over the loop
     else:
-        result = await load(task.kind)(n)
-    return answer(result, started)
+        result, cpu = await load(task.kind)(n), None
+    return answer(result, started, cpu)
 
 
 def time_task(task=Task(), n=None, runs=5):

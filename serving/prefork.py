@@ -3,10 +3,11 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 
 from processes import die_with_parent
 
-from . import lifecycle
+from . import lifecycle, totals
 
 
 async def run_copies(strategy, args, settings):
@@ -17,6 +18,7 @@ async def run_copies(strategy, args, settings):
     busy, a task that cannot load) ends it all with that status. Its stop stops the copies (lifecycle.exit_now)."""
     lifecycle.check_port(strategy, args)  # a busy port is one line from here, not N from the copies
     command = [sys.executable, *sys.argv, "--copy-of", str(os.getpid())]
+    os.environ[totals.SHARED_ENV] = tempfile.mkdtemp(prefix="totals-")  # every copy's GET /stats, in one folder
 
     async def keep_one_running():
         while True:

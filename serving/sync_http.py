@@ -4,11 +4,12 @@ import json
 
 from . import lifecycle
 from .contract import HEALTH, BadRequest, method_not_allowed, no_jobs, parse_n, task_response
+from .totals import TaskTotals
 
 
 class SyncHandler(http.server.BaseHTTPRequestHandler):
     """The same HTTP interface for http.server; a subclass sets `strategy` and defines compute(n) -> answer().
-    serve_sync sets `task` and `kind`."""
+    serve_sync sets `task`, `kind` and `totals`."""
 
     timeout = 5  # seconds a client may stall while sending: one slow client holds a one-thread server this long
 
@@ -16,6 +17,8 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path == "/health":
             return self.send_json(200, HEALTH)
+        if path == "/stats":
+            return self.send_json(200, self.totals.snapshot())
         if path == "/jobs" or path.startswith("/jobs/"):
             return self.send_json(404, {"error": no_jobs(self.strategy)})
         if path != "/":
@@ -27,7 +30,9 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
         try:
             computed = self.compute(n)
         except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
+            self.totals.add(None)
             return self.send_json(500, {"error": f"the task raised {type(error).__name__}: {error}"})
+        self.totals.add(computed)
         self.send_json(200, task_response(self.strategy, self.task, n, computed))
 
     do_HEAD = do_GET
@@ -65,7 +70,7 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
 
 def serve_sync(server_class, handler_class, args, settings):
     """Serve http.server requests until SIGINT or SIGTERM."""
-    handler_class.task, handler_class.kind = args.task, args.task.spec()
+    handler_class.task, handler_class.kind, handler_class.totals = args.task, args.task.spec(), TaskTotals()
     try:
         server = server_class((args.host, args.port), handler_class)
     except OSError as error:

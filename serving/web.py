@@ -10,6 +10,7 @@ from tornado import httputil
 from . import lifecycle
 from .contract import HEALTH, BadRequest, method_not_allowed, no_jobs, parse_n, task_response
 from .memory_jobs import MemoryJobs
+from .totals import TaskTotals
 
 
 class JsonHandler(tornado.web.RequestHandler):
@@ -80,6 +81,19 @@ class HealthHandler(JsonHandler):
     head = get
 
 
+class StatsHandler(JsonHandler):
+    """GET /stats: the running totals of the tasks run so far (serving/totals.py)."""
+
+    def initialize(self, totals, **kwargs):
+        super().initialize(**kwargs)
+        self.totals = totals
+
+    def get(self):
+        self.write(self.totals.snapshot())
+
+    head = get
+
+
 class NotFoundHandler(JsonHandler):
     def prepare(self):
         raise tornado.web.HTTPError(404, log_message=f"no such path: {self.request.path[:80]}")
@@ -132,10 +146,11 @@ class JobHandler(JobsBase):
     head = get
 
 
-def make_app(strategy, task, compute, jobs=None):
+def make_app(strategy, task, compute, totals, jobs=None):
     common = {"strategy": strategy, "task": task, "kind": task.spec()}
     return tornado.web.Application(
         [(r"/", TaskHandler, {**common, "compute": compute}), (r"/health", HealthHandler, common),
+         (r"/stats", StatsHandler, {**common, "totals": totals}),
          (r"/jobs", JobsHandler, {**common, "jobs": jobs}), (r"/jobs/([^/]+)", JobHandler, {**common, "jobs": jobs})],
         default_handler_class=NotFoundHandler,
         default_handler_args=common,
@@ -167,6 +182,8 @@ async def serve(strategy, compute, args, settings, job_slots=None, jobs=None, co
     # Tornado answers a query of over 1 000 arguments with a bare 400, before any handler runs. The query is bounded
     # by the 64 kB header limit anyway (at most ~16 000 fields, parsed in milliseconds): let parse_n say, in JSON.
     httputil.set_parse_body_config(httputil.ParseBodyConfig(urlencoded=httputil.ParseUrlEncodedConfig(100_000)))
+    totals = TaskTotals()
+    compute = totals.counted(compute)  # GET / and the background jobs alike
     if job_slots:
         jobs = MemoryJobs(compute, job_slots, args.max_pending, args.job_ttl)
         settings += f", background jobs in memory ({job_slots} at a time)"
@@ -175,7 +192,7 @@ async def serve(strategy, compute, args, settings, job_slots=None, jobs=None, co
         settings += f", at most {args.max_pending} pending"
     try:
         # A client that stalls while sending its request (or idles between requests) is dropped after 10 s.
-        make_app(strategy, args.task, compute, jobs).listen(args.port, args.host, idle_connection_timeout=10,
+        make_app(strategy, args.task, compute, totals, jobs).listen(args.port, args.host, idle_connection_timeout=10,
                                                             body_timeout=10, reuse_port=copy)
     except OSError as error:
         lifecycle.fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")

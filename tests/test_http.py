@@ -96,8 +96,21 @@ def test_head_is_get_without_a_body(running, path):
     assert body == b"", "nothing after the headers"
     assert headers["Content-Type"] == get_headers["Content-Type"]
     assert int(get_headers["Content-Length"]) == len(get_body)
-    # The same answer but for task_ms, whose digits vary from one run of the task to the next.
-    assert abs(int(headers["Content-Length"]) - len(get_body)) <= (0 if path == "/health" else 4)
+    # The same answer but for task_ms and task_cpu_ms, whose digits vary from one run of the task to the next.
+    assert abs(int(headers["Content-Length"]) - len(get_body)) <= (0 if path == "/health" else 8)
+
+
+def test_stats_count_every_task_run_whichever_process_answers(running):
+    """GET /stats: running totals of the tasks run, their wall and CPU seconds; on pre-fork copies, all of them."""
+    before = request(running.port, "/stats")[2]
+    answers = [request(running.port, "/?n=20000")[2] for _ in range(6)]
+    after = request(running.port, "/stats")[2]
+    assert after["tasks"] - before["tasks"] == 6
+    wall = after["task_s"] - before["task_s"]
+    cpu = after["task_cpu_s"] - before["task_cpu_s"]
+    assert wall == pytest.approx(sum(a["task_ms"] for a in answers) / 1000, abs=1e-3)
+    assert cpu == pytest.approx(sum(a["task_cpu_ms"] for a in answers) / 1000, abs=1e-3)
+    assert 0 < cpu <= wall * 1.05, "a thread's CPU time, at most its wall time"
 
 
 def test_no_traceback_in_the_log(running):

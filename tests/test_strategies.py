@@ -40,3 +40,23 @@ def test_cooperative_gives_the_same_result_as_inline(start_server):
     cooperative = start_server(by_name("2_async --cooperative"))
     for n in (1, 1999, 2000, 2001, 4000, 123_457):
         assert request(inline.port, f"/?n={n}")[2]["result"] == request(cooperative.port, f"/?n={n}")[2]["result"]
+
+
+@pytest.mark.parametrize("name, share", [("3_async_threadexecutor", "under"), ("4_async_processexecutor", "over")])
+def test_a_tasks_cpu_time_leaves_out_its_wait_for_the_gil(start_server, name, share):
+    """Two cpu tasks at once: in threads they take turns on the GIL, each computing about half of its wall time,
+    and its task_cpu_ms says so; in processes each computes all of it."""
+    server = start_server(by_name(name))
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(request(server.port, f"/?n={LONG_N}")[2]))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    shares = [answer["task_cpu_ms"] / answer["task_ms"] for answer in answers]
+    assert len(shares) == 2
+    if share == "under":
+        assert max(shares) < 0.8, shares
+    else:
+        assert min(shares) > 0.8, shares
