@@ -15,6 +15,11 @@ def _ms(key):
     return lambda run: run[key] * 1000 if run.get(key) else None
 
 
+def _pct(key):
+    """A run's share (0 to 1), read in percent."""
+    return lambda run: run[key] * 100 if run.get(key) is not None else None
+
+
 def _seconds(run, key):
     value = (run.get("submit_to_done_ms") or {}).get(key)
     return None if value is None else value / 1000
@@ -33,7 +38,9 @@ CLOSED_COLUMNS = [
     ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
     ("T1 now ms", _ms("task_s"), 1, False),
-    ("Efficiency", _get("efficiency"), 2, True),
+    ("In task %", _pct("in_task_share"), 1, True), ("Task CPU ms", _get("task_cpu_ms"), 1, False),
+    ("Cost × alone", _get("cost_x"), 2, False), ("Others cores", _get("others_cores"), 2, False),
+    ("Steal %", _get("steal_pct"), 1, False), ("Efficiency", _get("efficiency"), 2, True),
 ]
 OPEN_COLUMNS = [
     ("Answered/s", _get("transaction_rate"), 2, False), ("Failed", _get("failed"), 0, True),
@@ -43,7 +50,7 @@ OPEN_COLUMNS = [
     ("Health p99 ms", _get("health_ms", "p99"), 1, True),
     ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False), ("CPU s", _get("cpu_s"), 1, False),
-    ("T1 now ms", _ms("task_s"), 1, False),
+    ("T1 now ms", _ms("task_s"), 1, False), ("In task %", _pct("in_task_share"), 1, False),
 ]
 
 
@@ -70,10 +77,18 @@ BACKGROUND_COLUMNS = [
 LEGEND = ("Trans/s, Mean s, p50/p99: answers 200 only. Health: ``GET /health`` sent every 100 ms whatever the "
           "answers, latency from the time it was meant to be sent (p50/p99 of those answered); Unavail. %: the "
           "share of the run in which a probe got no answer within 1 s. Peak PSS: the whole process tree, a page "
-          "shared by several processes counted once. Efficiency: Trans/s ÷ the limit named in the title.")
+          "shared by several processes counted once. Avail. %: siege's answers 200 ÷ its requests. CPU s: the CPU "
+          "seconds of the server's whole tree during the run. T1 now: one task alone, timed just before the run. "
+          "In task %: the CPU seconds the tasks themselves took, as each process that ran one measured it "
+          "(``GET /stats``; a thread's own time, so waiting for the GIL is not counted) ÷ (CPUs × the run's "
+          "seconds). Task CPU ms: the mean of one task's; Cost × alone: that ÷ the same task's CPU time alone, "
+          "on the suite's Python. Others cores: the cores busy on the machine (``/proc/stat``) less the server "
+          "tree's: siege, the harness, anything else. Steal %: the share of the machine's CPU time its hypervisor gave to others. "
+          "Efficiency: Trans/s ÷ the limit named in the title.")
 OPEN_LEGEND = ("Open loop: requests sent on schedule whatever the answers, each on a new connection, latency from the "
                "time it was due (answers 200 only; Failed: refused, reset, non-200 or never answered). Send lag: "
-               "how late the driver sent, a run with a p99 over 5 ms is marked invalid.")
+               "how late the driver sent, a run with a p99 over 5 ms is marked invalid. In task %, CPU s, T1 now: as "
+               "in the closed loop's legend.")
 BACKGROUND_LEGEND = ("Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "
                      "schedule; 202 latency from the time each was due; Accepted/s: 202s ÷ the time until the last "
                      "one, the duration or longer), then each job followed until done or the "

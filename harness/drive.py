@@ -25,16 +25,22 @@ class Measuring:
 
 
 @contextmanager
-def instruments(process, port, seconds, readings):
-    """The health probe and the tree sampler beside a measured run; their figures go into `readings`."""
+def instruments(process, port, seconds, readings, t1_cpu_s=None):
+    """The health probe, the tree sampler and the tasks' own accounting beside a measured run; their figures go
+    into `readings`."""
     probe = measure.HealthProbe(port, max_seconds=seconds + 60)
     sampler = measure.TreeSampler(process, max_seconds=seconds + 60)
+    accounting = measure.TaskAccounting(port, t1_cpu_s)
+    accounting.start()
     probe.start()
     sampler.start()
     try:
         yield
     finally:
         readings.update(sampler.stop())  # the CPU of the measured run, not of the wind-down while late probes end
+        readings.update(accounting.stop())
+        # What the rest of the machine took meanwhile: siege or the driver, the harness, anything else.
+        readings["others_cores"] = round(readings["machine_busy_cores"] - readings["cores_busy"], 2)
         readings["health_ms"] = probe.stop()
 
 
@@ -42,7 +48,7 @@ def closed_loop(m):
     """siege's `level` users for the duration: its figures, the efficiency against the limit, the instruments'."""
     m.progress(f"measuring for {m.args.duration} s")
     readings = {}
-    with instruments(m.process, m.port, m.args.duration, readings):
+    with instruments(m.process, m.port, m.args.duration, readings, m.env["tasks"][m.task.kind].get("t1_cpu_s")):
         stdout, stderr, elapsed = siege.run(m.port, m.level, m.args.duration, verbose=True, path=m.path,
                                             tick=lambda left: m.progress(f"measuring, {left} s left" if left
                                                                          else "siege is collecting its last answers"))

@@ -1,5 +1,6 @@
 """What siege cannot see: how responsive the server stays, and what its process tree costs in memory and CPU."""
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -220,3 +221,52 @@ def wait_until_idle(server_process, timeout=60, threshold=0.1, interval=0.5):
         if (tree_cpu_seconds(root) - before) / interval < threshold:
             return round(time.monotonic() - started, 2)
     return None
+
+
+def machine_cpu():
+    """(busy, steal, all) CPU seconds of the whole machine so far, from /proc/stat's first line (USER_HZ ticks):
+    busy counts every state but idle, iowait and steal; steal is the time the hypervisor ran someone else."""
+    fields = [int(value) for value in open("/proc/stat").readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    hz = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / hz, steal / hz, sum(fields) / hz
+
+
+class TaskAccounting:
+    """What the tasks of a measured run cost, from the server's own totals (GET /stats: each task's CPU time as
+    the process that ran it measured it) read at its start and its end, and what the whole machine did meanwhile.
+
+    in_task_share: the tasks' CPU seconds ÷ (CPUs × wall seconds): the share of the cores spent inside tasks.
+    task_cpu_ms: the mean CPU time of one task; cost_x: that ÷ the task's CPU time alone (T1's, on the suite's
+    Python): what sharing the machine, a pool or a subinterpreter add to each task. machine_busy_cores and
+    steal_pct: the whole machine, from /proc/stat; the server tree's share of it is measured by TreeSampler."""
+
+    def __init__(self, port, t1_cpu_s=None):
+        self.port, self.t1_cpu_s = port, t1_cpu_s
+
+    def totals(self):
+        try:
+            status, _, body = request(self.port, "/stats", timeout=10)
+        except (OSError, ValueError):
+            return None
+        return body if status == 200 else None
+
+    def start(self):
+        self.before, self.machine_before, self.started = self.totals(), machine_cpu(), time.monotonic()
+
+    def stop(self):
+        after, machine, wall = self.totals(), machine_cpu(), time.monotonic() - self.started
+        (busy0, steal0, all0), (busy1, steal1, all1) = self.machine_before, machine
+        found = {"machine_busy_cores": round((busy1 - busy0) / wall, 2),
+                 "steal_pct": round(100 * (steal1 - steal0) / max(all1 - all0, 1e-9), 1)}
+        if not (self.before and after):
+            return found
+        tasks = after["tasks"] - self.before["tasks"]
+        measured = tasks - (after["tasks_without_cpu"] - self.before["tasks_without_cpu"])
+        cpu_s = after["task_cpu_s"] - self.before["task_cpu_s"]
+        found.update(tasks_counted=tasks, task_cpu_s=round(cpu_s, 3),
+                     in_task_share=round(cpu_s / (processes.cpu_count() * wall), 3) if measured else None,
+                     task_cpu_ms=round(1000 * cpu_s / measured, 2) if measured else None)
+        if measured and self.t1_cpu_s:
+            found["cost_x"] = round(cpu_s / measured / self.t1_cpu_s, 3)
+        return found

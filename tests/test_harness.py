@@ -207,6 +207,11 @@ def test_a_short_suite_end_to_end(tmp_path):
     assert pool["processes"] >= 4, "server, forkserver, resource tracker and workers were sampled"
     assert pool["peak_pss_mb"] < pool["peak_rss_sum_mb"], "forked workers share pages: PSS counts them once"
     assert sync["cores_busy"] < 1.2 < 1.4 < pool["cores_busy"], "the pool computes on both cores, sync on one"
+    # The tasks' own accounting (GET /stats): every answer counted; sync computes on one core of two, the pool on both.
+    for run in (sync, pool):
+        assert run["tasks_counted"] >= run["transactions"] - 30, "each answer counted (siege stops mid-answers)"
+        assert 0.8 < run["cost_x"] < 1.5 and run["task_cpu_ms"] > 0 and run["others_cores"] >= -0.2
+    assert sync["in_task_share"] < 0.6 < 0.75 < pool["in_task_share"] <= 1.02
     rst = (out_dir / "results.rst").read_text()
     assert "4_async_processexecutor" in rst and "=====" in rst
     assert (out_dir / "results.png").read_bytes()[:4] == b"\x89PNG"
