@@ -237,7 +237,8 @@ class TaskAccounting:
     the process that ran it measured it) read at its start and its end, and what the whole machine did meanwhile.
 
     in_task_share: the tasks' CPU seconds ÷ (CPUs × wall seconds): the share of the cores spent inside tasks.
-    task_cpu_ms: the mean CPU time of one task; cost_x: that ÷ the task's CPU time alone (T1's, on the suite's
+    task_cpu_ms: the mean CPU time of one task (task_wall_ms: its wall time; the difference is time the task's
+    thread waited: for the GIL, or for a core that something else held); cost_x: that ÷ the task's CPU time alone (T1's, on the suite's
     Python): what sharing the machine, a pool or a subinterpreter add to each task. machine_busy_cores and
     steal_pct: the whole machine, from /proc/stat; the server tree's share of it is measured by TreeSampler."""
 
@@ -264,7 +265,9 @@ class TaskAccounting:
         tasks = after["tasks"] - self.before["tasks"]
         measured = tasks - (after["tasks_without_cpu"] - self.before["tasks_without_cpu"])
         cpu_s = after["task_cpu_s"] - self.before["task_cpu_s"]
-        found.update(tasks_counted=tasks, task_cpu_s=round(cpu_s, 3),
+        wall_s = after["task_s"] - self.before["task_s"]
+        found.update(tasks_counted=tasks, task_cpu_s=round(cpu_s, 3), task_wall_ms=round(1000 * wall_s / tasks, 2)
+                     if tasks else None,
                      in_task_share=round(cpu_s / (processes.cpu_count() * wall), 3) if measured else None,
                      task_cpu_ms=round(1000 * cpu_s / measured, 2) if measured else None)
         if measured and self.t1_cpu_s:
