@@ -20,7 +20,7 @@ async def main():
         return await IOLoop.current().run_in_executor(executor, tasks.run, args.task, n)
 
     await web.serve("3_async_threadexecutor", compute, args, f"{args.workers} threads",
-                       job_slots=args.workers)
+                    job_slots=args.workers)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ async def main():
 
     await pools.start_workers(executor, args)
     await web.serve("4_async_processexecutor", compute, args, f"{args.workers} worker processes",
-                       job_slots=args.workers)
+                    job_slots=args.workers)
 
 
 if __name__ == "__main__":

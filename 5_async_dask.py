@@ -65,12 +65,12 @@ async def main():
                 await client.cancel(list(in_flight))
 
     await client.run(tasks.prepare, args.task)  # every worker imports the task before the first request
-    # The loop keeps only a weak reference to a task: this name is what keeps the watchdog running until the end.
-    watchdog = asyncio.create_task(cancel_when_no_worker_is_left())  # noqa: F841
     workers = client.scheduler_info()["n_workers"]
     where = args.scheduler or f"an embedded LocalCluster, {args.threads} thread(s) each"
     threads = client.scheduler_info()["total_threads"]
-    await web.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}", job_slots=threads)
+    await asyncio.gather(cancel_when_no_worker_is_left(),  # beside the server, for as long as it serves
+                         web.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}",
+                                   job_slots=threads))
 
 
 if __name__ == "__main__":

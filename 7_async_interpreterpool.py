@@ -22,7 +22,7 @@ async def main():
 
     await pools.start_workers(executor, args)
     await web.serve("7_async_interpreterpool", compute, args, f"{args.workers} subinterpreters",
-                       job_slots=args.workers)
+                    job_slots=args.workers)
 
 
 if __name__ == "__main__":

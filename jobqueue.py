@@ -31,7 +31,7 @@ app.conf.update(
 )
 
 
-@app.task(name="jobqueue.run_task")
+@app.task(name="jobqueue.run")  # the name on the wire: workers of older checkouts know it
 def run_task(kind, backend, n):
     return tasks.run(tasks.Task(kind, backend), n)
 

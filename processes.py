@@ -96,6 +96,14 @@ def descendants(pid=None):
     return found
 
 
+def tree(pid):
+    """[pid, *its descendants], or [] once it is gone."""
+    try:
+        return [pid, *descendants(pid)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def stop_children(timeout=1):
     """Stop every process this one started (pool workers, forkserver...), by pid: SIGTERM, then SIGKILL. A few
     rounds, for a worker that a pool was starting in another thread just then."""

@@ -61,7 +61,7 @@ def parse_args(argv=None):
                         help="open loop: a request every 1/rate s (default), or Poisson arrivals of that rate")
     parser.add_argument("--seed", type=int, help="the Poisson schedules' seed (default: a new one, recorded)")
     background = MODES["background"]
-    parser.add_argument("--mode", choices=("background",), help="background: POST /jobs at --rate (default "
+    parser.add_argument("--mode", choices=[m.name for m in MODES.values() if m.option.startswith("--mode")], help="background: POST /jobs at --rate (default "
                         f"{background.default_level}/s) for --duration (default {background.default_s} s), then "
                         f"follow each job until done or --deadline; servers that run jobs only ({WITH_JOBS})")
     parser.add_argument("--deadline", type=float, default=60, metavar="S",
@@ -86,16 +86,16 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.duration and len(args.duration) > 1:
         parser.error("--duration takes one number of seconds")
-    if [args.concurrency is not None, args.rate is not None and not args.mode, args.find_capacity,
-            bool(args.mode)].count(True) > 1:
-        parser.error("choose one load: --concurrency (siege), --rate (open loop), --find-capacity or --mode background")
+    chosen = [mode for mode in MODES.values() if mode.chosen(args)]
+    if len(chosen) > 1:
+        parser.error(f"choose one load: {', '.join(mode.option for mode in MODES.values())}")
     if not 0 <= args.deadline <= 3600:
         parser.error("--deadline must be from 0 to 3600 seconds")
     if not 1 <= args.repeat <= 20:
         parser.error("--repeat must be from 1 to 20")
     if not 0 < args.slo_ms <= 60_000:
         parser.error("--slo-ms must be above 0 and at most 60000")
-    mode = MODES["background" if args.mode else "capacity" if args.find_capacity else "open" if args.rate else "closed"]
+    mode = chosen[0] if chosen else next(iter(MODES.values()))
     given = getattr(args, mode.level_key)  # the mode's levels: --concurrency, --rate or --slo-ms
     levels = [mode.default_level] if given is None else given if isinstance(given, list) else [given]
     args.loads = [(mode.name, level) for level in levels]
@@ -143,15 +143,15 @@ def plan(args, env):
     """(round, task, server, load) of every run: for waiting work, each pool at its default size (the trap) and
     sized; with --repeat, the rounds interleaved (A, B, C, then A, B, C again), so that a slow minute of this
     machine falls on every server alike rather than on one."""
-    runs = []
+    one_round = []
     for task in args.tasks:
         for load in args.loads:
             for server in args.servers:
-                runs.append((task, server, load))
+                one_round.append((task, server, load))
                 sized = configured(server, task, load, env)
                 if sized is not server:
-                    runs.append((task, sized, load))
-    return [(round_, *run) for round_ in range(args.repeat) for run in runs]
+                    one_round.append((task, sized, load))
+    return [(round_, *planned) for round_ in range(args.repeat) for planned in one_round]
 
 
 def main(argv=None):

@@ -16,6 +16,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import redis.asyncio
+
 import tasks
 from processes import cpu_count
 from serving import celery_client, lifecycle
@@ -40,7 +42,7 @@ async def pubsub(url, sender):
 
 
 async def polling(url, sender):
-    redis = celery_client.redis.asyncio.Redis.from_url(url)
+    store = redis.asyncio.Redis.from_url(url)
     waiting = {}
 
     async def poll():
@@ -48,7 +50,7 @@ async def polling(url, sender):
             await asyncio.sleep(0.005)
             if waiting:
                 ids = list(waiting)
-                for task_id, meta in zip(ids, await redis.mget([celery_client.RESULT + i for i in ids]), strict=True):
+                for task_id, meta in zip(ids, await store.mget([celery_client.RESULT + i for i in ids]), strict=True):
                     meta = json.loads(meta) if meta else {}
                     if meta.get("status") in ("SUCCESS", "FAILURE") and not waiting[task_id].done():
                         waiting.pop(task_id).set_result(meta)

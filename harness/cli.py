@@ -26,24 +26,24 @@ def server_list(text):
     return chosen
 
 
-def positive_ints(text):
+def number_list(text, convert, what, valid, bounds):
+    """Comma-separated numbers, each converted and checked; argparse's error naming what is wrong."""
     try:
-        values = [int(value) for value in text.split(",")]
+        values = [convert(value) for value in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
-    if any(value < 1 for value in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every value must be at least 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {what}") from None
+    if not all(map(valid, values)):
+        raise argparse.ArgumentTypeError(f"{text!r}: {bounds}")
     return values
+
+
+def positive_ints(text):
+    return number_list(text, int, "whole numbers", lambda value: value >= 1, "every value must be at least 1")
 
 
 def positive_numbers(text):
-    try:
-        values = [float(value) for value in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if any(not 0 < value <= MAX_RATE for value in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0 and at most {MAX_RATE}")
-    return values
+    return number_list(text, float, "numbers", lambda value: 0 < value <= MAX_RATE,
+                       f"every rate must be above 0 and at most {MAX_RATE}")
 
 
 def kind_list(text):

@@ -134,10 +134,6 @@ class HealthProbe(Periodic):
         return summary
 
 
-def tree_pids(root_pid):
-    return [root_pid, *processes.descendants(root_pid)]
-
-
 @dataclass
 class TreeFigures:
     pss: int = 0  # bytes, each page shared by several processes split between them: counted once in all
@@ -150,7 +146,7 @@ def tree_figures(root_pid):
     """What a process tree holds now (TreeFigures), walking the tree only, not every process of the machine. A
     process that ends while it is read is left out."""
     figures = TreeFigures()
-    for pid in tree_pids(root_pid):
+    for pid in processes.tree(root_pid):
         try:
             process = psutil.Process(pid)
             memory, fds = process.memory_full_info(), process.num_fds()
@@ -166,7 +162,7 @@ def tree_cpu_seconds(root_pid):
     its children that have ended and been waited for. A worker that starts and ends between two readings is
     counted too (in its parent's children's time)."""
     total = 0.0
-    for pid in tree_pids(root_pid):
+    for pid in processes.tree(root_pid):
         try:
             times = psutil.Process(pid).cpu_times()
         except psutil.Error:

@@ -25,6 +25,8 @@ class Mode:
     recorded: Callable = lambda args: {}  # what else of the command line a run records
     needs_jobs: bool = False  # only for the servers that run background jobs
     charts: tuple = ()  # the charts its runs are drawn in
+    option: str = ""  # the command line that chooses it, as the one-load error names it
+    chosen: Callable = lambda args: False  # whether the command line asks for it (none asked: the first mode)
 
 
 def _background_title(task, level, env, runs, duration):
@@ -34,27 +36,34 @@ def _background_title(task, level, env, runs, duration):
 
 
 MODES = {mode.name: mode for mode in [
-    Mode("closed", "concurrency", lambda users: f"{users} users",
-         lambda task, users, env, runs, duration:
+    Mode("closed", level_key="concurrency", level_text=lambda users: f"{users} users",
+         title=lambda task, users, env, runs, duration:
              f"Task {task}, {users} concurrent users, {duration:g} s: {limits.limit(env, task, users).text}",
-         columns.CLOSED_COLUMNS, columns.LEGEND, lambda users, t1_s: users, drive.closed_loop, default_level=25,
-         warm_users=lambda users, cpus: min(users, 2 * cpus), charts=("results.png", "matrix.png")),
-    # Twice the requests in flight on average (rate × T1, Little's law).
-    Mode("open", "rate", lambda rate: f"{rate:g} requests/s",
-         lambda task, rate, env, runs, duration:
+         columns=columns.CLOSED_COLUMNS, legend=columns.LEGEND, in_flight=lambda users, t1_s: users,
+         measure=drive.closed_loop, default_level=25, warm_users=lambda users, cpus: min(users, 2 * cpus),
+         charts=("results.png", "matrix.png"), option="--concurrency (siege)",
+         chosen=lambda args: args.concurrency is not None),
+    Mode("open", level_key="rate", level_text=lambda rate: f"{rate:g} requests/s",
+         title=lambda task, rate, env, runs, duration:
              f"Task {task}, open loop at {rate:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s",
-         columns.OPEN_COLUMNS, columns.OPEN_LEGEND, lambda rate, t1_s: math.ceil(2 * rate * t1_s), drive.open_loop,
-         recorded=lambda args: {"arrivals": args.arrivals}, charts=("hockey.png",)),
-    # A capacity search is about six runs, those that fail stopping early: four measured runs' time, roughly.
-    Mode("capacity", "slo_ms", lambda slo_ms: "capacity search",
-         lambda task, slo_ms, env, runs, duration: f"Task {task}: capacity, the highest open-loop rate with p99 ≤ "
-                                                   f"{slo_ms:g} ms and no failure, {duration:g} s steps",
-         columns.CAPACITY_COLUMNS, columns.OPEN_LEGEND, lambda slo_ms, t1_s: 25, capacity.find_capacity,
-         default_s=15, expected_s=lambda args: 4 * args.duration, charts=("hockey.png",)),
+         columns=columns.OPEN_COLUMNS, legend=columns.OPEN_LEGEND,
+         in_flight=lambda rate, t1_s: math.ceil(2 * rate * t1_s),  # twice rate × T1 (Little's law)
+         measure=drive.open_loop, recorded=lambda args: {"arrivals": args.arrivals}, charts=("hockey.png",),
+         option="--rate (open loop)", chosen=lambda args: args.rate is not None and not args.mode),
+    Mode("capacity", level_key="slo_ms", level_text=lambda slo_ms: "capacity search",
+         title=lambda task, slo_ms, env, runs, duration: f"Task {task}: capacity, the highest open-loop rate with "
+                                                         f"p99 ≤ {slo_ms:g} ms and no failure, {duration:g} s steps",
+         columns=columns.CAPACITY_COLUMNS, legend=columns.OPEN_LEGEND, in_flight=lambda slo_ms, t1_s: 25,
+         measure=capacity.find_capacity, default_s=15,
+         # About six runs, those that fail stopping early: four measured runs' time, roughly.
+         expected_s=lambda args: 4 * args.duration, charts=("hockey.png",), option="--find-capacity",
+         chosen=lambda args: args.find_capacity),
     # 500 jobs/s: the original's load; 10 s of it: a backlog to see.
-    Mode("background", "rate", lambda rate: f"{rate:g} jobs/s", _background_title,
-         columns.BACKGROUND_COLUMNS, columns.BACKGROUND_LEGEND, lambda rate, t1_s: 25, drive.background,
-         default_level=500, default_s=10, expected_s=lambda args: args.duration + args.deadline, needs_jobs=True),
+    Mode("background", level_key="rate", level_text=lambda rate: f"{rate:g} jobs/s", title=_background_title,
+         columns=columns.BACKGROUND_COLUMNS, legend=columns.BACKGROUND_LEGEND, in_flight=lambda rate, t1_s: 25,
+         measure=drive.background, default_level=500, default_s=10,
+         expected_s=lambda args: args.duration + args.deadline, needs_jobs=True, option="--mode background",
+         chosen=lambda args: args.mode == "background"),
 ]}
 
 

@@ -185,8 +185,7 @@ def write_chart(results, path):
     if one_kind:
         task = task_kinds(results)[0]
         for level in levels(results)[:1] if env["tasks"][task]["waits"] else [None]:
-            line = limit(env, task, level)
-            value, text = line.per_s, line.text
+            value, text = limit(env, task, level).per_s, limit(env, task, level).text
             rate_axes.axhline(value, color="grey", linestyle="--", linewidth=1)
             tallest = max((run["transaction_rate"] for run in found.values()), default=0)
             rate_axes.set_ylim(top=max(value, tallest) * 1.1)  # room for the limit's label

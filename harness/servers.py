@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from processes import descendants, kill_all, port_is_free
+from processes import descendants, kill_all, port_is_free, tree
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -118,19 +118,13 @@ def request(port, path="/", method="GET", timeout=30):
         connection.close()
 
 
-def tree_of(pid):
-    """[pid, *its descendants], or [] once it is gone."""
-    try:
-        return [pid, *descendants(pid)]
-    except psutil.NoSuchProcess:
-        return []
-
-
 @functools.cache
 def adopt_orphans():
     """Make this process a child subreaper (Linux's PR_SET_CHILD_SUBREAPER): a process below it whose parent ends
     becomes its child, not init's, so that the workers a killed server leaves behind are still found in its tree,
-    and killed by pid. Once, when the first server is started."""
+    and killed by pid. Once, when the first server is started. The price: an orphan of anything else this process
+    started (a test's own Dask or Celery processes) also becomes its child, and stays a zombie until this process
+    ends, unless processes() finds it among a server's; none of them runs or holds a port."""
     ctypes.CDLL(None).prctl(36, 1)  # 36: PR_SET_CHILD_SUBREAPER
 
 
@@ -202,7 +196,7 @@ class ServerProcess:
         process seen in the server's tree before; one that has ended is reaped here. Walks trees only, not every
         process of the machine. Every process ever seen is remembered, to check that all are gone."""
         server = self.process.pid
-        own = set(tree_of(server)) if self.process.returncode is None else set()  # once waited for, its pid is free
+        own = set(tree(server)) if self.process.returncode is None else set()  # once waited for, its pid is free
         found = {}
         for pid in sorted(own | set(descendants())):
             try:

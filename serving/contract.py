@@ -44,4 +44,4 @@ def method_not_allowed(method, allowed="GET or HEAD"):
 
 
 def no_jobs(strategy):
-    return f"{strategy} runs no background jobs: it has no workers to hand them to (the servers with a pool do)"
+    return f"{strategy} runs no background jobs: it has no workers to hand them to (the servers that hand tasks to workers do)"

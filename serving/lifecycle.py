@@ -79,8 +79,8 @@ def run_until_stopped(main):
 
     Exit status 0 after a signal (within processes.HARD_EXIT_AFTER_S even if a child will not stop), 1 after a start-up
     error. A second signal ends it at once, its children killed."""
+    on_stop_signals(stop_server, status=0, last=remove_tmpdir)  # first: a signal from now on removes the folder
     own_tmpdir()
-    on_stop_signals(stop_server, status=0, last=remove_tmpdir)
     status = 0
     try:
         if asyncio.iscoroutinefunction(main):

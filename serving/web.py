@@ -147,13 +147,13 @@ class JobHandler(JobsBase):
 
 
 def make_app(strategy, task, compute, totals, jobs=None):
-    common = {"strategy": strategy, "task": task, "kind": task.spec()}
+    every = {"strategy": strategy, "task": task, "kind": task.spec()}  # what every handler is given
     return tornado.web.Application(
-        [(r"/", TaskHandler, {**common, "compute": compute}), (r"/health", HealthHandler, common),
-         (r"/stats", StatsHandler, {**common, "totals": totals}),
-         (r"/jobs", JobsHandler, {**common, "jobs": jobs}), (r"/jobs/([^/]+)", JobHandler, {**common, "jobs": jobs})],
+        [(r"/", TaskHandler, {**every, "compute": compute}), (r"/health", HealthHandler, every),
+         (r"/stats", StatsHandler, {**every, "totals": totals}),
+         (r"/jobs", JobsHandler, {**every, "jobs": jobs}), (r"/jobs/([^/]+)", JobHandler, {**every, "jobs": jobs})],
         default_handler_class=NotFoundHandler,
-        default_handler_args=common,
+        default_handler_args=every,
         log_function=lambda handler: None,  # no access log: it would cost more than some tasks
     )
 
