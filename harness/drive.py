@@ -40,7 +40,8 @@ def instruments(process, port, seconds, readings, t1_cpu_s=None):
         readings.update(sampler.stop())  # the CPU of the measured run, not of the wind-down while late probes end
         readings.update(accounting.stop())
         # What the rest of the machine took meanwhile: siege or the driver, the harness, anything else.
-        readings["others_cores"] = round(readings["machine_busy_cores"] - readings["cores_busy"], 2)
+        # Both in CPU seconds over the accounting's time, which holds the sampler's: the same span for both.
+        readings["others_cores"] = round((readings["machine_busy_s"] - readings["cpu_s"]) / readings["accounted_s"], 2)
         readings["health_ms"] = probe.stop()
 
 
@@ -53,7 +54,8 @@ def closed_loop(m):
                                             tick=lambda left: m.progress(f"measuring, {left} s left" if left
                                                                          else "siege is collecting its last answers"))
     limit = limits.limit(m.env, m.task.kind, m.level)
-    return {**siege.figures(stdout, stderr, elapsed, limit.per_s), **readings}
+    found = {**siege.figures(stdout, stderr, elapsed, limit.per_s), **readings, "task_s": m.run["task_s"]}
+    return {**found, "efficiency": limits.run_efficiency(found, m.env, m.task.kind, m.level)}
 
 
 def open_loop(m):

@@ -26,3 +26,13 @@ def limit(env, task, users=None, t1_s=None):
 def efficiency(rate, limit_per_s):
     """The share of the limit reached."""
     return round(rate / limit_per_s, 3)
+
+
+def run_efficiency(run, env, task, users):
+    """A closed-loop run's efficiency. For work that computes: the share of the cores spent inside tasks (the
+    tasks' own CPU seconds, from the server's accounting in the same minutes, ÷ (CPUs × the run's seconds)), which
+    the machine's drift does not move as a T1 timed at another moment does; a task's extra cost in a strategy shows
+    in its Cost × alone, not here. For work that waits: tasks/s ÷ (users / T1 timed just before the run)."""
+    if not env["tasks"][task]["waits"] and run.get("in_task_share") is not None:
+        return run["in_task_share"]
+    return efficiency(run["transaction_rate"], limit(env, task, users, t1_s=run.get("task_s")).per_s)

@@ -254,7 +254,8 @@ class TaskAccounting:
     def stop(self):
         after, machine, wall = self.totals(), machine_cpu(), time.monotonic() - self.started
         (busy0, steal0, all0), (busy1, steal1, all1) = self.machine_before, machine
-        found = {"machine_busy_cores": round((busy1 - busy0) / wall, 2),
+        found = {"machine_busy_cores": round((busy1 - busy0) / wall, 2), "machine_busy_s": round(busy1 - busy0, 2),
+                 "accounted_s": round(wall, 2),
                  "steal_pct": round(100 * (steal1 - steal0) / max(all1 - all0, 1e-9), 1)}
         if not (self.before and after):
             return found

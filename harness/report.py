@@ -226,7 +226,7 @@ def write_matrix(results, path):
         health[servers.index(server), kinds.index(task)] = run["health_ms"]["p99"] or numpy.nan
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 0.5 * len(servers) + 2.2), constrained_layout=True)
     image = left.imshow(efficiency, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
-    figure.colorbar(image, ax=left, label="efficiency (1 = the kind's limit)")
+    figure.colorbar(image, ax=left, label="efficiency (1 = every core inside tasks, or the users' limit)")
     image = right.imshow(numpy.log10(health), cmap="RdYlGn_r", vmin=0, vmax=4, aspect="auto")
     bar = figure.colorbar(image, ax=right, label="/health p99 (ms, log scale)", ticks=[0, 1, 2, 3, 4])
     bar.ax.set_yticklabels(["1", "10", "100", "1 000", "10 000"])
