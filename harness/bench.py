@@ -11,7 +11,7 @@ from . import measure, verify
 from .drive import Measuring
 from .load import siege
 from .modes import MODES
-from .servers import BACKEND, ServerProcess, python_version
+from .servers import BACKEND, ROOT, ServerProcess, python_version
 
 
 RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
@@ -26,6 +26,15 @@ def time_kind(task, n):
         (time.process_time() - cpu) < 0.5 * (time.perf_counter() - wall)
     t1_cpu = tasks.time_task(task, n, runs=3, clock=time.thread_time)  # its CPU alone: what a run's cost_x divides by
     return {"n": n, "t1_s": round(t1, 5), "waits": waits, "t1_cpu_s": round(t1_cpu, 5)}
+
+
+def cpu_alone(python, task, n):
+    """The task's CPU time alone (the median of 3) on another interpreter, in a process of its own there."""
+    code = ("import sys, time, tasks; print(tasks.time_task(tasks.Task(sys.argv[1], sys.argv[2]), int(sys.argv[3]), "
+            "runs=3, clock=time.thread_time))")
+    found = subprocess.run([python, "-c", code, task.kind, task.backend, str(n)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    return round(float(found.stdout), 5) if found.returncode == 0 and found.stdout.strip() else None
 
 
 def progress(index, todo, args):
@@ -70,6 +79,8 @@ def bench_one(task, server, load, args, env, progress, round_=0):
         measure.wait_until_idle(process)
         # T1 again, now, as a record of drift: this machine's speed varies by tens of percent within minutes.
         run["task_s"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
+        if server.python and server.python != sys.executable:  # a task's cost is against its CPU alone there
+            run["t1_cpu_s"] = cpu_alone(server.python, task, env["tasks"][task.kind]["n"])
         run.update(mode.measure(Measuring(run, process, port, path, task, level, args, env, progress)))
         return run
     finally:

@@ -82,7 +82,7 @@ LEGEND = ("Trans/s, Mean s, p50/p99: answers 200 only. Health: ``GET /health`` s
           "In task %: the CPU seconds the tasks themselves took, as each process that ran one measured it "
           "(``GET /stats``; a thread's own time, so waiting for the GIL is not counted) ÷ (CPUs × the run's "
           "seconds). Task CPU ms: the mean of one task's; Cost × alone: that ÷ the same task's CPU time alone, "
-          "on the suite's Python. Others cores: the cores busy on the machine (``/proc/stat``) less the server "
+          "on the row's Python. Others cores: the cores busy on the machine (``/proc/stat``) less the server "
           "tree's: siege, the harness, anything else. Steal %: the share of the machine's CPU time its hypervisor "
           "gave to others. "
           "Efficiency: for work that computes, In task % as a share (what the strategy kept the cores doing); for "

@@ -49,7 +49,8 @@ def closed_loop(m):
     """siege's `level` users for the duration: its figures, the efficiency against the limit, the instruments'."""
     m.progress(f"measuring for {m.args.duration} s")
     readings = {}
-    with instruments(m.process, m.port, m.args.duration, readings, m.env["tasks"][m.task.kind].get("t1_cpu_s")):
+    t1_cpu_s = m.run.get("t1_cpu_s") or m.env["tasks"][m.task.kind].get("t1_cpu_s")  # alone, on the row's Python
+    with instruments(m.process, m.port, m.args.duration, readings, t1_cpu_s):
         stdout, stderr, elapsed = siege.run(m.port, m.level, m.args.duration, verbose=True, path=m.path,
                                             tick=lambda left: m.progress(f"measuring, {left} s left" if left
                                                                          else "siege is collecting its last answers"))

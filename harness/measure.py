@@ -235,7 +235,7 @@ class TaskAccounting:
     in_task_share: the tasks' CPU seconds ÷ (CPUs × wall seconds): the share of the cores spent inside tasks.
     task_cpu_ms: the mean CPU time of one task (task_wall_ms: its wall time; the difference is time the task's
     thread waited: for the GIL, or for a core that something else held); cost_x: that ÷ the task's CPU time alone
-    (T1's, on the suite's Python): what sharing the machine, a pool or a subinterpreter add to each task.
+    (T1's, on the row's Python): what sharing the machine, a pool or a subinterpreter add to each task.
     machine_busy_cores and steal_pct: the whole machine, from /proc/stat; the server tree's share of it is
     measured by TreeSampler."""
 
