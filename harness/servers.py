@@ -164,6 +164,8 @@ class ServerProcess:
     def start(self):
         adopt_orphans()
         self.log = tempfile.TemporaryFile("w+")
+        if self.tmpdir:  # started again (after a kill): what the last one left goes
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
         self.tmpdir = tempfile.mkdtemp(prefix="server-")
         self.process = subprocess.Popen(self.command(), cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True,

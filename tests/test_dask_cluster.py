@@ -1,4 +1,5 @@
 """5_async_dask.py against a real external cluster: a `dask scheduler` and two `dask worker`s on loopback."""
+import os
 import signal
 import subprocess
 import sys
@@ -40,8 +41,10 @@ class Cluster:
         return worker
 
     def _spawn(self, *args):
+        # TMPDIR: their dask-scratch-space goes to the test's folder, not /tmp, and goes with it.
         return subprocess.Popen([DASK, *args], cwd=self.folder, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "TMPDIR": str(self.folder)})
 
     def alive_workers(self):
         return [w for w in self.workers if w.poll() is None]
