@@ -187,7 +187,6 @@ def in_a_process(module, arguments, budget_s, tick=None):
     return json.loads(done.stdout)
 
 
-
 def check_url_and_rate(parser, args, path="/"):
     """What both drivers' command lines check: a URL on loopback whose path starts with `path`, and a --rate and
     --duration in bounds."""
