@@ -109,6 +109,8 @@ def parse_args(argv=None):
         args.seed = random.randrange(2**32)
     args.duration = args.duration[0] if args.duration else (QUICK_DURATION_S if args.quick else mode.default_s)
     args.warmup = 1 if args.quick else WARMUP_S
+    if mode.needs_jobs and args.duration + args.deadline > 240:  # each job is read once, at the end
+        parser.error("--duration + --deadline must be at most 240 s: the servers forget a finished job after 300 s")
     if args.max_pending is not None:
         if args.max_pending < 1:
             parser.error("--max-pending must be at least 1")

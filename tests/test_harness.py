@@ -121,6 +121,7 @@ def run_all(*args, timeout=120, env=None):
     (["--rate", "5", "--concurrency", "25"], "choose one load"),
     (["--rate", "5", "--find-capacity"], "choose one load"),
     (["--repeat", "0"], "--repeat must be from 1 to 20"),
+    (["--servers", "4", "--mode", "background", "--deadline", "240"], "--duration + --deadline must be at most 240"),
     (["--find-capacity", "--slo-ms", "-1"], "--slo-ms must be above 0"),
     (["--arrivals", "bursty"], "invalid choice: 'bursty'"),
 ])

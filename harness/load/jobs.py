@@ -1,117 +1,169 @@
-"""Background load: POST /jobs at a steady rate (the open-loop driver's schedule), then follow every accepted job
-until it is done or a deadline passes.
+"""Background load: POST /jobs at a steady rate (the open-loop driver's schedule), then the jobs followed until the
+server has none left queued or running, or a deadline passes; then each accepted job read once.
 
-Reports how fast jobs are accepted (jobs/s, and the 202's latency from when each POST was due), how fast they are
-finished (completed jobs/s, submit-to-done p50/p99 from the server's own done_at), the largest backlog (queued +
-running, sampled from GET /jobs every 0.5 s), and what became of the rest: still unfinished at the deadline, failed,
-or lost (an accepted id the server no longer knows). Accepting is bounded by the web server, finishing by
-cpus / T1: the backlog grows by the difference every second.
+Reports how many of the planned jobs were accepted (and the 202's latency from when each POST was due), how fast
+they were finished (jobs done/s, and submit-to-done p50/p99 from the server's own done_at, of every accepted job:
+one not done by the last look is *censored*, and a percentile that falls among those reads "> S s", S the least
+time such a job had been waiting), the largest backlog (queued + running, sampled from GET /jobs every 0.5 s), and
+what became of the rest at the last look: still queued or running (unfinished), failed, lost (an accepted id the
+live server no longer knows), or unreachable (no answer: the server is gone). Accepting is bounded by the web
+server, finishing by cpus / T1: the backlog grows by the difference every second.
+
+The submitter runs as the open-loop driver does (SCHED_FIFO where allowed, send lag recorded and guarded); the
+backlog sampler runs in a thread of its own at normal priority, and the follow phase sends only its GET /jobs
+(2 a second) and one GET /jobs/<id> per job at the end: `status_requests` counts them.
 
     .venv/bin/python -m harness.load.jobs http://127.0.0.1:8003/jobs?n=140000 --rate 500 --duration 10
 """
 import asyncio
 import json
+import os
 import sys
 import time
+import urllib.parse
 
 import aiohttp
-from hdrh.histogram import HdrHistogram
 
 from ..cli import OneLineParser
+from ..measure import Periodic
+from ..servers import request
 from . import openloop
 
-FINAL = ("done", "failed")
+READERS = 8  # the last look's requests in flight at once: gentle on the server the probe is still measuring
 
 
-async def get_json(session, url):
-    try:
-        async with session.get(url) as response:
-            return response.status, await response.json(content_type=None)
-    except (aiohttp.ClientError, OSError, ValueError) as error:
-        return None, {"error": f"{type(error).__name__}: {error}"}
+class BacklogSampler(Periodic):
+    """GET /jobs every 0.5 s in a thread of its own: queued + running, and whether the server answered at all."""
+
+    def __init__(self, port, max_seconds):
+        super().__init__(0.5, max_seconds)
+        self.port, self.backlog, self.requests = port, [], 0
+
+    def run(self):
+        try:  # this thread only: the submitter keeps its real-time priority, the sampler must not take it
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        except (OSError, AttributeError):
+            pass
+        super().run()
+
+    def step(self):
+        self.requests += 1
+        try:
+            status, _, counts = request(self.port, "/jobs", timeout=5)
+        except (OSError, ValueError):
+            return
+        if status == 200:
+            self.backlog.append(sum(counts.get(key) or 0 for key in ("queued", "running")))
+
+    def drained(self):
+        return bool(self.backlog) and self.backlog[-1] == 0
+
+    def result(self):
+        return max(self.backlog, default=None)
+
+
+def classify(status, body):
+    """The last look at one job: its final state, by the answer's status and body."""
+    if status == 200 and body.get("status") in ("done", "failed"):
+        return body
+    if status == 200:
+        return {"status": "unfinished"}  # queued or running
+    if status == 404:
+        return {"status": "lost"}  # a live server that no longer knows an id it accepted
+    return {"status": "unreachable"}  # no answer, or not one about the job: the server is gone or broken
+
+
+async def read_jobs(base, ids):
+    """Each job's (status, body) now, READERS at a time."""
+    async def one(session, job_id):
+        try:
+            async with session.get(f"{base}/jobs/{job_id}") as response:
+                return response.status, await response.json(content_type=None)
+        except (aiohttp.ClientError, OSError, ValueError, asyncio.TimeoutError):
+            return None, None
+
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=READERS), timeout=timeout) as session:
+        return await asyncio.gather(*(one(session, job_id) for job_id in ids))
 
 
 async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
     base = url.split("/jobs", 1)[0]
     wall_offset = time.time() - asyncio.get_running_loop().time()  # loop time -> epoch seconds
     accepted = {}  # id -> due time (epoch)
-    last_accept = [0.0]  # when the last 202 came (epoch)
 
     def accept(body, due):
         accepted[body["id"]] = due + wall_offset
-        last_accept[0] = time.time()
 
-    backlog = []
-    stop_sampling = asyncio.Event()
-
-    async def sample(session):
-        while not stop_sampling.is_set():
-            status, counts = await get_json(session, f"{base}/jobs")
-            if status == 200:
-                backlog.append(sum(counts.get(key) or 0 for key in ("queued", "running")))
-            try:
-                await asyncio.wait_for(stop_sampling.wait(), 0.5)
-            except asyncio.TimeoutError:
-                pass
-
-    async def look(session, ids):
-        """Each job's (status, body) now, 64 requests at a time (the connector's limit)."""
-        return await asyncio.gather(*(get_json(session, f"{base}/jobs/{job_id}") for job_id in ids))
-
-    connector = aiohttp.TCPConnector(limit=64)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        sampler = asyncio.ensure_future(sample(session))
+    sampler = BacklogSampler(urllib.parse.urlsplit(url).port, seconds + deadline_s + 60)
+    sampler.start()
+    try:
         submitted = await openloop.drive(url, rate, seconds, drain_s=10, progress=progress, method="POST",
                                          accepted=accept)
-        jobs, unfinished = {}, list(accepted)  # in submission order: they finish roughly in that order
         deadline = time.monotonic() + deadline_s
         next_report = time.monotonic() + 5
-        while unfinished and time.monotonic() < deadline:
-            batch = unfinished[:64]  # the oldest: while these are not done, the later ones are not either
-            for job_id, (status, job) in zip(batch, await look(session, batch), strict=True):
-                if status == 404 or (status == 200 and job["status"] in FINAL):
-                    jobs[job_id] = job if status == 200 else {"status": "lost"}
-            unfinished = [job_id for job_id in unfinished if job_id not in jobs]
+        while accepted and not sampler.drained() and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
             if progress and time.monotonic() >= next_report:
                 progress(f"{deadline_s - (deadline - time.monotonic()):.0f} s of {deadline_s:g} after sending: "
-                         f"{len(jobs)} of {len(accepted)} jobs finished")
+                         f"{(sampler.backlog or ['?'])[-1]} of {len(accepted)} jobs still queued or running")
                 next_report += 5
-            if batch and all(job_id in unfinished for job_id in batch):
-                await asyncio.sleep(0.2)
-        # At the deadline: each job not finished is still known (queued or running), or lost.
-        for job_id, (status, _) in zip(unfinished, await look(session, unfinished), strict=True):
-            jobs[job_id] = {"status": "lost"} if status == 404 else {"status": "unfinished"}
-        stop_sampling.set()
-        await sampler
-    return summarize(submitted, accepted, jobs, backlog, rate, seconds, last_accept[0])
+        looked_at = time.time()
+        answers = await read_jobs(base, list(accepted))
+    finally:
+        max_backlog = sampler.stop()
+    jobs = {job_id: classify(*answer) for job_id, answer in zip(accepted, answers, strict=True)}
+    run = summarize(submitted, accepted, jobs, max_backlog, rate, seconds, looked_at)
+    run["status_requests"] = sampler.requests + len(accepted)
+    return run
 
 
-def summarize(submitted, accepted, jobs, backlog, rate, seconds, last_accept):
-    times = HdrHistogram(1, openloop.HIGHEST_US, 3)
-    done = [(job_id, job) for job_id, job in jobs.items() if job["status"] == "done" and "done_at" in job]
-    for job_id, job in done:
-        times.record_value(max(1, round((job["done_at"] - accepted[job_id]) * 1e6)))
+def censored_percentiles(accepted, jobs, looked_at, points=(50, 99)):
+    """Submit-to-done percentiles in seconds of every accepted job, by the open loop's percentile definition (the
+    value of rank int(p % of the count + 0.5), at least 1). A job not done at the last look took longer than the
+    time it had waited then: where a percentile's rank falls past the done jobs known to be below every such time,
+    it is only known to be above the least of them, and reads {"pN": None, "pN_above": that time}."""
+    finished = sorted(job["done_at"] - accepted[job_id] for job_id, job in jobs.items() if "done_at" in job)
+    waited = [looked_at - accepted[job_id] for job_id, job in jobs.items() if "done_at" not in job]
+    bound = min(waited, default=float("inf"))
+    found = {}
+    for point in points:
+        rank = max(1, int(point * len(accepted) / 100 + 0.5))
+        if rank <= len(finished) and finished[rank - 1] <= bound:
+            found[f"p{point:g}"] = round(finished[rank - 1], 3)
+        else:
+            found.update({f"p{point:g}": None, f"p{point:g}_above": round(bound, 3)})
+    found["max"] = round(finished[-1], 3) if finished and not waited else None
+    return found
+
+
+def summarize(submitted, accepted, jobs, max_backlog, rate, seconds, looked_at):
     first_due = min(accepted.values(), default=0)
-    last_done = max((job["done_at"] for _, job in done), default=first_due)
+    done_at = [job["done_at"] for job in jobs.values() if job["status"] == "done"]
     count = {status: sum(1 for job in jobs.values() if job["status"] == status)
-             for status in ("done", "failed", "unfinished", "lost")}
-    return {
-        "mode": "background", "rate": rate, "duration_s": seconds, "planned": submitted.get("planned"),
-        "accepted": len(accepted), "refused": submitted.get("failed"), "errors": submitted.get("errors"),
-        # over the time it took to accept them: the schedule's, or longer if the 202s fell behind it
-        "accept_rate": round(len(accepted) / max(seconds, last_accept - first_due), 2),
-        "accept_ms": submitted.get("latency_ms"),
-        "send_lag_ms": submitted.get("send_lag_ms"), "valid": submitted.get("valid"),
-        **count, "completion_rate": round(count["done"] / max(last_done - first_due, 1e-9), 2) if done else 0.0,
-        "submit_to_done_ms": openloop.histogram_summary(times), "max_backlog": max(backlog, default=None),
+             for status in ("done", "failed", "unfinished", "lost", "unreachable")}
+    planned = submitted.get("planned") or 0
+    run = {
+        "mode": "background", "rate": rate, "duration_s": seconds, "planned": planned,
+        "accepted": len(accepted), "accepted_share": round(len(accepted) / planned, 4) if planned else None,
+        "refused": submitted.get("failed"), "errors": submitted.get("errors"),
+        "accept_ms": submitted.get("latency_ms"), "send_lag_ms": submitted.get("send_lag_ms"),
+        "valid": submitted.get("valid"), **count,
+        "done_share": round(count["done"] / len(accepted), 4) if accepted else None,
+        "completion_rate": round(count["done"] / max(max(done_at) - first_due, 1e-9), 2) if done_at else 0.0,
+        "submit_to_done_s": censored_percentiles(accepted, jobs, looked_at) if accepted else None,
+        "max_backlog": max_backlog,
     }
+    if "error" in submitted:
+        run["error"] = submitted["error"]  # the submitter could not keep its schedule
+    return run
 
 
 def run(url, rate, seconds, deadline_s=60.0, tick=None):
     """The driver in a process of its own, bounded in time; its figures as a dict."""
     arguments = [url, "--rate", repr(rate), "--duration", repr(seconds), "--deadline", repr(deadline_s)]
-    run = openloop.in_a_process("harness.load.jobs", arguments, seconds + deadline_s + 120, tick)
-    return {"mode": "background", "rate": rate, **run} if "error" in run else run
+    run = openloop.in_a_process("harness.load.jobs", arguments, seconds + deadline_s + 180, tick)
+    return {"mode": "background", "rate": rate, **run} if "error" in run and "accepted" not in run else run
 
 
 def main(argv=None):
@@ -124,9 +176,11 @@ def main(argv=None):
     openloop.check_url_and_rate(parser, args, path="/jobs")
     if not 0 <= args.deadline <= 3600:
         parser.error("--deadline must be from 0 to 3600 seconds")
+    scheduling = openloop.raise_priority()
     print(f"jobs: {args.rate:g} jobs/s for {args.duration:g} s -> {args.url}", file=sys.stderr, flush=True)
     run = asyncio.run(drive(args.url, args.rate, args.duration, args.deadline,
                             progress=lambda line: print(f"jobs: {line}", file=sys.stderr, flush=True)))
+    run["scheduling"] = scheduling
     print(json.dumps(run, indent=2))
     return 0
 
