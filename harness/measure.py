@@ -14,33 +14,25 @@ from .servers import request
 SLOW_S = 1.0  # a health answer slower than this counts as a failure of responsiveness
 
 
-def percentiles(values, points=(50, 90, 99), method="linear"):
+def percentiles(values, points=(50, 90, 99)):
     """{'p50': ..., 'p90': ..., 'max': ...} of raw `values`; None for each if there are none. Rounded to 3 decimals.
 
-    The one function for raw values; how a point between two values is found is still the caller's `method`
-    (until the suite settles on one): "linear", numpy.percentile's default (rank p/100 * (n - 1), counted from 0,
-    interpolated: the health probe, siege's latencies, the stall demo); "exclusive", statistics.quantiles'
-    default (rank p/100 * (n + 1), counted from 1, extrapolated past the ends: the pools and Celery waits).
-    No numpy: harness.pools imports this under .venv313, which has none."""
+    The suite's one percentile definition, for raw values and histograms alike (the open-loop driver's HDR
+    histograms, the background jobs, siege's transactions, the health probe, the pools, Celery's waits): the value
+    at p is the recorded value of rank rank(p, count), nearest rank rounded, no interpolation, as HdrHistogram's
+    get_value_at_percentile. No numpy: harness.pools imports this under .venv313, which has none."""
     keys = [f"p{point:g}" for point in points] + ["max"]
     if len(values) == 0:
         return dict.fromkeys(keys)
     ordered = sorted(values)
-    found = [_at(ordered, point, method) for point in points] + [ordered[-1]]
+    found = [ordered[rank(point, len(ordered)) - 1] for point in points] + [ordered[-1]]
     return {key: round(value, 3) for key, value in zip(keys, found, strict=True)}
 
 
-def _at(ordered, point, method):
-    if len(ordered) == 1:
-        return ordered[0]
-    if method == "linear":
-        rank = point / 100 * (len(ordered) - 1)
-    elif method == "exclusive":
-        rank = point / 100 * (len(ordered) + 1) - 1
-    else:
-        raise ValueError(f"unknown method {method!r}")
-    low = min(max(math.floor(rank), 0), len(ordered) - 2)
-    return ordered[low] + (ordered[low + 1] - ordered[low]) * (rank - low)
+def rank(point, count):
+    """The rank (from 1) of the value at percentile `point` of `count` values: int(point % of count + 0.5), at
+    least 1 (HdrHistogram's get_target_count_at_percentile)."""
+    return max(1, int(point * count / 100 + 0.5))
 
 
 class Periodic(threading.Thread):

@@ -57,7 +57,7 @@ def measure(make):
         ones.append(timed(lambda: pool.submit(tasks.run, cpu, CPU_N).result()))
         twos.append(timed(lambda: [f.result() for f in [pool.submit(tasks.run, cpu, CPU_N) for _ in range(2)]]))
     pool.shutdown()
-    tiny_us = percentiles([seconds * 1e6 for seconds in round_trips], (50, 99), method="exclusive")
+    tiny_us = percentiles([seconds * 1e6 for seconds in round_trips], (50, 99))
     return {"start_ms": start_s * 1000, "mb_per_worker": per_worker_mb, "tiny_p50_us": tiny_us["p50"],
             "tiny_p99_us": tiny_us["p99"], "two_over_one": min(twos) / min(ones)}
 

@@ -12,6 +12,7 @@ import time
 
 import numpy
 import pytest
+from hdrh.histogram import HdrHistogram
 
 import processes
 from serving import contract
@@ -202,16 +203,18 @@ def test_the_harness_that_starts_measures_and_reports_imports_no_tornado():
     assert not {module: error for module, error in failed.items() if started[module].returncode}
 
 
-def test_percentiles_of_raw_values_by_each_definition_in_use():
-    values = [random.Random(seed).expovariate(1) for seed in range(1000)]
-    linear, exclusive = measure.percentiles(values, (50, 99)), measure.percentiles(values, (50, 99), "exclusive")
-    assert linear["p50"] == pytest.approx(numpy.percentile(values, 50), abs=0.001)
-    assert linear["p99"] == pytest.approx(numpy.percentile(values, 99), abs=0.001)
-    cuts = statistics.quantiles(values, n=100)
-    assert exclusive["p50"] == pytest.approx(cuts[49], abs=0.001)
-    assert exclusive["p99"] == pytest.approx(cuts[98], abs=0.001)
-    assert linear["max"] == exclusive["max"] == round(max(values), 3)
-    assert measure.percentiles([3.0, 1.0], (50,), "exclusive") == {"p50": 2.0, "max": 3.0}
+@pytest.mark.parametrize("count", [1, 2, 3, 49, 50, 51, 99, 100, 101, 150, 151, 999, 1000])
+def test_raw_percentiles_are_hdrhistograms_definition(count):
+    """One definition for raw values and histograms: integer values (which HdrHistogram keeps exactly below 2048)
+    give the same percentiles by measure.percentiles as by HdrHistogram itself."""
+    values = [random.Random(count * 1000 + i).randrange(1, 2000) for i in range(count)]
+    histogram = HdrHistogram(1, 10_000, 3)
+    for value in values:
+        histogram.record_value(value)
+    points = (50, 90, 99, 99.9)
+    found = measure.percentiles(values, points)
+    assert [found[f"p{point:g}"] for point in points] == [histogram.get_value_at_percentile(p) for p in points]
+    assert found["max"] == histogram.get_max_value()
 
 
 def test_a_program_that_outstays_its_time_is_ended_by_pid_and_its_progress_seen_in_whole_lines():

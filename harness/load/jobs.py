@@ -25,7 +25,7 @@ import urllib.parse
 import aiohttp
 
 from ..cli import OneLineParser
-from ..measure import Periodic
+from ..measure import Periodic, rank
 from ..servers import request
 from . import openloop
 
@@ -119,8 +119,8 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
 
 
 def censored_percentiles(accepted, jobs, looked_at, points=(50, 99)):
-    """Submit-to-done percentiles in seconds of every accepted job, by the open loop's percentile definition (the
-    value of rank int(p % of the count + 0.5), at least 1). A job not done at the last look took longer than the
+    """Submit-to-done percentiles in seconds of every accepted job, by the suite's percentile definition
+    (measure.rank). A job not done at the last look took longer than the
     time it had waited then: where a percentile's rank falls past the done jobs known to be below every such time,
     it is only known to be above the least of them, and reads {"pN": None, "pN_above": that time}."""
     finished = sorted(job["done_at"] - accepted[job_id] for job_id, job in jobs.items() if "done_at" in job)
@@ -128,9 +128,9 @@ def censored_percentiles(accepted, jobs, looked_at, points=(50, 99)):
     bound = min(waited, default=float("inf"))
     found = {}
     for point in points:
-        rank = max(1, int(point * len(accepted) / 100 + 0.5))
-        if rank <= len(finished) and finished[rank - 1] <= bound:
-            found[f"p{point:g}"] = round(finished[rank - 1], 3)
+        at = rank(point, len(accepted))
+        if at <= len(finished) and finished[at - 1] <= bound:
+            found[f"p{point:g}"] = round(finished[at - 1], 3)
         else:
             found.update({f"p{point:g}": None, f"p{point:g}_above": round(bound, 3)})
     found["max"] = round(finished[-1], 3) if finished and not waited else None

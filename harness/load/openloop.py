@@ -26,6 +26,7 @@ import aiohttp
 from hdrh.histogram import HdrHistogram
 
 from ..cli import OneLineParser
+from ..measure import rank
 from ..servers import ROOT
 from ..subprocesses import run_bounded
 
@@ -50,9 +51,8 @@ def schedule(rate, seconds, arrivals="constant", seed=None):
 def histogram_summary(histogram):
     """{'p50': ms, 'p90': ..., 'p99': ..., 'p99.9': ..., 'max': ...} of an HDR histogram of µs (None if empty).
 
-    The histogram's own percentiles, not measure.percentiles' (that one is for raw values): the value at p is the
-    highest value equivalent to that of the recorded value of rank int(p % of the count + 0.5), at least 1 (no
-    interpolation), at the histogram's resolution of 3 significant figures; max the same for the largest."""
+    The suite's percentile definition (measure.rank: nearest rank, rounded), at the histogram's resolution of 3
+    significant figures (the highest value equivalent to the recorded one); max the same for the largest."""
     keys = [f"p{p:g}" for p in PERCENTILES] + ["max"]
     if histogram.get_total_count() == 0:
         return dict.fromkeys(keys)
@@ -61,9 +61,9 @@ def histogram_summary(histogram):
 
 
 def allowed_late(count):
-    """How many of `count` answers may be over a latency target while the p99 is within it, by the percentile
-    definition histogram_summary uses: the p99 is the value of rank int(0.99 × count + 0.5) (at least 1)."""
-    return count - max(1, int(99.0 * count / 100 + 0.5))  # as HdrHistogram.get_target_count_at_percentile
+    """How many of `count` answers may be over a latency target while the p99 is within it, by the suite's
+    percentile definition (measure.rank), which histogram_summary's HdrHistogram uses too."""
+    return count - rank(99.0, count)
 
 
 async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, progress=None,
