@@ -1,5 +1,4 @@
 """What siege cannot see: how responsive the server stays, and what its process tree costs in memory and CPU."""
-import math
 import os
 import threading
 import time

@@ -35,6 +35,9 @@ def cell(runs, get, digits, ranged):
         return "–"
     if digits is None:  # text, not a figure
         return values[0]
+    censored = [value for value in values if isinstance(value, str)]
+    if censored:  # a percentile known only as a bound in some round ("> X"): the round's bound, not a median
+        return censored[0]
     text = _fmt(float(numpy.median(values)), digits)
     if ranged and len(runs) > 1:
         text += f" ({_fmt(min(values), digits)}–{_fmt(max(values), digits)})"

@@ -3,14 +3,12 @@ answers garbage or wrong results; a worker that lives and dies between two readi
 import http.server
 import random
 import signal
-import statistics
 import pkgutil
 import subprocess
 import sys
 import threading
 import time
 
-import numpy
 import pytest
 from hdrh.histogram import HdrHistogram
 

@@ -130,6 +130,8 @@ def test_unanswered_and_refused_requests_are_failures_never_dropped(start_server
     refused = openloop.run(f"http://{HOST}:{port}/", 10, 1, drain_s=0.5)
     assert (refused["sent"], refused["failed"], refused["unfinished"]) == (10, 10, 0)
     assert set(refused["errors"]) == {"ClientConnectorError"}
+    assert refused["send_lag_ms"]["p99"] is None, "the send lag is taken when a request is written: none was"
+    assert slow["send_lag_ms"]["p99"] is not None and slow["valid"]
 
 
 def test_the_early_stop_allows_exactly_the_late_answers_the_p99_can_bear():
@@ -237,3 +239,17 @@ def test_the_capacity_search_of_the_process_pool(tmp_path):
         assert step["passed"] != over, step
     assert "capacity, the highest open-loop rate with p99 ≤ 500 ms" in stdout
     assert (out_dir / "hockey.png").exists()
+
+
+def test_failures_censor_the_latency_percentiles():
+    """A failure got no answer: it counts as slower than any answer, and a percentile among the failures is a bound."""
+    histogram = HdrHistogram(1, openloop.HIGHEST_US, 3)
+    for us in range(1, 101):  # 100 answers of 1 to 100 µs (exact in the histogram: below 2048)
+        histogram.record_value(us)
+    assert openloop.histogram_summary(histogram)["p99"] == 0.099
+    # 100 answers and 2 failures: the p99 is rank int(0.99 × 102 + 0.5) = 101, a failure: only "> 0.1 ms" is known.
+    two = openloop.histogram_summary(histogram, failed=2)
+    assert (two["p99"], two["p99_above"], two["max"]) == (None, 0.1, None)
+    assert two["p50"] == 0.051 and two["p90"] == 0.092, "ranks 51 and 92 of 102, both answers"
+    one = openloop.histogram_summary(histogram, failed=1)
+    assert one["p99"] == 0.1 and "p99_above" not in one, "rank 100 of 101: the slowest answer"
