@@ -70,6 +70,9 @@ def parse_args(argv=None):
                         help="search each server's highest open-loop rate with p99 within --slo-ms and no failure")
     parser.add_argument("--slo-ms", type=float, default=1000, help="the latency target of --find-capacity "
                                                                     "(p99, default 1000 ms)")
+    parser.add_argument("--confirm", type=int, default=300, metavar="N",
+                        help="--find-capacity: run the rate found once more for at least N requests (at most 60 s; "
+                             "default 300; 0: not)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="N interleaved rounds of everything; each figure reported as median and range")
     parser.add_argument("--duration", type=positive_ints, default=None,
@@ -93,6 +96,8 @@ def parse_args(argv=None):
         parser.error("--deadline must be from 0 to 3600 seconds")
     if not 1 <= args.repeat <= 20:
         parser.error("--repeat must be from 1 to 20")
+    if not 0 <= args.confirm <= 100_000:
+        parser.error("--confirm must be from 0 to 100000 requests")
     if not 0 < args.slo_ms <= 60_000:
         parser.error("--slo-ms must be above 0 and at most 60000")
     mode = chosen[0] if chosen else next(iter(MODES.values()))

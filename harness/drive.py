@@ -56,9 +56,10 @@ def closed_loop(m):
         stdout, stderr, elapsed = siege.run(m.port, m.level, m.args.duration, verbose=True, path=m.path,
                                             tick=lambda left: m.progress(f"measuring, {left} s left" if left
                                                                          else "siege is collecting its last answers"))
-    limit = limits.limit(m.env, m.task.kind, m.level)
-    found = {**siege.figures(stdout, stderr, elapsed, limit.per_s), **readings, "task_s": m.run["task_s"]}
-    return {**found, "efficiency": limits.run_efficiency(found, m.env, m.task.kind, m.level)}
+    limit = limits.limit(m.env, m.task.kind, m.level, t1_s=m.run["task_s"])  # T1 now, as the efficiency's
+    found = {**siege.figures(stdout, stderr, elapsed), **readings, "task_s": m.run["task_s"]}
+    return {**found, "limit_per_s": round(limit.per_s, 2),
+            "efficiency": limits.run_efficiency(found, m.env, m.task.kind, m.level)}
 
 
 def open_loop(m):
@@ -90,9 +91,11 @@ def background(m):
 
 def settle(process, port):
     """Let the server finish what an earlier run left queued before the next run: its CPU back to idle, then one
-    tiny task, which a pool or a queue runs after everything queued before it."""
-    measure.wait_until_idle(process)
+    tiny task, which a pool or a queue runs after everything queued before it. The seconds waited for idle, or
+    None if the server was still busy after a minute (the next run is then marked)."""
+    waited = measure.wait_until_idle(process)
     try:
         request(port, "/?n=1", timeout=60)
     except (OSError, http.client.HTTPException, ValueError):
         pass  # a server that cannot answer shows it in the next run
+    return waited

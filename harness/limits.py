@@ -6,10 +6,11 @@ from dataclasses import dataclass
 class Limit:
     per_s: float  # tasks per second
     by: str  # what bounds it: "2 CPUs" or "25 users"
+    t1: str = "T1"  # which T1: "T1" (the suite's start), "T1 now" (the runs' own)
 
     @property
     def text(self):
-        return f"limit {self.by} / T1 = {self.per_s:.1f} tasks/s"
+        return f"limit {self.by} / {self.t1} = {self.per_s:.1f} tasks/s"
 
 
 def limit(env, task, users=None, t1_s=None):
@@ -18,9 +19,23 @@ def limit(env, task, users=None, t1_s=None):
     the suite, or `t1_s` if given (a capacity search's median of T1 measured during it)."""
     kind = env["tasks"][task]
     t1 = kind["t1_s"] if t1_s is None else t1_s
+    which = "T1" if t1_s is None else "T1 now"
     if kind["waits"] and users:
-        return Limit(users / t1, f"{users} users")
-    return Limit(env["cpu_count"] / t1, f"{env['cpu_count']} CPUs")
+        return Limit(users / t1, f"{users} users", which)
+    return Limit(env["cpu_count"] / t1, f"{env['cpu_count']} CPUs", which)
+
+
+def limit_now(env, task, runs, users=None):
+    """The limit of a table or a chart of `runs`: against T1 in the same minutes as they ran (the median of the
+    runs' own T1 now: timed before each run, or a capacity search's median during it), so that the title, the
+    chart's line and each row's efficiency use one definition. The start's T1 where no run has one."""
+    samples = sorted(run.get("t1_during_s") or run["task_s"] for run in runs if run.get("t1_during_s") or
+                     run.get("task_s"))
+    if not samples:
+        return limit(env, task, users)
+    middle = len(samples) // 2
+    median = samples[middle] if len(samples) % 2 else (samples[middle - 1] + samples[middle]) / 2
+    return limit(env, task, users, t1_s=median)
 
 
 def efficiency(rate, limit_per_s):

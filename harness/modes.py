@@ -32,13 +32,13 @@ class Mode:
 def _background_title(task, level, env, runs, duration):
     deadline = max((run.get("deadline_s") or 0 for run in runs), default=0)
     return (f"Task {task}: background jobs submitted at {level:g}/s for {duration:g} s, followed for {deadline:g} s "
-            f"more: {limits.limit(env, task).text}")
+            f"more: {limits.limit_now(env, task, runs).text}")
 
 
 MODES = {mode.name: mode for mode in [
     Mode("closed", level_key="concurrency", level_text=lambda users: f"{users} users",
          title=lambda task, users, env, runs, duration:
-             f"Task {task}, {users} concurrent users, {duration:g} s: {limits.limit(env, task, users).text}",
+             f"Task {task}, {users} concurrent users, {duration:g} s: {limits.limit_now(env, task, runs, users).text}",
          columns=columns.CLOSED_COLUMNS, legend=columns.LEGEND, in_flight=lambda users, t1_s: users,
          measure=drive.closed_loop, default_level=25, warm_users=lambda users, cpus: min(users, 2 * cpus),
          charts=("results.png", "matrix.png"), option="--concurrency (siege)",

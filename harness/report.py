@@ -17,11 +17,17 @@ import numpy  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from .cli import OneLineParser  # noqa: E402
-from .columns import CLOSED_COLUMNS  # noqa: E402
-from .limits import limit  # noqa: E402
+from hdrh.histogram import HdrHistogram  # noqa: E402
+
+from .columns import CLOSED_COLUMNS, POOLED  # noqa: E402
+from .load.openloop import histogram_summary  # noqa: E402
+from .limits import limit_now  # noqa: E402
+from .measure import SLOW_S  # noqa: E402
 from .modes import MODES, load_of  # noqa: E402
 
-REPEAT_LEGEND = "Each figure: the median of {n} interleaved rounds, its range in brackets."
+DOWN_PCT = 1.0  # a run unavailable longer than this share of its time cannot show as a health p99 at all
+REPEAT_LEGEND = ("Each figure: the median of {n} interleaved rounds, its range in brackets; the latency percentiles "
+                 "and max: of every round's answers pooled (HDR histograms merged), so that one round's stall stays.")
 
 
 def _fmt(value, digits=1):
@@ -55,17 +61,34 @@ def row(runs, columns=CLOSED_COLUMNS, python=None):
     invalid = sum(1 for run in measured if run.get("valid") is False)
     if invalid:
         label += f" ({invalid} invalid: send lag)"
-    return [label, *[cell(measured, get, digits, ranged) for _, get, digits, ranged in columns]]
+    busy = sum(1 for run in measured if "idle_wait_s" in run and run["idle_wait_s"] is None or
+               any(step.get("started_busy") for step in run.get("steps", [])))
+    if busy:
+        label += f" ({busy} started busy)"  # the server was not idle after a minute: the run was measured anyway
+    pooled = [median_run(measured)]  # its latencies from the rounds' histograms merged
+    return [label, *[cell(pooled, get, digits, False) if ranged == POOLED else cell(measured, get, digits, ranged)
+                     for _, get, digits, ranged in columns]]
 
 
 def median_run(runs):
-    """One run standing for several rounds of it (--repeat): every number the median of the rounds' numbers."""
+    """One run standing for several rounds of it (--repeat): every number the median of the rounds' numbers,
+    except the latencies: their percentiles are of the rounds' histograms merged (so that a stall in one round
+    stays in the p99, and the max is the largest), failures counted as in each round."""
     def merge(values):
         if all(isinstance(value, dict) for value in values):
             return {key: merge([value.get(key) for value in values]) for key in values[0]}
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         return float(numpy.median(numbers)) if numbers and len(numbers) == len(values) else values[0]
-    return runs[0] if len(runs) == 1 else merge(runs)
+    if len(runs) == 1:
+        return runs[0]
+    merged = merge(runs)
+    if all(run.get("latency_hist") for run in runs):
+        pooled = HdrHistogram.decode(runs[0]["latency_hist"])
+        for run in runs[1:]:
+            pooled.add(HdrHistogram.decode(run["latency_hist"]))
+        failed = sum((run.get("failed") or 0) + (run.get("in_flight_at_stop") or 0) for run in runs)
+        merged["latency_ms"] = histogram_summary(pooled, failed if runs[0].get("mode") == "open" else 0)
+    return merged
 
 
 def collapsed(results):
@@ -160,6 +183,19 @@ def short(label):
     return label.replace(" --", "\n--").replace("_async_", "_")
 
 
+def health_bar(run, ceiling):
+    """(height, label, down) of a run's bar in the health chart: its p99, or, for a run that got no answer within
+    SLOW_S for more than DOWN_PCT of its time, the chart's full height, "down N %" (its p99 counts only the probes
+    answered: it must not look best); no bar without a run."""
+    if not run:
+        return numpy.nan, "", False
+    down = run["health_ms"].get("unavailable_pct") or 0
+    if down > DOWN_PCT:
+        return ceiling, f"down\n{down:.0f} %", True
+    p99 = run["health_ms"]["p99"]
+    return (numpy.nan, "", False) if p99 is None else (p99, f"{p99:.0f}", False)
+
+
 def write_chart(results, path):
     """Transactions/s (as efficiency against each kind's limit) and health-probe p99 per strategy, one bar group
     per (task kind, concurrency level)."""
@@ -171,6 +207,9 @@ def write_chart(results, path):
     width = 0.8 / len(groups)
     figure, (rate_axes, health_axes) = plt.subplots(1, 2, figsize=(14, 5.5), constrained_layout=True)
     one_kind = len(task_kinds(results)) == 1
+    # A run whose probes went unanswered more than DOWN_PCT of the time gets a full-height hatched bar, "down N %":
+    # its p99 counts the answered probes only, and must not look best.
+    ceiling = max([run["health_ms"]["p99"] or 0 for run in found.values()] + [SLOW_S * 1000])
     for i, (task, level) in enumerate(groups):
         offsets = [s + (i - (len(groups) - 1) / 2) * width for s in range(len(servers))]
         runs = [found.get((server, task, level)) for server in servers]
@@ -180,15 +219,19 @@ def write_chart(results, path):
         bars = rate_axes.bar(offsets, [run[key] if run else numpy.nan for run in runs], width, label=label)
         rate_axes.bar_label(bars, labels=[(f"{run[key]:.1f}" if one_kind else f"{run[key]:.2f}") if run else ""
                                           for run in runs], fontsize=7 if len(groups) < 3 else 5)
-        p99 = [(run["health_ms"]["p99"] or numpy.nan) if run else numpy.nan for run in runs]
-        bars = health_axes.bar(offsets, p99, width, label=label)
-        health_axes.bar_label(bars, labels=["" if numpy.isnan(v) else f"{v:.0f}" for v in p99],
-                              fontsize=7 if len(groups) < 3 else 5)
+        heights, texts, downs = zip(*[health_bar(run, ceiling) for run in runs])
+        bars = health_axes.bar(offsets, heights, width, label=label)
+        for bar, down in zip(bars, downs):
+            if down:
+                bar.set_hatch("//")
+                bar.set_alpha(0.5)
+        health_axes.bar_label(bars, labels=texts, fontsize=7 if len(groups) < 3 else 5)
     env = results["environment"]
     if one_kind:
         task = task_kinds(results)[0]
         for level in levels(results)[:1] if env["tasks"][task]["waits"] else [None]:
-            value, text = limit(env, task, level).per_s, limit(env, task, level).text
+            line = limit_now(env, task, [run for run in found.values() if run["task"] == task], level)
+            value, text = line.per_s, line.text
             rate_axes.axhline(value, color="grey", linestyle="--", linewidth=1)
             tallest = max((run["transaction_rate"] for run in found.values()), default=0)
             rate_axes.set_ylim(top=max(value, tallest) * 1.1)  # room for the limit's label
@@ -198,10 +241,11 @@ def write_chart(results, path):
         rate_axes.axhline(1, color="grey", linestyle="--", linewidth=1)
         rate_axes.set_title("Efficiency: transactions/s ÷ the kind's limit (higher is better)")
     health_axes.set_title("Responsiveness: /health p99, ms (lower is better, log scale)")
-    highest = max((run["health_ms"]["p99"] or 0 for run in found.values()), default=0)
-    if highest:
+    health_axes.text(0.01, 0.99, f"hatched: no answer within {SLOW_S:g} s for over {DOWN_PCT:g} % of the run",
+                     transform=health_axes.transAxes, ha="left", va="top", fontsize=8, color="grey")
+    if found:
         health_axes.set_yscale("log")  # from a few ms to seconds
-        health_axes.set_ylim(top=highest * 3)  # room for the bars' labels
+        health_axes.set_ylim(top=ceiling * 3)  # room for the bars' labels
     for axes in (rate_axes, health_axes):
         many = len(servers) > 6  # tilted, or the labels run into each other
         axes.set_xticks(range(len(servers)), [short(s).replace("\n", " " if many else "\n") for s in servers],
@@ -285,10 +329,10 @@ def write_hockey(results, path):
                       f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  \n★: capacity  ",
                       color="red", fontsize=8, va="top", ha="right")
         if not env["tasks"][task]["waits"]:
-            cpus_t1 = limit(env, task).per_s
+            cpus_t1 = limit_now(env, task, runs).per_s  # as the capacity table's ratio: T1 during the searches
             axes.axvline(cpus_t1, color="grey", linestyle=":", linewidth=1)
-            axes.text(cpus_t1, axes.get_ylim()[0] * 1.1, " CPUs / T1 at the start", color="grey", fontsize=8,
-                      rotation=90, va="bottom")
+            axes.text(cpus_t1, 0.02, " CPUs / T1 now", color="grey", fontsize=8, rotation=90, va="bottom",
+                      transform=axes.get_xaxis_transform())  # x in requests/s, y in the axes' height
         axes.set_yscale("log")
         axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
         axes.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(

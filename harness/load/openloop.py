@@ -172,6 +172,7 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
         "elapsed_s": round(ended - start, 2), "drain_s": round(ended - scheduled_end, 2),
         "transaction_rate": round(latencies.get_total_count() / max(ended - start, 1e-9), 2),
         "latency_ms": histogram_summary(latencies, failed + (len(pending) if stopped_early else 0)),
+        "latency_hist": latencies.encode().decode(),  # so that --repeat's rounds can be merged (report.median_run)
         "send_lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
         "valid": lags.get_total_count() == 0 or (lag["p99"] <= MAX_SEND_LAG_MS and lag["max"] <= MAX_SEND_LAG_MAX_MS),
     }

@@ -8,10 +8,12 @@ import shutil
 import subprocess
 import time
 
-from ..limits import efficiency
+from hdrh.histogram import HdrHistogram
+
 from ..measure import percentiles
 from ..servers import HOST, ROOT
 from ..subprocesses import run_bounded
+from .openloop import HIGHEST_US
 
 SIEGERC = ROOT / "siegerc"
 
@@ -49,9 +51,17 @@ def parse_transactions(text):
     return [(int(status), float(seconds)) for status, seconds in _TRANSACTION.findall(text)]
 
 
-def figures(stdout, stderr, elapsed_s, limit_per_s):
-    """A closed-loop run's figures from siege's output (and `elapsed_s`, how long siege ran), its efficiency
-    against `limit_per_s`; with "error" if siege printed nothing, "note" if it printed no summary."""
+def histogram_of(seconds):
+    """The latencies as an HDR histogram of µs, encoded: what --repeat merges across rounds (report.median_run)."""
+    histogram = HdrHistogram(1, HIGHEST_US, 3)
+    for value in seconds:
+        histogram.record_value(max(1, round(value * 1e6)))
+    return histogram.encode().decode()
+
+
+def figures(stdout, stderr, elapsed_s):
+    """A closed-loop run's figures from siege's output (and `elapsed_s`, how long siege ran); with "error" if siege
+    printed nothing, "note" if it printed no summary."""
     summary = parse_summary(stderr)
     transactions = parse_transactions(stdout)
     ok_seconds = [seconds for status, seconds in transactions if status == 200]
@@ -72,7 +82,7 @@ def figures(stdout, stderr, elapsed_s, limit_per_s):
         response_time_s=round(sum(ok_seconds) / len(ok_seconds), 3) if ok_seconds else None,
         failed=unanswered + non_200, non_200=non_200,
         latency_ms=percentiles([seconds * 1000 for seconds in ok_seconds]),
-        limit_per_s=round(limit_per_s, 2), efficiency=efficiency(rate, limit_per_s),
+        latency_hist=histogram_of(ok_seconds),
     )
     if not found["measured"]:
         found["error"] = "siege printed nothing: no transaction, no summary"
