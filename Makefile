@@ -5,6 +5,7 @@
 # make stall  - why there are two load models: a 2 s stall as siege and the open-loop driver each measure it
 # make pools  - each pool by itself (threads, processes, subinterpreters): start-up, memory, round trip, parallelism
 # make celery-waits - three ways for server 6 to await Celery's results (pub/sub, polling, a thread each), measured
+# make gil-twin - the with-GIL twin of the free-threaded build below (same source and flags), built once; its path
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,11 +15,15 @@ PYTHON313 ?= $(shell for p in python3.14 python3.13 $$(ls -d $$HOME/.pyenv/versi
 	2>/dev/null | sort -rV); do $$p -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null && \
 	{ command -v $$p; break; }; done)
 VENV313 := .venv313
+# Servers 3 and 4 on a free-threaded Python (3.13t+, the GIL removed): PYTHON_FT=/path/to/python3.13t, else the first
+# of python3.14t, python3.13t and pyenv's 3.13t+ that is free-threaded, else CPython built once with --disable-gil
+# into ~/.cache/tornado-bench (tools/free_threaded_python.sh: minutes, once a machine). None: those rows are left out.
+VENV313T := .venv313t
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench soak storm stall pools celery-waits venv venv313 tools clean
+.PHONY: test bench soak storm stall pools celery-waits venv venv313 venv313t gil-twin tools clean FORCE
 
-test: venv venv313 tools
+test: venv venv313 venv313t tools
 	$(PY) -m pytest
 
 bench: venv venv313 tools
@@ -53,6 +58,25 @@ $(VENV313)/.installed: requirements-313.txt
 	$(VENV313)/bin/pip install --quiet --disable-pip-version-check -r requirements-313.txt
 	touch $@
 
+venv313t:
+	@py=$$(tools/free_threaded_python.sh) || { [ -z "$$PYTHON_FT" ] || exit 2; \
+		echo "No free-threaded Python found or built (PYTHON_FT=/path/to/python3.13t): the free-threaded rows are left out."; \
+		exit 0; } && $(MAKE) --no-print-directory $(VENV313T)/.installed PYTHON313T="$$py"
+
+# Made anew when the interpreter changes (the stamp holds its path) or is newer; the GIL must stay off after the
+# servers' imports (an extension that does not declare free-threading support turns it back on, with a warning).
+$(VENV313T)/.installed: requirements-313t.txt $(PYTHON313T) \
+		$(if $(filter $(PYTHON313T),$(shell cat $(VENV313T)/.installed 2>/dev/null)),,FORCE)
+	rm -rf $(VENV313T)
+	$(PYTHON313T) -m venv $(VENV313T)
+	$(VENV313T)/bin/pip install --quiet --disable-pip-version-check -r requirements-313t.txt
+	$(VENV313T)/bin/python -c 'import sys, tornado.web, psutil; sys.exit(sys._is_gil_enabled() and \
+		"$(VENV313T): importing tornado.web and psutil turned the GIL back on")'
+	echo $(PYTHON313T) >$@
+
+gil-twin:
+	@tools/free_threaded_python.sh --gil
+
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -65,4 +89,4 @@ tools:
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq siege nghttp2-client redis-server; }
 
 clean:
-	rm -rf $(VENV) $(VENV313) .pytest_cache
+	rm -rf $(VENV) $(VENV313) $(VENV313T) .pytest_cache
