@@ -6,6 +6,7 @@
 # make pools  - each pool by itself (threads, processes, subinterpreters): start-up, memory, round trip, parallelism
 # make celery-waits - three ways for server 6 to await Celery's results (pub/sub, polling, a thread each), measured
 # make gil-twin - the with-GIL twin of the free-threaded build below (same source and flags), built once; its path
+# make gil-cost - T1 on the free-threaded build against its twin with the GIL, and two threads computing on each
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,25 +22,26 @@ VENV313 := .venv313
 VENV313T := .venv313t
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench soak storm stall pools celery-waits venv venv313 venv313t gil-twin tools clean FORCE
+.PHONY: test bench soak storm stall pools celery-waits gil-cost venv venv313 venv313t gil-twin tools clean FORCE
 
 test: venv venv313 venv313t tools
 	$(PY) -m pytest
 
-bench: venv venv313 tools
+bench: venv venv313 venv313t tools
 	$(PY) run_all.py $(ARGS)
 
-soak: venv venv313 tools
+soak: venv venv313 venv313t tools
 	$(PY) -m harness.soak $(ARGS)
 
-storm: venv venv313 tools
+storm: venv venv313 venv313t tools
 	STORM_SCALE=10 $(PY) -m pytest -p no:cacheprovider tests/test_signal_storm.py --timeout 3000
 
 stall: venv tools
 	$(PY) -m harness.stall $(ARGS)
 
-pools: venv venv313
+pools: venv venv313 venv313t
 	$(if $(wildcard $(VENV313)/bin/python),$(VENV313)/bin/python,$(PY)) -m harness.pools
+	$(if $(wildcard $(VENV313T)/bin/python),$(VENV313T)/bin/python -m harness.pools)
 
 celery-waits: venv tools
 	$(PY) -m harness.celery_waits $(ARGS)
@@ -76,6 +78,9 @@ $(VENV313T)/.installed: requirements-313t.txt $(PYTHON313T) \
 
 gil-twin:
 	@tools/free_threaded_python.sh --gil
+
+gil-cost: venv venv313t
+	$(PY) -m harness.gil_cost --free-threaded $(VENV313T)/bin/python --gil "$$(tools/free_threaded_python.sh --gil)" $(ARGS)
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -8,7 +8,7 @@ import asyncio
 import tornado.web
 
 from serving import cli, lifecycle
-from serving.contract import HEALTH
+from serving.contract import health
 
 MAX_MS = 60_000
 
@@ -28,7 +28,7 @@ class Delayed(tornado.web.RequestHandler):
 
 class Health(tornado.web.RequestHandler):
     def get(self):
-        self.write(HEALTH)
+        self.write(health())
 
 
 async def main():

@@ -11,7 +11,7 @@ from . import measure, verify
 from .drive import Measuring
 from .load import siege
 from .modes import MODES
-from .servers import BACKEND, ROOT, ServerProcess, python_version
+from .servers import BACKEND, ROOT, ServerProcess, python_version, request
 
 
 RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
@@ -58,7 +58,8 @@ def bench_one(task, server, load, args, env, progress, round_=0):
     mode, level = MODES[load[0]], load[1]
     run = {"server": server.label, "strategy": server.name, "task": task.kind, "port": port, "mode": mode.name,
            mode.level_key: level, "duration_s": args.duration, "round": round_, "verified": False, "measured": False,
-           "clean_shutdown": None, "python": ".".join(map(str, python_version(server.python))), **mode.recorded(args)}
+           "clean_shutdown": None, "python": ".".join(map(str, python_version(server.python))) +
+           ("t" if server.free_threaded else ""), "free_threaded": server.free_threaded, **mode.recorded(args)}
     extra = ("--task", task.kind, "--backend", task.backend)
     process = ServerProcess(server, port, extra).start()
     try:
@@ -67,6 +68,9 @@ def bench_one(task, server, load, args, env, progress, round_=0):
             lines = process.output().strip().splitlines()
             run["error"] = "did not come up" + (f": {lines[-1]}" if lines else "")
             return run
+        # Whether it runs with a GIL, after its imports: a free-threaded build re-enables it for an extension that
+        # does not declare it can run without, with only a warning; the row says so.
+        run["gil_enabled"] = (request(port, "/health")[2] or {}).get("gil_enabled")
         progress("verifying")
         problems = verify.problems(port, server.name, task, n=args.n)
         if problems:

@@ -18,7 +18,7 @@ def server_list(text):
     chosen = []
     for token in text.split(","):
         token = token.strip()
-        matches = [s for s in SERVERS if token in (s.name, s.number)]
+        matches = [s for s in SERVERS if token in (s.name, s.number, s.label)]
         if not matches:
             names = ", ".join(dict.fromkeys(s.number for s in SERVERS))
             raise argparse.ArgumentTypeError(f"unknown server {token!r} (choose from {names}, or a full name)")

@@ -45,5 +45,17 @@ def environment(kinds, seed=None):
         "cpu_quota": processes.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": os_name, "python": platform.python_version(), "tornado": tornado_version(), "siege": siege.version(),
         "commit": git_commit(), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "tasks": kinds, **({} if seed is None else {"seed": seed}),
+        "tasks": kinds, **({} if seed is None else {"seed": seed}), **free_threaded(),
     }
+
+
+def free_threaded():
+    """The free-threaded interpreter of the twin rows (.venv313t), and how it was built, if there is one."""
+    python = ROOT / ".venv313t" / "bin" / "python"
+    if not python.exists():
+        return {}
+    found = subprocess.run([str(python), "-c", "import platform, sys; print(platform.python_version()); "
+                            "print(sys.base_prefix)"], capture_output=True, text=True, timeout=30).stdout.split()
+    info = Path(found[1]) / "build-info.txt" if len(found) == 2 else None
+    return {"free_threaded_python": found[0] if found else None,
+            "free_threaded_build": info.read_text().strip().splitlines() if info and info.exists() else None}

@@ -58,6 +58,8 @@ def row(runs, columns=CLOSED_COLUMNS, python=None):
     label = runs[0]["server"] + ("" if len(measured) == len(runs) else f" ({len(runs) - len(measured)} failed)")
     if runs[0].get("python") and runs[0]["python"] != python:  # a row that ran on another Python than the suite
         label += f" (Python {runs[0]['python']})"
+    if any(run.get("free_threaded") and run.get("gil_enabled") for run in measured):
+        label += " (GIL re-enabled by an import!)"  # a free-threaded row that did not run without the GIL
     invalid = sum(1 for run in measured if run.get("valid") is False)
     if invalid:
         label += f" ({invalid} invalid: send lag)"
@@ -136,9 +138,11 @@ def environment_line(env):
     kinds = "; ".join(f"{task} (n={kind['n']}) T1 = {kind['t1_s'] * 1000:.1f} ms"
                       + (f", {kind['t1_s_end'] * 1000:.1f} ms at the end" if "t1_s_end" in kind else "")
                       for task, kind in env["tasks"].items())
+    free = (f" (free-threaded rows: Python {env['free_threaded_python']}t, built with --disable-gil, no PGO or LTO)"
+            if env.get("free_threaded_python") else "")
     return (f"{env['cpu']}, {env['cpu_count']} CPUs{quota}, {env['ram_gb']} GB RAM, {env['os']}; Python "
-            f"{env['python']}, Tornado {env['tornado']}, siege {env['siege']}; commit {commit}, {env['started']}. "
-            f"One task alone: {kinds}.")
+            f"{env['python']}{free}, Tornado {env['tornado']}, siege {env['siege']}; commit {commit}, "
+            f"{env['started']}. One task alone: {kinds}.")
 
 
 def title(env, task, load, runs):

@@ -39,10 +39,17 @@ class Server:
     jobs: str = None  # where POST /jobs keeps background jobs: "memory" (lost when it stops), "redis"; None: no jobs
     needs_python: tuple = (3, 11)  # the oldest Python it runs on; a newer one than the suite's comes from .venv313
     needs_programs: tuple = ()  # programs it starts, from the machine's packages (make tools installs them)
+    # On a free-threaded Python (the GIL removed; .venv313t, make venv313t): the same script as its twin with the
+    # GIL, the interpreter the only difference.
+    free_threaded: bool = False
 
     @property
     def python(self):
-        """The interpreter to start it with: this one if new enough, else .venv313's (make venv313); None if none."""
+        """The interpreter to start it with: this one if new enough, else .venv313's (make venv313), or .venv313t's
+        for a free-threaded row (make venv313t); None if none."""
+        if self.free_threaded:
+            found = ROOT / ".venv313t" / "bin" / "python"
+            return str(found) if found.exists() and is_free_threaded(str(found)) else None
         if sys.version_info >= self.needs_python:
             return sys.executable
         newer = ROOT / ".venv313" / "bin" / "python"
@@ -52,6 +59,8 @@ class Server:
     def missing(self):
         """Why it cannot run here, in a few words; None if it can."""
         wanted = ".".join(map(str, self.needs_python))
+        if not self.python and self.free_threaded:
+            return "needs a free-threaded Python: none found (make venv313t, or PYTHON_FT=/path)"
         if not self.python:
             return f"needs Python {wanted}+: none found (make venv313, or PYTHON313=/path)"
         absent = [program for program in self.needs_programs if not shutil.which(program)]
@@ -64,12 +73,13 @@ class Server:
 
     @property
     def number(self):
-        return self.name.split("_")[0]
+        """What --servers calls it: "3", or "3t" for its free-threaded twin."""
+        return self.name.split("_")[0] + ("t" if self.free_threaded else "")
 
     @property
     def label(self):
-        """What results and tables call it."""
-        return " ".join((self.name, *self.options))
+        """What results, tables and tests call it: unique among the rows."""
+        return " ".join((self.name, *self.options)) + (" (free-threaded)" if self.free_threaded else "")
 
     def with_options(self, *options):
         return replace(self, options=self.options + options)
@@ -90,7 +100,13 @@ SERVERS = [
            pool_option="--workers", jobs="redis", needs_programs=("redis-server",)),
     Server("7_async_interpreterpool", "7_async_interpreterpool.py", 8006, runs_in="interpreters",
            takes_max_pending=True, pool_option="--workers", jobs="memory", needs_python=(3, 13)),
+    # Servers 3 and 4 again, unchanged, on a free-threaded Python: threads against processes without a GIL.
+    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", takes_max_pending=True,
+           pool_option="--workers", jobs="memory", free_threaded=True),
+    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes",
+           takes_max_pending=True, pool_option="--workers", jobs="memory", free_threaded=True),
 ]
+GIL_ROWS = [server for server in SERVERS if not server.free_threaded]  # the tests where a twin behaves the same
 BACKEND = Server("backend", "backend.py", 8100)  # the slow service of the http task kind
 
 
@@ -102,8 +118,17 @@ def python_version(python):
     return tuple(map(int, found)) if found else (0, 0, 0)
 
 
-def by_name(name):
-    return next(server for server in SERVERS if server.name == name)
+@functools.cache
+def is_free_threaded(python):
+    """Whether the interpreter at that path is a free-threaded build (Py_GIL_DISABLED)."""
+    found = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_config_var('Py_GIL_DISABLED'))"],
+                           capture_output=True, text=True, timeout=30).stdout.strip()
+    return found == "1"
+
+
+def by_name(label):
+    """The row of that label: "3_async_threadexecutor", "3_async_threadexecutor (free-threaded)"."""
+    return next(server for server in SERVERS if server.label == label)
 
 
 def request(port, path="/", method="GET", timeout=30):

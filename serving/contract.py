@@ -3,11 +3,16 @@
 (1_sync.py) and Tornado (the others) both answer from it.
 """
 import re
+import sys
 from urllib.parse import parse_qs
 
 import tasks
 
-HEALTH = {"status": "ok"}
+
+def health():
+    """GET /health's answer; and whether this process runs with a GIL (a free-threaded build re-enables it, with
+    only a warning, when it imports an extension that does not declare it can run without)."""
+    return {"status": "ok", "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)()}
 
 
 class BadRequest(ValueError):

@@ -3,7 +3,7 @@ import http.server
 import json
 
 from . import lifecycle
-from .contract import HEALTH, BadRequest, method_not_allowed, no_jobs, parse_n, task_response
+from .contract import BadRequest, health, method_not_allowed, no_jobs, parse_n, task_response
 from .totals import TaskTotals
 
 
@@ -16,7 +16,7 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         path, _, query = self.path.partition("?")
         if path == "/health":
-            return self.send_json(200, HEALTH)
+            return self.send_json(200, health())
         if path == "/stats":
             return self.send_json(200, self.totals.snapshot())
         if path == "/jobs" or path.startswith("/jobs/"):

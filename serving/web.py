@@ -8,7 +8,7 @@ import tornado.web
 from tornado import httputil
 
 from . import lifecycle
-from .contract import HEALTH, BadRequest, method_not_allowed, no_jobs, parse_n, task_response
+from .contract import BadRequest, health, method_not_allowed, no_jobs, parse_n, task_response
 from .memory_jobs import MemoryJobs
 from .totals import TaskTotals
 
@@ -76,7 +76,7 @@ class TaskHandler(JsonHandler):
 
 class HealthHandler(JsonHandler):
     def get(self):
-        self.write(HEALTH)
+        self.write(health())
 
     head = get
 

@@ -18,7 +18,7 @@ def start_server():
 
     def start(server, *extra_args, healthy=True):
         if server.missing:
-            pytest.skip(f"{server.name}: {server.missing}")
+            pytest.skip(f"{server.label}: {server.missing}")
         process = ServerProcess(server, free_port(), extra_args).start()
         started.append(process)
         if healthy:
@@ -36,11 +36,11 @@ def start_server():
     assert not unclean, f"processes or temporary files left behind, or port busy, after stopping {unclean}"
 
 
-@pytest.fixture(scope="module", params=SERVERS, ids=[server.name for server in SERVERS])
+@pytest.fixture(scope="module", params=SERVERS, ids=[server.label for server in SERVERS])
 def running(request):
     """Each server, started once for a module's tests."""
     if request.param.missing:
-        pytest.skip(f"{request.param.name}: {request.param.missing}")
+        pytest.skip(f"{request.param.label}: {request.param.missing}")
     process = ServerProcess(request.param, free_port()).start()
     try:
         assert process.wait_healthy(), f"{request.param.name} did not come up:\n{process.output()}"

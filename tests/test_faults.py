@@ -12,13 +12,13 @@ import pytest
 from conftest import cpu_used, responsive
 from harness.measure import tree_cpu_seconds
 from processes import free_port, port_is_free
-from harness.servers import HOST, SERVERS, ServerProcess, by_name, request
+from harness.servers import GIL_ROWS, HOST, ServerProcess, by_name, request
 from harness.verify import prime_count
 
 LONG_N = 600_000  # about 1 s
-TORNADO = [s.name for s in SERVERS if s.http_stack == "tornado"]
-POOLS = [s.name for s in SERVERS if s.takes_max_pending]
-SCRIPTS = [s.name for s in SERVERS if not s.args]  # one per script: a variant shares its script's plumbing
+TORNADO = [s.name for s in GIL_ROWS if s.http_stack == "tornado"]
+POOLS = [s.name for s in GIL_ROWS if s.takes_max_pending]
+SCRIPTS = [s.name for s in GIL_ROWS if not s.args]  # one per script: a variant shares its script's plumbing
 
 
 def in_parallel(port, path, count, timeout=60):
@@ -68,7 +68,7 @@ def live_worker_pids(server):
     return {p.pid for p in server.processes() if p.pid != server.process.pid}
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if s.runs_in in ("processes", "cluster")])
+@pytest.mark.parametrize("name", [s.name for s in GIL_ROWS if s.runs_in in ("processes", "cluster")])
 def test_a_worker_killed_mid_task(start_server, name):
     """Every task the dead worker held runs again (a broken process pool is replaced and retries; Dask gives the
     lost task to another worker), and the next requests are computed by live workers, not by the dead one."""
@@ -131,7 +131,7 @@ def test_max_pending_must_be_positive():
         process.stop()
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if responsive(s)])
+@pytest.mark.parametrize("name", [s.name for s in GIL_ROWS if responsive(s)])
 def test_work_of_clients_that_gave_up_is_cancelled(start_server, name):
     server = start_server(by_name(name))
     clients = []
@@ -233,7 +233,7 @@ def test_malformed_requests_leave_the_server_serving(start_server, name):
     assert "Traceback" not in server.output()
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if s.own_processes])
+@pytest.mark.parametrize("name", [s.name for s in GIL_ROWS if s.own_processes])
 def test_sigterm_while_the_pool_starts(name):
     server = ServerProcess(by_name(name), free_port()).start()
     try:

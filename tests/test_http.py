@@ -42,7 +42,9 @@ def test_pid_says_where_the_task_ran(running):
 
 
 def test_health(running):
-    assert request(running.port, "/health")[:3:2] == (200, {"status": "ok"})
+    """/health answers, and says whether the server's Python runs with a GIL: only a free-threaded row without."""
+    gil = not running.server.free_threaded
+    assert request(running.port, "/health")[:3:2] == (200, {"status": "ok", "gil_enabled": gil})
 
 
 @pytest.mark.parametrize("query, says", [

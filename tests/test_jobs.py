@@ -12,10 +12,10 @@ import pytest
 import tasks
 from conftest import marked_environment
 from harness.load import jobs
-from harness.servers import ROOT, SERVERS, by_name, request
+from harness.servers import GIL_ROWS, ROOT, by_name, request
 from harness.verify import expected_result
 
-IN_MEMORY = [s.name for s in SERVERS if s.jobs == "memory"]
+IN_MEMORY = [s.name for s in GIL_ROWS if s.jobs == "memory"]
 LONG_N = 600_000  # about 1 s
 
 
@@ -73,7 +73,7 @@ def test_a_job_whose_task_raises_is_failed_and_says_why(start_server, user_modul
     assert job["status"] == "failed" and job["error"] == "RuntimeError: no good with 3" and "result" not in job, job
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if not s.jobs])
+@pytest.mark.parametrize("name", [s.name for s in GIL_ROWS if not s.jobs])
 def test_servers_without_workers_refuse_jobs(start_server, name):
     server = start_server(by_name(name))
     status, _, body = request(server.port, "/jobs?n=5", method="POST")

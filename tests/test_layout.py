@@ -12,7 +12,7 @@ import pytest
 from harness.servers import ROOT, SERVERS, ServerProcess, by_name, request
 from processes import free_port
 
-SCRIPTS = [s for s in SERVERS if not s.args]  # one per script
+SCRIPTS = [s for s in SERVERS if not s.args and not s.free_threaded]  # one per script
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def test_signal_under_load_stops_every_process(start_server, siege_on, signum, g
     assert "Traceback" not in server.output()
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if not s.args])  # one per script
+@pytest.mark.parametrize("name", [s.label for s in SERVERS if not s.args])  # one per script and interpreter
 def test_sigterm_under_load(start_server, siege_on, name):
     server = start_server(by_name(name))
     siege_on(server)
@@ -66,7 +66,7 @@ def test_sigterm_under_load(start_server, siege_on, name):
     assert port_is_free(server.port)
 
 
-@pytest.mark.parametrize("name", [s.name for s in SERVERS if not s.args])  # one per script
+@pytest.mark.parametrize("name", [s.label for s in SERVERS if not s.args])  # one per script and interpreter
 def test_busy_port_is_a_one_line_error(name):
     if by_name(name).missing:
         pytest.skip(f"{name}: {by_name(name).missing}")

@@ -113,7 +113,7 @@ def one_try(server, rng):
 
 
 @pytest.mark.timeout(int(120 + 3 * BUDGET_S * SCALE))
-@pytest.mark.parametrize("server", SERVERS, ids=[server.name for server in SERVERS])
+@pytest.mark.parametrize("server", SERVERS, ids=[server.label for server in SERVERS])
 def test_signal_storm(server, say):
     if server.missing:
         pytest.skip(f"{server.name}: {server.missing}")

@@ -10,7 +10,7 @@ import tasks
 from harness import verify
 from harness.measure import tree_cpu_seconds
 from processes import free_port
-from harness.servers import BACKEND, SERVERS, ServerProcess, by_name, request
+from harness.servers import BACKEND, GIL_ROWS, ServerProcess, by_name, request
 
 KINDS = list(tasks.KINDS)
 
@@ -27,7 +27,7 @@ def backend():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("server", SERVERS, ids=[s.name for s in SERVERS])
+@pytest.mark.parametrize("server", GIL_ROWS, ids=[s.name for s in GIL_ROWS])  # a free-threaded twin: the same
 def test_every_kind_under_every_strategy(start_server, backend, server, kind):
     process = start_server(server, "--task", kind, "--backend", backend)
     task = tasks.Task(kind, backend)
@@ -80,6 +80,15 @@ def test_subinterpreters_run_two_cpu_tasks_in_parallel_in_one_process(start_serv
     cores = most_cores_busy(server, 500_000)
     assert cores > 1.5, f"cpu: two together kept {cores:.2f} cores busy: each interpreter has a GIL of its own"
     assert [p.pid for p in server.processes()] == [server.process.pid], "one process: interpreters are threads"
+
+
+def test_threads_without_a_gil_run_two_cpu_tasks_in_parallel_in_one_process(start_server):
+    """Server 3 unchanged on a free-threaded Python: what its twin with the GIL cannot (the test above)."""
+    server = start_server(by_name("3_async_threadexecutor (free-threaded)"), "--task", "cpu")
+    assert request(server.port, "/health")[2]["gil_enabled"] is False, "tornado and psutil keep the GIL off"
+    cores = most_cores_busy(server, 500_000)
+    assert cores > 1.6, f"cpu: two together kept {cores:.2f} cores busy: without a GIL two threads compute at once"
+    assert [p.pid for p in server.processes()] == [server.process.pid], "one process: the pool's threads"
 
 
 def test_a_module_that_refuses_subinterpreters_is_a_start_up_error(start_server, user_module):
