@@ -30,7 +30,7 @@ from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
-FLOOR_S = 10  # how long the health probe's floor is measured
+FLOOR_S = 60  # the longest the health probe's reference is measured
 STOP_GRACE_S = 30  # after Ctrl-C, time to stop the server and siege and save; then (or at a second one) it is killed
 INTERRUPTED = []  # the stop signal seen, if any
 WITH_MAX_PENDING = ", ".join(dict.fromkeys(server.number for server in SERVERS if server.takes_max_pending))
@@ -181,8 +181,9 @@ def main(argv=None):
         env = environment({task.kind: time_kind(task, args.n or task.spec().default_n) for task in args.tasks},
                           seed=args.seed)
         print(environment_line(env), flush=True)
-        floor_s = min(FLOOR_S, args.duration)  # as long as one run, at most FLOOR_S
-        print(f"Measuring the health probe's floor ({floor_s} s, every core busy, no server load)...", flush=True)
+        floor_s = min(FLOOR_S, args.duration)  # as long as one run (at most FLOOR_S), the same instruments beside it
+        print(f"Measuring the health probe's reference ({floor_s:g} s, every core busy, no server load)...",
+              flush=True)
         env["probe_floor_ms"] = probe_floor(floor_s)
         todo = plan(args, env)
         for index, (round_, task, server, load) in enumerate(todo):

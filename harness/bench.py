@@ -96,9 +96,11 @@ def bench_one(task, server, load, args, env, progress, round_=0):
                   flush=True)
 
 
-def probe_floor(seconds):
-    """The health probe's p50/p99 against an idle server (backend.py) while a plain busy loop runs on every core:
-    the best any server under load can show on this machine."""
+def probe_floor(seconds, window_s=10):
+    """The health probe's p50/p99 against an idle server (backend.py) while a plain busy loop runs on every core,
+    for as long as a run and with the tree sampler running beside it as in a run: a reference for the health
+    columns, with the range of the p99 of each `window_s`. Not a bound: a loop that never sleeps contends for a
+    core harder than a server under load, which waits for its answers now and then."""
     server = ServerProcess(BACKEND, processes.free_port()).start()
     loops = []
     try:
@@ -108,10 +110,19 @@ def probe_floor(seconds):
         loops = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(processes.cpu_count())]
         time.sleep(0.5)
         probe = measure.HealthProbe(server.port, max_seconds=seconds + 30)
+        sampler = measure.TreeSampler(server, max_seconds=seconds + 30)
         probe.start()
+        sampler.start()
         time.sleep(seconds)
+        sampler.stop()
         health = probe.stop()
-        return {"p50": health["p50"], "p99": health["p99"], "seconds": seconds}
+        windows = {}
+        for intended, answered, _ in probe.outcomes:
+            if answered is not None:
+                windows.setdefault(int((intended - probe.started) // window_s), []).append(answered * 1000)
+        p99s = [measure.percentiles(found, (99,))["p99"] for found in windows.values() if len(found) >= 50]
+        return {"p50": health["p50"], "p99": health["p99"], "seconds": seconds, "window_s": window_s,
+                "window_p99_range": [min(p99s), max(p99s)] if p99s else None}
     finally:
         for loop in loops:
             loop.kill()

@@ -57,7 +57,8 @@ def row(runs, columns=CLOSED_COLUMNS, python=None):
         return [runs[0]["server"], *[""] * (len(columns) - 1), f"not run: {runs[0].get('error', '?')}"]
     label = runs[0]["server"] + ("" if len(measured) == len(runs) else f" ({len(runs) - len(measured)} failed)")
     if runs[0].get("python") and runs[0]["python"] != python:  # a row that ran on another Python than the suite
-        label += f" (Python {runs[0]['python']})"
+        # "3_async_threadexecutor (Python 3.13.15t)": the free-threaded twin says so by its version's "t"
+        label = label.removesuffix(" (free-threaded)") + f" (Python {runs[0]['python']})"
     if any(run.get("free_threaded") and run.get("gil_enabled") for run in measured):
         label += " (GIL re-enabled by an import!)"  # a free-threaded row that did not run without the GIL
     invalid = sum(1 for run in measured if run.get("valid") is False)
@@ -170,9 +171,13 @@ def tables_rst(results):
     legend = list(dict.fromkeys(MODES[name].legend for name in modes_of(results)))
     if env.get("probe_floor_ms"):
         floor = env["probe_floor_ms"]
-        legend.append(f"Health probe floor on this machine: p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms, "
-                      f"against an idle server while {env['cpu_count']} busy loops keep every core busy; no server "
-                      "under load can do better.")
+        spread = floor.get("window_p99_range")
+        legend.append(f"Health probe reference on this machine: p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms"
+                      + (f" (the p99 of each {floor['window_s']:g} s: {spread[0]:.1f} to {spread[1]:.1f} ms)"
+                         if spread else "")
+                      + f", probing an idle backend.py for {floor.get('seconds', 0):g} s with the tree sampler "
+                      f"running, while {env['cpu_count']} busy loops keep every core busy. A reference, not a "
+                      "bound: a loop that never sleeps contends for a core harder than a server under load.")
     if rounds(results) > 1:
         legend.append(REPEAT_LEGEND.format(n=rounds(results)))
     return "\n".join(parts) + "\n" + "\n\n".join(legend) + "\n"

@@ -1,10 +1,14 @@
 """Where a suite's results go: its folder (results.json, and the tables and charts drawn from it) and the README."""
+import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from . import report
+from .cli import OneLineParser
 from .readme import update_section
+from .servers import ROOT
 
 
 def save(out_dir, env, runs, render=True):
@@ -29,3 +33,26 @@ def update_readme(results, out_dir, section, readme):
     update_section(readme, section, report.readme_section(results, [chart for _, chart in charts]))
     where = f", charts in {', '.join(str(chart) for _, chart in charts)}" if charts else ""
     print(f"{readme.name}: section '{section}' updated{where}")
+
+
+def main(argv=None):
+    """Put a saved run into a README section, as run_all.py --update-readme does at the end of a suite: so that a
+    suite run while the README is being edited is placed afterwards, from its results.json."""
+    parser = OneLineParser(description=main.__doc__.split(":")[0])
+    parser.add_argument("results", type=Path, help="a run's results.json (its folder holds its charts)")
+    parser.add_argument("--update-readme", metavar="SECTION", required=True, help="the README section to replace")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.rst", help=argparse.SUPPRESS)  # for tests
+    args = parser.parse_args(argv)
+    try:
+        results = json.loads(args.results.read_text())
+        report.render(results, args.results.parent)
+        update_readme(results, args.results.parent, args.update_readme, args.readme)
+    except OSError as error:
+        parser.error(f"{args.results}: {error.strerror or error}")
+    except ValueError as error:  # no such section, or not JSON
+        parser.error(f"{args.results}: {error}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
