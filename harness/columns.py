@@ -85,7 +85,7 @@ CAPACITY_COLUMNS = [
     ("T1 during ms", _ms("t1_during_s"), 0, False),
     ("Confirmed", confirmed_text, None, False), ("p99 ms there", _get("at_capacity", "p99_ms"), 0, False),
     ("Health p99 ms there", _get("at_capacity", "health_p99_ms"), 1, False),
-    ("Rates tried, ✓ within the SLO (round 1)", steps_text, None, False),
+    ("Rates tried (round 1)", steps_text, None, False),
 ]
 
 
@@ -100,36 +100,41 @@ BACKGROUND_COLUMNS = [
     ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
 ]
 
-# What the columns mean, under the tables: one per load mode, the open loop's shared with the capacity search.
-LEGEND = ("Trans/s, Mean s, p50/p99: answers 200 only. Health: ``GET /health`` sent every 100 ms whatever the "
-          "answers, latency from the time it was meant to be sent (p50/p99 of those answered); Unavail. %: the "
-          "share of the run in which a probe got no answer within 1 s. Peak PSS: the whole process tree, a page "
-          "shared by several processes counted once. Avail. %: siege's answers 200 ÷ its requests. CPU s: the CPU "
+# What the columns mean, under the tables: each mode names the parts its tables need; a part shared by several
+# modes in one block is printed once.
+HEALTH = ("Health: ``GET /health`` sent every 100 ms whatever the answers, latency from the time it was meant to be "
+          "sent (p50/p99 of those answered); Unavail. %: the share of the run in which a probe got no answer within "
+          "1 s. Peak PSS: the whole process tree, a page shared by several processes counted once. CPU s: the CPU "
           "seconds of the server's whole tree during the run. T1 now: one task alone, timed just before the run. "
           "In task %: the CPU seconds the tasks themselves took, as each process that ran one measured it "
           "(``GET /stats``; a thread's own time, so waiting for the GIL is not counted) ÷ (CPUs × the run's "
-          "seconds). Task CPU ms: the mean of one task's; Cost × alone: that ÷ the same task's CPU time alone, "
+          "seconds).")
+LEGEND = ("Closed loop (siege): Avail. %: siege's answers 200 ÷ its requests; Trans/s, Mean s, p50/p99: answers 200 "
+          "only. Task CPU ms: the mean of one task's CPU time; Cost × alone: that ÷ the same task's CPU time alone, "
           "on the row's Python. Others cores: the cores busy on the machine (``/proc/stat``) less the server "
           "tree's: siege, the harness, anything else. Steal %: the share of the machine's CPU time its hypervisor "
-          "gave to others. "
-          "Efficiency: for work that computes, In task % as a share (what the strategy kept the cores doing); for "
-          "work that waits, Trans/s ÷ (users / T1 now).")
+          "gave to others. Efficiency: for work that computes, In task % as a share (what the strategy kept the "
+          "cores doing); for work that waits, Trans/s ÷ (users / T1 now).")
 OPEN_LEGEND = ("Open loop: requests sent on schedule whatever the answers, each on a new connection, latency from the "
-               "time it was due (Failed: refused, reset, non-200 or never answered). p50 to p99.9: of every request "
-               "sent, a failure counted as slower than any answer (\"> X\": the percentile falls among the failures, "
-               "X the slowest answer; max is then unknown). Send lag: how late the driver wrote each request; a run "
-               "with a p99 over 5 ms or a max over 50 ms is marked invalid (in the capacity table: !, reported, not excluded, "
-               "as a late send only adds latency). Confirmed: the rate found run once more for at least 300 "
-               "requests (at most 60 s), so that its p99 is not one of its two highest values (✗: it did not hold, "
-               "the capacity is below the figure); p99 there: that run's if it held. In task %, CPU s, T1 now: as "
-               "in the closed loop's legend.")
+               "time it was due. Answered/s: answers 200 ÷ the run's seconds; Failed: refused, reset, non-200 or "
+               "never answered. p50 to max: of every request sent, a failure counted as slower than any answer "
+               "(\"> X\": the percentile falls among the failures, X the slowest answer; max is then unknown). Send "
+               "lag: how late the driver wrote each request; a run with a p99 over 5 ms or a max over 50 ms is "
+               "marked invalid.")
+CAPACITY_LEGEND = ("Capacity: the highest open-loop rate of the search whose p99 was within the SLO with no failure; "
+                   "÷ CPUs / T1: that ÷ (CPUs ÷ T1 during), T1 during the median of T1 timed before the search and "
+                   "after each step. Rates tried: ✓ passed, ✗ failed (most stop early), ! invalid by send lag "
+                   "(reported, not excluded: a late send only adds latency). Confirmed: the rate found run once more "
+                   "for at least 300 requests (at most 60 s), so that its p99 is not one of its two highest values, "
+                   "with its answers counted (✗: it did not hold, the capacity is below the figure). p99 ms there and "
+                   "Health p99 ms there: of the last run at the capacity that passed.")
 BACKGROUND_LEGEND = ("Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "
-                     "schedule; Accepted %: 202s ÷ the jobs planned; 202 latency from the time each was due), then "
-                     "the jobs followed (``GET /jobs`` every 0.5 s) until none was queued or running, or the "
-                     "deadline, and each read once. Done %: of the accepted. Completed/s: jobs done ÷ the time from "
-                     "the first submission to the last done. Done p50/p99: from submission to the server's done_at, "
-                     "of every accepted job (rank int(p % × accepted + 0.5)); \"> S\": the percentile falls among "
-                     "jobs not done at the last look, the least of which had waited S s. Max backlog: queued + "
-                     "running. At the last look: Unfinished, still queued or running (lost when an in-memory server "
-                     "stops); Lost, an accepted job the live server no longer knew (404); Unreachable, no answer "
-                     "from the server.")
+                     "schedule; Accepted %: 202s ÷ the jobs planned; 202 latency from the time each was due; "
+                     "Refused: POSTs not answered 202), then the jobs followed (``GET /jobs`` every 0.5 s) until "
+                     "none was queued or running, or the deadline, and each read once. Done %: of the accepted. "
+                     "Completed/s: jobs done ÷ the time from the first submission to the last done. Done p50/p99: "
+                     "from submission to the server's done_at, of every accepted job (rank int(p % × accepted + "
+                     "0.5)); \"> S\": the percentile falls among jobs not done at the last look, the least of which "
+                     "had waited S s. Max backlog: queued + running. At the last look: Unfinished, still queued or "
+                     "running (lost when an in-memory server stops); Failed, the task raised; Lost, an accepted job "
+                     "the live server no longer knew (404); Unreachable, no answer from the server.")

@@ -15,7 +15,7 @@ class Mode:
     level_text: Callable  # level -> how the level reads: "25 users"
     title: Callable  # (task, level, env, runs, duration_s) -> the heading of its table
     columns: list  # its table's columns: (header, how to read it from a run, digits, whether --repeat shows a range)
-    legend: str  # what the columns mean, under the tables (said once for modes that share it)
+    legend: tuple  # what the columns mean, under the tables: parts, each said once in a block
     in_flight: Callable  # (level, T1 in s) -> requests in flight: the pool size for work that waits
     measure: Callable  # drive.Measuring -> the figures of the measured part, merged into the run
     default_level: float = None  # when the command line gives none
@@ -39,28 +39,30 @@ MODES = {mode.name: mode for mode in [
     Mode("closed", level_key="concurrency", level_text=lambda users: f"{users} users",
          title=lambda task, users, env, runs, duration:
              f"Task {task}, {users} concurrent users, {duration:g} s: {limits.limit_now(env, task, runs, users).text}",
-         columns=columns.CLOSED_COLUMNS, legend=columns.LEGEND, in_flight=lambda users, t1_s: users,
+         columns=columns.CLOSED_COLUMNS, legend=(columns.LEGEND, columns.HEALTH), in_flight=lambda users, t1_s: users,
          measure=drive.closed_loop, default_level=25, warm_users=lambda users, cpus: min(users, 2 * cpus),
          charts=("results.png", "matrix.png"), option="--concurrency (siege)",
          chosen=lambda args: args.concurrency is not None),
     Mode("open", level_key="rate", level_text=lambda rate: f"{rate:g} requests/s",
          title=lambda task, rate, env, runs, duration:
              f"Task {task}, open loop at {rate:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s",
-         columns=columns.OPEN_COLUMNS, legend=columns.OPEN_LEGEND,
+         columns=columns.OPEN_COLUMNS, legend=(columns.OPEN_LEGEND, columns.HEALTH),
          in_flight=lambda rate, t1_s: math.ceil(2 * rate * t1_s),  # twice rate × T1 (Little's law)
          measure=drive.open_loop, recorded=lambda args: {"arrivals": args.arrivals}, charts=("hockey.png",),
          option="--rate (open loop)", chosen=lambda args: args.rate is not None and not args.mode),
     Mode("capacity", level_key="slo_ms", level_text=lambda slo_ms: "capacity search",
          title=lambda task, slo_ms, env, runs, duration: f"Task {task}: capacity, the highest open-loop rate with "
                                                          f"p99 ≤ {slo_ms:g} ms and no failure, {duration:g} s steps",
-         columns=columns.CAPACITY_COLUMNS, legend=columns.OPEN_LEGEND, in_flight=lambda slo_ms, t1_s: 25,
+         columns=columns.CAPACITY_COLUMNS,
+         legend=(columns.OPEN_LEGEND, columns.CAPACITY_LEGEND, columns.HEALTH), in_flight=lambda slo_ms, t1_s: 25,
          measure=capacity.find_capacity, default_s=15,
          # About six runs, those that fail stopping early: four measured runs' time, roughly.
          expected_s=lambda args: 4 * args.duration, charts=("hockey.png",), option="--find-capacity",
          chosen=lambda args: args.find_capacity),
     # 500 jobs/s: the original's load; 10 s of it: a backlog to see.
     Mode("background", level_key="rate", level_text=lambda rate: f"{rate:g} jobs/s", title=_background_title,
-         columns=columns.BACKGROUND_COLUMNS, legend=columns.BACKGROUND_LEGEND, in_flight=lambda rate, t1_s: 25,
+         columns=columns.BACKGROUND_COLUMNS,
+         legend=(columns.BACKGROUND_LEGEND, columns.HEALTH), in_flight=lambda rate, t1_s: 25,
          measure=drive.background, default_level=500, default_s=10,
          expected_s=lambda args: args.duration + args.deadline, needs_jobs=True, option="--mode background",
          chosen=lambda args: args.mode == "background"),

@@ -168,7 +168,7 @@ def tables_rst(results):
             table = tabulate(rows, ["Strategy", *[column[0] for column in columns]], "rst", disable_numparse=True,
                              colalign=("left", *["right"] * len(columns)))
             parts.append(f"{heading}\n{'-' * len(heading)}\n\n{table}\n")
-    legend = list(dict.fromkeys(MODES[name].legend for name in modes_of(results)))
+    legend = list(dict.fromkeys(part for name in modes_of(results) for part in MODES[name].legend))
     if env.get("probe_floor_ms"):
         floor = env["probe_floor_ms"]
         spread = floor.get("window_p99_range")

@@ -1,6 +1,7 @@
 """The harness's own parts: siege parsing on captured real output, the arithmetic, the README section, its CLI,
 and one short end-to-end run."""
 import json
+import re
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import marked_environment
 from harness import limits, measure, readme
+from harness.modes import MODES
 from harness.load import siege
 from processes import port_is_free
 from harness.servers import ROOT, SERVERS
@@ -380,3 +382,18 @@ def test_rendering_a_missing_or_malformed_file_is_a_one_line_error(tmp_path, con
         path.write_text(content)
     done = render(path)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and says in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_column_a_mode_shows_is_defined_in_its_legend(mode):
+    """Each header's term (its unit left off) is named in the legend parts printed under the mode's tables; a
+    latency percentile by a range of them ("p50 to max", "p50/p99")."""
+    legend = " ".join(MODES[mode].legend)
+    for header, *_ in MODES[mode].columns:
+        term = re.sub(r" (ms|s|MB|req/s)\b", "", header).split(" (")[0]
+        if re.fullmatch(r"(202 )?(p[0-9.]+|max)", term):
+            assert re.search(r"p50 to max|p50/p99", legend), (mode, header)
+        else:  # "Health p99" is defined as "Health", "Done p50" as "Done p50/p99"
+            term = re.sub(r" ?\bp[0-9.]+\b ?", " ", term).strip()
+            assert term in legend or header.removesuffix(" there") in legend, \
+                f"{mode}: {header!r} is not defined under its table"
