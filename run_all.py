@@ -74,7 +74,8 @@ def parse_args(argv=None):
                         help="--find-capacity: run the rate found once more for at least N requests (at most 60 s; "
                              "default 300; 0: not)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="N interleaved rounds of everything; each figure reported as median and range")
+                        help="N interleaved rounds of everything; each figure reported as median and range, the "
+                             "latencies of every round's answers pooled")
     parser.add_argument("--duration", type=positive_ints, default=None,
                         help="seconds of each measured run (default 60; --quick: 5)")
     parser.add_argument("--quick", action="store_true", help="a short run of everything, for a first look")
@@ -208,8 +209,8 @@ def main(argv=None):
     failed = [run["server"] for run in runs if run.get("error") or not run["clean_shutdown"]]
     lagging = [run["server"] for run in runs if run.get("valid") is False]
     if lagging:
-        print(f"Send lag over {openloop.MAX_SEND_LAG_MS:g} ms (the driver fell behind; figures not the server's): "
-              f"{', '.join(lagging)}")
+        print(f"Send lag p99 over {openloop.MAX_SEND_LAG_MS:g} ms or max over {openloop.MAX_SEND_LAG_MAX_MS:g} ms "
+              f"(the driver fell behind; figures not the server's): {', '.join(lagging)}")
     if failed:
         print(f"Not measured cleanly: {', '.join(failed)}")
     return 1 if failed or todo is None or len(runs) < len(todo) else 0

@@ -1,5 +1,6 @@
 """One server under one load, from start to stop; and what the suite measures once besides: each task's time
-alone (T1) and the health probe's floor on this machine."""
+alone (T1) and the health probe's reference on this machine."""
+import http.client
 import subprocess
 import sys
 import time
@@ -70,7 +71,10 @@ def bench_one(task, server, load, args, env, progress, round_=0):
             return run
         # Whether it runs with a GIL, after its imports: a free-threaded build re-enables it for an extension that
         # does not declare it can run without, with only a warning; the row says so.
-        run["gil_enabled"] = (request(port, "/health")[2] or {}).get("gil_enabled")
+        try:
+            run["gil_enabled"] = (request(port, "/health")[2] or {}).get("gil_enabled")
+        except (OSError, http.client.HTTPException, ValueError):
+            run["gil_enabled"] = None  # it answered a moment ago: verification says what is wrong
         progress("verifying")
         problems = verify.problems(port, server.name, task, n=args.n)
         if problems:

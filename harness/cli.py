@@ -18,7 +18,8 @@ def server_list(text):
     chosen = []
     for token in text.split(","):
         token = token.strip()
-        matches = [s for s in SERVERS if token in (s.name, s.number, s.label)]
+        # "3" or "3_async_threadexecutor": the row with the GIL; "3t" or its label: the free-threaded twin
+        matches = [s for s in SERVERS if token in (s.number, s.label) or token == s.name and not s.free_threaded]
         if not matches:
             names = ", ".join(dict.fromkeys(s.number for s in SERVERS))
             raise argparse.ArgumentTypeError(f"unknown server {token!r} (choose from {names}, or a full name)")

@@ -20,10 +20,11 @@ def _pct(key):
     return lambda run: run[key] * 100 if run.get(key) is not None else None
 
 
-def _latency(key):
-    """An open-loop run's latency percentile in ms; "> X" where it fell among the failures (censored)."""
+def _latency(key, figure="latency_ms"):
+    """An open-loop run's latency percentile in ms (or the background submitter's 202s: figure="accept_ms");
+    "> X" where it fell among the failures (censored)."""
     def get(run):
-        found = run.get("latency_ms") or {}
+        found = run.get(figure) or {}
         if found.get(f"{key}_above") is not None:
             return f"> {found[f'{key}_above']:.0f}"
         return found.get(key)
@@ -90,8 +91,8 @@ CAPACITY_COLUMNS = [
 
 
 BACKGROUND_COLUMNS = [
-    ("Accepted %", _pct("accepted_share"), 1, True), ("202 p50 ms", _get("accept_ms", "p50"), 1, False),
-    ("202 p99 ms", _get("accept_ms", "p99"), 1, True), ("Done %", _pct("done_share"), 1, True),
+    ("Accepted %", _pct("accepted_share"), 1, True), ("202 p50 ms", _latency("p50", "accept_ms"), 1, False),
+    ("202 p99 ms", _latency("p99", "accept_ms"), 1, True), ("Done %", _pct("done_share"), 1, True),
     ("Completed/s", _get("completion_rate"), 2, True),
     ("Done p50 s", _done_s("p50"), None, False), ("Done p99 s", _done_s("p99"), None, False),
     ("Max backlog", _get("max_backlog"), 0, False), ("Refused", _get("refused"), 0, False),
@@ -125,8 +126,8 @@ CAPACITY_LEGEND = ("Capacity: the highest open-loop rate of the search whose p99
                    "÷ CPUs / T1: that ÷ (CPUs ÷ T1 during), T1 during the median of T1 timed before the search and "
                    "after each step. Rates tried: ✓ passed, ✗ failed (most stop early), ! invalid by send lag "
                    "(reported, not excluded: a late send only adds latency). Confirmed: the rate found run once more "
-                   "for at least 300 requests (at most 60 s), so that its p99 is not one of its two highest values, "
-                   "with its answers counted (✗: it did not hold, the capacity is below the figure). p99 ms there and "
+                   "for at least --confirm requests (default 300: its p99 is then the 4th highest value, not an "
+                   "outlier's; at most 60 s, so fewer below 5 requests/s), with its answers counted (✗: it did not hold, the capacity is below the figure). p99 ms there and "
                    "Health p99 ms there: of the last run at the capacity that passed.")
 BACKGROUND_LEGEND = ("Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "
                      "schedule; Accepted %: 202s ÷ the jobs planned; 202 latency from the time each was due; "

@@ -80,7 +80,8 @@ def open_run(process, port, path, rate, args, progress, slo_ms=None):
 
 
 def background(m):
-    """POST /jobs at `level` jobs/s for the duration, then each job followed until done or the deadline."""
+    """POST /jobs at `level` jobs/s for the duration, then the jobs followed until none is queued or running, or
+    the deadline, and each read once (harness/load/jobs.py)."""
     m.progress(f"measuring for {m.args.duration} s")
     readings = {}
     with instruments(m.process, m.port, m.args.duration + m.args.deadline, readings):

@@ -36,7 +36,7 @@ def rank(point, count):
 
 class Periodic(threading.Thread):
     """step() every `interval` seconds in a thread of its own, until stop(), bounded in count and time regardless
-    (the health probe, the tree sampler: nothing to do with background jobs)."""
+    (the health probe, the tree sampler, the background jobs' backlog sampler)."""
 
     def __init__(self, interval, max_seconds):
         super().__init__(daemon=True)

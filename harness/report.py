@@ -39,8 +39,8 @@ def cell(runs, get, digits, ranged):
     values = [value for value in map(get, runs) if value is not None]
     if not values:
         return "–"
-    if digits is None:  # text, not a figure
-        return values[0]
+    if digits is None:  # text, not a figure: a censored round's ("> 30") before the others'
+        return next((value for value in values if str(value).startswith(">")), values[0])
     censored = [value for value in values if isinstance(value, str)]
     if censored:  # a percentile known only as a bound in some round ("> X"): the round's bound, not a median
         return censored[0]
@@ -55,10 +55,11 @@ def row(runs, columns=CLOSED_COLUMNS, python=None):
     measured = [run for run in runs if run.get("measured")]
     if not measured:
         return [runs[0]["server"], *[""] * (len(columns) - 1), f"not run: {runs[0].get('error', '?')}"]
-    label = runs[0]["server"] + ("" if len(measured) == len(runs) else f" ({len(runs) - len(measured)} failed)")
+    label = runs[0]["server"]
     if runs[0].get("python") and runs[0]["python"] != python:  # a row that ran on another Python than the suite
         # "3_async_threadexecutor (Python 3.13.15t)": the free-threaded twin says so by its version's "t"
         label = label.removesuffix(" (free-threaded)") + f" (Python {runs[0]['python']})"
+    label += "" if len(measured) == len(runs) else f" ({len(runs) - len(measured)} failed)"
     if any(run.get("free_threaded") and run.get("gil_enabled") for run in measured):
         label += " (GIL re-enabled by an import!)"  # a free-threaded row that did not run without the GIL
     invalid = sum(1 for run in measured if run.get("valid") is False)
@@ -78,8 +79,9 @@ def median_run(runs):
     except the latencies: their percentiles are of the rounds' histograms merged (so that a stall in one round
     stays in the p99, and the max is the largest), failures counted as in each round."""
     def merge(values):
-        if all(isinstance(value, dict) for value in values):
-            return {key: merge([value.get(key) for value in values]) for key in values[0]}
+        if all(isinstance(value, dict) for value in values):  # every key any round has (a censored pN_above)
+            return {key: merge([value.get(key) for value in values]) for key in dict.fromkeys(
+                key for value in values for key in value)}
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         return float(numpy.median(numbers)) if numbers and len(numbers) == len(values) else values[0]
     if len(runs) == 1:
@@ -139,7 +141,10 @@ def environment_line(env):
     kinds = "; ".join(f"{task} (n={kind['n']}) T1 = {kind['t1_s'] * 1000:.1f} ms"
                       + (f", {kind['t1_s_end'] * 1000:.1f} ms at the end" if "t1_s_end" in kind else "")
                       for task, kind in env["tasks"].items())
-    free = (f" (free-threaded rows: Python {env['free_threaded_python']}t, built with --disable-gil, no PGO or LTO)"
+    built = next((line.split(": ", 1)[1] for line in env.get("free_threaded_build") or []
+                  if line.startswith("configure: ")), None)  # how tools/free_threaded_python.sh built it
+    free = (f" (free-threaded rows: Python {env['free_threaded_python']}t"
+            + (f", configured {built.split(' --prefix')[0]}, no PGO or LTO" if built else "") + ")"
             if env.get("free_threaded_python") else "")
     return (f"{env['cpu']}, {env['cpu_count']} CPUs{quota}, {env['ram_gb']} GB RAM, {env['os']}; Python "
             f"{env['python']}{free}, Tornado {env['tornado']}, siege {env['siege']}; commit {commit}, "
@@ -172,12 +177,13 @@ def tables_rst(results):
     if env.get("probe_floor_ms"):
         floor = env["probe_floor_ms"]
         spread = floor.get("window_p99_range")
+        sampler = " with the tree sampler running" if "window_s" in floor else ""  # not in older runs'
         legend.append(f"Health probe reference on this machine: p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms"
                       + (f" (the p99 of each {floor['window_s']:g} s: {spread[0]:.1f} to {spread[1]:.1f} ms)"
                          if spread else "")
-                      + f", probing an idle backend.py for {floor.get('seconds', 0):g} s with the tree sampler "
-                      f"running, while {env['cpu_count']} busy loops keep every core busy. A reference, not a "
-                      "bound: a loop that never sleeps contends for a core harder than a server under load.")
+                      + f", probing an idle backend.py for {floor.get('seconds', 0):g} s{sampler}, while "
+                      f"{env['cpu_count']} busy loops keep every core busy. A reference, not a bound: a loop that "
+                      "never sleeps contends for a core harder than a server under load.")
     if rounds(results) > 1:
         legend.append(REPEAT_LEGEND.format(n=rounds(results)))
     return "\n".join(parts) + "\n" + "\n\n".join(legend) + "\n"
@@ -318,7 +324,8 @@ def write_hockey(results, path):
             steps = [step for run in results["runs"] if run["server"] == label and run["task"] == task
                      for step in run.get("steps", [])]  # every round's search
             points = [(run["rate"], run["latency_ms"]["p99"]) for run in open_runs if run.get("measured")]
-            points += [(step["rate"], step["p99_ms"]) for step in steps if not step["stopped_early"]]
+            points += [(step["rate"], step["p99_ms"]) for step in steps if not step["stopped_early"]
+                       and not step.get("confirming")]  # the confirming run is the ★
             early = [(step["rate"], None) for step in steps if step["stopped_early"]]
             if not points and not early:
                 continue
@@ -385,20 +392,25 @@ def main(argv=None):
     parser.add_argument("results", type=Path, help="a run's results.json")
     parser.add_argument("--out", type=Path, help="where the files go (default: the folder of results.json)")
     args = parser.parse_args(argv)
+    out_dir = args.out or args.results.parent
+    paths = rendered(parser, args.results, out_dir)
+    print(f"Written: {', '.join(str(path) for path in paths)}")
+    return 0
+
+
+def rendered(parser, path, out_dir):
+    """A saved run's results.json read and rendered into out_dir: (its paths), or the parser's one-line error."""
     try:
-        results = json.loads(args.results.read_text())
+        results = json.loads(path.read_text())
         if not (isinstance(results, dict) and isinstance(results.get("environment"), dict)
                 and isinstance(results.get("runs"), list) and results["runs"]):
             raise ValueError("no environment or no runs")
-        out_dir = args.out or args.results.parent
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = render(results, out_dir)
+        return render(results, out_dir)
     except OSError as error:
-        parser.error(f"{args.results}: {error.strerror or error}")
+        parser.error(f"{path}: {error.strerror or error}")
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
-        parser.error(f"{args.results}: not the results of a run ({type(error).__name__}: {error})")
-    print(f"Written: {', '.join(str(path) for path in paths)}")
-    return 0
+        parser.error(f"{path}: not the results of a run ({type(error).__name__}: {error})")
 
 
 if __name__ == "__main__":

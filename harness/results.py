@@ -43,14 +43,10 @@ def main(argv=None):
     parser.add_argument("--update-readme", metavar="SECTION", required=True, help="the README section to replace")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.rst", help=argparse.SUPPRESS)  # for tests
     args = parser.parse_args(argv)
-    try:
-        results = json.loads(args.results.read_text())
-        report.render(results, args.results.parent)
-        update_readme(results, args.results.parent, args.update_readme, args.readme)
-    except OSError as error:
-        parser.error(f"{args.results}: {error.strerror or error}")
-    except ValueError as error:  # no such section, or not JSON
-        parser.error(f"{args.results}: {error}")
+    if f".. begin {args.update_readme}\n" not in args.readme.read_text():  # before any chart is copied to docs/
+        parser.error(f"{args.readme.name} has no '.. begin {args.update_readme}' marker")
+    report.rendered(parser, args.results, args.results.parent)
+    update_readme(json.loads(args.results.read_text()), args.results.parent, args.update_readme, args.readme)
     return 0
 
 

@@ -386,14 +386,51 @@ def test_rendering_a_missing_or_malformed_file_is_a_one_line_error(tmp_path, con
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_every_column_a_mode_shows_is_defined_in_its_legend(mode):
-    """Each header's term (its unit left off) is named in the legend parts printed under the mode's tables; a
-    latency percentile by a range of them ("p50 to max", "p50/p99")."""
-    legend = " ".join(MODES[mode].legend)
+    """Each header's term (its unit left off) is named in the legend parts printed under the mode's tables: a bare
+    latency percentile in the mode's own part, by a range ("p50 to max", "p50/p99"); a qualified one ("Health
+    p99", "202 p50") by its qualifier."""
+    own, legend = MODES[mode].legend[0], " ".join(MODES[mode].legend)
     for header, *_ in MODES[mode].columns:
         term = re.sub(r" (ms|s|MB|req/s)\b", "", header).split(" (")[0]
-        if re.fullmatch(r"(202 )?(p[0-9.]+|max)", term):
-            assert re.search(r"p50 to max|p50/p99", legend), (mode, header)
-        else:  # "Health p99" is defined as "Health", "Done p50" as "Done p50/p99"
-            term = re.sub(r" ?\bp[0-9.]+\b ?", " ", term).strip()
-            assert term in legend or header.removesuffix(" there") in legend, \
-                f"{mode}: {header!r} is not defined under its table"
+        if re.fullmatch(r"p[0-9.]+|max", term):
+            assert re.search(r"p50 to max|p50/p99", own), f"{mode}: {header!r} is not defined under its table"
+            continue
+        qualifier = re.sub(r" ?\b(p[0-9.]+|max)\b ?", " ", term).strip()
+        assert qualifier in legend or header in legend, f"{mode}: {header!r} is not defined under its table"
+
+
+def test_a_saved_run_is_put_into_a_readme_section(tmp_path):
+    """python -m harness.results: the section replaced, its chart beside it; a wrong section or file is a one-line
+    error that leaves nothing in docs/."""
+    saved = tmp_path / "run" / "results.json"
+    saved.parent.mkdir()
+    shutil.copyfile(DATA / "results.json", saved)
+    readme = tmp_path / "README.rst"
+    readme.write_text("Intro\n\n.. begin results\n\nTO BE REPLACED\n\n.. end results\n")
+
+    def put(*args):
+        return subprocess.run([sys.executable, "-m", "harness.results", *map(str, args), "--readme", readme],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    wrong = put(saved, "--update-readme", "nosuch")
+    assert wrong.returncode == 2 and "no '.. begin nosuch' marker" in wrong.stderr and len(wrong.stderr.splitlines()) == 1
+    assert not (tmp_path / "docs").exists(), "nothing copied for a section that is not there"
+    (tmp_path / "bad.json").write_text("{}")
+    bad = put(tmp_path / "bad.json", "--update-readme", "results")
+    assert bad.returncode == 2 and "not the results of a run" in bad.stderr and "Traceback" not in bad.stderr
+    done = put(saved, "--update-readme", "results")
+    assert done.returncode == 0, done.stderr
+    text = readme.read_text()
+    assert "TO BE REPLACED" not in text and "Task cpu, 25 concurrent users" in text and text.startswith("Intro")
+    assert (tmp_path / "docs" / "results.png").exists()
+
+
+def test_servers_are_chosen_by_number_name_or_label_and_a_twin_only_by_its_own():
+    from harness.cli import server_list
+
+    gil = ["3_async_threadexecutor"]
+    assert [s.label for s in server_list("3")] == gil
+    assert [s.label for s in server_list("3_async_threadexecutor")] == gil
+    assert [s.label for s in server_list("3t")] == ["3_async_threadexecutor (free-threaded)"]
+    assert [s.label for s in server_list("4_async_processexecutor (free-threaded)")] == [
+        "4_async_processexecutor (free-threaded)"]

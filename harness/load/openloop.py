@@ -6,8 +6,9 @@ request i is due at a fixed time (i / rate, or Poisson arrivals), is sent then o
 still in flight, and its latency is answer time − due time, as wrk2 measures it. Latencies go into an HDR
 histogram in µs.
 
-It checks its own honesty: the send lag (when the request's headers were written, from aiohttp's trace hooks, −
-its due time) is recorded, and a run whose send-lag p99 is over MAX_SEND_LAG_MS, or whose largest is over
+It checks its own honesty: the send lag (when it began to connect for the request, from aiohttp's trace hooks, −
+its due time: the driver's own lateness; how long the connection then took is the server's kernel's, recorded
+apart as connect_ms, where a full listen queue shows as a retried SYN) is recorded, and a run whose send-lag p99 is over MAX_SEND_LAG_MS, or whose largest is over
 MAX_SEND_LAG_MAX_MS, is marked invalid (the driver could not keep the schedule, so the latencies are not the
 server's). Requests still unanswered when the schedule ends are waited for up to `drain_s`, then counted as
 failures (`unfinished`); a refused or reset connection, or an answer other than 200, is a failure at its time.
@@ -91,19 +92,24 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
     background jobs' submitter), a 202 is the success, and accepted(body, due) gets each, due in loop time."""
     success = 202 if method == "POST" else 200
     dues = schedule(rate, seconds, arrivals, seed)
-    latencies, lags = HdrHistogram(1, HIGHEST_US, 3), HdrHistogram(1, HIGHEST_US, 3)
+    latencies, lags, connects = (HdrHistogram(1, HIGHEST_US, 3) for _ in range(3))
     errors, in_flight = Counter(), {}  # in_flight: task -> due time
     started = 0
     late = 0  # answers (or failures) later than the SLO
     allowed = allowed_late(len(dues))
     loop = asyncio.get_running_loop()
 
-    async def sent(session, context, params):
-        """aiohttp's trace hook: the request's headers are written, now; its due time rode along."""
-        lags.record_value(max(1, round((loop.time() - context.trace_request_ctx["due"]) * 1e6)))
+    async def connecting(session, context, params):
+        """aiohttp's trace hook: it starts connecting for the request, now; its due time rode along."""
+        context.connecting = loop.time()
+        lags.record_value(max(1, round((context.connecting - context.trace_request_ctx["due"]) * 1e6)))
+
+    async def connected(session, context, params):
+        connects.record_value(max(1, round((loop.time() - context.connecting) * 1e6)))
 
     tracing = aiohttp.TraceConfig()
-    tracing.on_request_headers_sent.append(sent)
+    tracing.on_connection_create_start.append(connecting)
+    tracing.on_connection_create_end.append(connected)
 
     async def one(session, due):
         nonlocal late, started
@@ -174,6 +180,7 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
         "latency_ms": histogram_summary(latencies, failed + (len(pending) if stopped_early else 0)),
         "latency_hist": latencies.encode().decode(),  # so that --repeat's rounds can be merged (report.median_run)
         "send_lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
+        "connect_ms": {key: value for key, value in histogram_summary(connects).items() if key in ("p50", "p99", "max")},
         "valid": lags.get_total_count() == 0 or (lag["p99"] <= MAX_SEND_LAG_MS and lag["max"] <= MAX_SEND_LAG_MAX_MS),
     }
     if stopped_early:
