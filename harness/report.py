@@ -329,7 +329,7 @@ def write_hockey(results, path):
             early = [(step["rate"], None) for step in steps if step["stopped_early"]]
             if not points and not early:
                 continue
-            colour = f"C{i % 10}"
+            colour = f"C{i}" if len(server_labels(results)) <= 10 else plt.get_cmap("tab20")(i % 20)  # no twins
             points = sorted(p for p in points if p[1])
             axes.plot([p[0] for p in points], [p[1] for p in points], "o-", color=colour, label=short(label)
                       .replace("\n", " "), markersize=4)
