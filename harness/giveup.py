@@ -12,7 +12,7 @@ from .servers import SERVERS, ServerProcess, by_name
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("server", choices=[server.name for server in SERVERS])
+    parser.add_argument("server", choices=[server.label for server in SERVERS])
     parser.add_argument("--port", type=int, default=8160)
     parser.add_argument("--users", type=int, default=512)
     args = parser.parse_args()

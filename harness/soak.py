@@ -154,7 +154,7 @@ class Soak:
         pss, fds = [s[1] for s in self.samples], [s[2] for s in self.samples]
         rest = self.at_rest if len(self.at_rest) == 2 else [(None, None, None)] * 2
         return {
-            "server": self.server.name, "minutes": round(self.seconds / 60, 1),
+            "server": self.server.label, "minutes": round(self.seconds / 60, 1),
             "checked": self.checked, "wrong": self.wrong, "bad_requests": self.bad_sent, "bad_wrong": self.bad_wrong,
             "siege_availability": round(100 * self.siege_ok / self.siege_all, 2) if self.siege_all else None,
             "gave_up": self.gave_up, "workers_killed": self.killed,
