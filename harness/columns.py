@@ -21,23 +21,14 @@ def _pct(key):
 
 
 def _latency(key, figure="latency_ms"):
-    """An open-loop run's latency percentile in ms (or the background submitter's 202s: figure="accept_ms");
-    "> X" where it fell among the failures (censored)."""
+    """A percentile of a run's `figure`: the open loop's latencies in ms, the background submitter's 202s
+    ("accept_ms"), its jobs' submit-to-done seconds ("submit_to_done_s"); "> X" where it is only known as a bound
+    (it fell among failures, or jobs not done: censored)."""
     def get(run):
         found = run.get(figure) or {}
         if found.get(f"{key}_above") is not None:
             return f"> {found[f'{key}_above']:.0f}"
         return found.get(key)
-    return get
-
-
-def _done_s(key):
-    """A background run's submit-to-done percentile in seconds: "> S" where it fell among jobs not done (censored)."""
-    def get(run):
-        found = run.get("submit_to_done_s") or {}
-        if found.get(f"{key}_above") is not None:
-            return f"> {found[f'{key}_above']:.0f}"
-        return None if found.get(key) is None else f"{found[key]:.1f}"
     return get
 
 
@@ -94,7 +85,8 @@ BACKGROUND_COLUMNS = [
     ("Accepted %", _pct("accepted_share"), 1, True), ("202 p50 ms", _latency("p50", "accept_ms"), 1, False),
     ("202 p99 ms", _latency("p99", "accept_ms"), 1, True), ("Done %", _pct("done_share"), 1, True),
     ("Completed/s", _get("completion_rate"), 2, True),
-    ("Done p50 s", _done_s("p50"), None, False), ("Done p99 s", _done_s("p99"), None, False),
+    ("Done p50 s", _latency("p50", "submit_to_done_s"), 1, False),
+    ("Done p99 s", _latency("p99", "submit_to_done_s"), 1, False),
     ("Max backlog", _get("max_backlog"), 0, False), ("Refused", _get("refused"), 0, False),
     ("Unfinished", _get("unfinished"), 0, False), ("Failed", _get("failed"), 0, False), ("Lost", _get("lost"), 0, True),
     ("Unreachable", _get("unreachable"), 0, False), ("Health p99 ms", _get("health_ms", "p99"), 1, True),

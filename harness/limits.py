@@ -1,4 +1,5 @@
 """The limit a run is compared with: the most tasks per second any strategy can finish on this machine."""
+import statistics
 from dataclasses import dataclass
 
 
@@ -29,13 +30,8 @@ def limit_now(env, task, runs, users=None):
     """The limit of a table or a chart of `runs`: against T1 in the same minutes as they ran (the median of the
     runs' own T1 now: timed before each run, or a capacity search's median during it), so that the title, the
     chart's line and each row's efficiency use one definition. The start's T1 where no run has one."""
-    samples = sorted(run.get("t1_during_s") or run["task_s"] for run in runs if run.get("t1_during_s") or
-                     run.get("task_s"))
-    if not samples:
-        return limit(env, task, users)
-    middle = len(samples) // 2
-    median = samples[middle] if len(samples) % 2 else (samples[middle - 1] + samples[middle]) / 2
-    return limit(env, task, users, t1_s=median)
+    samples = [t1 for t1 in (run.get("t1_during_s") or run.get("task_s") for run in runs) if t1]
+    return limit(env, task, users, t1_s=statistics.median(samples)) if samples else limit(env, task, users)
 
 
 def efficiency(rate, limit_per_s):

@@ -10,7 +10,7 @@ import psutil
 import processes
 
 from .load import siege
-from .servers import ROOT
+from .servers import FREE_THREADED_PYTHON, ROOT
 
 
 def tornado_version():
@@ -51,7 +51,7 @@ def environment(kinds, seed=None):
 
 def free_threaded():
     """The free-threaded interpreter of the twin rows (.venv313t), and how it was built, if there is one."""
-    python = ROOT / ".venv313t" / "bin" / "python"
+    python = FREE_THREADED_PYTHON
     if not python.exists():
         return {}
     found = subprocess.run([str(python), "-c", "import platform, sys; print(platform.python_version()); "

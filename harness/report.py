@@ -39,8 +39,8 @@ def cell(runs, get, digits, ranged):
     values = [value for value in map(get, runs) if value is not None]
     if not values:
         return "–"
-    if digits is None:  # text, not a figure: a censored round's ("> 30") before the others'
-        return next((value for value in values if str(value).startswith(">")), values[0])
+    if digits is None:  # text, not a figure
+        return values[0]
     censored = [value for value in values if isinstance(value, str)]
     if censored:  # a percentile known only as a bound in some round ("> X"): the round's bound, not a median
         return censored[0]
@@ -222,8 +222,6 @@ def write_chart(results, path):
     width = 0.8 / len(groups)
     figure, (rate_axes, health_axes) = plt.subplots(1, 2, figsize=(14, 5.5), constrained_layout=True)
     one_kind = len(task_kinds(results)) == 1
-    # A run whose probes went unanswered more than DOWN_PCT of the time gets a full-height hatched bar, "down N %":
-    # its p99 counts the answered probes only, and must not look best.
     ceiling = max([run["health_ms"]["p99"] or 0 for run in found.values()] + [SLOW_S * 1000])
     for i, (task, level) in enumerate(groups):
         offsets = [s + (i - (len(groups) - 1) / 2) * width for s in range(len(servers))]
@@ -316,10 +314,12 @@ def write_hockey(results, path):
     figure, panels = plt.subplots(1, len(kinds), figsize=(7.5 * len(kinds), 5.5), constrained_layout=True,
                                   squeeze=False)
     medians = collapsed(results)["runs"]
+    labels = server_labels(results)
+    colours = [f"C{i}" for i in range(10)] if len(labels) <= 10 else plt.get_cmap("tab20").colors  # no twins
     for axes, task in zip(panels[0], kinds):
         runs = [run for run in medians if run["task"] == task]
         slo = next((run["slo_ms"] for run in runs if run.get("mode") == "capacity"), None)
-        for i, label in enumerate(server_labels(results)):
+        for i, label in enumerate(labels):
             open_runs = [run for run in runs if run["server"] == label and run.get("mode") == "open"]
             steps = [step for run in results["runs"] if run["server"] == label and run["task"] == task
                      for step in run.get("steps", [])]  # every round's search
@@ -329,7 +329,7 @@ def write_hockey(results, path):
             early = [(step["rate"], None) for step in steps if step["stopped_early"]]
             if not points and not early:
                 continue
-            colour = f"C{i}" if len(server_labels(results)) <= 10 else plt.get_cmap("tab20")(i % 20)  # no twins
+            colour = colours[i % len(colours)]
             points = sorted(p for p in points if p[1])
             axes.plot([p[0] for p in points], [p[1] for p in points], "o-", color=colour, label=short(label)
                       .replace("\n", " "), markersize=4)
@@ -392,21 +392,21 @@ def main(argv=None):
     parser.add_argument("results", type=Path, help="a run's results.json")
     parser.add_argument("--out", type=Path, help="where the files go (default: the folder of results.json)")
     args = parser.parse_args(argv)
-    out_dir = args.out or args.results.parent
-    paths = rendered(parser, args.results, out_dir)
+    _, paths = rendered(parser, args.results, args.out or args.results.parent)
     print(f"Written: {', '.join(str(path) for path in paths)}")
     return 0
 
 
 def rendered(parser, path, out_dir):
-    """A saved run's results.json read and rendered into out_dir: (its paths), or the parser's one-line error."""
+    """A saved run's results.json read and rendered into out_dir: (its results, their paths), or the parser's
+    one-line error."""
     try:
         results = json.loads(path.read_text())
         if not (isinstance(results, dict) and isinstance(results.get("environment"), dict)
                 and isinstance(results.get("runs"), list) and results["runs"]):
             raise ValueError("no environment or no runs")
         out_dir.mkdir(parents=True, exist_ok=True)
-        return render(results, out_dir)
+        return results, render(results, out_dir)
     except OSError as error:
         parser.error(f"{path}: {error.strerror or error}")
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:

@@ -45,8 +45,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if f".. begin {args.update_readme}\n" not in args.readme.read_text():  # before any chart is copied to docs/
         parser.error(f"{args.readme.name} has no '.. begin {args.update_readme}' marker")
-    report.rendered(parser, args.results, args.results.parent)
-    update_readme(json.loads(args.results.read_text()), args.results.parent, args.update_readme, args.readme)
+    results, _ = report.rendered(parser, args.results, args.results.parent)
+    update_readme(results, args.results.parent, args.update_readme, args.readme)
     return 0
 
 

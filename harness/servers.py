@@ -19,6 +19,7 @@ from processes import descendants, kill_all, port_is_free, tree
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+FREE_THREADED_PYTHON = ROOT / ".venv313t" / "bin" / "python"  # make venv313t
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class Server:
         """The interpreter to start it with: this one if new enough, else .venv313's (make venv313), or .venv313t's
         for a free-threaded row (make venv313t); None if none."""
         if self.free_threaded:
-            found = ROOT / ".venv313t" / "bin" / "python"
-            return str(found) if found.exists() and is_free_threaded(str(found)) else None
+            found = str(FREE_THREADED_PYTHON)
+            return found if FREE_THREADED_PYTHON.exists() and is_free_threaded(found) else None
         if sys.version_info >= self.needs_python:
             return sys.executable
         newer = ROOT / ".venv313" / "bin" / "python"

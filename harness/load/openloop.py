@@ -8,8 +8,8 @@ histogram in µs.
 
 It checks its own honesty: the send lag (when it began to connect for the request, from aiohttp's trace hooks, −
 its due time: the driver's own lateness; how long the connection then took is the server's kernel's, recorded
-apart as connect_ms, where a full listen queue shows as a retried SYN) is recorded, and a run whose send-lag p99 is over MAX_SEND_LAG_MS, or whose largest is over
-MAX_SEND_LAG_MAX_MS, is marked invalid (the driver could not keep the schedule, so the latencies are not the
+apart as connect_ms, where a full listen queue shows as a retried SYN) is recorded, and a run whose send-lag p99
+is over MAX_SEND_LAG_MS, or whose largest is over MAX_SEND_LAG_MAX_MS, is marked invalid (the driver could not keep the schedule, so the latencies are not the
 server's). Requests still unanswered when the schedule ends are waited for up to `drain_s`, then counted as
 failures (`unfinished`); a refused or reset connection, or an answer other than 200, is a failure at its time.
 A failure never got an answer: the latency percentiles are of every request sent, a failure counted as slower
@@ -74,6 +74,11 @@ def histogram_summary(histogram, failed=0):
         else:
             found.update({f"p{point:g}": None, f"p{point:g}_above": largest})
     return {**found, "max": None if failed else largest}
+
+
+def short_summary(summary):
+    """p50, p99 and max of a histogram_summary: what is kept of the driver's own timings."""
+    return {key: summary[key] for key in ("p50", "p99", "max")}
 
 
 def allowed_late(count):
@@ -169,19 +174,18 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
         await asyncio.gather(*pending, return_exceptions=True)
     ended = loop.time()
     lag = histogram_summary(lags)
-    failed = sum(errors.values()) + (0 if stopped_early else len(pending))
+    cut_off = len(pending) if stopped_early else 0  # unanswered when it stopped: censored, not failed
+    failed = sum(errors.values()) + len(pending) - cut_off
     run = {
         "mode": "open", "rate": rate, "arrivals": arrivals, "duration_s": seconds, "planned": len(dues),
         "sent": started, "ok": latencies.get_total_count(), "failed": failed, "errors": dict(errors),
-        "unfinished": 0 if stopped_early else len(pending), "stopped_early": stopped_early,
-        "in_flight_at_stop": len(pending) if stopped_early else 0,  # cut off unanswered: censored, not failed
+        "unfinished": len(pending) - cut_off, "stopped_early": stopped_early, "in_flight_at_stop": cut_off,
         "elapsed_s": round(ended - start, 2), "drain_s": round(ended - scheduled_end, 2),
         "transaction_rate": round(latencies.get_total_count() / max(ended - start, 1e-9), 2),
-        "latency_ms": histogram_summary(latencies, failed + (len(pending) if stopped_early else 0)),
+        "latency_ms": histogram_summary(latencies, failed + cut_off),
         "latency_hist": latencies.encode().decode(),  # so that --repeat's rounds can be merged (report.median_run)
-        "send_lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
-        "connect_ms": {key: value for key, value in histogram_summary(connects).items() if key in ("p50", "p99", "max")},
-        "valid": lags.get_total_count() == 0 or (lag["p99"] <= MAX_SEND_LAG_MS and lag["max"] <= MAX_SEND_LAG_MAX_MS),
+        "send_lag_ms": short_summary(lag), "connect_ms": short_summary(histogram_summary(connects)),
+        "valid": lags.get_total_count() == 0 or lag["p99"] <= MAX_SEND_LAG_MS and lag["max"] <= MAX_SEND_LAG_MAX_MS,
     }
     if stopped_early:
         run["note"] = (f"stopped after {started} of {len(dues)} requests ({len(pending)} of them unanswered, cut "
