@@ -106,18 +106,21 @@ def tree(pid):
 
 def stop_children(timeout=1):
     """Stop every process this one started (pool workers, forkserver...), by pid: SIGTERM, then SIGKILL. A few
-    rounds, for a worker that a pool was starting in another thread just then."""
+    rounds, for a worker that a pool was starting in another thread just then. The names of those it found."""
+    names = set()
     for _ in range(3):
         children = live_descendants()
         if not children:
-            return
+            break
         for child in children:
             try:
+                names.add(child.name())
                 child.terminate()
             except psutil.NoSuchProcess:
                 pass
         _, alive = psutil.wait_procs(children, timeout=timeout)
         kill_all(alive)
+    return sorted(names)
 
 
 def live_descendants():

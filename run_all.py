@@ -193,11 +193,18 @@ def main(argv=None):
         for task in args.tasks:  # the machine's speed may drift during a suite
             env["tasks"][task.kind]["t1_s_end"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
     except KeyboardInterrupt:
-        print(f"\nInterrupted: every process started was stopped; {len(runs)} finished runs are saved.", flush=True)
         todo = None
     finally:
         if backend:
             backend.stop()
+    if INTERRUPTED:
+        # The interrupt lands between any two bytecodes: inside subprocess.Popen, after the fork and before the
+        # pid is kept, a child (siege) would escape every stop by pid. This process adopts orphans (a subreaper):
+        # whatever still lives below it, it started.
+        escaped = processes.stop_children()
+        swept = f" (the last sweep stopped {', '.join(escaped)})" if escaped else ""
+        print(f"\nInterrupted: every process started was stopped{swept}; {len(runs)} finished runs are saved.",
+              flush=True)
     if not runs:
         print("No run finished.")
         return 1

@@ -85,6 +85,17 @@ def marked_environment():
     return {**os.environ, name: value}, find
 
 
+def named(pids):
+    """{pid: its command line} of `pids`, for a failure's message (an empty string for one gone meanwhile)."""
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = " ".join(psutil.Process(pid).cmdline())
+        except psutil.Error:
+            found[pid] = ""
+    return found
+
+
 def responsive(server):
     """Whether /health is answered at once while a task runs: not where the task runs on the server's only thread,
     nor by pre-fork copies (only when the kernel hands the probe to a free one)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import marked_environment
+from conftest import marked_environment, named
 from harness import limits, measure, readme
 from harness.modes import MODES
 from harness.load import siege
@@ -161,10 +161,10 @@ def suite_run(*args, log):
         if suite.poll() is None:
             suite.kill()
             suite.wait(10)
-        left = find()
+        left = named(find())
         for pid in left:
             os.kill(pid, signal.SIGKILL)
-    assert left == [], "processes left behind by the suite"
+    assert left == {}, "processes left behind by the suite"
 
 
 def wait_for_line(suite, log, line, timeout=120):
@@ -270,7 +270,7 @@ sys.exit(run_all.main())"""
         suite = subprocess.run([sys.executable, "-c", script, "--servers", "wrong,1", "--duration", "1",
                                 "--out", str(tmp_path / "out"), "--port-offset", "23000"], cwd=ROOT, stdout=output,
                                stderr=subprocess.STDOUT, env=env, timeout=120)
-    assert find() == []
+    assert named(find()) == {}
     assert suite.returncode == 1, log.read_text()
     (out_dir,) = (tmp_path / "out").iterdir()
     wrong_run, sync_run = json.loads((out_dir / "results.json").read_text())["runs"]
@@ -320,7 +320,7 @@ def test_the_suite_measures_a_users_function_and_a_chosen_n(tmp_path):
     run = subprocess.run([sys.executable, "run_all.py", "--task", "myjob:render", "--n", "2000", "--servers", "1,4",
                           "--duration", "2", "--out", str(tmp_path), "--port-offset", "24000"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120, env=env)
-    assert find() == []
+    assert named(find()) == {}
     assert run.returncode == 0, run.stdout + run.stderr
     (out_dir,) = tmp_path.iterdir()
     results = json.loads((out_dir / "results.json").read_text())

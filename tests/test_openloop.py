@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import processes
-from conftest import marked_environment
+from conftest import marked_environment, named
 from harness import capacity, columns, measure, report, stall
 from harness.load import openloop
 from processes import port_is_free
@@ -218,7 +218,7 @@ def suite(tmp_path, *args, timeout=240):
     env, find = marked_environment()
     run = subprocess.run([sys.executable, "run_all.py", "--servers", "4", "--quick", "--out", str(tmp_path), *args],
                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    assert find() == [], "processes left behind"
+    assert named(find()) == {}, "processes left behind"
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     (out_dir,) = tmp_path.iterdir()
     return json.loads((out_dir / "results.json").read_text()), out_dir, run.stdout
