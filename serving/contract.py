@@ -19,6 +19,11 @@ class BadRequest(ValueError):
     pass
 
 
+class Unavailable(RuntimeError):
+    """The strategy cannot run the task now (its pool broke twice, say): a 503 with Retry-After, whatever the web
+    stack."""
+
+
 def parse_n(query, kind=tasks.KINDS["cpu"]):
     """The task size asked for by a raw query string ('' -> the kind's default); BadRequest says what is wrong."""
     params = parse_qs(query, keep_blank_values=True)
@@ -48,5 +53,6 @@ def method_not_allowed(method, allowed="GET or HEAD"):
     return f"method {method[:20]} not allowed: use {allowed}"
 
 
-def no_jobs(strategy):
-    return f"{strategy} runs no background jobs: it has no workers to hand them to (the servers that hand tasks to workers do)"
+def no_jobs(strategy, because=None):
+    because = because or "it has no workers to hand them to (the servers that hand tasks to workers do)"
+    return f"{strategy} runs no background jobs: {because}"

@@ -1,10 +1,16 @@
-"""Pools that run the task elsewhere than on the IOLoop: their workers started before serving, and the pool of
-subinterpreters, wherever this Python has it."""
+"""Pools that run the task elsewhere than on the IOLoop: their workers started before serving, the process pool that
+replaces itself when a worker dies, and the pool of subinterpreters, wherever this Python has it."""
 import asyncio
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
+import processes
 import tasks
 from processes import script_name
+
+from .contract import Unavailable
 
 
 async def start_workers(executor, args, timeout_s=60):
@@ -34,3 +40,39 @@ def interpreter_pool():
                   flush=True)
             raise SystemExit(2) from None
     return InterpreterPoolExecutor
+
+
+class ProcessPool:
+    """A ProcessPoolExecutor of `workers` processes that outlives the death of one (killed, out of memory): the pool
+    then fails all it holds and takes nothing more, so the first task to see it starts a new pool, and tries once
+    more there; a task that fails twice so is Unavailable (a 503)."""
+
+    def __init__(self, workers):
+        self.workers = workers
+        self.executor = self.start()
+
+    def start(self):
+        # forkserver: workers are forked from a clean process started at the first pool's start, before the
+        # listening socket exists and not from the running loop, so none inherits the port or the loop's state.
+        # Only module-level functions with plain arguments cross to them.
+        return ProcessPoolExecutor(self.workers, multiprocessing.get_context("forkserver"), processes.ignore_sigint)
+
+    def kill(self, executor):
+        """Kill what a broken pool still holds. It terminates its workers itself, but not one that a submit() was
+        starting as it broke (CPython 3.11 adds it after): left idle, one per replaced pool (seen in the soak)."""
+        with executor._shutdown_lock:  # no worker is being started now (private API; 3.14 has kill_workers())
+            workers = list(executor._processes.values())
+        for worker in workers:
+            worker.kill()
+
+    async def run(self, function, *args, retry=True):
+        used = self.executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(used, function, *args)
+        except BrokenProcessPool:
+            if self.executor is used:  # the first task to see it starts a new pool
+                self.kill(used)
+                self.executor = self.start()
+            if retry:
+                return await self.run(function, *args, retry=False)
+            raise Unavailable("a worker process died while running this task") from None

@@ -8,7 +8,7 @@ import tornado.web
 from tornado import httputil
 
 from . import lifecycle
-from .contract import BadRequest, health, method_not_allowed, no_jobs, parse_n, task_response
+from .contract import BadRequest, Unavailable, health, method_not_allowed, no_jobs, parse_n, task_response
 from .memory_jobs import MemoryJobs
 from .totals import TaskTotals
 
@@ -61,6 +61,8 @@ class TaskHandler(JsonHandler):
             return  # the client has gone (on_connection_close): nobody to answer
         except tornado.web.HTTPError:
             raise
+        except Unavailable as error:
+            raise tornado.web.HTTPError(503, log_message=str(error)) from None
         except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
             raise tornado.web.HTTPError(500, log_message=f"the task raised {type(error).__name__}: {error}") from None
         self.write(task_response(self.strategy, self.task, n, computed))
@@ -120,7 +122,10 @@ class JobsHandler(JobsBase):
     allowed = "POST (or GET for the counts)"
 
     async def post(self):
-        job_id = await self.jobs.submit(self.task_size())
+        try:
+            job_id = await self.jobs.submit(self.task_size())
+        except Unavailable as error:
+            raise tornado.web.HTTPError(503, log_message=str(error)) from None
         self.set_status(202)
         self.set_header("Location", f"/jobs/{job_id}")
         self.write({"id": job_id, "status": "queued", "url": f"/jobs/{job_id}"})
