@@ -19,6 +19,18 @@ def tornado_version():
     return tornado.version
 
 
+def fastapi_versions():
+    """8_fastapi.py's FastAPI and uvicorn, and which of uvicorn's optional parts are installed (none: the asyncio
+    loop and h11, as requirements.txt chooses); {} where FastAPI is not installed."""
+    from importlib import metadata, util
+    try:
+        found = {"fastapi": metadata.version("fastapi"), "uvicorn": metadata.version("uvicorn")}
+    except metadata.PackageNotFoundError:
+        return {}
+    extras = [name for name in ("uvloop", "httptools") if util.find_spec(name)]
+    return {**found, "uvicorn_extras": ", ".join(extras) or "none (asyncio loop, h11)"}
+
+
 def git_commit(short=False):
     """The commit, with "-dirty" if code differs from it. Not README.rst or docs/, which --update-readme itself
     rewrites, so that a chain of runs (make bench ... --update-readme A; make bench ... --update-readme B) stays
@@ -45,7 +57,7 @@ def environment(kinds, seed=None):
         "cpu_quota": processes.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": os_name, "python": platform.python_version(), "tornado": tornado_version(), "siege": siege.version(),
         "commit": git_commit(), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "tasks": kinds, **({} if seed is None else {"seed": seed}), **free_threaded(),
+        "tasks": kinds, **({} if seed is None else {"seed": seed}), **free_threaded(), **fastapi_versions(),
     }
 
 

@@ -146,8 +146,10 @@ def environment_line(env):
     free = (f" (free-threaded rows: Python {env['free_threaded_python']}t"
             + (f", configured {built.split(' --prefix')[0]}, no PGO or LTO" if built else "") + ")"
             if env.get("free_threaded_python") else "")
+    fastapi = (f", FastAPI {env['fastapi']} on uvicorn {env['uvicorn']} ({env['uvicorn_extras'].split(' (')[0]} of "
+               f"its extras)" if env.get("fastapi") else "")
     return (f"{env['cpu']}, {env['cpu_count']} CPUs{quota}, {env['ram_gb']} GB RAM, {env['os']}; Python "
-            f"{env['python']}{free}, Tornado {env['tornado']}, siege {env['siege']}; commit {commit}, "
+            f"{env['python']}{free}, Tornado {env['tornado']}{fastapi}, siege {env['siege']}; commit {commit}, "
             f"{env['started']}. One task alone: {kinds}.")
 
 

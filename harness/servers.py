@@ -32,11 +32,13 @@ class Server:
     # Where the task runs: "server" (the server's only thread: nothing else is served meanwhile), "loop" (slices
     # on the IOLoop), "threads", "interpreters" (threads, each with a subinterpreter and a GIL of its own),
     # "processes" (worker processes of its own), "cluster" (Dask's workers), "queue" (Celery's workers, fed through
-    # Redis), "copies" (pre-fork: N copies of the server on one port, each running its tasks inline).
+    # Redis), "copies" (pre-fork: N copies of the server on one port, each running its tasks inline, or, for
+    # 8_fastapi, in its own threads).
     runs_in: str = "server"
     takes_max_pending: bool = False  # has the option --max-pending N
     pool_option: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (Dask's)
-    http_stack: str = "tornado"  # what answers HTTP: "tornado", or "http.server" (the standard library's, one thread)
+    # What answers HTTP: "tornado", "http.server" (the standard library's, one thread), "uvicorn" (FastAPI on it).
+    http_stack: str = "tornado"
     jobs: str = None  # where POST /jobs keeps background jobs: "memory" (lost when it stops), "redis"; None: no jobs
     needs_python: tuple = (3, 11)  # the oldest Python it runs on; a newer one than the suite's comes from .venv313
     needs_programs: tuple = ()  # programs it starts, from the machine's packages (make tools installs them)
@@ -73,6 +75,12 @@ class Server:
         return self.runs_in in ("processes", "cluster", "queue", "copies")
 
     @property
+    def drops_work_of_clients_gone(self):
+        """Whether a task not yet started for a client that has gone is dropped: Tornado's on_connection_close
+        cancels it; uvicorn does not cancel the endpoint, so FastAPI runs it to the end, unanswered."""
+        return self.http_stack == "tornado"
+
+    @property
     def number(self):
         """What --servers calls it: "3", or "3t" for its free-threaded twin."""
         return self.name.split("_")[0] + ("t" if self.free_threaded else "")
@@ -101,6 +109,15 @@ SERVERS = [
            pool_option="--workers", jobs="redis", needs_programs=("redis-server",)),
     Server("7_async_interpreterpool", "7_async_interpreterpool.py", 8006, runs_in="interpreters",
            takes_max_pending=True, pool_option="--workers", jobs="memory", needs_python=(3, 13)),
+    # FastAPI on uvicorn: where the task runs follows from how the endpoint is written (8_fastapi.py).
+    Server("8_fastapi", "8_fastapi.py", 8007, runs_in="threads", takes_max_pending=True, pool_option="--workers",
+           http_stack="uvicorn", jobs="memory"),
+    Server("8_fastapi --endpoint async", "8_fastapi.py", 8007, ("--endpoint", "async"), http_stack="uvicorn",
+           jobs="memory"),
+    Server("8_fastapi --endpoint process", "8_fastapi.py", 8007, ("--endpoint", "process"), runs_in="processes",
+           takes_max_pending=True, pool_option="--workers", http_stack="uvicorn", jobs="memory"),
+    Server("8_fastapi --processes", "8_fastapi.py", 8007, ("--processes",), runs_in="copies", pool_option="--workers",
+           http_stack="uvicorn"),
     # Servers 3 and 4 again, unchanged, on a free-threaded Python: threads against processes without a GIL.
     Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", takes_max_pending=True,
            pool_option="--workers", jobs="memory", free_threaded=True),
@@ -133,13 +150,14 @@ def by_name(label):
 
 
 def request(port, path="/", method="GET", timeout=30):
-    """One HTTP request on a new connection: (status, headers, body parsed as JSON or None if empty)."""
+    """One HTTP request on a new connection: (status, headers (case-insensitive: uvicorn sends them in lower case),
+    body parsed as JSON or None if empty)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         connection.request(method, path)
         response = connection.getresponse()
         data = response.read()
-        return response.status, dict(response.getheaders()), json.loads(data) if data else None
+        return response.status, response.headers, json.loads(data) if data else None
     finally:
         connection.close()
 

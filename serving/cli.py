@@ -13,7 +13,8 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def parse_args(doc, port, workers=False, options=None, task=True, copies=False, job_ttl=True):
+def parse_args(doc, port, workers=False, options=None, task=True, copies=False, job_ttl=True, max_pending=True,
+               workers_default=cpu_count(), workers_help="pool size (default: CPUs, %(default)s)"):
     """The command line every server shares (--host, --port, --task and --backend, --workers for the pools,
     --processes for a server that can run as copies), plus `options`: {"--flag": argparse keyword arguments} of
     the server's own. args.task is a tasks.Task, checked to run under this strategy (an async def only with
@@ -27,13 +28,14 @@ def parse_args(doc, port, workers=False, options=None, task=True, copies=False, 
         parser.add_argument("--backend", default=tasks.DEFAULT_BACKEND, metavar="URL",
                             help="the slow service that the http task calls (default %(default)s: backend.py)")
     if workers:
-        parser.add_argument("--workers", type=int, default=cpu_count(), help="pool size (default: CPUs, %(default)s)")
+        parser.add_argument("--workers", type=int, default=workers_default, help=workers_help)
+    if workers and max_pending:
         parser.add_argument("--max-pending", type=int, metavar="N",
                             help="answer 503 at once while N tasks are already running or queued, or N background "
                                  "jobs are unfinished (default: no limit)")
-        if job_ttl:
-            parser.add_argument("--job-ttl", type=float, default=300, metavar="S",
-                                help="forget a finished background job S seconds after it ended (default %(default)g)")
+    if workers and job_ttl:
+        parser.add_argument("--job-ttl", type=float, default=300, metavar="S",
+                            help="forget a finished background job S seconds after it ended (default %(default)g)")
     if copies:
         parser.add_argument("--processes", type=int, nargs="?", const=cpu_count(), default=0, metavar="N",
                             help="pre-fork: run N copies of this server on the port, the kernel spreading the "
@@ -44,9 +46,9 @@ def parse_args(doc, port, workers=False, options=None, task=True, copies=False, 
     args = parser.parse_args()
     if copies and args.processes < 0:
         parser.error("--processes must be at least 1")
-    if workers and args.workers < 1:
+    if workers and args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
-    if workers and args.max_pending is not None and args.max_pending < 1:
+    if workers and max_pending and args.max_pending is not None and args.max_pending < 1:
         parser.error("--max-pending must be at least 1")
     if workers and job_ttl and not args.job_ttl > 0:
         parser.error("--job-ttl must be above 0")

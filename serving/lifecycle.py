@@ -74,6 +74,12 @@ def stop_server(signum):
     exit_now(0)
 
 
+def run_in_loop(coroutine):
+    """Run `coroutine` in a new asyncio loop, the one that a stop signal stops (stop_server)."""
+    LOOP["loop"] = asyncio.new_event_loop()
+    return LOOP["loop"].run_until_complete(coroutine)
+
+
 def run_until_stopped(main):
     """Run a server's main() (sync or async) until SIGINT or SIGTERM, then stop every process it started.
 
@@ -84,8 +90,7 @@ def run_until_stopped(main):
     status = 0
     try:
         if asyncio.iscoroutinefunction(main):
-            LOOP["loop"] = asyncio.new_event_loop()
-            LOOP["loop"].run_until_complete(main())
+            run_in_loop(main())
         else:
             main()
     except SystemExit as exit:

@@ -5,8 +5,10 @@ the CPU the tasks themselves took, in the same minutes as the run, whatever the 
 Pre-fork copies (2_async.py --processes) each count their own, and each writes them to a file in a folder their
 supervisor made (SHARED_ENV names it), so that any copy's GET /stats answers for all of them, replaced ones included.
 """
+import inspect
 import json
 import os
+import threading
 import time
 
 SHARED_ENV = "SERVER_TOTALS_DIR"
@@ -17,9 +19,11 @@ class TaskTotals:
         self.shared_dir = shared_dir or os.environ.get(SHARED_ENV)
         self.own = {"tasks": 0, "task_s": 0.0, "task_cpu_s": 0.0, "tasks_without_cpu": 0, "failed": 0}
         self.started = round(time.time(), 3)
+        self.lock = threading.Lock()
 
     def counted(self, compute):
-        """compute(n), each answer it gives (and each task that raised) added to the totals."""
+        """compute(n), each answer it gives (and each task that raised) added to the totals; an async def stays
+        one, a plain def (FastAPI runs it in a thread) stays plain."""
         async def counting(n):
             try:
                 computed = await compute(n)
@@ -28,10 +32,23 @@ class TaskTotals:
                 raise
             self.add(computed)
             return computed
-        return counting
+
+        def counting_in_thread(n):
+            try:
+                computed = compute(n)
+            except Exception:
+                self.add(None)
+                raise
+            self.add(computed)
+            return computed
+        return counting if inspect.iscoroutinefunction(compute) else counting_in_thread
 
     def add(self, computed):
-        """One task's answer (tasks.answer's fields), or None for a task that failed."""
+        """One task's answer (tasks.answer's fields), or None for a task that failed; from any thread."""
+        with self.lock:
+            self.add_locked(computed)
+
+    def add_locked(self, computed):
         if computed is None:
             self.own["failed"] += 1
         else:

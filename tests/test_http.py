@@ -86,7 +86,8 @@ def raw_answer(port, method, path):
         while chunk := client.recv(65536):
             reply += chunk
     head, _, body = reply.partition(b"\r\n\r\n")
-    headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+    fields = (line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+    headers = {name.lower(): value for name, value in fields}  # uvicorn sends them in lower case
     return head.split(b" ")[1], headers, body
 
 
@@ -96,10 +97,10 @@ def test_head_is_get_without_a_body(running, path):
     get_status, get_headers, get_body = raw_answer(running.port, "GET", path)
     assert (status, get_status) == (b"200", b"200")
     assert body == b"", "nothing after the headers"
-    assert headers["Content-Type"] == get_headers["Content-Type"]
-    assert int(get_headers["Content-Length"]) == len(get_body)
+    assert headers["content-type"] == get_headers["content-type"]
+    assert int(get_headers["content-length"]) == len(get_body)
     # The same answer but for task_ms and task_cpu_ms, whose digits vary from one run of the task to the next.
-    assert abs(int(headers["Content-Length"]) - len(get_body)) <= (0 if path == "/health" else 8)
+    assert abs(int(headers["content-length"]) - len(get_body)) <= (0 if path == "/health" else 8)
 
 
 def test_stats_count_every_task_run_whichever_process_answers(running):

@@ -61,3 +61,20 @@ def test_a_tasks_cpu_time_leaves_out_its_wait_for_the_gil(start_server, name, sh
         assert max(shares) < 0.8, shares
     else:
         assert min(shares) > 0.8, shares
+
+
+@pytest.mark.parametrize("workers", [None, "80"], ids=["anyio's default", "--workers 80"])
+def test_fastapi_runs_def_endpoints_40_at_a_time_unless_workers_says(start_server, workers):
+    """80 requests of a 1 s sleep at once to a def endpoint: anyio's default limiter lets 40 threads run them, so
+    they end in two waves, 40 after ~1 s and 40 after ~2 s; --workers 80 sets its tokens, and all end after ~1 s."""
+    server = start_server(by_name("8_fastapi"), "--task", "sleep", *(("--workers", workers) if workers else ()))
+    started, ended = time.monotonic(), []
+    clients = [threading.Thread(target=lambda: (request(server.port, "/?n=1000", timeout=30),
+                                                ended.append(time.monotonic() - started))) for _ in range(80)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(30)
+    assert len(ended) == 80
+    first_wave = sum(took < 1.5 for took in ended)
+    assert first_wave == (40 if workers is None else 80), f"{first_wave} of 80 ended within 1.5 s: {sorted(ended)}"
