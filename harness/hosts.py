@@ -1,0 +1,197 @@
+"""Hosts on this one machine: Linux network namespaces, each with an address of the benchmarking range 198.18.0.0/15
+(RFC 2544) on a veth pair to a bridge, so that a server, its broker or scheduler and its workers each run on a
+host of their own and a host can be cut off (its link down) or killed (every process in it SIGKILLed).
+
+Root only. Everything made is named with this run's prefix, "tbh<pid>-": the namespaces (the bridge and the
+host ends of the links live inside them, so nothing is added to the machine's own network), and it is all removed
+on the way out, by those names; a run that was SIGKILLed cannot, so the next one first removes what a run that is
+no longer alive left under "tbh".
+
+    .venv/bin/python -m harness.hosts up      # build them, print the hosts and addresses, wait for Ctrl-C
+"""
+import ctypes
+import http.client
+import ipaddress
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+
+PREFIX = "tbh"
+NETWORK = ipaddress.ip_network("198.18.0.0/24")  # inside 198.18.0.0/15; never routed outside the namespaces
+BENCHMARK_RANGE = ipaddress.ip_network("198.18.0.0/15")
+HOSTS = ("client", "web", "broker", "worker1", "worker2")
+CLONE_NEWNET = 0x40000000
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def ip(*args, check=True):
+    """One `ip` command (iproute2); its stdout. A failure raises, saying the command and what ip said."""
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def namespaces():
+    return [line.split()[0] for line in ip("netns", "list").splitlines() if line.strip()]
+
+
+def pids_in(namespace):
+    return [int(pid) for pid in ip("netns", "pids", namespace, check=False).split()]
+
+
+def kill_pids(pids):
+    procs = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            proc.kill()
+            procs.append(proc)
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+def remove(namespace):
+    """Every process in the namespace SIGKILLed by pid, then the namespace (and the links in it) deleted."""
+    kill_pids(pids_in(namespace))
+    ip("netns", "delete", namespace, check=False)
+
+
+def remove_leftovers():
+    """What runs no longer alive left (SIGKILLed): namespaces named tbh<pid>- whose pid is not running."""
+    removed = []
+    for namespace in namespaces():
+        found = re.fullmatch(rf"{PREFIX}(\d+)-.*", namespace)
+        if found and not psutil.pid_exists(int(found.group(1))):
+            remove(namespace)
+            removed.append(namespace)
+    return removed
+
+
+class Hosts:
+    """The hosts `names` (default: client, web, broker, two workers) on one bridge; as a context manager, built
+    on entry and removed on exit, whatever happened."""
+
+    def __init__(self, names=HOSTS):
+        self.prefix = f"{PREFIX}{os.getpid()}-"
+        self.names = list(names)
+        self.switch = self.prefix + "switch"
+        self.addresses = {name: str(NETWORK[index + 1]) for index, name in enumerate(self.names)}
+        self.started = []  # subprocess.Popen of every program started on a host
+
+    def namespace(self, name):
+        return self.prefix + name
+
+    def port(self, name):
+        """The switch's end of the host's link (a name of at most 15 characters)."""
+        return f"to-{name}"[:15]
+
+    def up(self):
+        remove_leftovers()
+        try:
+            ip("netns", "add", self.switch)
+            ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
+            ip("-n", self.switch, "link", "set", "br0", "up")
+            for name in self.names:
+                namespace = self.namespace(name)
+                ip("netns", "add", namespace)
+                ip("-n", namespace, "link", "set", "lo", "up")
+                # The switch's end is named after the host; the host's end is its eth0.
+                ip("-n", self.switch, "link", "add", self.port(name), "type", "veth", "peer", "name", "eth0",
+                   "netns", namespace)
+                ip("-n", self.switch, "link", "set", self.port(name), "master", "br0", "up")
+                ip("-n", namespace, "addr", "add", f"{self.addresses[name]}/{NETWORK.prefixlen}", "dev", "eth0")
+                ip("-n", namespace, "link", "set", "eth0", "up")
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def down(self):
+        """Every program started here stopped by pid, then every namespace removed (its processes SIGKILLed)."""
+        kill_pids([process.pid for process in self.started if process.poll() is None])
+        for process in self.started:
+            process.wait()
+        for name in self.names:
+            remove(self.namespace(name))
+        remove(self.switch)
+
+    def __enter__(self):
+        return self.up()
+
+    def __exit__(self, *exc):
+        self.down()
+
+    def start(self, name, command, **popen):
+        """`command` run on host `name` (in its namespace), in a session of its own."""
+        process = subprocess.Popen(["ip", "netns", "exec", self.namespace(name), *command],
+                                   start_new_session=True, stdin=subprocess.DEVNULL, **popen)
+        self.started.append(process)
+        return process
+
+    def cut(self, name):
+        """Cut the host off: its link down at the switch (its processes go on, unreachable)."""
+        ip("-n", self.switch, "link", "set", self.port(name), "down")
+
+    def restore(self, name):
+        ip("-n", self.switch, "link", "set", self.port(name), "up")
+
+    def kill(self, name):
+        """Kill the host: every process in it SIGKILLed, as a machine that loses its power."""
+        kill_pids(pids_in(self.namespace(name)))
+
+    def client(self, threads=8, name="client"):
+        """A thread pool whose threads live on host `name` (setns: a network namespace is a thread's), so that
+        what they connect to is seen from that host."""
+        return ThreadPoolExecutor(threads, initializer=enter, initargs=(f"/run/netns/{self.namespace(name)}",))
+
+
+def fetch(address, port, path, method="GET", timeout=30):
+    """One HTTP request to address:port (from the calling thread's host): (status, body parsed as JSON)."""
+    connection = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        connection.close()
+
+
+def enter(path):
+    """This thread into the network namespace at `path` (setns(2): it changes the calling thread only)."""
+    with open(path) as namespace:
+        if ctypes.CDLL(None, use_errno=True).setns(namespace.fileno(), CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {path}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv != ["up"]:
+        sys.exit("usage: python -m harness.hosts up")
+    if not is_root():
+        sys.exit("harness.hosts: error: network namespaces need root (run as root, or with sudo)")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with Hosts() as hosts:
+        for name, address in hosts.addresses.items():
+            print(f"{name:8} {address:12} ip netns exec {hosts.namespace(name)} ...", flush=True)
+        while not stop.wait(1):
+            pass
+    print("removed", flush=True)
+
+
+if __name__ == "__main__":
+    main()

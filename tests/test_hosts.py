@@ -1,0 +1,154 @@
+"""Servers 5 and 6 with their scheduler or broker and their workers each on a host of its own (network namespaces,
+harness/hosts.py), and one host cut off or killed mid-run: what was accepted is still done."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.hosts import Hosts, fetch, is_root, namespaces, remove_leftovers
+from harness.servers import ROOT
+from harness.verify import prime_count
+
+pytestmark = pytest.mark.skipif(not is_root() or not shutil.which("ip"),
+                                reason="network namespaces need root and iproute2's ip")
+PYTHON = sys.executable
+DASK = str(Path(sys.executable).with_name("dask"))
+QUIET = {**os.environ, "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}
+
+
+@pytest.fixture
+def hosts(tmp_path):
+    made = Hosts()
+    try:
+        yield made.up()
+    finally:
+        made.down()
+        assert [n for n in namespaces() if n.startswith(made.prefix)] == [], "every namespace removed"
+        assert all(process.poll() is not None for process in made.started)
+
+
+def wait_until(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+    return found
+
+
+def healthy(client, address, port):
+    def answers():
+        try:
+            return client.submit(fetch, address, port, "/health", timeout=2).result()[0] == 200
+        except OSError:
+            return False
+    return answers
+
+
+def tree_pids(process):
+    try:
+        proc = psutil.Process(process.pid)
+        return {proc.pid, *(child.pid for child in proc.children(recursive=True))}
+    except psutil.Error:
+        return set()
+
+
+def test_hosts_reach_each_other_and_a_cut_host_is_unreachable(hosts):
+    server = hosts.start("web", [PYTHON, "backend.py", "--host", hosts.addresses["web"], "--port", "8100"], cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with hosts.client() as client:
+        wait_until(healthy(client, hosts.addresses["web"], 8100), 30, "backend.py on the web host never answered")
+        hosts.cut("web")
+        with pytest.raises(OSError):
+            client.submit(fetch, hosts.addresses["web"], 8100, "/health", timeout=1).result()
+        hosts.restore("web")
+        assert wait_until(healthy(client, hosts.addresses["web"], 8100), 10, "not back after the restore")
+    assert server.poll() is None, "cut off, not killed"
+
+
+def test_a_celery_worker_host_cut_off_and_restored_loses_no_job(hosts, tmp_path):
+    broker = hosts.addresses["broker"]
+    url = f"redis://{broker}:6379/0"
+    # protected-mode no: Redis otherwise refuses clients from other hosts; these are the namespaces' own.
+    hosts.start("broker", ["redis-server", "--bind", broker, "--port", "6379", "--protected-mode", "no", "--save", "",
+                           "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    workers = {name: hosts.start(name, [PYTHON, "-m", "celery", "--quiet", "--app", "jobqueue", "--broker", url,
+                                        "worker", "--concurrency", "1", "--loglevel", "WARNING", "--without-gossip",
+                                        "--without-mingle", "--without-heartbeat"], cwd=ROOT,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=QUIET)
+               for name in ("worker1", "worker2")}
+    web = hosts.addresses["web"]
+    hosts.start("web", [PYTHON, "6_async_celery.py", "--host", web, "--port", "8005", "--broker", url], cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with hosts.client() as client:
+        wait_until(healthy(client, web, 8005), 60, "server 6 on the web host never answered")
+        n = 400_000  # about 0.5 s
+        ids = [client.submit(fetch, web, 8005, f"/jobs?n={n}", "POST").result()[1]["id"] for _ in range(12)]
+        time.sleep(0.7)  # each worker is in its first task
+        hosts.cut("worker1")
+        try:
+            time.sleep(6)
+            during = [client.submit(fetch, web, 8005, f"/jobs/{job_id}").result()[1] for job_id in ids]
+        finally:
+            hosts.restore("worker1")
+        other = tree_pids(workers["worker2"])
+        assert sum(job["status"] == "done" and job["pid"] in other for job in during) >= 3, \
+            "the other worker went on meanwhile"
+
+        def every_job_done():
+            found = [client.submit(fetch, web, 8005, f"/jobs/{job_id}").result() for job_id in ids]
+            return found if all(body.get("status") in ("done", "failed") for _, body in found) else None
+        found = wait_until(every_job_done, 90, "the jobs accepted were not all done after the restore")
+    assert all(status == 200 and body["status"] == "done" and body["result"] == prime_count(n)
+               for status, body in found), found
+
+
+def test_a_dask_worker_host_killed_mid_task_has_its_task_rerun_elsewhere(hosts, tmp_path):
+    broker = hosts.addresses["broker"]
+    scheduler = f"tcp://{broker}:8786"
+    hosts.start("broker", [DASK, "scheduler", "--host", broker, "--port", "8786", "--no-dashboard"], cwd=tmp_path,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = {name: hosts.start(name, [DASK, "worker", scheduler, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                                        "--host", hosts.addresses[name]], cwd=tmp_path,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for name in ("worker1", "worker2")}
+    web = hosts.addresses["web"]
+    hosts.start("web", [PYTHON, "5_async_dask.py", "--host", web, "--port", "8004", "--scheduler", scheduler],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n = 1_200_000  # 1 to 2 s
+    with hosts.client() as client:
+        wait_until(healthy(client, web, 8004), 60, "server 5 on the web host never answered")
+
+        def both_workers_compute():  # two tasks at once ran on two workers: both have joined the scheduler
+            found = [client.submit(fetch, web, 8004, "/?n=300000") for _ in range(2)]
+            return len({answer.result()[1].get("pid") for answer in found} - {None}) == 2
+        wait_until(both_workers_compute, 60, "the two Dask workers never both ran a task")
+        answers = [client.submit(fetch, web, 8004, f"/?n={n}", timeout=60) for _ in range(2)]
+        time.sleep(0.5)  # one task on each worker
+        hosts.kill("worker1")
+        found = [answer.result() for answer in answers]
+    assert workers["worker1"].wait(10) is not None
+    assert all(status == 200 and body["result"] == prime_count(n) for status, body in found), found
+    assert {body["pid"] for _, body in found} <= tree_pids(workers["worker2"]), "both ran on the worker left"
+
+
+def test_what_a_sigkilled_run_left_is_removed_by_the_next():
+    code = "from harness.hosts import Hosts; import time; Hosts(['a', 'b']).up(); print('up', flush=True); time.sleep(60)"
+    process = subprocess.Popen([PYTHON, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "up\n"
+        process.kill()  # no chance to clean up
+        process.wait()
+        left = [n for n in namespaces() if n.startswith(f"tbh{process.pid}-")]
+        assert len(left) == 3, "a, b and the switch were left"
+        assert sorted(remove_leftovers()) == sorted(left)
+        assert not [n for n in namespaces() if n.startswith(f"tbh{process.pid}-")]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        remove_leftovers()
