@@ -4,6 +4,8 @@
 # make storm  - the signal storm of the tests, ten times longer (STORM_SEED=N replays one)
 # make stall  - why there are two load models: a 2 s stall as siege and the open-loop driver each measure it
 # make pools  - each pool by itself (threads, processes, subinterpreters): start-up, memory, round trip, parallelism
+# make cluster - servers 5 and 6 with broker/scheduler and workers on hosts of their own (network namespaces, root),
+#                one host cut off or killed mid-run: the fault table (ARGS="--update-readme cluster")
 # make celery-waits - three ways for server 6 to await Celery's results (pub/sub, polling, a thread each), measured
 # make gil-twin - the with-GIL twin of the free-threaded build below (same source and flags), built once; its path
 # make gil-cost - T1 on the free-threaded build against its twin with the GIL, and two threads computing on each
@@ -22,7 +24,7 @@ VENV313 := .venv313
 VENV313T := .venv313t
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench soak storm stall pools celery-waits gil-cost venv venv313 venv313t gil-twin tools clean FORCE
+.PHONY: test bench soak storm stall pools cluster celery-waits gil-cost venv venv313 venv313t gil-twin tools clean FORCE
 
 test: venv venv313 venv313t tools
 	$(PY) -m pytest
@@ -42,6 +44,9 @@ stall: venv tools
 pools: venv venv313 venv313t
 	$(if $(wildcard $(VENV313)/bin/python),$(VENV313)/bin/python,$(PY)) -m harness.pools
 	$(if $(wildcard $(VENV313T)/bin/python),$(VENV313T)/bin/python -m harness.pools)
+
+cluster: venv tools
+	$(PY) -m harness.cluster $(ARGS)
 
 celery-waits: venv tools
 	$(PY) -m harness.celery_waits $(ARGS)

@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness import cluster
 from harness.hosts import Hosts, fetch, is_root, namespaces, remove_leftovers
 from harness.servers import ROOT
 from harness.verify import prime_count
@@ -152,3 +153,20 @@ def test_what_a_sigkilled_run_left_is_removed_by_the_next():
             process.kill()
         process.wait()
         remove_leftovers()
+
+
+def test_the_fault_tables_figures_from_known_jobs(tmp_path):
+    """Run.figures on jobs whose times are known: four done each second, none from 10 s to 14 s, one lost, one
+    still running, one whose n was marked twice."""
+    run = cluster.Run(cluster.ENGINES["celery"], cluster.FAULTS[0], str(tmp_path))
+    epoch, jobs = 1000.0, {}
+    for second in range(cluster.RUN_S):
+        for k in range(4 if not 10 <= second < 15 else 0):
+            jobs[f"{second}-{k}"] = {"status": "done", "done_at": epoch + second + 0.1 * k}
+    jobs["lost"], jobs["late"] = {"status": "lost"}, {"status": "running"}
+    run.accepted = {job: cluster.N_JOB + number for number, job in enumerate(jobs)}
+    (tmp_path / "marks").write_text(f"{cluster.N_JOB}\n{cluster.N_JOB + 1}\n{cluster.N_JOB}\n")
+    found = run.figures(jobs, epoch)
+    assert (found["done"], found["lost"], found["unfinished"], found["ran_twice"]) == (len(jobs) - 2, 1, 1, 1)
+    # 12 jobs in 3 s before; from 10 s: 0, 0, 0, 4 (13-15 s), 8 (14-16 s), 12 (15-17 s): back at 15 s, 5 s after.
+    assert found["back_after_s"] == 5 and found["lowest_share"] == 0

@@ -1,0 +1,264 @@
+"""make cluster: the fault table. Server 6 (Celery on Redis) and server 5 (Dask) each run with the broker or scheduler
+and two workers on hosts of their own (harness/hosts.py), under background jobs and a few users, while one host is
+cut off or killed: every accepted job accounted for (done, failed, lost, run twice, unfinished at the deadline),
+how long until the jobs' throughput is back, what clients saw meanwhile, whether /health stayed up.
+
+    .venv/bin/python -m harness.cluster [--engines celery,dask] [--update-readme cluster]
+
+Root only (network namespaces). Each job's task writes its n to a file shared by the hosts (one machine's disk) once
+it has computed it, so that a job run twice is seen twice.
+"""
+import argparse
+import collections
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .cli import OneLineParser
+from .hosts import Hosts, fetch, is_root
+from .provenance import environment
+from .readme import update_section
+from .servers import ROOT
+
+PYTHON = sys.executable
+DASK = str(Path(sys.executable).with_name("dask"))
+RATE, RUN_S, FAULT_AT_S, FOLLOW_S, USERS = 4, 40, 10, 60, 2  # jobs/s; seconds; users beside the jobs
+N_JOB, N_USER = 100_000, 99_999  # a job's n is N_JOB + its number: unique, so that a second run of it is seen
+MARKED = '''import os
+import tasks
+DEFAULT_N, MAX_N = 100000, 2000000
+
+
+def mark(n):
+    result = tasks.run(tasks.Task("cpu"), n)
+    with open(os.environ["CLUSTER_MARKS"], "a") as marks:
+        marks.write(f"{n}\\n")
+    return result
+'''
+
+
+class Engine:
+    """How to start one engine's broker or scheduler, a worker and the web server on their hosts."""
+
+    def __init__(self, name, script, port, broker, worker, settings):
+        self.name, self.script, self.port, self.settings = name, script, port, settings
+        self.broker, self.worker = broker, worker  # functions of (hosts, folder) -> command
+
+
+def redis(hosts, folder):
+    address = hosts.addresses["broker"]
+    return ["redis-server", "--bind", address, "--port", "6379", "--protected-mode", "no", "--save", "",
+            "--appendonly", "no", "--dir", folder]
+
+
+def celery_worker(hosts, name):
+    return [PYTHON, "-m", "celery", "--quiet", "--app", "jobqueue", "--broker",
+            f"redis://{hosts.addresses['broker']}:6379/0", "worker", "--concurrency", "1", "--loglevel", "ERROR",
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+
+
+def dask_scheduler(hosts, folder):
+    return [DASK, "scheduler", "--host", hosts.addresses["broker"], "--port", "8786", "--no-dashboard"]
+
+
+def dask_worker(hosts, name):
+    return [DASK, "worker", f"tcp://{hosts.addresses['broker']}:8786", "--nthreads", "1", "--no-nanny",
+            "--no-dashboard", "--host", hosts.addresses[name]]
+
+
+ENGINES = {
+    "celery": Engine("6_async_celery", "6_async_celery.py", 8005, redis, celery_worker,
+                     ("--broker", "redis://{broker}:6379/0")),
+    "dask": Engine("5_async_dask", "5_async_dask.py", 8004, dask_scheduler, dask_worker,
+                   ("--scheduler", "tcp://{broker}:8786")),
+}
+# Each fault: (what it is, [(second of the run, action, host)]).
+FAULTS = [
+    ("a worker host cut off for 20 s", [(FAULT_AT_S, "cut", "worker1"), (FAULT_AT_S + 20, "restore", "worker1")]),
+    ("a worker host killed, a new one 5 s later", [(FAULT_AT_S, "kill", "worker1"),
+                                                   (FAULT_AT_S + 5, "start worker", "worker1")]),
+    ("the broker or scheduler host cut off for 10 s", [(FAULT_AT_S, "cut", "broker"),
+                                                       (FAULT_AT_S + 10, "restore", "broker")]),
+    ("the web host killed, restarted 2 s later", [(FAULT_AT_S, "kill", "web"), (FAULT_AT_S + 2, "start web", "web")]),
+]
+
+
+class Run:
+    """One engine under load on its hosts, one fault during it."""
+
+    def __init__(self, engine, fault, folder):
+        self.engine, (self.fault, self.steps), self.folder = engine, fault, folder
+        self.hosts = Hosts()
+        self.env = {**os.environ, "PYTHONPATH": folder, "CLUSTER_MARKS": os.path.join(folder, "marks"),
+                    "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}
+        self.log = open(os.path.join(folder, "log"), "a")
+        self.accepted, self.refused, self.users, self.health = {}, collections.Counter(), collections.Counter(), []
+
+    def start(self, what, name):
+        if what == "worker":
+            command, cwd = self.engine.worker(self.hosts, name), self.folder
+        else:
+            broker = self.hosts.addresses["broker"]
+            command = [PYTHON, self.engine.script, "--host", self.hosts.addresses["web"], "--port",
+                       str(self.engine.port), "--task", "marked:mark",
+                       *(part.format(broker=broker) for part in self.engine.settings)]
+            cwd = ROOT
+        return self.hosts.start(name, command, cwd=cwd, env=self.env, stdout=self.log, stderr=self.log)
+
+    def request(self, path, method="GET", timeout=10):
+        return fetch(self.hosts.addresses["web"], self.engine.port, path, method, timeout)
+
+    def outcome(self, path, method="GET", timeout=10):
+        """(status or the error's name, body)."""
+        try:
+            return self.request(path, method, timeout)
+        except TimeoutError:
+            return "timeout", None
+        except OSError as error:
+            return type(error).__name__, None
+
+    def ready(self, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answers = [self.client.submit(self.outcome, f"/?n={N_USER}") for _ in range(2)]
+            if len({(body or {}).get("pid") for _, body in (a.result() for a in answers)} - {None}) == 2:
+                return True
+            time.sleep(0.5)
+        return False
+
+    def submit_jobs(self, started):
+        for number in range(RATE * RUN_S):
+            time.sleep(max(0.0, started + number / RATE - time.monotonic()))
+            status, body = self.outcome(f"/jobs?n={N_JOB + number}", "POST", timeout=5)
+            if status == 202:
+                self.accepted[body["id"]] = N_JOB + number
+            else:
+                self.refused[str(status)] += 1
+
+    def load_users(self, started):
+        while time.monotonic() - started < RUN_S:
+            status, _ = self.outcome(f"/?n={N_USER}")
+            self.users[str(status)] += 1
+            if status != 200:
+                time.sleep(0.2)
+
+    def probe(self, started):
+        while (now := time.monotonic()) - started < RUN_S + 10:
+            self.health.append((now - started, self.outcome("/health", timeout=1)[0] == 200))
+            time.sleep(max(0.0, 0.2 - (time.monotonic() - now)))
+
+    def faults(self, started):
+        for at_s, action, name in self.steps:
+            time.sleep(max(0.0, started + at_s - time.monotonic()))
+            if action in ("cut", "restore", "kill"):
+                getattr(self.hosts, action)(name)
+            else:
+                self.start(action.split()[1], name)
+
+    def follow(self):
+        """Each accepted job's last status, read until none is queued or running, or FOLLOW_S."""
+        found, deadline = {}, time.monotonic() + FOLLOW_S
+        while time.monotonic() < deadline:
+            todo = [job for job in self.accepted if found.get(job, {}).get("status") not in ("done", "failed", "lost")]
+            if not todo:
+                break
+            for job, (status, body) in zip(todo, self.client.map(lambda job: self.outcome(f"/jobs/{job}"), todo)):
+                found[job] = body if status == 200 else {"status": "lost" if status == 404 else "unreachable"}
+            time.sleep(1)
+        return found
+
+    def measure(self):
+        with self.hosts:
+            self.start("broker", "broker")
+            for name in ("worker1", "worker2"):
+                self.start("worker", name)
+            self.start("web", "web")
+            with self.hosts.client(threads=8) as self.client:
+                if not self.ready():
+                    return {"engine": self.engine.name, "fault": self.fault, "error": "did not come up"}
+                started = time.monotonic()  # each part in a thread of the client host
+                parts = [self.client.submit(part, started) for part in
+                         (self.submit_jobs, self.probe, self.faults, *[self.load_users] * USERS)]
+                for part in parts:
+                    part.result(RUN_S + 60)
+                epoch_start = time.time() - (time.monotonic() - started)
+                jobs = self.follow()
+        return self.figures(jobs, epoch_start)
+
+    def figures(self, jobs, epoch_start):
+        states = collections.Counter(jobs.get(job, {}).get("status", "unfinished") for job in self.accepted)
+        marks = collections.Counter(Path(self.env["CLUSTER_MARKS"]).read_text().split()) \
+            if Path(self.env["CLUSTER_MARKS"]).exists() else collections.Counter()
+        twice = sum(marks[str(n)] > 1 for n in self.accepted.values())
+        per_second = collections.Counter(int(job["done_at"] - epoch_start) for job in jobs.values()
+                                         if job.get("status") == "done" and job.get("done_at"))
+        before = statistics.median(per_second.get(s, 0) for s in range(2, FAULT_AT_S)) or RATE
+        # Back: the first second from the fault on that starts 3 seconds completing at least 0.8 times as many jobs
+        # as 3 seconds before it (the median second before, times 3), while jobs are still submitted.
+        back = next((s - FAULT_AT_S for s in range(FAULT_AT_S, RUN_S - 2)
+                     if sum(per_second.get(t, 0) for t in range(s, s + 3)) >= 0.8 * 3 * before), None)
+        lowest = min(sum(per_second.get(t, 0) for t in range(s, s + 3)) / (3 * before)
+                     for s in range(FAULT_AT_S, RUN_S - 2))
+        down = [t for t, ok in self.health if not ok]
+        return {"engine": self.engine.name, "fault": self.fault, "accepted": len(self.accepted),
+                "refused": dict(self.refused), "done": states["done"], "failed": states["failed"],
+                "lost": states["lost"], "unfinished": states["unfinished"] + states["queued"] + states["running"]
+                + states["unreachable"], "ran_twice": twice, "back_after_s": back,
+                "lowest_share": round(lowest, 2),
+                "users": dict(self.users), "health_failed": len(down), "health_probes": len(self.health)}
+
+
+def table(runs):
+    rows = [[run["engine"], run["fault"], run.get("accepted"), run.get("done"), run.get("failed"), run.get("lost"),
+             run.get("ran_twice"), run.get("unfinished"),
+             "–" if run.get("back_after_s") is None else run["back_after_s"], run.get("lowest_share"),
+             ", ".join(f"{k}: {v}" for k, v in sorted(run.get("users", {}).items())),
+             ", ".join(f"{k}: {v}" for k, v in sorted(run.get("refused", {}).items())) or "0",
+             f"{run.get('health_failed')} of {run.get('health_probes')}"] for run in runs]
+    return tabulate(rows, ["Server", "Fault", "Accepted", "Done", "Failed", "Lost", "Ran twice", "Unfinished",
+                           "Back after s", "Lowest 3 s",
+                           "Users' answers", "Jobs refused", "Health failed"], tablefmt="rst")
+
+
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default="celery,dask", help="comma-separated: celery, dask")
+    parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results.json goes")
+    parser.add_argument("--update-readme", metavar="SECTION", help="put the table into this README section")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.rst", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    engines = args.engines.split(",")
+    if any(engine not in ENGINES for engine in engines):
+        parser.error(f"--engines: from {', '.join(ENGINES)}")
+    if not is_root():
+        parser.error("network namespaces need root (run as root, or with sudo)")
+    runs, todo = [], [(ENGINES[engine], fault) for engine in engines for fault in FAULTS]
+    env = environment({})
+    with tempfile.TemporaryDirectory(prefix="cluster-") as folder:
+        Path(folder, "marked.py").write_text(MARKED)
+        for index, (engine, fault) in enumerate(todo):
+            print(f"[{index + 1}/{len(todo)}] {engine.name}: {fault[0]} (about "
+                  f"{(len(todo) - index) * (RUN_S + 25) // 60} min left)", flush=True)
+            Path(folder, "marks").unlink(missing_ok=True)
+            runs.append(Run(engine, fault, folder).measure())
+    out = args.out / time.strftime("cluster-%Y-%m-%d_%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"environment": env, "runs": runs}, indent=2) + "\n")
+    text = table(runs)
+    print(text)
+    if args.update_readme:
+        header = (f"Commit {env['commit'][:12]}, {env['started']}, {env['cpu']}, {env['cpu_count']} CPUs; jobs at "
+                  f"{RATE}/s for {RUN_S} s and {USERS} users, the fault at {FAULT_AT_S} s, jobs followed for up to "
+                  f"{FOLLOW_S} s more.\n\n")
+        update_section(args.readme, args.update_readme, header + text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
