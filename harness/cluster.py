@@ -95,13 +95,16 @@ class Run:
     def __init__(self, engine, fault, folder):
         self.engine, (self.fault, self.steps), self.folder = engine, fault, folder
         self.hosts = Hosts()
-        self.env = {**os.environ, "PYTHONPATH": folder, "CLUSTER_MARKS": os.path.join(folder, "marks"),
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join((folder, str(ROOT))),
+                    "CLUSTER_MARKS": os.path.join(folder, "marks"),
                     "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}
         self.log = open(os.path.join(folder, "log"), "a")
         self.accepted, self.refused, self.users, self.health = {}, collections.Counter(), collections.Counter(), []
 
     def start(self, what, name):
-        if what == "worker":
+        if what == "broker":
+            command, cwd = self.engine.broker(self.hosts, self.folder), self.folder
+        elif what == "worker":
             command, cwd = self.engine.worker(self.hosts, name), self.folder
         else:
             broker = self.hosts.addresses["broker"]
