@@ -67,7 +67,8 @@ async def main():
     await client.run(tasks.prepare, args.task)  # every worker imports the task before the first request
     workers = client.scheduler_info()["n_workers"]
     where = args.scheduler or f"an embedded LocalCluster, {args.threads} thread(s) each"
-    threads = client.scheduler_info()["total_threads"]
+    # Background jobs a few at a time: one per worker thread, or --workers while none has joined a cluster yet.
+    threads = client.scheduler_info()["total_threads"] or args.workers
     await asyncio.gather(cancel_when_no_worker_is_left(),  # beside the server, for as long as it serves
                          web.serve("5_async_dask", compute, args, f"{workers} Dask workers on {where}",
                                    job_slots=threads))

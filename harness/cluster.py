@@ -12,9 +12,11 @@ import argparse
 import collections
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -100,6 +102,7 @@ class Run:
                     "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}
         self.log = open(os.path.join(folder, "log"), "a")
         self.accepted, self.refused, self.users, self.health = {}, collections.Counter(), collections.Counter(), []
+        self.stopping = threading.Event()  # set when the run ends early (Ctrl-C): the load's threads end too
 
     def start(self, what, name):
         if what == "broker":
@@ -137,7 +140,8 @@ class Run:
 
     def submit_jobs(self, started):
         for number in range(RATE * RUN_S):
-            time.sleep(max(0.0, started + number / RATE - time.monotonic()))
+            if self.stopping.wait(max(0.0, started + number / RATE - time.monotonic())):
+                return
             status, body = self.outcome(f"/jobs?n={N_JOB + number}", "POST", timeout=5)
             if status == 202:
                 self.accepted[body["id"]] = N_JOB + number
@@ -145,7 +149,7 @@ class Run:
                 self.refused[str(status)] += 1
 
     def load_users(self, started):
-        while time.monotonic() - started < RUN_S:
+        while time.monotonic() - started < RUN_S and not self.stopping.is_set():
             status, _ = self.outcome(f"/?n={N_USER}")
             self.users[str(status)] += 1
             if status != 200:
@@ -154,11 +158,13 @@ class Run:
     def probe(self, started):
         while (now := time.monotonic()) - started < RUN_S + 10:
             self.health.append((now - started, self.outcome("/health", timeout=1)[0] == 200))
-            time.sleep(max(0.0, 0.2 - (time.monotonic() - now)))
+            if self.stopping.wait(max(0.0, 0.2 - (time.monotonic() - now))):
+                return
 
     def faults(self, started):
         for at_s, action, name in self.steps:
-            time.sleep(max(0.0, started + at_s - time.monotonic()))
+            if self.stopping.wait(max(0.0, started + at_s - time.monotonic())):
+                return
             if action in ("cut", "restore", "kill"):
                 getattr(self.hosts, action)(name)
             else:
@@ -188,8 +194,11 @@ class Run:
                 started = time.monotonic()  # each part in a thread of the client host
                 parts = [self.client.submit(part, started) for part in
                          (self.submit_jobs, self.probe, self.faults, *[self.load_users] * USERS)]
-                for part in parts:
-                    part.result(RUN_S + 60)
+                try:
+                    for part in parts:
+                        part.result(RUN_S + 60)
+                finally:
+                    self.stopping.set()
                 epoch_start = time.time() - (time.monotonic() - started)
                 jobs = self.follow()
         return self.figures(jobs, epoch_start)
@@ -217,6 +226,10 @@ class Run:
                 "users": dict(self.users), "health_failed": len(down), "health_probes": len(self.health)}
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: the hosts of the run under way are removed on the way out
+
+
 def table(runs):
     rows = [[run["engine"], run["fault"], run.get("accepted"), run.get("done"), run.get("failed"), run.get("lost"),
              run.get("ran_twice"), run.get("unfinished"),
@@ -241,15 +254,20 @@ def main(argv=None):
         parser.error(f"--engines: from {', '.join(ENGINES)}")
     if not is_root():
         parser.error("network namespaces need root (run as root, or with sudo)")
+    signal.signal(signal.SIGTERM, interrupted)
     runs, todo = [], [(ENGINES[engine], fault) for engine in engines for fault in FAULTS]
     env = environment({})
     with tempfile.TemporaryDirectory(prefix="cluster-") as folder:
         Path(folder, "marked.py").write_text(MARKED)
-        for index, (engine, fault) in enumerate(todo):
-            print(f"[{index + 1}/{len(todo)}] {engine.name}: {fault[0]} (about "
-                  f"{(len(todo) - index) * (RUN_S + 25) // 60} min left)", flush=True)
-            Path(folder, "marks").unlink(missing_ok=True)
-            runs.append(Run(engine, fault, folder).measure())
+        try:
+            for index, (engine, fault) in enumerate(todo):
+                print(f"[{index + 1}/{len(todo)}] {engine.name}: {fault[0]} (about "
+                      f"{(len(todo) - index) * (RUN_S + 25) // 60} min left)", flush=True)
+                Path(folder, "marks").unlink(missing_ok=True)
+                runs.append(Run(engine, fault, folder).measure())
+        except KeyboardInterrupt:
+            print("Interrupted: the hosts and every process on them were removed; nothing saved.", flush=True)
+            return 1
     out = args.out / time.strftime("cluster-%Y-%m-%d_%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"environment": env, "runs": runs}, indent=2) + "\n")

@@ -31,7 +31,8 @@ class Cluster:
         for _ in range(workers):
             self.add_worker()
         with Client(self.address, timeout=30) as client:
-            client.wait_for_workers(workers, timeout=60)
+            if workers:
+                client.wait_for_workers(workers, timeout=60)
         return self
 
     def add_worker(self):
@@ -95,6 +96,22 @@ def test_results_come_from_the_external_workers(start_server, cluster):
         pids.add(body["pid"])
     assert pids <= {worker.pid for worker in cluster.workers}
     assert server.process.pid not in pids
+
+
+def test_a_server_started_before_its_workers_joined_runs_background_jobs(start_server, tmp_path):
+    """Found on hosts of their own (make cluster): the job slots were the cluster's threads at start, 0 here, and
+    POST /jobs answered 405 for as long as the server ran."""
+    cluster = Cluster(tmp_path)
+    try:
+        cluster.start(workers=0)
+        server = start_dask_server(start_server, cluster)
+        cluster.add_worker()
+        assert wait_for(lambda: request(server.port, "/?n=10")[0] == 200, 60), "the worker joined"
+        status, _, body = request(server.port, "/jobs?n=1000", method="POST")
+        assert status == 202, body
+        assert wait_for(lambda: request(server.port, f"/jobs/{body['id']}")[2]["status"] == "done", 60)
+    finally:
+        cluster.stop()
 
 
 def test_a_killed_worker_does_not_fail_requests(start_server, cluster):

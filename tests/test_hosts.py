@@ -2,6 +2,7 @@
 harness/hosts.py), and one host cut off or killed mid-run: what was accepted is still done."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import marked_environment, named
 from harness import cluster
 from harness.hosts import Hosts, fetch, is_root, namespaces, remove_leftovers
 from harness.servers import ROOT
@@ -170,3 +172,24 @@ def test_the_fault_tables_figures_from_known_jobs(tmp_path):
     assert (found["done"], found["lost"], found["unfinished"], found["ran_twice"]) == (len(jobs) - 2, 1, 1, 1)
     # 12 jobs in 3 s before; from 10 s: 0, 0, 0, 4 (13-15 s), 8 (14-16 s), 12 (15-17 s): back at 15 s, 5 s after.
     assert found["back_after_s"] == 5 and found["lowest_share"] == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_make_cluster_stopped_mid_run_leaves_nothing(signum):
+    env, find = marked_environment()
+    suite = subprocess.Popen([PYTHON, "-m", "harness.cluster", "--engines", "celery"], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert suite.stdout.readline().startswith("[1/4] 6_async_celery"), "the first run started"
+        time.sleep(8)  # its hosts are up, its servers and workers running
+        assert [n for n in namespaces() if n.startswith(f"tbh{suite.pid}-")], "the hosts are there"
+        suite.send_signal(signum)
+        assert suite.wait(30) == 1
+        assert "Interrupted: the hosts and every process on them were removed" in suite.stdout.read()
+    finally:
+        if suite.poll() is None:
+            suite.kill()
+            suite.wait()
+        remove_leftovers()
+    assert [n for n in namespaces() if n.startswith(f"tbh{suite.pid}-")] == []
+    assert named(find()) == {}, "every process of the hosts stopped"
