@@ -51,7 +51,10 @@ def app():
         if args.endpoint == "def" and args.workers:  # the usual fix for the 40-thread ceiling
             anyio.to_thread.current_default_thread_limiter().total_tokens = args.workers
         if args.endpoint == "process":
-            await pools.start_workers(pool.executor, args)
+            try:
+                await pools.start_workers(pool.executor, args)
+            except SystemExit as failed:  # its one line is said: not uvicorn's traceback and exit status 3
+                lifecycle.exit_now(failed.code)
         yield
 
     # With --processes, a job's status would live in one worker process and a poll could reach another.

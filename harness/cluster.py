@@ -211,9 +211,9 @@ class Run:
         per_second = collections.Counter(int(job["done_at"] - epoch_start) for job in jobs.values()
                                          if job.get("status") == "done" and job.get("done_at"))
         before = statistics.median(per_second.get(s, 0) for s in range(2, FAULT_AT_S)) or RATE
-        # Back: the first second from the fault on that starts 3 seconds completing at least 0.8 times as many jobs
+        # Back: by the end of the first 3 seconds from the fault on that completed at least 0.8 times as many jobs
         # as 3 seconds before it (the median second before, times 3), while jobs are still submitted.
-        back = next((s - FAULT_AT_S for s in range(FAULT_AT_S, RUN_S - 2)
+        back = next((s + 3 - FAULT_AT_S for s in range(FAULT_AT_S, RUN_S - 2)
                      if sum(per_second.get(t, 0) for t in range(s, s + 3)) >= 0.8 * 3 * before), None)
         lowest = min(sum(per_second.get(t, 0) for t in range(s, s + 3)) / (3 * before)
                      for s in range(FAULT_AT_S, RUN_S - 2))
@@ -264,7 +264,10 @@ def main(argv=None):
                 print(f"[{index + 1}/{len(todo)}] {engine.name}: {fault[0]} (about "
                       f"{(len(todo) - index) * (RUN_S + 25) // 60} min left)", flush=True)
                 Path(folder, "marks").unlink(missing_ok=True)
-                runs.append(Run(engine, fault, folder).measure())
+                try:
+                    runs.append(Run(engine, fault, folder).measure())
+                except Exception as error:  # noqa: BLE001 - the run says why, and the others go on
+                    runs.append({"engine": engine.name, "fault": fault[0], "error": f"{type(error).__name__}: {error}"})
         except KeyboardInterrupt:
             print("Interrupted: the hosts and every process on them were removed; nothing saved.", flush=True)
             return 1

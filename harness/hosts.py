@@ -62,9 +62,19 @@ def kill_pids(pids):
     psutil.wait_procs(procs, timeout=5)
 
 
+def kill_all_in(namespace, rounds=5):
+    """SIGKILL every process in the namespace, by pid, until none is left (one that forked as the others were being
+    killed, a Celery worker replacing a child, is found in the next round)."""
+    for _ in range(rounds):
+        pids = pids_in(namespace)
+        if not pids:
+            return
+        kill_pids(pids)
+
+
 def remove(namespace):
     """Every process in the namespace SIGKILLed by pid, then the namespace (and the links in it) deleted."""
-    kill_pids(pids_in(namespace))
+    kill_all_in(namespace)
     ip("netns", "delete", namespace, check=False)
 
 
@@ -149,7 +159,7 @@ class Hosts:
 
     def kill(self, name):
         """Kill the host: every process in it SIGKILLed, as a machine that loses its power."""
-        kill_pids(pids_in(self.namespace(name)))
+        kill_all_in(self.namespace(name))
 
     def client(self, threads=8, name="client"):
         """A thread pool whose threads live on host `name` (setns: a network namespace is a thread's), so that

@@ -180,7 +180,8 @@ def run(strategy, args, settings, factory):
     lifecycle.check_port(strategy, args)
     where = factory if not args.processes else f"{script_name()}:{factory.__name__}"  # a worker imports it
     config = uvicorn.Config(where, factory=True, host=args.host, port=args.port, workers=args.processes or None,
-                            log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=10)
+                            log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=10,
+                            loop="asyncio", http="h11")  # as requirements.txt installs it, even if uvloop is there
     socket = config.bind_socket()
     if args.processes:  # every worker's GET /stats answers for all of them (serving/totals.py)
         os.environ[totals.SHARED_ENV] = tempfile.mkdtemp(prefix="totals-")

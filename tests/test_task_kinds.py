@@ -168,3 +168,16 @@ def test_over_a_thousand_query_arguments_get_a_json_400(start_server):
     status, headers, body = request(server.port, "/?" + "&".join(f"a{i}=1" for i in range(1001)))
     assert status == 400 and headers["Content-Type"].startswith("application/json")
     assert "unknown parameter 'a0'" in body["error"]
+
+
+def test_a_task_its_workers_cannot_import_is_a_start_up_error_on_fastapi_too(start_server, user_module):
+    """The pool's workers start in the app's lifespan: their failure is the suite's one line and status 2, not
+    uvicorn's traceback ("Application startup failed") and status 3."""
+    (user_module / "not_in_workers.py").write_text(
+        "import multiprocessing\nif multiprocessing.parent_process():\n    raise ImportError('not in a worker')\n\n"
+        "def count(n):\n    return n\n")
+    server = start_server(by_name("8_fastapi --endpoint process"), "--task", "not_in_workers:count", healthy=False)
+    assert server.process.wait(timeout=60) == 2
+    lines = [line for line in server.output().strip().splitlines() if "serving http" not in line]
+    assert len(lines) == 1 and lines[0].startswith("8_fastapi: cannot start its workers:"), lines
+    assert "Traceback" not in server.output()
