@@ -15,12 +15,12 @@ InterpreterPoolExecutor = pools.interpreter_pool()  # Python 3.14's, or on 3.13 
 
 async def main():
     args = cli.parse_args(__doc__, port=8006, workers=True)
-    executor = InterpreterPoolExecutor(args.workers)
+    executor = await pools.start_workers(InterpreterPoolExecutor(args.workers), args,
+                                         remake=lambda: InterpreterPoolExecutor(args.workers))
 
     async def compute(n):
         return await IOLoop.current().run_in_executor(executor, tasks.run, args.task, n)
 
-    await pools.start_workers(executor, args)
     await web.serve("7_async_interpreterpool", compute, args, f"{args.workers} subinterpreters",
                     job_slots=args.workers)
 

@@ -1,6 +1,7 @@
 """Pools that run the task elsewhere than on the IOLoop: their workers started before serving, the process pool that
 replaces itself when a worker dies, and the pool of subinterpreters, wherever this Python has it."""
 import asyncio
+import logging
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -13,18 +14,30 @@ from processes import script_name
 from .contract import Unavailable
 
 
-async def start_workers(executor, args, timeout_s=60):
+async def start_workers(executor, args, timeout_s=60, remake=None):
     """Start every worker of a pool, and import the task there, before serving: no request pays for it, and a
     task that cannot run in those workers (a module that refuses subinterpreters, say) is a one-line error at
-    start-up (exit status 2), not a 500 on every request."""
+    start-up (exit status 2), not a 500 on every request. With `remake`, a pool one of whose threads could not
+    start is made again, twice at most: on Python 3.13, subinterpreters created in several threads at once fail
+    now and then ("Failed to import encodings module": CPython issues 128381 and 131485). The pool started."""
     loop = asyncio.get_running_loop()
-    started = [loop.run_in_executor(executor, tasks.prepare, args.task) for _ in range(args.workers)]
-    try:
-        await asyncio.wait_for(asyncio.gather(*started), timeout_s)
-    except Exception as error:  # noqa: BLE001 - whatever it is, it is reported in one line
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"{script_name()}: cannot start its workers: {reason}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+    pool_log = logging.getLogger("concurrent.futures")  # a failed worker's traceback: the one line below says it
+    for attempt in range(3 if remake else 1):
+        started = [loop.run_in_executor(executor, tasks.prepare, args.task) for _ in range(args.workers)]
+        pool_log.disabled = True
+        try:
+            await asyncio.wait_for(asyncio.gather(*started), timeout_s)
+            return executor
+        except Exception as error:  # noqa: BLE001 - whatever it is, it is reported in one line
+            if remake and type(error).__name__ == "BrokenThreadPool" and attempt < 2:
+                executor.shutdown(wait=False, cancel_futures=True)
+                executor = remake()
+                continue
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            print(f"{script_name()}: cannot start its workers: {reason}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        finally:
+            pool_log.disabled = False
 
 
 def interpreter_pool():

@@ -299,3 +299,28 @@ def test_a_worker_started_as_the_pool_breaks_is_not_left_behind(start_server):
     time.sleep(1)
     _, workers = forkserver_children(server)
     assert len(workers) <= 2, f"{len(workers)} workers for a pool of 2: the broken pool left one behind"
+
+
+def test_a_pool_whose_threads_could_not_start_is_made_again():
+    """Server 7's start-up on Python 3.13: a subinterpreter created beside others fails now and then (CPython
+    issues 128381, 131485) and breaks its pool; pools.start_workers makes the pool again. Here a thread pool whose
+    initializer fails stands for it: the second pool is the one started."""
+    import asyncio
+    import types
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tasks
+    from serving import pools
+
+    def fails():
+        raise RuntimeError("Failed to import encodings module")
+
+    args = types.SimpleNamespace(task=tasks.Task("cpu"), workers=2)
+    broken, made = ThreadPoolExecutor(2, initializer=fails), []
+
+    def remake():
+        made.append(ThreadPoolExecutor(2))
+        return made[-1]
+    started = asyncio.run(pools.start_workers(broken, args, remake=remake))
+    assert made and started is made[-1] and len(made) == 1
+    started.shutdown()
