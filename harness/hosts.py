@@ -10,14 +10,17 @@ no longer alive left under "tbh".
     .venv/bin/python -m harness.hosts up      # build them, print the hosts and addresses, wait for Ctrl-C
 """
 import ctypes
+import glob
 import http.client
 import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -86,6 +89,10 @@ def remove_leftovers():
         if found and not psutil.pid_exists(int(found.group(1))):
             remove(namespace)
             removed.append(namespace)
+    for folder in glob.glob(os.path.join(tempfile.gettempdir(), f"{PREFIX}*-*")):  # their TMPDIRs
+        found = re.fullmatch(rf"{PREFIX}(\d+)-.*", os.path.basename(folder))
+        if found and not psutil.pid_exists(int(found.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
     return removed
 
 
@@ -99,6 +106,7 @@ class Hosts:
         self.switch = self.prefix + "switch"
         self.addresses = {name: str(NETWORK[index + 1]) for index, name in enumerate(self.names)}
         self.started = []  # subprocess.Popen of every program started on a host
+        self.tmpdir = None  # their TMPDIR: what a killed program leaves there goes with the hosts
 
     def namespace(self, name):
         return self.prefix + name
@@ -109,6 +117,7 @@ class Hosts:
 
     def up(self):
         remove_leftovers()
+        self.tmpdir = tempfile.mkdtemp(prefix=self.prefix)
         try:
             ip("netns", "add", self.switch)
             ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
@@ -136,6 +145,8 @@ class Hosts:
         for name in self.names:
             remove(self.namespace(name))
         remove(self.switch)
+        if self.tmpdir:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def __enter__(self):
         return self.up()
@@ -143,10 +154,11 @@ class Hosts:
     def __exit__(self, *exc):
         self.down()
 
-    def start(self, name, command, **popen):
-        """`command` run on host `name` (in its namespace), in a session of its own."""
+    def start(self, name, command, env=None, **popen):
+        """`command` run on host `name` (in its namespace), in a session of its own, its TMPDIR the hosts' own."""
         process = subprocess.Popen(["ip", "netns", "exec", self.namespace(name), *command],
-                                   start_new_session=True, stdin=subprocess.DEVNULL, **popen)
+                                   start_new_session=True, stdin=subprocess.DEVNULL,
+                                   env={**(os.environ if env is None else env), "TMPDIR": self.tmpdir}, **popen)
         self.started.append(process)
         return process
 

@@ -31,6 +31,7 @@ def hosts(tmp_path):
         made.down()
         assert [n for n in namespaces() if n.startswith(made.prefix)] == [], "every namespace removed"
         assert all(process.poll() is not None for process in made.started)
+        assert not os.path.exists(made.tmpdir), "the programs' TMPDIR removed, with what killed ones left there"
 
 
 def wait_until(condition, timeout, what):
