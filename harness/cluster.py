@@ -23,10 +23,10 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .cli import OneLineParser
-from .hosts import Hosts, fetch, is_root
+from .hosts import Hosts, is_root
 from .provenance import environment
 from .readme import update_section
-from .servers import ROOT
+from .servers import ROOT, request
 
 PYTHON = sys.executable
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -117,13 +117,11 @@ class Run:
             cwd = ROOT
         return self.hosts.start(name, command, cwd=cwd, env=self.env, stdout=self.log, stderr=self.log)
 
-    def request(self, path, method="GET", timeout=10):
-        return fetch(self.hosts.addresses["web"], self.engine.port, path, method, timeout)
-
     def outcome(self, path, method="GET", timeout=10):
         """(status or the error's name, body)."""
         try:
-            return self.request(path, method, timeout)
+            status, _, body = request(self.engine.port, path, method, timeout, host=self.hosts.addresses["web"])
+            return status, body
         except TimeoutError:
             return "timeout", None
         except OSError as error:

@@ -11,9 +11,7 @@ no longer alive left under "tbh".
 """
 import ctypes
 import glob
-import http.client
 import ipaddress
-import json
 import os
 import re
 import shutil
@@ -26,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
+from processes import kill_all
+
 PREFIX = "tbh"
 NETWORK = ipaddress.ip_network("198.18.0.0/24")  # inside 198.18.0.0/15; never routed outside the namespaces
-BENCHMARK_RANGE = ipaddress.ip_network("198.18.0.0/15")
 HOSTS = ("client", "web", "broker", "worker1", "worker2")
 CLONE_NEWNET = 0x40000000
 
@@ -54,15 +53,14 @@ def pids_in(namespace):
 
 
 def kill_pids(pids):
-    procs = []
+    """SIGKILL each of `pids` still alive, and wait for them a moment (processes.kill_all)."""
+    found = []
     for pid in pids:
         try:
-            proc = psutil.Process(pid)
-            proc.kill()
-            procs.append(proc)
-        except psutil.Error:
+            found.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(procs, timeout=5)
+    kill_all(found)
 
 
 def kill_all_in(namespace, rounds=5):
@@ -177,18 +175,6 @@ class Hosts:
         """A thread pool whose threads live on host `name` (setns: a network namespace is a thread's), so that
         what they connect to is seen from that host."""
         return ThreadPoolExecutor(threads, initializer=enter, initargs=(f"/run/netns/{self.namespace(name)}",))
-
-
-def fetch(address, port, path, method="GET", timeout=30):
-    """One HTTP request to address:port (from the calling thread's host): (status, body parsed as JSON)."""
-    connection = http.client.HTTPConnection(address, port, timeout=timeout)
-    try:
-        connection.request(method, path)
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data else None
-    finally:
-        connection.close()
 
 
 def enter(path):

@@ -149,10 +149,10 @@ def by_name(label):
     return next(server for server in SERVERS if server.label == label)
 
 
-def request(port, path="/", method="GET", timeout=30):
+def request(port, path="/", method="GET", timeout=30, host=HOST):
     """One HTTP request on a new connection: (status, headers (case-insensitive: uvicorn sends them in lower case),
-    body parsed as JSON or None if empty)."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    body parsed as JSON or None if empty). `host`: another address than loopback (harness/hosts.py's)."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request(method, path)
         response = connection.getresponse()

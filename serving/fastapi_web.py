@@ -68,19 +68,6 @@ def endpoint_for(compute, strategy, task):
     return task_endpoint
 
 
-def job_runner(compute, book):
-    """What BackgroundTasks runs after the 202: a plain def (in a thread) or an async def, as compute is."""
-    if inspect.iscoroutinefunction(compute):
-        async def run_job(job):
-            job["status"] = "running"
-            try:
-                book.finish(job, await compute(job["n"]))
-            except Exception as problem:  # noqa: BLE001 - the job says why
-                book.finish(job, error=problem)
-        return run_job
-    return lambda job: book.run(job, compute)
-
-
 def pending_limit(max_pending):
     """A dependency of GET / that answers 503 at once while max_pending tasks are unfinished. An async def, so it
     runs on the loop, before a def endpoint waits for a thread (FastAPI runs a plain def dependency in one too)."""
@@ -137,14 +124,16 @@ def make_app(strategy, args, compute, lifespan=None, no_jobs_because=None):
     async def stats():
         return counts.snapshot()
 
-    run_job = job_runner(compute, jobs) if jobs else None
+    # A job runs as compute is written: a plain def in one of anyio's threads, an async def on the loop.
+    run_job = None if jobs is None else jobs.run_async if inspect.iscoroutinefunction(compute) else jobs.run
 
     @app.post("/jobs")
     async def submit(request: Request, background: BackgroundTasks):
         if jobs is None:
             return error(405, no_jobs(strategy, no_jobs_because))
         job = jobs.add(task_size(request, kind))
-        background.add_task(run_job, job)  # after the answer, in this process: nothing outside it knows of the job
+        # After the answer, in this process: nothing outside it knows of the job.
+        background.add_task(run_job, job, compute)
         url = f"/jobs/{job['id']}"
         return JSONResponse({"id": job["id"], "status": "queued", "url": url}, 202, headers={"Location": url})
 

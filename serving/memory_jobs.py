@@ -36,6 +36,14 @@ class JobBook:
         except Exception as error:  # noqa: BLE001 - the job says why
             self.finish(job, error=error)
 
+    async def run_async(self, job, compute):
+        """The same for an async compute."""
+        job["status"] = "running"
+        try:
+            self.finish(job, await compute(job["n"]))
+        except Exception as error:  # noqa: BLE001 - the job says why
+            self.finish(job, error=error)
+
     def finish(self, job, computed=None, error=None):
         if error is None:
             job.update(computed, status="done")
@@ -77,11 +85,7 @@ class MemoryJobs(JobBook):
 
     async def run_job(self, job):
         async with self.slots:
-            job["status"] = "running"
-            try:
-                self.finish(job, await self.compute(job["n"]))
-            except Exception as error:  # noqa: BLE001 - the job says why
-                self.finish(job, error=error)
+            await self.run_async(job, self.compute)
 
     async def get(self, job_id):
         return self.find(job_id)

@@ -85,6 +85,16 @@ def marked_environment():
     return {**os.environ, name: value}, find
 
 
+def wait_for(condition, timeout, interval=0.2):
+    """condition()'s first true value within `timeout` seconds, asked every `interval`; None if it never was."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(interval)
+    return None
+
+
 def named(pids):
     """{pid: its command line} of `pids`, for a failure's message (an empty string for one gone meanwhile)."""
     found = {}

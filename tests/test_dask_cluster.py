@@ -11,6 +11,7 @@ import psutil
 import pytest
 from distributed import Client
 
+from conftest import wait_for
 from processes import free_port
 from harness.servers import HOST, ServerProcess, by_name, request
 from harness.verify import prime_count
@@ -75,15 +76,6 @@ def cluster(tmp_path):
 
 def start_dask_server(start_server, cluster):
     return start_server(by_name("5_async_dask"), "--scheduler", cluster.address)
-
-
-def wait_for(condition, timeout, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def test_results_come_from_the_external_workers(start_server, cluster):

@@ -7,14 +7,14 @@ import subprocess
 import sys
 import time
 
-import psutil
 import pytest
 
-from conftest import marked_environment, named
+from conftest import marked_environment, named, wait_for
 from harness import cluster
-from harness.hosts import Hosts, fetch, is_root, namespaces, remove_leftovers
-from harness.servers import ROOT
+from harness.hosts import Hosts, is_root, namespaces, remove_leftovers
+from harness.servers import ROOT, request
 from harness.verify import prime_count
+from processes import tree
 
 pytestmark = pytest.mark.skipif(not is_root() or not shutil.which("ip"),
                                 reason="network namespaces need root and iproute2's ip")
@@ -34,41 +34,25 @@ def hosts(tmp_path):
         assert not os.path.exists(made.tmpdir), "the programs' TMPDIR removed, with what killed ones left there"
 
 
-def wait_until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-    return found
-
-
 def healthy(client, address, port):
     def answers():
         try:
-            return client.submit(fetch, address, port, "/health", timeout=2).result()[0] == 200
+            return client.submit(request, port, "/health", timeout=2, host=address).result()[0] == 200
         except OSError:
             return False
     return answers
-
-
-def tree_pids(process):
-    try:
-        proc = psutil.Process(process.pid)
-        return {proc.pid, *(child.pid for child in proc.children(recursive=True))}
-    except psutil.Error:
-        return set()
 
 
 def test_hosts_reach_each_other_and_a_cut_host_is_unreachable(hosts):
     server = hosts.start("web", [PYTHON, "backend.py", "--host", hosts.addresses["web"], "--port", "8100"], cwd=ROOT,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with hosts.client() as client:
-        wait_until(healthy(client, hosts.addresses["web"], 8100), 30, "backend.py on the web host never answered")
+        assert wait_for(healthy(client, hosts.addresses["web"], 8100), 30), "backend.py on the web host never answered"
         hosts.cut("web")
         with pytest.raises(OSError):
-            client.submit(fetch, hosts.addresses["web"], 8100, "/health", timeout=1).result()
+            client.submit(request, 8100, "/health", timeout=1, host=hosts.addresses["web"]).result()
         hosts.restore("web")
-        assert wait_until(healthy(client, hosts.addresses["web"], 8100), 10, "not back after the restore")
+        assert wait_for(healthy(client, hosts.addresses["web"], 8100), 10), "not back after the restore"
     assert server.poll() is None, "cut off, not killed"
 
 
@@ -83,26 +67,27 @@ def test_a_celery_worker_host_cut_off_and_restored_loses_no_job(hosts, tmp_path)
     hosts.start("web", [PYTHON, "6_async_celery.py", "--host", web, "--port", "8005", "--broker", url], cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with hosts.client() as client:
-        wait_until(healthy(client, web, 8005), 60, "server 6 on the web host never answered")
+        assert wait_for(healthy(client, web, 8005), 60), "server 6 on the web host never answered"
         n = 400_000  # about 0.5 s
-        ids = [client.submit(fetch, web, 8005, f"/jobs?n={n}", "POST").result()[1]["id"] for _ in range(12)]
+        ids = [client.submit(request, 8005, f"/jobs?n={n}", "POST", host=web).result()[2]["id"] for _ in range(12)]
         time.sleep(0.7)  # each worker is in its first task
         hosts.cut("worker1")
         try:
             time.sleep(6)
-            during = [client.submit(fetch, web, 8005, f"/jobs/{job_id}").result()[1] for job_id in ids]
+            during = [client.submit(request, 8005, f"/jobs/{job_id}", host=web).result()[2] for job_id in ids]
         finally:
             hosts.restore("worker1")
-        other = tree_pids(workers["worker2"])
+        other = set(tree(workers["worker2"].pid))
         assert sum(job["status"] == "done" and job["pid"] in other for job in during) >= 3, \
             "the other worker went on meanwhile"
 
         def every_job_done():
-            found = [client.submit(fetch, web, 8005, f"/jobs/{job_id}").result() for job_id in ids]
-            return found if all(body.get("status") in ("done", "failed") for _, body in found) else None
-        found = wait_until(every_job_done, 90, "the jobs accepted were not all done after the restore")
+            found = [client.submit(request, 8005, f"/jobs/{job_id}", host=web).result() for job_id in ids]
+            return found if all(body.get("status") in ("done", "failed") for _, _, body in found) else None
+        found = wait_for(every_job_done, 90)
+        assert found, "the jobs accepted were not all done after the restore"
     assert all(status == 200 and body["status"] == "done" and body["result"] == prime_count(n)
-               for status, body in found), found
+               for status, _, body in found), found
 
 
 def test_a_dask_worker_host_killed_mid_task_has_its_task_rerun_elsewhere(hosts, tmp_path):
@@ -118,23 +103,24 @@ def test_a_dask_worker_host_killed_mid_task_has_its_task_rerun_elsewhere(hosts, 
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     n = 1_200_000  # 1 to 2 s
     with hosts.client() as client:
-        wait_until(healthy(client, web, 8004), 60, "server 5 on the web host never answered")
+        assert wait_for(healthy(client, web, 8004), 60), "server 5 on the web host never answered"
 
         def both_workers_compute():  # two tasks at once ran on two workers: both have joined the scheduler
-            found = [client.submit(fetch, web, 8004, "/?n=300000") for _ in range(2)]
-            return len({answer.result()[1].get("pid") for answer in found} - {None}) == 2
-        wait_until(both_workers_compute, 60, "the two Dask workers never both ran a task")
-        answers = [client.submit(fetch, web, 8004, f"/?n={n}", timeout=60) for _ in range(2)]
+            found = [client.submit(request, 8004, "/?n=300000", host=web) for _ in range(2)]
+            return len({answer.result()[2].get("pid") for answer in found} - {None}) == 2
+        assert wait_for(both_workers_compute, 60), "the two Dask workers never both ran a task"
+        answers = [client.submit(request, 8004, f"/?n={n}", timeout=60, host=web) for _ in range(2)]
         time.sleep(0.5)  # one task on each worker
         hosts.kill("worker1")
         found = [answer.result() for answer in answers]
     assert workers["worker1"].wait(10) is not None
-    assert all(status == 200 and body["result"] == prime_count(n) for status, body in found), found
-    assert {body["pid"] for _, body in found} <= tree_pids(workers["worker2"]), "both ran on the worker left"
+    assert all(status == 200 and body["result"] == prime_count(n) for status, _, body in found), found
+    assert {body["pid"] for _, _, body in found} <= set(tree(workers["worker2"].pid)), "both ran on the worker left"
 
 
 def test_what_a_sigkilled_run_left_is_removed_by_the_next():
-    code = "from harness.hosts import Hosts; import time; Hosts(['a', 'b']).up(); print('up', flush=True); time.sleep(60)"
+    code = ("from harness.hosts import Hosts; import time; Hosts(['a', 'b']).up(); print('up', flush=True); "
+            "time.sleep(60)")
     process = subprocess.Popen([PYTHON, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout.readline() == "up\n"
