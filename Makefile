@@ -6,6 +6,7 @@
 # make pools  - each pool by itself (threads, processes, subinterpreters): start-up, memory, round trip, parallelism
 # make cluster - servers 5 and 6 with broker/scheduler and workers on hosts of their own (network namespaces, root),
 #                one host cut off or killed mid-run: the fault table (ARGS="--update-readme cluster")
+# make report - every results block of the README and docs/ in one sitting at one commit (about 75 min; a clean tree)
 # make celery-waits - three ways for server 6 to await Celery's results (pub/sub, polling, a thread each), measured
 # make gil-twin - the with-GIL twin of the free-threaded build below (same source and flags), built once; its path
 # make gil-cost - T1 on the free-threaded build against its twin with the GIL, and two threads computing on each
@@ -24,13 +25,16 @@ VENV313 := .venv313
 VENV313T := .venv313t
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench soak storm stall pools cluster celery-waits gil-cost venv venv313 venv313t gil-twin tools clean FORCE
+.PHONY: test bench report soak storm stall pools cluster celery-waits gil-cost venv venv313 venv313t gil-twin tools clean FORCE
 
 test: venv venv313 venv313t tools
 	$(PY) -m pytest
 
 bench: venv venv313 venv313t tools
 	$(PY) run_all.py $(ARGS)
+
+report: venv venv313 venv313t tools
+	GIL_TWIN_PYTHON="$$(tools/free_threaded_python.sh --gil)" $(PY) -m harness.blocks $(ARGS)
 
 soak: venv venv313 venv313t tools
 	$(PY) -m harness.soak $(ARGS)

@@ -12,6 +12,7 @@ web server's process spends per task (what it takes from serving):
 import asyncio
 import json
 import statistics
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -106,7 +107,7 @@ async def main(users, seconds, rounds):
     for round_ in range(rounds):  # interleaved: a slow minute of this machine falls on every way alike
         for name, one in ways.items():
             found[name].append(await measure(one, users, seconds))
-            print(f"round {round_ + 1}/{rounds}: {name} done", flush=True)
+            print(f"round {round_ + 1}/{rounds}: {name} done", file=sys.stderr, flush=True)
     print(f"\n{users} tiny tasks in flight, {seconds:g} s each, medians of {rounds} rounds (range):")
     print(f"{'way':20}{'tasks/s':>22}{'p50 ms':>20}{'p99 ms':>22}{'server CPU ms/task':>22}")
     for name, runs in found.items():

@@ -228,6 +228,13 @@ def interrupted(signum, frame):
     raise KeyboardInterrupt  # SIGTERM as Ctrl-C: the hosts of the run under way are removed on the way out
 
 
+def describe(saved):
+    """The load and the fault's timing, as a sentence before the table."""
+    load = saved["load"]
+    return (f"jobs at {load['rate']}/s for {load['run_s']} s and {load['users']} users, the fault at "
+            f"{load['fault_at_s']} s, jobs followed for up to {load['follow_s']} s more.\n\n")
+
+
 def table(runs):
     rows = [[run["engine"], run["fault"], run.get("accepted"), run.get("done"), run.get("failed"), run.get("lost"),
              run.get("ran_twice"), run.get("unfinished"),
@@ -271,14 +278,14 @@ def main(argv=None):
             return 1
     out = args.out / time.strftime("cluster-%Y-%m-%d_%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"environment": env, "runs": runs}, indent=2) + "\n")
+    saved = {"environment": env, "load": {"rate": RATE, "run_s": RUN_S, "users": USERS, "fault_at_s": FAULT_AT_S,
+                                          "follow_s": FOLLOW_S}, "runs": runs}
+    (out / "results.json").write_text(json.dumps(saved, indent=2) + "\n")
     text = table(runs)
     print(text)
     if args.update_readme:
-        header = (f"Commit {env['commit'][:12]}, {env['started']}, {env['cpu']}, {env['cpu_count']} CPUs; jobs at "
-                  f"{RATE}/s for {RUN_S} s and {USERS} users, the fault at {FAULT_AT_S} s, jobs followed for up to "
-                  f"{FOLLOW_S} s more.\n\n")
-        update_section(args.readme, args.update_readme, header + text + "\n")
+        header = f"Commit {env['commit'][:12]}, {env['started']}, {env['cpu']}, {env['cpu_count']} CPUs; "
+        update_section(args.readme, args.update_readme, header + describe(saved) + text + "\n")
     return 0
 
 

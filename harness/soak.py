@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import numpy
 from tabulate import tabulate
@@ -27,6 +28,7 @@ from processes import free_port, on_stop_signals
 
 from .cli import OneLineParser, runnable, server_list
 from .load import siege
+from .provenance import environment
 from .measure import tree_figures, wait_until_idle
 from .readme import update_section
 from .servers import HOST, ROOT, SERVERS, ServerProcess, request
@@ -187,6 +189,7 @@ def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10, help="how long each server is soaked (default 10)")
     parser.add_argument("--servers", type=server_list, default=list(SERVERS), help="as run_all.py's (default all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results go (default results/)")
     parser.add_argument("--update-readme", action="store_true", help="put the table in README.rst's 'soak' section")
     args = parser.parse_args(argv)
     if not 0.1 <= args.minutes <= 120:
@@ -194,6 +197,7 @@ def main(argv=None):
     args.servers = runnable(args.servers, "soak")
     stop = threading.Event()
     on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
+    env = environment({})
     soaks = [Soak(server, args.minutes * 60, stop) for server in args.servers]
     print(f"Soaking {len(soaks)} servers side by side for {args.minutes:g} min...", flush=True)
     threads = [threading.Thread(target=soak.run, daemon=True) for soak in soaks]
@@ -211,9 +215,10 @@ def main(argv=None):
     for soak in soaks:
         soak.clean_stop = soak.process.stop()
     results = [soak.result() for soak in soaks]
-    out = ROOT / "results" / ("soak-" + datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
+    out = args.out / ("soak-" + datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
     out.mkdir(parents=True)
-    (out / "soak.json").write_text(json.dumps(results, indent=1) + "\n")
+    saved = {"environment": env, "minutes": args.minutes, "runs": results}
+    (out / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
     print(f"\n{table(results)}\n\nResults in {out}/")
     if args.update_readme:
         command = f"make soak ARGS=\"--minutes {args.minutes:g} --update-readme\""

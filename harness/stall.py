@@ -93,7 +93,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     on_stop_signals(first=lambda signum: None, status=1, grace_s=2)  # then every server is killed by pid
     print("stall: three backend.py servers, 15 s of load each (siege, open loop, open loop without the pause)")
-    text = table(demonstrate())
+    text = table(demonstrate(progress=lambda line: print(line, file=sys.stderr, flush=True)))
     print(text)
     if args.update_readme:
         when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")

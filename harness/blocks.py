@@ -1,0 +1,191 @@
+"""Every results block of the README, as data: the command that measures it, where its results go, how it reads.
+
+    .venv/bin/python -m harness.blocks [--only kinds,soak] [--place-only]        (make report)
+
+runs every block's command in one sitting, one after the other, at one commit (a clean tree: the blocks must
+name the commit they were measured at), saves each block's results.json under docs/results/BLOCK/, then puts
+each into README.rst between `.. begin BLOCK` and `.. end BLOCK`, the full tables beside it in docs/results/BLOCK/.
+`--place-only` puts saved results in again (after the README was edited), measuring nothing. The durations are
+shorter than the suite's defaults, where the ranking is already clear at them: each block says so beside it.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import cluster, report, soak
+from .cli import OneLineParser
+from .provenance import environment, git_commit
+from .readme import replace_section
+from .servers import ROOT
+
+DOCS = ROOT / "docs"
+SAVED = DOCS / "results"
+PY = sys.executable
+GIL_TWIN = os.environ.get("GIL_TWIN_PYTHON")  # make report passes the with-GIL twin of the free-threaded build
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str  # its README section, and its folder under docs/results/
+    commands: tuple  # argv lists, run from the project's root; "{out}" is a folder for its results
+    expected_min: float  # for the time left
+    why_short: str = ""  # what was shortened against the command's defaults, and why the ranking holds
+    kind: str = "suite"  # how its results read: suite (run_all.py), soak, cluster, text (the commands' output)
+
+    def shown_command(self):
+        return " && ".join(" ".join(part for part in command if part != "{out}" and not part.startswith("--out"))
+                           .replace(PY, ".venv/bin/python").replace(str(ROOT) + "/", "")
+                           for command in self.commands)
+
+
+RUN_ALL = [PY, "run_all.py", "--out", "{out}"]
+BLOCKS = [
+    Block("stall", ((PY, "-m", "harness.stall"),), 1, kind="text"),
+    Block("pools", ((str(ROOT / ".venv313/bin/python"), "-m", "harness.pools"),
+                    (str(ROOT / ".venv313t/bin/python"), "-m", "harness.pools")), 2, kind="text"),
+    Block("gil-cost", ((PY, "-m", "harness.gil_cost", "--free-threaded", str(ROOT / ".venv313t/bin/python"),
+                        "--gil", GIL_TWIN or "(make gil-twin)"),), 2, kind="text"),
+    Block("celery-waits", ((PY, "-m", "harness.celery_waits"),), 3, kind="text"),
+    Block("results", (RUN_ALL + ["--duration", "20"],), 7, "20 s a row instead of 60"),
+    Block("kinds", (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6"],), 20,
+          "6 s a row instead of 60: the rows' order is the same as at 15 s"),
+    Block("original", (RUN_ALL + ["--tasks", "sleep", "--n", "280", "--duration", "10",
+                                  "--servers", "1,2,3,4,5,6"],), 3, "10 s a row; the original's six servers"),
+    Block("sweep", (RUN_ALL + ["--concurrency", "254", "--duration", "10"],), 5,
+          "254 users only (25 users: the default run above), 10 s a row"),
+    Block("capacity", (RUN_ALL + ["--find-capacity", "--duration", "8",
+                                  "--servers", "1,2,3,4,5,6,7,8_fastapi"],), 11,
+          "8 s steps instead of 15; one row per strategy"),
+    Block("production", (RUN_ALL + ["--mode", "background", "--rate", "500", "--deadline", "30"],), 7,
+          "500 jobs/s only (the original's load)"),
+    Block("fastapi", (RUN_ALL + ["--servers", "2_async,3_async_threadexecutor,4_async_processexecutor,8",
+                                 "--duration", "10"],), 3, "10 s a row"),
+    Block("fastapi-sleep", (RUN_ALL + ["--servers", "3_async_threadexecutor,8_fastapi,8_fastapi --endpoint async",
+                                       "--tasks", "sleep", "--concurrency", "254", "--duration", "10"],), 2,
+          "10 s a row"),
+    Block("soak", ((PY, "-m", "harness.soak", "--minutes", "3", "--out", "{out}"),), 4,
+          "3 minutes instead of 10: the slopes are less sure", kind="soak"),
+    Block("cluster", ((PY, "-m", "harness.cluster", "--out", "{out}"),), 10, kind="cluster"),
+]
+NAMED = {block.name: block for block in BLOCKS}
+STOP_WAIT_S = 180  # a child's own stop is bounded well within this
+TERMINATED = []
+
+
+def terminated(signum, frame):
+    TERMINATED.append(signum)
+    raise KeyboardInterrupt
+
+
+def stamp(env, block):
+    return (f"Measured at commit {env['commit'][:12]}, {env['started']}, on {env['cpu']} ({env['cpu_count']} CPUs), "
+            f"by ``make report``: ``{block.shown_command()}``" + (f" ({block.why_short})" if block.why_short else "")
+            + ". Saved in ``docs/results/" + block.name + "/results.json``.\n\n")
+
+
+def section(block, saved, folder):
+    """What the README shows between the block's markers, from its saved results (and charts, for the suite's)."""
+    env = saved["environment"]
+    if block.kind == "suite":
+        report.render(saved, folder)
+        charts = []
+        for source in ("matrix.png", "results.png", "hockey.png"):
+            if (folder / source).exists() and not (source == "results.png" and (folder / "matrix.png").exists()):
+                suffix = "-hockey" if source == "hockey.png" else ""
+                charts.append(Path("docs") / f"{block.name}{suffix}.png")
+                shutil.copyfile(folder / source, ROOT / charts[-1])
+        return stamp(env, block) + report.readme_section(saved, charts)
+    if block.kind == "soak":
+        return stamp(env, block) + soak.table(saved["runs"])
+    if block.kind == "cluster":
+        return stamp(env, block) + cluster.describe(saved) + cluster.table(saved["runs"])
+    return stamp(env, block) + "::\n\n" + textwrap.indent(saved["output"].rstrip(), "    ")
+
+
+def measure(block):
+    """Runs the block's commands; its results, as saved. The text blocks keep what the commands printed."""
+    with tempfile.TemporaryDirectory(prefix=f"report-{block.name}-") as out:
+        printed, started = [], time.monotonic()
+        for command in block.commands:
+            argv = [out if part == "{out}" else part for part in command]
+            child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE if block.kind == "text" else None,
+                                     text=True)
+            try:
+                stdout, _ = child.communicate()
+            except KeyboardInterrupt:  # Ctrl-C reached the child too; a SIGTERM (below) only this process
+                if TERMINATED:
+                    child.terminate()
+                child.wait(STOP_WAIT_S)  # the child stops what it started, then so does this
+                raise
+            if child.returncode and block.kind == "text":
+                raise RuntimeError(f"{block.shown_command()} exited with status {child.returncode}")
+            printed.append(stdout or "")
+        if block.kind == "text":
+            saved = {"environment": environment({}), "output": "\n".join(printed)}
+        else:
+            found = sorted(Path(out).glob("*/results.json"))
+            if not found:
+                raise RuntimeError(f"{block.shown_command()} saved no results")
+            saved = json.loads(found[-1].read_text())
+        saved["took_s"] = round(time.monotonic() - started)
+    return saved
+
+
+def place(blocks, readme):
+    text = readme.read_text()
+    for block in blocks:
+        path = SAVED / block.name / "results.json"
+        if path.exists():
+            text = replace_section(text, block.name, section(block, json.loads(path.read_text()), path.parent))
+    readme.write_text(text)
+
+
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated blocks (default every one): " + ", ".join(NAMED))
+    parser.add_argument("--place-only", action="store_true", help="put the saved results in again, measuring nothing")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(NAMED)
+    unknown = [name for name in names if name not in NAMED]
+    if unknown:
+        parser.error(f"unknown block {unknown[0]!r} (choose from {', '.join(NAMED)})")
+    blocks = [NAMED[name] for name in names]
+    if not args.place_only:
+        if git_commit().endswith("-dirty"):
+            parser.error("the tree has changes: commit them first, so that every block names the commit it ran")
+        if "gil-cost" in names and not GIL_TWIN:
+            parser.error("gil-cost needs GIL_TWIN_PYTHON=/path (make report finds it: make gil-twin)")
+        signal.signal(signal.SIGTERM, terminated)
+        started, expected = time.monotonic(), sum(block.expected_min for block in blocks)
+        for index, block in enumerate(blocks):
+            done_min = sum(b.expected_min for b in blocks[:index])
+            pace = (time.monotonic() - started) / 60 / done_min if done_min else 1
+            left = (expected - done_min) * pace
+            print(f"\n=== make report [{index + 1}/{len(blocks)}] {block.name}: {block.shown_command()} "
+                  f"(about {left:.0f} min left)", flush=True)
+            try:
+                saved = measure(block)
+            except KeyboardInterrupt:
+                print(f"make report: interrupted in {block.name}; the blocks measured before it are saved", flush=True)
+                return 1
+            except (RuntimeError, OSError) as error:
+                print(f"make report: {block.name} not measured: {error}", flush=True)
+                continue
+            (SAVED / block.name).mkdir(parents=True, exist_ok=True)
+            (SAVED / block.name / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
+        print(f"\nmake report took {(time.monotonic() - started) / 60:.0f} min", flush=True)
+    place(blocks, ROOT / "README.rst")
+    print("README.rst: blocks placed: " + ", ".join(names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
