@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cluster, report, soak
+from . import cluster, findings, report, soak
 from .cli import OneLineParser
 from .provenance import environment, git_commit
 from .readme import replace_section
@@ -48,6 +48,7 @@ class Block:
 
 RUN_ALL = [PY, "run_all.py", "--out", "{out}"]
 BLOCKS = [
+    Block("answer", (), 0, kind="answer"),  # the short answer, from the kinds' results: nothing to run
     Block("stall", ((PY, "-m", "harness.stall"),), 1, kind="text"),
     Block("pools", ((str(ROOT / ".venv313/bin/python"), "-m", "harness.pools"),
                     (str(ROOT / ".venv313t/bin/python"), "-m", "harness.pools")), 2, kind="text"),
@@ -91,18 +92,32 @@ def stamp(env, block):
             + ". Saved in ``docs/results/" + block.name + "/results.json``.\n\n")
 
 
-def section(block, saved, folder):
-    """What the README shows between the block's markers, from its saved results (and charts, for the suite's)."""
+def section(block, saved, folder, document):
+    """What `document` (README.rst or a page of docs/) shows between the block's markers, from its saved results:
+    the README a narrow table per task kind with its findings, the docs every column; charts beside them."""
     env = saved["environment"]
+    if block.kind == "answer":
+        kinds = json.loads((SAVED / "kinds" / "results.json").read_text())
+        found = SAVED / "cluster" / "results.json"
+        return (f"From the task-kind matrix below (commit {env['commit'][:12]}, {env['started']}, "
+                f"``docs/results/kinds/results.json``) and the fault table of `docs/scaling.rst <docs/scaling.rst>`__."
+                f"\n\n" + findings.answer(kinds, json.loads(found.read_text()) if found.exists() else None,
+                                          "docs/results.rst"))
     if block.kind == "suite":
         report.render(saved, folder)
-        charts = []
+        images = []
         for source in ("matrix.png", "results.png", "hockey.png"):
             if (folder / source).exists() and not (source == "results.png" and (folder / "matrix.png").exists()):
-                suffix = "-hockey" if source == "hockey.png" else ""
-                charts.append(Path("docs") / f"{block.name}{suffix}.png")
-                shutil.copyfile(folder / source, ROOT / charts[-1])
-        return stamp(env, block) + report.readme_section(saved, charts)
+                chart = DOCS / f"{block.name}{'-hockey' if source == 'hockey.png' else ''}.png"
+                shutil.copyfile(folder / source, chart)
+                images.append(os.path.relpath(chart, document.parent))
+        if document.parent == ROOT:
+            full = os.path.relpath(folder / "results.rst", ROOT)
+            return (stamp(env, block) + "".join(f".. image:: {image}\n   :alt: {block.name}\n\n" for image in images)
+                    + findings.narrow_section(saved) + f"\nEvery column: `{full} <{full}>`__.\n")
+        shown = findings.shown(saved)
+        return stamp(env, block) + report.readme_section(saved, images) + (
+            f"\nWhat this run shows:\n\n{shown}\n" if shown else "")
     if block.kind == "soak":
         return stamp(env, block) + soak.table(saved["runs"])
     if block.kind == "cluster":
@@ -139,13 +154,28 @@ def measure(block):
     return saved
 
 
-def place(blocks, readme):
-    text = readme.read_text()
-    for block in blocks:
-        path = SAVED / block.name / "results.json"
-        if path.exists():
-            text = replace_section(text, block.name, section(block, json.loads(path.read_text()), path.parent))
-    readme.write_text(text)
+def documents():
+    return [ROOT / "README.rst", *sorted(DOCS.glob("*.rst"))]
+
+
+def saved_of(block):
+    path = SAVED / ("kinds" if block.kind == "answer" else block.name) / "results.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def place(blocks):
+    """Every block put into the document that has its markers; the blocks no document has, named."""
+    placed = set()
+    for document in documents():
+        text = original = document.read_text()
+        for block in blocks:
+            saved = saved_of(block)
+            if saved is not None and f".. begin {block.name}\n" in text:
+                text = replace_section(text, block.name, section(block, saved, SAVED / block.name, document))
+                placed.add(block.name)
+        if text != original:
+            document.write_text(text)
+    return [block.name for block in blocks if block.name not in placed]
 
 
 def main(argv=None):
@@ -166,6 +196,8 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, terminated)
         started, expected = time.monotonic(), sum(block.expected_min for block in blocks)
         for index, block in enumerate(blocks):
+            if not block.commands:
+                continue
             done_min = sum(b.expected_min for b in blocks[:index])
             pace = (time.monotonic() - started) / 60 / done_min if done_min else 1
             left = (expected - done_min) * pace
@@ -182,8 +214,8 @@ def main(argv=None):
             (SAVED / block.name).mkdir(parents=True, exist_ok=True)
             (SAVED / block.name / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
         print(f"\nmake report took {(time.monotonic() - started) / 60:.0f} min", flush=True)
-    place(blocks, ROOT / "README.rst")
-    print("README.rst: blocks placed: " + ", ".join(names))
+    missing = place(blocks)
+    print("Blocks placed" + (f"; no results or no markers for: {', '.join(missing)}" if missing else ": all"))
     return 0
 
 

@@ -1,0 +1,164 @@
+"""What a run shows, said by rules from its results: the findings under each closed-loop table, the narrow tables
+of the README, and the short answer ("which strategy for my work?") from the task-kind matrix. Rules, not prose:
+a figure in a sentence is a figure of the saved results, and two rows closer than the run's noise are said to be
+indistinguishable rather than ranked."""
+from tabulate import tabulate
+
+from .modes import load_of
+
+NOISE_FLOOR = 0.05  # this machine's speed moves by this much within a minute, even when T1 looks steady
+DOWN_PCT = 1.0  # a row whose /health went unanswered longer than this share of the run is called unavailable
+PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
+NARROW = ["Strategy", "Tasks/s", "× process pool", "Efficiency", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
+
+
+def noise(env, task):
+    """The share by which two rows of one table must differ to be told apart: the drift of one task's time alone
+    from the start of the suite to its end, at least NOISE_FLOOR."""
+    kind = env["tasks"][task]
+    drift = abs(kind.get("t1_s_end", kind["t1_s"]) - kind["t1_s"]) / kind["t1_s"]
+    return max(NOISE_FLOOR, drift)
+
+
+def closed_tables(results):
+    """{(task, users): [run, ...]} of the closed-loop runs, in the results' order (medians of rounds not taken:
+    make report runs one round)."""
+    tables = {}
+    for run in results["runs"]:
+        mode, level = load_of(run)
+        if mode == "closed" and run.get("measured"):
+            tables.setdefault((run["task"], level), []).append(run)
+    return tables
+
+
+def unavailable(run):
+    return (run.get("health_ms") or {}).get("unavailable_pct") or 0
+
+
+def pool_rate(runs):
+    """The process pool's tasks/s in this table: its best row (at its default size, or sized for waiting work)."""
+    rates = [run["transaction_rate"] for run in runs if run["strategy"] == PROCESS_POOL and run.get("transaction_rate")
+             and not run.get("free_threaded")]  # the twin on the free-threaded build is another yardstick
+    return max(rates) if rates else None
+
+
+def best_per_strategy(runs):
+    """Each strategy's best row (the default size or the sized one, whichever did more): a reader sizes a pool."""
+    best = {}
+    for run in runs:
+        key = run["server"].split(" --workers")[0].split(" --threads")[0]
+        if key not in best or (run.get("efficiency") or 0) > (best[key].get("efficiency") or 0):
+            best[key] = run
+    return sorted(best.values(), key=lambda run: -(run.get("efficiency") or 0))
+
+
+def ranked(runs, env, task):
+    """The strategies best first, and those indistinguishable from the first (within noise, and available)."""
+    order = best_per_strategy(runs)
+    share = noise(env, task)
+    first = next((run for run in order if unavailable(run) <= DOWN_PCT), order[0])
+    tied = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT
+            and (run.get("efficiency") or 0) >= (first.get("efficiency") or 0) * (1 - share)]
+    return order, first, tied, share
+
+
+def narrow_table(runs):
+    pool = pool_rate(runs)
+    rows = [[run["server"], f"{run['transaction_rate']:.2f}",
+             f"{run['transaction_rate'] / pool:.2f}" if pool else "–",
+             f"{run['efficiency']:.2f}" if run.get("efficiency") is not None else "–",
+             f"{run['health_ms']['p99']:.1f}" if (run.get("health_ms") or {}).get("p99") is not None else "–",
+             f"{unavailable(run):.1f}", f"{run['peak_pss_mb']:.0f}" if run.get("peak_pss_mb") else "–"]
+            for run in runs]
+    return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * 6))
+
+
+def findings(runs, env, task):
+    """The bullets under a table: who is first, who cannot be told from it, the ratios against the process pool,
+    and which rows left /health unanswered."""
+    order, first, tied, share = ranked(runs, env, task)
+    pool = pool_rate(runs)
+    lines = [f"- First: **{first['server']}**, efficiency {first['efficiency']:.2f} "
+             f"({first['transaction_rate']:.2f} tasks/s)"
+             + (f"; within this run's noise (±{share * 100:.0f} %), so not told apart from it: "
+                + ", ".join(f"{run['server']} ({run['efficiency']:.2f})" for run in tied) if tied else "") + "."]
+    if pool:
+        lines.append("- Against the process pool's tasks/s: " + ", ".join(
+            f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in order
+            if run["strategy"] != PROCESS_POOL) + ".")
+    down = [run for run in order if unavailable(run) > DOWN_PCT]
+    if down:
+        lines.append(f"- /health unanswered for more than {DOWN_PCT:g} % of the run: " + ", ".join(
+            f"{run['server']} ({unavailable(run):.0f} %)" for run in down) + ".")
+    return "\n".join(lines)
+
+
+def shown(results):
+    """The findings of every closed-loop table of the results, each under its heading."""
+    env = results["environment"]
+    return "\n\n".join(f"Task {task}, {users} users:\n\n{findings(runs, env, task)}"
+                        for (task, users), runs in closed_tables(results).items())
+
+
+def narrow_section(results):
+    """The README's version of a closed-loop block: per table, the narrow table and its findings; the full tables
+    are in the block's folder under docs/results/."""
+    env = results["environment"]
+    parts = []
+    for (task, users), runs in closed_tables(results).items():
+        heading = f"Task {task}, {users} users"
+        parts.append(f"{heading}\n{'~' * len(heading)}\n\n{narrow_table(runs)}\n\n{findings(runs, env, task)}\n")
+    return "\n".join(parts)
+
+
+WORK = [  # (the reader's work, the task kind that stands for it)
+    ("Pure-Python CPU work (templating, parsing, business logic)", "cpu"),
+    ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash"),
+    ("A blocking call (a synchronous database or API client)", "sleep"),
+    ("I/O with an async client", "http"),
+]
+
+
+def figures(run, pool):
+    return (f"{run['transaction_rate'] / pool:.2f}× the process pool, health p99 "
+            + (f"{run['health_ms']['p99']:.0f} ms" if run["health_ms"].get("p99") is not None else "–")
+            + f", {unavailable(run):.0f} % unavailable, {run['peak_pss_mb']:.0f} MB")
+
+
+def answer(kinds, cluster=None, link="docs/results.rst"):
+    """The decision table: per kind of work, the first strategy, the runner-up, the one to avoid and why, with the
+    figures behind them; from the task-kind matrix's results (and the hosts' fault table for work that must
+    survive a restart)."""
+    env, tables = kinds["environment"], closed_tables(kinds)
+    rows = []
+    for work, task in WORK:
+        runs = next((runs for (kind, _), runs in tables.items() if kind == task), None)
+        if not runs:
+            continue
+        order, first, tied, share = ranked(runs, env, task)
+        pool = pool_rate(runs)
+        others = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT]
+        runner = others[0] if others else None
+        worst = max(order, key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run["efficiency"]))
+        why = (f"/health unanswered {unavailable(worst):.0f} % of the run" if unavailable(worst) > DOWN_PCT
+               else f"{worst['transaction_rate'] / pool:.2f}× the process pool")
+        rows.append([work, f"**{first['server']}**: {figures(first, pool)}"
+                     + (" (tied within noise: " + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
+                     f"{runner['server']}: {figures(runner, pool)}" if runner else "–", f"{worst['server']}: {why}"])
+    if cluster:
+        killed = next((run for run in cluster["runs"] if run.get("engine", "").startswith("6")
+                       and "web host" in run.get("fault", "")), None)
+        if killed:
+            rows.append(["Work that must survive a restart, or run on other machines",
+                         f"**6_async_celery** (jobs in Redis): web host killed mid-run, {killed.get('lost')} of "
+                         f"{killed.get('accepted')} accepted jobs lost",
+                         "5_async_dask (a scheduler on another host; its jobs live in the web server's memory)",
+                         "jobs in the web server's memory (3, 4, 7, 8): lost at every restart"])
+    rows.append(["Your own function", "``make bench ARGS=\"--task mymodule:myfunction --n N\"``: every strategy "
+                 "with it, in the same tables", "–", "–"])
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 22 30 26 22", "",
+             "   * - Your work", "     - Use", "     - Runner-up", "     - Avoid, and why"]
+    for cells in rows:
+        lines.append(f"   * - {cells[0]}")
+        lines += [f"     - {cell}" for cell in cells[1:]]
+    return "\n".join(lines) + f"\n\nThe full tables: `{link} <{link}>`__."
