@@ -12,6 +12,7 @@ from celery import Celery
 import tasks
 
 BROKER = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")  # what `celery --broker` sets
+VISIBILITY_TIMEOUT_S = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 600))  # make cluster measures a short one
 
 app = Celery("jobqueue", broker=BROKER, backend=os.environ.get("CELERY_RESULT_BACKEND", BROKER))
 app.conf.update(
@@ -22,7 +23,9 @@ app.conf.update(
     task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
     # A task taken by a worker that vanished whole (its machine, say) is handed out again after this long. It
     # must exceed the longest task (2 000 000 numbers: ~5 s here), or a task still running would run again too.
-    broker_transport_options={"visibility_timeout": 600},
+    # Workers look for such tasks every few seconds (kombu's own default scans once in 100 s).
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S, "unacked_restore_throttle": 1,
+                              "unacked_restore_interval": max(1, min(10, VISIBILITY_TIMEOUT_S // 5))},
     task_track_started=True,  # so that GET /jobs/<id> can say "running"
     result_expires=24 * 3600,
     result_backend_always_retry=True,  # a result finished while Redis restarts is stored when it is back

@@ -74,7 +74,7 @@ BLOCKS = [
           "10 s a row"),
     Block("soak", ((PY, "-m", "harness.soak", "--minutes", "3", "--out", "{out}"),), 4,
           "3 minutes instead of 10: the slopes are less sure", kind="soak"),
-    Block("cluster", ((PY, "-m", "harness.cluster", "--out", "{out}"),), 10, kind="cluster"),
+    Block("cluster", ((PY, "-m", "harness.cluster", "--out", "{out}"),), 16, kind="cluster"),
 ]
 NAMED = {block.name: block for block in BLOCKS}
 STOP_WAIT_S = 180  # a child's own stop is bounded well within this
@@ -121,7 +121,8 @@ def section(block, saved, folder, document):
     if block.kind == "soak":
         return stamp(env, block) + soak.table(saved["runs"])
     if block.kind == "cluster":
-        return stamp(env, block) + cluster.describe(saved) + cluster.table(saved["runs"])
+        return (stamp(env, block) + cluster.describe(saved) + cluster.open_table(saved.get("open", [])) + "\n\n"
+                + cluster.table(saved["runs"]))
     return stamp(env, block) + "::\n\n" + textwrap.indent(saved["output"].rstrip(), "    ")
 
 

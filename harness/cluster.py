@@ -23,7 +23,11 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .cli import OneLineParser
-from .hosts import Hosts, is_root
+from processes import free_port
+
+from .hosts import Hosts, Loopback, is_root
+from .load import openloop
+from .measure import rank
 from .provenance import environment
 from .readme import update_section
 from .servers import ROOT, request
@@ -32,6 +36,7 @@ PYTHON = sys.executable
 DASK = str(Path(sys.executable).with_name("dask"))
 RATE, RUN_S, FAULT_AT_S, FOLLOW_S, USERS = 4, 40, 10, 60, 2  # jobs/s; seconds; users beside the jobs
 N_JOB, N_USER = 100_000, 99_999  # a job's n is N_JOB + its number: unique, so that a second run of it is seen
+N_LONG, LONG_JOBS = 1_200_000, 4  # jobs of about 1.7 s each (n from N_LONG on), sent just before a worker is cut
 MARKED = '''import os
 import tasks
 DEFAULT_N, MAX_N = 100000, 2000000
@@ -48,79 +53,95 @@ def mark(n):
 class Engine:
     """How to start one engine's broker or scheduler, a worker and the web server on their hosts."""
 
-    def __init__(self, name, script, port, broker, worker, settings):
-        self.name, self.script, self.port, self.settings = name, script, port, settings
-        self.broker, self.worker = broker, worker  # functions of (hosts, folder) -> command
+    def __init__(self, name, script, port, broker_port, broker, worker, settings):
+        self.name, self.script, self.port, self.broker_port, self.settings = name, script, port, broker_port, settings
+        self.broker, self.worker = broker, worker  # functions of (hosts, folder or name, port) -> command
 
 
-def redis(hosts, folder):
+def redis(hosts, folder, port=6379):
     address = hosts.addresses["broker"]
-    return ["redis-server", "--bind", address, "--port", "6379", "--protected-mode", "no", "--save", "",
+    return ["redis-server", "--bind", address, "--port", str(port), "--protected-mode", "no", "--save", "",
             "--appendonly", "no", "--dir", folder]
 
 
-def celery_worker(hosts, name):
+def celery_worker(hosts, name, port=6379):
     return [PYTHON, "-m", "celery", "--quiet", "--app", "jobqueue", "--broker",
-            f"redis://{hosts.addresses['broker']}:6379/0", "worker", "--concurrency", "1", "--loglevel", "ERROR",
+            f"redis://{hosts.addresses['broker']}:{port}/0", "worker", "--concurrency", "1", "--loglevel", "ERROR",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
-def dask_scheduler(hosts, folder):
-    return [DASK, "scheduler", "--host", hosts.addresses["broker"], "--port", "8786", "--no-dashboard"]
+def dask_scheduler(hosts, folder, port=8786):
+    return [DASK, "scheduler", "--host", hosts.addresses["broker"], "--port", str(port), "--no-dashboard"]
 
 
-def dask_worker(hosts, name):
-    return [DASK, "worker", f"tcp://{hosts.addresses['broker']}:8786", "--nthreads", "1", "--no-nanny",
+def dask_worker(hosts, name, port=8786):
+    return [DASK, "worker", f"tcp://{hosts.addresses['broker']}:{port}", "--nthreads", "1", "--no-nanny",
             "--no-dashboard", "--host", hosts.addresses[name]]
 
 
 ENGINES = {
-    "celery": Engine("6_async_celery", "6_async_celery.py", 8005, redis, celery_worker,
-                     ("--broker", "redis://{broker}:6379/0")),
-    "dask": Engine("5_async_dask", "5_async_dask.py", 8004, dask_scheduler, dask_worker,
-                   ("--scheduler", "tcp://{broker}:8786")),
+    "celery": Engine("6_async_celery", "6_async_celery.py", 8005, 6379, redis, celery_worker,
+                     ("--broker", "redis://{broker}:{port}/0")),
+    "dask": Engine("5_async_dask", "5_async_dask.py", 8004, 8786, dask_scheduler, dask_worker,
+                   ("--scheduler", "tcp://{broker}:{port}")),
 }
+# The settings that decide what a worker host cut off for long costs: how long until its task is handed to
+# another worker. At the suite's (Celery's visibility_timeout 600 s in jobqueue.py, Dask's worker-ttl 5 min), a
+# cut of seconds only delays it; the last fault sets both short, and a cut past them.
+SHORT_S = 15
+SHORT_TIMEOUTS = {"CELERY_VISIBILITY_TIMEOUT": str(SHORT_S), "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": f"{SHORT_S}s"}
+OPEN_RATE, OPEN_S = 10, 20  # the open loop on hosts and on loopback: requests/s of GET /, seconds
 # Each fault: (what it is, [(second of the run, action, host)]).
 FAULTS = [
-    ("a worker host cut off for 20 s", [(FAULT_AT_S, "cut", "worker1"), (FAULT_AT_S + 20, "restore", "worker1")]),
+    # Long jobs just before a worker host is cut off: one of them is on the cut host when it goes (each worker
+    # takes one, a second may wait on it).
+    ("a worker host cut off for 20 s", [(FAULT_AT_S - 0.5, "long jobs", None), (FAULT_AT_S, "cut", "worker1"),
+                                        (FAULT_AT_S + 20, "restore", "worker1")]),
     ("a worker host killed, a new one 5 s later", [(FAULT_AT_S, "kill", "worker1"),
                                                    (FAULT_AT_S + 5, "start worker", "worker1")]),
     ("the broker or scheduler host cut off for 10 s", [(FAULT_AT_S, "cut", "broker"),
                                                        (FAULT_AT_S + 10, "restore", "broker")]),
     ("the web host killed, restarted 2 s later", [(FAULT_AT_S, "kill", "web"), (FAULT_AT_S + 2, "start web", "web")]),
+    (f"a worker host cut off for 30 s, the engine's timeout {SHORT_S} s",
+     [(FAULT_AT_S - 0.5, "long jobs", None), (FAULT_AT_S, "cut", "worker1"),
+      (FAULT_AT_S + 30, "restore", "worker1")],
+     SHORT_TIMEOUTS),
 ]
 
 
 class Run:
     """One engine under load on its hosts, one fault during it."""
 
-    def __init__(self, engine, fault, folder):
-        self.engine, (self.fault, self.steps), self.folder = engine, fault, folder
-        self.hosts = Hosts()
+    def __init__(self, engine, fault, folder, hosts=None):
+        self.engine, (self.fault, self.steps, *settings), self.folder = engine, fault, folder
+        self.hosts = Hosts() if hosts is None else hosts
+        self.ports = ({"broker": engine.broker_port, "web": engine.port} if isinstance(self.hosts, Hosts)
+                      else {"broker": free_port(), "web": free_port()})  # on loopback: free ones
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join((folder, str(ROOT))),
                     "CLUSTER_MARKS": os.path.join(folder, "marks"),
-                    "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}
+                    "PYTHONWARNINGS": "ignore:You're running the worker with superuser", **(settings or [{}])[0]}
         self.log = open(os.path.join(folder, "log"), "a")
         self.accepted, self.refused, self.users, self.health = {}, collections.Counter(), collections.Counter(), []
         self.stopping = threading.Event()  # set when the run ends early (Ctrl-C): the load's threads end too
 
     def start(self, what, name):
+        port = self.ports["broker"]
         if what == "broker":
-            command, cwd = self.engine.broker(self.hosts, self.folder), self.folder
+            command, cwd = self.engine.broker(self.hosts, self.folder, port), self.folder
         elif what == "worker":
-            command, cwd = self.engine.worker(self.hosts, name), self.folder
+            command, cwd = self.engine.worker(self.hosts, name, port), self.folder
         else:
             broker = self.hosts.addresses["broker"]
             command = [PYTHON, self.engine.script, "--host", self.hosts.addresses["web"], "--port",
-                       str(self.engine.port), "--task", "marked:mark",
-                       *(part.format(broker=broker) for part in self.engine.settings)]
+                       str(self.ports["web"]), "--task", "marked:mark",
+                       *(part.format(broker=broker, port=port) for part in self.engine.settings)]
             cwd = ROOT
         return self.hosts.start(name, command, cwd=cwd, env=self.env, stdout=self.log, stderr=self.log)
 
     def outcome(self, path, method="GET", timeout=10):
         """(status or the error's name, body)."""
         try:
-            status, _, body = request(self.engine.port, path, method, timeout, host=self.hosts.addresses["web"])
+            status, _, body = request(self.ports["web"], path, method, timeout, host=self.hosts.addresses["web"])
             return status, body
         except TimeoutError:
             return "timeout", None
@@ -153,9 +174,11 @@ class Run:
             if status != 200:
                 time.sleep(0.2)
 
-    def probe(self, started):
-        while (now := time.monotonic()) - started < RUN_S + 10:
-            self.health.append((now - started, self.outcome("/health", timeout=1)[0] == 200))
+    def probe(self, started, seconds=RUN_S + 10):
+        """GET /health every 0.2 s (timeout 1 s): (when, answered, ms)."""
+        while (now := time.monotonic()) - started < seconds:
+            answered = self.outcome("/health", timeout=1)[0] == 200
+            self.health.append((now - started, answered, (time.monotonic() - now) * 1000))
             if self.stopping.wait(max(0.0, 0.2 - (time.monotonic() - now))):
                 return
 
@@ -165,6 +188,11 @@ class Run:
                 return
             if action in ("cut", "restore", "kill"):
                 getattr(self.hosts, action)(name)
+            elif action == "long jobs":
+                for n in range(N_LONG, N_LONG + LONG_JOBS):
+                    status, body = self.outcome(f"/jobs?n={n}", "POST", timeout=5)
+                    if status == 202:
+                        self.accepted[body["id"]] = n
             else:
                 self.start(action.split()[1], name)
 
@@ -182,10 +210,7 @@ class Run:
 
     def measure(self):
         with self.hosts:
-            self.start("broker", "broker")
-            for name in ("worker1", "worker2"):
-                self.start("worker", name)
-            self.start("web", "web")
+            self.start_all()
             with self.hosts.client(threads=8) as self.client:
                 if not self.ready():
                     return {"engine": self.engine.name, "fault": self.fault, "error": "did not come up"}
@@ -201,6 +226,40 @@ class Run:
                 jobs = self.follow()
         return self.figures(jobs, epoch_start)
 
+    def start_all(self):
+        self.start("broker", "broker")
+        for name in ("worker1", "worker2"):
+            self.start("worker", name)
+        self.start("web", "web")
+
+    def open_loop(self, placement):
+        """GET / at OPEN_RATE for OPEN_S from the client host (or loopback), no fault: the answers' latency, the
+        health probe's, and each host's CPU seconds per answer."""
+        with self.hosts:
+            self.start_all()
+            with self.hosts.client(threads=4) as self.client:
+                if not self.ready():
+                    return {"engine": self.engine.name, "placement": placement, "error": "did not come up"}
+                roles = {"web": ["web"], "broker": ["broker"], "workers": ["worker1", "worker2"]}
+                before = {role: sum(map(self.hosts.cpu_seconds, names)) for role, names in roles.items()}
+                started = time.monotonic()
+                probe = self.client.submit(self.probe, started, OPEN_S)
+                url = f"http://{self.hosts.addresses['web']}:{self.ports['web']}/?n={N_USER}"
+                run = openloop.run(url, OPEN_RATE, OPEN_S, drain_s=10, on=self.hosts.runner("client"))
+                self.stopping.set()
+                probe.result(30)
+                after = {role: sum(map(self.hosts.cpu_seconds, names)) for role, names in roles.items()}
+        answered = run.get("ok") or 0
+        latencies = sorted(ms for _, ok, ms in self.health if ok)
+        return {"engine": self.engine.name, "placement": placement, "rate": OPEN_RATE, "seconds": OPEN_S,
+                "answered_per_s": run.get("transaction_rate"), "failed": run.get("failed"),
+                "p50_ms": run.get("latency_ms", {}).get("p50"), "p99_ms": run.get("latency_ms", {}).get("p99"),
+                "health_p99_ms": round(latencies[rank(99, len(latencies)) - 1], 1) if latencies else None,
+                "health_failed": sum(not ok for _, ok, _ in self.health),
+                "cpu_ms_per_answer": {role: round((after[role] - before[role]) * 1000 / answered, 1) if answered
+                                      else None for role in roles}, **({"error": run["error"]} if "error" in run
+                                                                      else {})}
+
     def figures(self, jobs, epoch_start):
         states = collections.Counter(jobs.get(job, {}).get("status", "unfinished") for job in self.accepted)
         marks = collections.Counter(Path(self.env["CLUSTER_MARKS"]).read_text().split()) \
@@ -215,7 +274,7 @@ class Run:
                      if sum(per_second.get(t, 0) for t in range(s, s + 3)) >= 0.8 * 3 * before), None)
         lowest = min(sum(per_second.get(t, 0) for t in range(s, s + 3)) / (3 * before)
                      for s in range(FAULT_AT_S, RUN_S - 2))
-        down = [t for t, ok in self.health if not ok]
+        down = [t for t, ok, _ in self.health if not ok]
         return {"engine": self.engine.name, "fault": self.fault, "accepted": len(self.accepted),
                 "refused": dict(self.refused), "done": states["done"], "failed": states["failed"],
                 "lost": states["lost"], "unfinished": states["unfinished"] + states["queued"] + states["running"]
@@ -231,8 +290,26 @@ def interrupted(signum, frame):
 def describe(saved):
     """The load and the fault's timing, as a sentence before the table."""
     load = saved["load"]
-    return (f"jobs at {load['rate']}/s for {load['run_s']} s and {load['users']} users, the fault at "
+    opened = saved.get("open") or [{}]
+    return (f"First, without a fault, ``GET /`` at {opened[0].get('rate')} requests/s for {opened[0].get('seconds')} s "
+            f"(open loop), with every program on its host, then with the same programs on 127.0.0.1; then the "
+            f"faults: jobs at {load['rate']}/s for {load['run_s']} s and {load['users']} users, the fault at "
             f"{load['fault_at_s']} s, jobs followed for up to {load['follow_s']} s more.\n\n")
+
+
+PLACEMENTS = {"hosts": Hosts, "loopback": Loopback}
+
+
+def open_table(runs):
+    """The open loop on hosts and on loopback, side by side."""
+    def ms(value):
+        return "–" if value is None else f"{value:.0f}" if isinstance(value, (int, float)) else str(value)
+    rows = [[run["engine"], run["placement"], run.get("answered_per_s", "–"), run.get("failed", "–"),
+             ms(run.get("p50_ms")), ms(run.get("p99_ms")), ms(run.get("health_p99_ms")),
+             *[(run.get("cpu_ms_per_answer") or {}).get(role, "–") for role in ("web", "broker", "workers")]]
+            + ([run["error"]] if run.get("error") else []) for run in runs]
+    return tabulate(rows, ["Server", "On", "Answered/s", "Failed", "p50 ms", "p99 ms", "Health p99 ms",
+                           "CPU ms/answer: web", "broker", "workers"], tablefmt="rst")
 
 
 def table(runs):
@@ -260,11 +337,23 @@ def main(argv=None):
     if not is_root():
         parser.error("network namespaces need root (run as root, or with sudo)")
     signal.signal(signal.SIGTERM, interrupted)
-    runs, todo = [], [(ENGINES[engine], fault) for engine in engines for fault in FAULTS]
-    env = environment({})
+    opens = [(ENGINES[engine], placement) for engine in engines for placement in PLACEMENTS]
+    todo = [(ENGINES[engine], fault) for engine in engines for fault in FAULTS]
+    runs, open_runs, env = [], [], environment({})
+
+    def minutes_left(done):
+        return ((len(opens) - done) * (OPEN_S + 30) + len(todo) * (RUN_S + 25)) // 60
     with tempfile.TemporaryDirectory(prefix="cluster-") as folder:
         Path(folder, "marked.py").write_text(MARKED)
         try:
+            for index, (engine, placement) in enumerate(opens):
+                print(f"[open {index + 1}/{len(opens)}] {engine.name}: {OPEN_RATE}/s on {placement} (about "
+                      f"{minutes_left(index)} min left)", flush=True)
+                try:
+                    open_runs.append(Run(engine, ("no fault", []), folder, PLACEMENTS[placement]()).open_loop(placement))
+                except Exception as error:  # noqa: BLE001 - the run says why, and the others go on
+                    open_runs.append({"engine": engine.name, "placement": placement,
+                                      "error": f"{type(error).__name__}: {error}"})
             for index, (engine, fault) in enumerate(todo):
                 print(f"[{index + 1}/{len(todo)}] {engine.name}: {fault[0]} (about "
                       f"{(len(todo) - index) * (RUN_S + 25) // 60} min left)", flush=True)
@@ -279,9 +368,9 @@ def main(argv=None):
     out = args.out / time.strftime("cluster-%Y-%m-%d_%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     saved = {"environment": env, "load": {"rate": RATE, "run_s": RUN_S, "users": USERS, "fault_at_s": FAULT_AT_S,
-                                          "follow_s": FOLLOW_S}, "runs": runs}
+                                          "follow_s": FOLLOW_S, "short_s": SHORT_S}, "open": open_runs, "runs": runs}
     (out / "results.json").write_text(json.dumps(saved, indent=2) + "\n")
-    text = table(runs)
+    text = open_table(open_runs) + "\n\n" + table(runs)
     print(text)
     if args.update_readme:
         header = f"Commit {env['commit'][:12]}, {env['started']}, {env['cpu']}, {env['cpu_count']} CPUs; "

@@ -24,10 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
-from processes import kill_all
+from processes import kill_all, tree
+
+from .load.openloop import BENCHMARKING
+from .measure import tree_cpu_seconds
 
 PREFIX = "tbh"
-NETWORK = ipaddress.ip_network("198.18.0.0/24")  # inside 198.18.0.0/15; never routed outside the namespaces
+NETWORK = ipaddress.ip_network("198.18.0.0/24")  # never routed outside the namespaces; the drivers load only these
+assert NETWORK.subnet_of(BENCHMARKING)
 HOSTS = ("client", "web", "broker", "worker1", "worker2")
 CLONE_NEWNET = 0x40000000
 
@@ -160,6 +164,21 @@ class Hosts:
         self.started.append(process)
         return process
 
+    def runner(self, name):
+        """What runs a command on host `name`: the prefix of its command line."""
+        return ("ip", "netns", "exec", self.namespace(name))
+
+    def cpu_seconds(self, name):
+        """The CPU seconds of every process now on host `name`, with those of its children that ended."""
+        total = 0.0
+        for pid in pids_in(self.namespace(name)):
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue  # gone meanwhile: its time is now its parent's
+            total += times.user + times.system + times.children_user + times.children_system
+        return total
+
     def cut(self, name):
         """Cut the host off: its link down at the switch (its processes go on, unreachable)."""
         ip("-n", self.switch, "link", "set", self.port(name), "down")
@@ -175,6 +194,42 @@ class Hosts:
         """A thread pool whose threads live on host `name` (setns: a network namespace is a thread's), so that
         what they connect to is seen from that host."""
         return ThreadPoolExecutor(threads, initializer=enter, initargs=(f"/run/netns/{self.namespace(name)}",))
+
+
+class Loopback:
+    """The same programs as on Hosts, every one on this machine's 127.0.0.1: what the network path between hosts
+    adds is the difference. Ports must then be free ones; nothing to cut or kill."""
+
+    def __init__(self, names=HOSTS):
+        self.names = list(names)
+        self.addresses = {name: "127.0.0.1" for name in self.names}
+        self.started = {name: [] for name in self.names}
+
+    def __enter__(self):
+        self.tmpdir = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-loopback-")
+        return self
+
+    def __exit__(self, *exc):
+        started = [process for processes in self.started.values() for process in processes]
+        kill_pids([pid for process in started if process.poll() is None for pid in tree(process.pid)])
+        for process in started:
+            process.wait()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def start(self, name, command, env=None, **popen):
+        process = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL,
+                                   env={**(os.environ if env is None else env), "TMPDIR": self.tmpdir}, **popen)
+        self.started[name].append(process)
+        return process
+
+    def runner(self, name):
+        return ()
+
+    def cpu_seconds(self, name):
+        return sum(tree_cpu_seconds(process.pid) for process in self.started[name] if process.poll() is None)
+
+    def client(self, threads=8, name="client"):
+        return ThreadPoolExecutor(threads)
 
 
 def enter(path):

@@ -12,6 +12,7 @@ import pytest
 from conftest import marked_environment, named, wait_for
 from harness import cluster
 from harness.hosts import Hosts, is_root, namespaces, remove_leftovers
+from harness.load import openloop
 from harness.servers import ROOT, request
 from harness.verify import prime_count
 from processes import tree
@@ -54,6 +55,21 @@ def test_hosts_reach_each_other_and_a_cut_host_is_unreachable(hosts):
         hosts.restore("web")
         assert wait_for(healthy(client, hosts.addresses["web"], 8100), 10), "not back after the restore"
     assert server.poll() is None, "cut off, not killed"
+
+
+def test_the_open_loop_driver_runs_on_the_client_host_and_its_cpu_is_counted_per_host(hosts):
+    hosts.start("web", [PYTHON, "backend.py", "--host", hosts.addresses["web"], "--port", "8100"], cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with hosts.client() as client:
+        assert wait_for(healthy(client, hosts.addresses["web"], 8100), 30), "backend.py on the web host never answered"
+    before = hosts.cpu_seconds("web")
+    url = f"http://{hosts.addresses['web']}:8100/?ms=5"
+    run = openloop.run(url, 50, 2, drain_s=5, on=hosts.runner("client"))
+    assert run.get("ok") == 100 and run["failed"] == 0, run
+    assert hosts.cpu_seconds("web") > before, "the web host's CPU seconds grew with the requests it answered"
+    assert hosts.cpu_seconds("worker1") == 0, "nothing runs on a host nobody started anything on"
+    refused = openloop.run(url, 50, 1, drain_s=2)  # from this machine's own network: no route to the hosts
+    assert refused.get("ok", 0) == 0, refused
 
 
 def test_a_celery_worker_host_cut_off_and_restored_loses_no_job(hosts, tmp_path):
@@ -161,7 +177,7 @@ def test_make_cluster_stopped_mid_run_leaves_nothing(signum):
     suite = subprocess.Popen([PYTHON, "-m", "harness.cluster", "--engines", "celery"], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert suite.stdout.readline().startswith("[1/4] 6_async_celery"), "the first run started"
+        assert suite.stdout.readline().startswith("[open 1/2] 6_async_celery"), "the first run started"
         time.sleep(8)  # its hosts are up, its servers and workers running
         assert [n for n in namespaces() if n.startswith(f"tbh{suite.pid}-")], "the hosts are there"
         suite.send_signal(signum)

@@ -163,6 +163,8 @@ def test_a_run_over_its_slo_stops_early(start_server):
 @pytest.mark.parametrize("args, says", [
     (["http://127.0.0.1:1/", "--rate", "0"], "--rate must be above 0"),
     (["http://example.com/", "--rate", "1"], "must be on loopback"),
+    (["http://10.0.0.1:8003/", "--rate", "1"], "must be on loopback"),
+    (["http://198.20.0.1:8003/", "--rate", "1"], "must be on loopback"),  # just past 198.18.0.0/15
     (["http://127.0.0.1:1/"], "--rate"),
     (["http://127.0.0.1:1/", "--rate", "5", "--arrivals", "bursty"], "invalid choice: 'bursty'"),
 ])
@@ -170,6 +172,13 @@ def test_bad_driver_arguments_are_one_line_errors(args, says):
     run = subprocess.run([sys.executable, "-m", "harness.load.openloop", *args], cwd=ROOT, capture_output=True,
                          text=True, timeout=30)
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and says in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("host, allowed", [("127.0.0.1", True), ("localhost", True), ("198.18.0.2", True),
+                                           ("198.19.255.254", True), ("198.20.0.1", False), ("10.0.0.1", False),
+                                           ("example.com", False), (None, False)])
+def test_the_drivers_load_only_loopback_and_the_hosts_of_the_benchmarking_range(host, allowed):
+    assert openloop.allowed_host(host) is allowed
 
 
 def test_repeated_rounds_show_the_median_and_the_range():

@@ -19,6 +19,7 @@ largest answer} and never as a figure.
     .venv/bin/python -m harness.load.openloop http://127.0.0.1:8003/ --rate 10 --duration 30
 """
 import asyncio
+import ipaddress
 import json
 import math
 import os
@@ -40,6 +41,7 @@ MAX_SEND_LAG_MAX_MS = 50.0  # one send this late is a scheduler's hiccup the max
 HIGHEST_US = 3_600_000_000  # the histogram's range: 1 µs to an hour, 3 significant figures
 PERCENTILES = (50, 90, 99, 99.9)
 SPIN_S = 0.001
+BENCHMARKING = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544's range: the hosts of harness/hosts.py only
 
 
 def schedule(rate, seconds, arrivals="constant", seed=None):
@@ -196,17 +198,18 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
     return run
 
 
-def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, tick=None):
+def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, tick=None, on=()):
     """The driver in a process of its own (so that the harness's probe threads cannot delay its schedule), bounded
-    in time and killed by pid if it outstays it; its figures as a dict. tick(line) gets its progress lines."""
+    in time and killed by pid if it outstays it; its figures as a dict. tick(line) gets its progress lines. `on`:
+    what runs it elsewhere, e.g. ("ip", "netns", "exec", NAMESPACE) on a host of harness/hosts.py."""
     arguments = [url, "--rate", repr(rate), "--duration", repr(seconds), "--arrivals", arrivals, "--drain",
                  repr(drain_s), *(["--seed", str(seed)] if seed is not None else []),
                  *(["--slo-ms", repr(slo_ms)] if slo_ms else [])]
-    run = in_a_process("harness.load.openloop", arguments, seconds + drain_s + 30, tick)
+    run = in_a_process("harness.load.openloop", arguments, seconds + drain_s + 30, tick, on)
     return {"mode": "open", "rate": rate, "arrivals": arrivals, **run} if "error" in run else run
 
 
-def in_a_process(module, arguments, budget_s, tick=None):
+def in_a_process(module, arguments, budget_s, tick=None, on=()):
     """`python -m module arguments`, ended by pid after budget_s; the JSON it prints, or {"error": its last
     line}. tick(line) gets the progress lines it writes to stderr ("NAME: ... s of ...")."""
     prefix = module.rsplit(".", 1)[-1] + ": "
@@ -216,19 +219,32 @@ def in_a_process(module, arguments, budget_s, tick=None):
             if line.startswith(prefix) and " s of " in line:
                 tick(line.removeprefix(prefix).strip())
 
-    done = run_bounded([sys.executable, "-m", module, *arguments], budget_s, progress if tick else None, cwd=ROOT)
+    done = run_bounded([*on, sys.executable, "-m", module, *arguments], budget_s, progress if tick else None, cwd=ROOT)
     if done.status != 0 or not done.stdout.strip():
         lines = done.stderr.strip().splitlines() or [f"exit status {done.status}"]
         return {"error": f"driver failed: {lines[-1]}"}
     return json.loads(done.stdout)
 
 
+def allowed_host(hostname):
+    """Loopback, or an address of the benchmarking range (RFC 2544), which only harness/hosts.py assigns, inside
+    the network namespaces it made: the drivers load nothing else."""
+    if hostname == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(hostname or "")
+    except ValueError:
+        return False
+    return address.is_loopback or address in BENCHMARKING
+
+
 def check_url_and_rate(parser, args, path="/"):
     """What both drivers' command lines check: a URL on loopback whose path starts with `path`, and a --rate and
     --duration in bounds."""
-    if not args.url.startswith(("http://127.0.0.1", "http://localhost")) or \
-            not urllib.parse.urlsplit(args.url).path.startswith(path):
-        parser.error(f"the url must be on loopback, its path {path}...: http://127.0.0.1:PORT{path}...")
+    parts = urllib.parse.urlsplit(args.url)
+    if parts.scheme != "http" or not allowed_host(parts.hostname) or not parts.path.startswith(path):
+        parser.error(f"the url must be on loopback (or a host of harness/hosts.py, in {BENCHMARKING}), its path "
+                     f"{path}...: http://127.0.0.1:PORT{path}...")
     for name in ("rate", "duration"):
         if not 0 < getattr(args, name) <= 100_000:
             parser.error(f"--{name} must be above 0 and at most 100000")
