@@ -10,6 +10,7 @@ shorter than the suite's defaults, where the ranking is already clear at them: e
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,7 @@ class Block:
 RUN_ALL = [PY, "run_all.py", "--out", "{out}"]
 BLOCKS = [
     Block("answer", (), 0, kind="answer"),  # the short answer, from the kinds' results: nothing to run
+    Block("times", (), 0, kind="times"),  # make test's time (--record-test) and make report's (the blocks' own)
     Block("stall", ((PY, "-m", "harness.stall"),), 1, kind="text"),
     Block("pools", ((str(ROOT / ".venv313/bin/python"), "-m", "harness.pools"),
                     (str(ROOT / ".venv313t/bin/python"), "-m", "harness.pools")), 2, kind="text"),
@@ -92,9 +94,10 @@ def stamp(env, block):
             + ". Saved in ``docs/results/" + block.name + "/results.json``.\n\n")
 
 
-def section(block, saved, folder, document):
+def section(block, saved, folder, document, draw=True):
     """What `document` (README.rst or a page of docs/) shows between the block's markers, from its saved results:
-    the README a narrow table per task kind with its findings, the docs every column; charts beside them."""
+    the README a narrow table per task kind with its findings, the docs every column; charts beside them (drawn
+    again unless draw is False: the text is the same)."""
     env = saved["environment"]
     if block.kind == "answer":
         kinds = json.loads((SAVED / "kinds" / "results.json").read_text())
@@ -104,12 +107,14 @@ def section(block, saved, folder, document):
                 f"\n\n" + findings.answer(kinds, json.loads(found.read_text()) if found.exists() else None,
                                           "docs/results.rst"))
     if block.kind == "suite":
-        report.render(saved, folder)
+        if draw:
+            report.render(saved, folder)
         images = []
-        for source in ("matrix.png", "results.png", "hockey.png"):
-            if (folder / source).exists() and not (source == "results.png" and (folder / "matrix.png").exists()):
+        for source in report.charts_of(saved):
+            if source != "results.png" or "matrix.png" not in report.charts_of(saved):
                 chart = DOCS / f"{block.name}{'-hockey' if source == 'hockey.png' else ''}.png"
-                shutil.copyfile(folder / source, chart)
+                if draw:
+                    shutil.copyfile(folder / source, chart)
                 images.append(os.path.relpath(chart, document.parent))
         if document.parent == ROOT:
             full = os.path.relpath(folder / "results.rst", ROOT)
@@ -118,6 +123,16 @@ def section(block, saved, folder, document):
         shown = findings.shown(saved)
         return stamp(env, block) + report.readme_section(saved, images) + (
             f"\nWhat this run shows:\n\n{shown}\n" if shown else "")
+    if block.kind == "times":
+        took = [json.loads(path.read_text()) for path in sorted(SAVED.glob("*/results.json"))
+                if path.parent.name != "times"]
+        total_min = sum(found.get("took_s", 0) for found in took) / 60
+        commits = sorted({found["environment"]["commit"][:12] for found in took})
+        return (f"``make test``: {saved['passed']} tests passed in {saved['seconds'] // 60:.0f} min "
+                f"{saved['seconds'] % 60:.0f} s, in a fresh clone's ``bash .ci/run`` at commit "
+                f"{env['commit'][:12]} ({env['started'][:10]}; setting up the venvs aside, and building the "
+                f"free-threaded Python once a machine). ``make report``: {total_min:.0f} min for every block, at "
+                f"commit {', '.join(commits)}, on {env['cpu']} ({env['cpu_count']} CPUs).")
     if block.kind == "soak":
         return stamp(env, block) + soak.table(saved["runs"])
     if block.kind == "cluster":
@@ -155,8 +170,55 @@ def measure(block):
     return saved
 
 
+# A figure this suite measured, in hand-written text: a decimal with a unit or "×" (24.6 tasks/s, 0.97×, 1.5 s,
+# 3.2 per second), a ratio or an efficiency (0.88, 1.14), a size or a rate of tasks (481 MB, 12 tasks/s), a share
+# (47 %; "within 5 %", a tolerance, is a setting). Settings and defaults are integers in this text (100 ms, 600 s,
+# 40 threads, 500 jobs/s): write them so; a figure quoted from elsewhere sits in a literal block naming its source.
+UNIT = r"(?:ms|s|MB|GB|%|×|µs|tasks/s|times|per second)"
+FIGURE = re.compile(r"(?<![\w.])(?:\d+[.,]\d+\s?" + UNIT + r"(?![\w/])|[01]\.\d{2,3}(?![\w.])"
+                    r"|\d[\d ]*\s?(?:MB|GB|tasks/s)(?![\w/])|(?<!within )\d+\s?%|× ?\d+[.,]\d+)")
+
+
+def prose(text):
+    """The text's hand-written lines (number, line): not the generated blocks, literal blocks or inline literals."""
+    found, generated, literal, indent = [], False, False, 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(r"\.\. begin ", line):
+            generated = True
+        elif re.match(r"\.\. end ", line):
+            generated = False
+        elif generated:
+            continue
+        elif literal and (not line.strip() or len(line) - len(line.lstrip()) > indent):
+            continue
+        else:
+            literal = False
+            if line.rstrip().endswith("::") and not line.lstrip().startswith(".."):  # not a directive
+                literal, indent = True, len(line) - len(line.lstrip())
+            found.append((number, re.sub(r"``.*?``", "", line)))
+    return found
+
+
+def prose_figures(text):
+    """Each measured-looking figure in the text's prose: (line number, the figure)."""
+    return [(number, match.group(0)) for number, line in prose(text) for match in FIGURE.finditer(line)]
+
+
 def documents():
     return [ROOT / "README.rst", *sorted(DOCS.glob("*.rst"))]
+
+
+def record_test(log):
+    """make test's count and time, read from pytest's summary in a log of `bash .ci/run` (the last one), saved for
+    the README's 'times' line with this commit (the one the clone was made from)."""
+    summaries = re.findall(r"^=* ?(\d+) passed[^\n]* in ([\d.]+)s", log.read_text(), re.M)
+    if not summaries:
+        raise ValueError(f"{log}: no pytest summary (N passed in S s) in it")
+    found = dict(zip((1, 2), summaries[-1])).get
+    saved = {"environment": environment({}), "passed": int(found(1)), "seconds": float(found(2))}
+    (SAVED / "times").mkdir(parents=True, exist_ok=True)
+    (SAVED / "times" / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
+    return saved
 
 
 def saved_of(block):
@@ -183,7 +245,15 @@ def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated blocks (default every one): " + ", ".join(NAMED))
     parser.add_argument("--place-only", action="store_true", help="put the saved results in again, measuring nothing")
+    parser.add_argument("--record-test", type=Path, metavar="LOG", help="save make test's count and time from a log "
+                        "of bash .ci/run (its last line), then place the 'times' line")
     args = parser.parse_args(argv)
+    if args.record_test:
+        try:
+            record_test(args.record_test)
+        except (OSError, ValueError) as error:
+            parser.error(str(error))
+        args.only, args.place_only = "times", True
     names = args.only.split(",") if args.only else list(NAMED)
     unknown = [name for name in names if name not in NAMED]
     if unknown:

@@ -9,7 +9,12 @@ from .modes import load_of
 NOISE_FLOOR = 0.05  # this machine's speed moves by this much within a minute, even when T1 looks steady
 DOWN_PCT = 1.0  # a row whose /health went unanswered longer than this share of the run is called unavailable
 PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
-NARROW = ["Strategy", "Tasks/s", "× process pool", "Efficiency", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
+NARROW = ["Strategy", "Tasks/s", "× process pool", "Efficiency", "Health p99 ms", "Unavail. %", "PSS MB"]
+
+
+def short(label):
+    """A row's label in a narrow table: 3_async_threadexecutor (Python 3.13.15t) -> 3_threadexecutor (3.13.15t)."""
+    return label.replace("_async_", "_").replace("(Python ", "(")
 
 
 def noise(env, task):
@@ -64,7 +69,7 @@ def ranked(runs, env, task):
 
 def narrow_table(runs):
     pool = pool_rate(runs)
-    rows = [[run["server"], f"{run['transaction_rate']:.2f}",
+    rows = [[short(run["server"]), f"{run['transaction_rate']:.2f}",
              f"{run['transaction_rate'] / pool:.2f}" if pool else "–",
              f"{run['efficiency']:.2f}" if run.get("efficiency") is not None else "–",
              f"{run['health_ms']['p99']:.1f}" if (run.get("health_ms") or {}).get("p99") is not None else "–",
@@ -85,7 +90,7 @@ def findings(runs, env, task):
     if pool:
         lines.append("- Against the process pool's tasks/s: " + ", ".join(
             f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in order
-            if run["strategy"] != PROCESS_POOL) + ".")
+            if run["strategy"] != PROCESS_POOL or run.get("free_threaded")) + ".")
     down = [run for run in order if unavailable(run) > DOWN_PCT]
     if down:
         lines.append(f"- /health unanswered for more than {DOWN_PCT:g} % of the run: " + ", ".join(
@@ -106,8 +111,9 @@ def narrow_section(results):
     env = results["environment"]
     parts = []
     for (task, users), runs in closed_tables(results).items():
-        heading = f"Task {task}, {users} users"
-        parts.append(f"{heading}\n{'~' * len(heading)}\n\n{narrow_table(runs)}\n\n{findings(runs, env, task)}\n")
+        limit = "users" if env["tasks"][task]["waits"] else "CPUs"
+        parts.append(f"**Task {task}, {users} users** (limit: {limit} / T1)\n\n{narrow_table(runs)}\n\n"
+                     f"{findings(runs, env, task)}\n")
     return "\n".join(parts)
 
 
@@ -133,6 +139,7 @@ def answer(kinds, cluster=None, link="docs/results.rst"):
     rows = []
     for work, task in WORK:
         runs = next((runs for (kind, _), runs in tables.items() if kind == task), None)
+        runs = [run for run in runs or [] if not run.get("free_threaded")]  # a build of a strategy, not another one
         if not runs:
             continue
         order, first, tied, share = ranked(runs, env, task)

@@ -213,6 +213,14 @@ def health_bar(run, ceiling):
     return (numpy.nan, "", False) if p99 is None else (p99, f"{p99:.0f}", False)
 
 
+def caption(results):
+    """What a chart says of where it comes from: the commit, the date, the machine and each run's seconds."""
+    env = results["environment"]
+    seconds = sorted({run.get("duration_s") for run in results["runs"] if run.get("duration_s")})
+    return (f"commit {env['commit'][:12]}, {env['started'][:10]}, {env['cpu_count']} CPUs, "
+            f"{' or '.join(f'{s:g}' for s in seconds)} s a run")
+
+
 def write_chart(results, path):
     """Transactions/s (as efficiency against each kind's limit) and health-probe p99 per strategy, one bar group
     per (task kind, concurrency level)."""
@@ -268,6 +276,7 @@ def write_chart(results, path):
         axes.grid(axis="y", alpha=0.3)
         if len(groups) > 1:
             axes.legend(fontsize=8)
+    figure.suptitle(caption(results), fontsize=9, color="grey")
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
@@ -285,7 +294,8 @@ def write_matrix(results, path):
     health = numpy.full((len(servers), len(kinds)), numpy.nan)
     for (server, task), run in found.items():
         efficiency[servers.index(server), kinds.index(task)] = run["efficiency"]
-        health[servers.index(server), kinds.index(task)] = run["health_ms"]["p99"] or numpy.nan
+        down = (run["health_ms"].get("unavailable_pct") or 0) > DOWN_PCT  # red, whatever the answered probes' p99
+        health[servers.index(server), kinds.index(task)] = 10_000 if down else run["health_ms"]["p99"] or numpy.nan
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 0.5 * len(servers) + 2.2), constrained_layout=True)
     image = left.imshow(efficiency, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     figure.colorbar(image, ax=left, label="efficiency (1 = every core inside tasks, or the users' limit)")
@@ -299,10 +309,12 @@ def write_matrix(results, path):
         p99 = run["health_ms"]["p99"]
         right.text(j, i, "–" if p99 is None else f"{p99:.0f} ms\n{run['health_ms']['unavailable_pct']:.0f} % down",
                    ha="center", va="center", fontsize=8)
-    for axes, title in ((left, f"Efficiency and tasks/s, {level} users"), (right, "/health p99, share unavailable")):
+    for axes, title in ((left, f"Efficiency and tasks/s, {level} users"),
+                        (right, f"/health p99, share unavailable (red: over {DOWN_PCT:g} % down)")):
         axes.set_xticks(range(len(kinds)), kinds)
         axes.set_yticks(range(len(servers)), [s.replace("_async_", "_") for s in servers], fontsize=8)
         axes.set_title(title)
+    figure.suptitle(caption(results), fontsize=9, color="grey")
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
@@ -360,6 +372,7 @@ def write_hockey(results, path):
         axes.set_title(f"Task {task}: latency p99 against offered load")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8, loc="lower right")
+    figure.suptitle(caption(results), fontsize=9, color="grey")
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
@@ -376,13 +389,17 @@ def readme_section(results, charts):
 CHARTS = {"results.png": write_chart, "matrix.png": write_matrix, "hockey.png": write_hockey}
 
 
+def charts_of(results):
+    """The charts of the load modes the runs ran in (the matrix only for several task kinds)."""
+    return [chart for chart in dict.fromkeys(chart for name in modes_of(results) for chart in MODES[name].charts)
+            if chart != "matrix.png" or len(task_kinds(results)) > 1]
+
+
 def render(results, out_dir):
-    """results.rst and the charts of the load modes the runs ran in (the matrix only for several task kinds),
-    written into out_dir; their paths."""
+    """results.rst and the charts of charts_of(results), written into out_dir; their paths."""
     paths = [out_dir / "results.rst"]
     write_rst(results, paths[0])
-    charts = [chart for chart in dict.fromkeys(chart for name in modes_of(results) for chart in MODES[name].charts)
-              if chart != "matrix.png" or len(task_kinds(results)) > 1]
+    charts = charts_of(results)
     for chart in charts:
         CHARTS[chart](results, out_dir / chart)
         paths.append(out_dir / chart)

@@ -1,19 +1,103 @@
-"""README.rst is what users read first: it must render, and its commands must exist."""
+"""README.rst and docs/ are what users read: they must render, name what exists, and every figure in them must come
+from the one sitting's saved results (make report), none from hand-written text."""
+import json
+import re
+
 import docutils.core
 import docutils.utils
+import pytest
 
+from harness import blocks
 from harness.servers import ROOT, SERVERS
 
+DOCUMENTS = blocks.documents()
+MARKERS = re.compile(r"^\.\. begin ([\w-]+)\n(.*?)^\.\. end \1$", re.M | re.S)
 
-def test_readme_renders_without_warnings():
-    text = (ROOT / "README.rst").read_text()
-    docutils.core.publish_doctree(text, settings_overrides={"halt_level": docutils.utils.Reporter.WARNING_LEVEL,
-                                                            "report_level": 5})
+
+def sections():
+    """(document, block name, its content as the document has it) for every generated block."""
+    return [(document, name, content) for document in DOCUMENTS
+            for name, content in MARKERS.findall(document.read_text())]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_page_renders_without_warnings(document):
+    docutils.core.publish_doctree(document.read_text(), source_path=str(document), settings_overrides={
+        "halt_level": docutils.utils.Reporter.WARNING_LEVEL, "report_level": 5})
 
 
 def test_readme_names_every_server_and_command():
     text = (ROOT / "README.rst").read_text()
     for server in SERVERS:
         assert server.script in text and str(server.port) in text
-    for command in ("make test", "make bench", "./run_benchmark.sh"):
+    for command in ("make test", "make bench", "make report", "./run_benchmark.sh"):
         assert command in text
+
+
+def test_the_readme_is_an_entry_with_the_short_answer_first():
+    text = (ROOT / "README.rst").read_text()
+    assert len(text.splitlines()) <= 350
+    first_screen = "\n".join(text.splitlines()[:40])
+    assert "The short answer" in first_screen and ".. begin answer" in first_screen
+    assert "https://github.com/pioneer/httpd-background-tasks" in text, "the original, named and linked"
+
+
+def test_every_block_of_the_readme_and_docs_is_known_and_saved():
+    found = [name for _, name, _ in sections()]
+    assert sorted(found) == sorted(set(found)), "each block once"
+    assert set(found) == set(blocks.NAMED), "every block of make report has its place, and no other block is there"
+    for name in found:
+        saved = blocks.SAVED / ("kinds" if name == "answer" else name) / "results.json"
+        assert saved.exists(), f"{name}: no {saved.relative_to(ROOT)}"
+
+
+def test_every_results_block_names_the_same_commit():
+    commits = {name: set(re.findall(r"(?:Measured at commit|commit) ([0-9a-f]{12})", content))
+               for _, name, content in sections() if name != "times"}
+    assert all(commits.values()), f"a block that names no commit: {[n for n, c in commits.items() if not c]}"
+    assert len(set().union(*commits.values())) == 1, commits
+
+
+def test_every_block_is_what_its_saved_results_render():
+    for document, name, content in sections():
+        saved = blocks.saved_of(blocks.NAMED[name])
+        expected = blocks.section(blocks.NAMED[name], saved, blocks.SAVED / name, document, draw=False)
+        assert content.strip() == expected.strip(), f"{document.name}: block {name} differs from its results.json"
+
+
+def test_every_chart_a_page_shows_exists():
+    for document in DOCUMENTS:
+        for image in re.findall(r"^\.\. image:: (\S+)", document.read_text(), re.M):
+            assert (document.parent / image).exists(), f"{document.name}: {image}"
+
+
+def test_the_readmes_tables_are_narrow():
+    text = (ROOT / "README.rst").read_text()
+    for table in re.findall(r"^(=+(?:  +=+)*)$", text, re.M):
+        assert len(table) <= 120 and len(table.split()) <= 7, table
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_hand_written_text_states_no_measured_figure(document):
+    assert blocks.prose_figures(document.read_text()) == [], "a measured figure belongs in a generated block"
+
+
+@pytest.mark.parametrize("sentence, figures", [
+    # from the README before make report: each of these must be caught
+    ("Server 4 did 14.0 tasks/s (0.94 of ``CPUs / T1``), Dask 12.4", ["14.0 tasks/s", "0.94"]),
+    ("A process pool of 25 does 231.4 and 169.8 but takes 481 MB", ["481 MB"]),
+    ("servers 1 and 2 are unavailable for most of every run (47 to 94 % of the time", ["94 %"]),
+    ("health p99 6 to 30 ms; 1.0 is out of reach beside 1.14", ["1.14"]),
+    ("the thread pool did 0.98 × the process pool's tasks per second", ["0.98 ×"]),
+    # settings, tolerances, versions and literals are not figures
+    ("GET /health every 100 ms, 40 threads, a 600 s timeout, at 500 jobs/s, within 15 %", []),
+    ("Python 3.13.15t, uvicorn 0.54.0, ``T1 = 77.3 ms``", []),
+])
+def test_the_figure_rule_catches_measured_figures_and_spares_settings(sentence, figures):
+    assert [found for _, found in blocks.prose_figures(sentence)] == figures
+
+
+def test_the_saved_results_are_json_with_their_environment():
+    for path in blocks.SAVED.glob("*/results.json"):
+        saved = json.loads(path.read_text())
+        assert {"commit", "started", "cpu"} <= set(saved["environment"]), path

@@ -1,0 +1,64 @@
+"""The findings under the tables and the short answer are said by rules from the results: checked on runs whose
+figures are known."""
+from harness import findings
+
+
+def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", free_threaded=False):
+    return {"server": server, "strategy": strategy or server.split(" ")[0], "task": task, "mode": "closed",
+            "concurrency": 25, "measured": True, "transaction_rate": rate, "efficiency": efficiency,
+            "health_ms": {"p99": p99, "unavailable_pct": down}, "peak_pss_mb": 50.0, "free_threaded": free_threaded}
+
+
+ENV = {"tasks": {"cpu": {"t1_s": 0.08, "t1_s_end": 0.08, "waits": False},
+                 "sleep": {"t1_s": 0.1, "t1_s_end": 0.1, "waits": True}}}
+CPU = [run("1_sync", 12.0, 0.48, down=60.0, p99=5000.0), run("4_async_processexecutor", 24.0, 0.96),
+       run("7_async_interpreterpool", 23.5, 0.94), run("3_async_threadexecutor", 12.2, 0.49, p99=500.0),
+       run("4_async_processexecutor (Python 3.13.15t)", 14.0, 0.97, "4_async_processexecutor", free_threaded=True)]
+
+
+def test_the_first_is_the_most_efficient_available_row_and_its_ties_are_said():
+    order, first, tied, share = findings.ranked(CPU, ENV, "cpu")
+    assert first["efficiency"] == 0.97 and share == findings.NOISE_FLOOR
+    assert [r["strategy"] for r in tied] == ["4_async_processexecutor", "7_async_interpreterpool"]
+    text = findings.findings(CPU, ENV, "cpu")
+    assert "within this run's noise (±5 %)" in text
+    assert "1_sync 0.50×" in text, "against the process pool with the GIL, not its free-threaded twin"
+    assert "1_sync (60 %)" in text and "3_async_threadexecutor (" not in text.split("unanswered")[1]
+
+
+def test_a_drifting_machine_widens_what_cannot_be_told_apart():
+    drifting = {"tasks": {"cpu": {"t1_s": 0.08, "t1_s_end": 0.096, "waits": False}}}
+    assert findings.noise(drifting, "cpu") == 0.2
+    _, first, tied, _ = findings.ranked(CPU, drifting, "cpu")
+    assert len(tied) == 2 and findings.ranked(CPU, ENV, "cpu")[2] != []
+
+
+def test_a_pool_sized_for_the_users_stands_for_its_strategy():
+    sleep = [run("3_async_threadexecutor", 19.0, 0.08, task="sleep"),
+             run("3_async_threadexecutor --workers 25", 230.0, 0.92, task="sleep"),
+             run("4_async_processexecutor --workers 25", 231.0, 0.93, task="sleep"),
+             run("2_async", 9.0, 0.04, down=90.0, task="sleep")]
+    best = findings.best_per_strategy(sleep)
+    assert [r["server"] for r in best] == ["4_async_processexecutor --workers 25",
+                                           "3_async_threadexecutor --workers 25", "2_async"]
+
+
+def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_behind_them():
+    kinds = {"environment": ENV, "runs": CPU}
+    cluster = {"runs": [{"engine": "6_async_celery", "fault": "the web host killed, restarted 2 s later",
+                         "accepted": 160, "lost": 0}]}
+    table = findings.answer(kinds, cluster)
+    row = table.split("* - Pure-Python CPU")[1].split("* -")[0]
+    assert "**4_async_processexecutor**: 1.00× the process pool" in row and "3.13.15t" not in row, \
+        "the free-threaded twin is another build of a strategy, not one to choose here"
+    assert "(tied within noise: 7_async_interpreterpool)" in row
+    assert "1_sync: /health unanswered 60 % of the run" in row
+    assert "0 of 160 accepted jobs lost" in table
+    assert "C code that releases the GIL" not in table, "no row without its kind's results"
+    assert "--task mymodule:myfunction" in table
+
+
+def test_the_narrow_table_has_seven_columns_within_120_characters():
+    table = findings.narrow_table(CPU)
+    lines = table.splitlines()
+    assert max(map(len, lines)) <= 120 and len(lines[0].split()) == 7
