@@ -102,10 +102,10 @@ def section(block, saved, folder, document, draw=True):
     if block.kind == "answer":
         kinds = json.loads((SAVED / "kinds" / "results.json").read_text())
         found = SAVED / "cluster" / "results.json"
-        return (f"From the task-kind matrix below (commit {env['commit'][:12]}, {env['started']}, "
-                f"``docs/results/kinds/results.json``) and the fault table of `docs/scaling.rst <docs/scaling.rst>`__."
-                f"\n\n" + findings.answer(kinds, json.loads(found.read_text()) if found.exists() else None,
-                                          "docs/results.rst"))
+        return (f"Generated from the task-kind matrix (commit {env['commit'][:12]}, {env['started']}, "
+                f"``docs/results/kinds/results.json``) and the hosts' fault table (`docs/scaling.rst "
+                f"<docs/scaling.rst>`__), by the rules of ``harness/findings.py``.\n\n"
+                + findings.answer(kinds, json.loads(found.read_text()) if found.exists() else None))
     if block.kind == "suite":
         if draw:
             report.render(saved, folder)
@@ -118,8 +118,8 @@ def section(block, saved, folder, document, draw=True):
                 images.append(os.path.relpath(chart, document.parent))
         if document.parent == ROOT:
             full = os.path.relpath(folder / "results.rst", ROOT)
-            return (stamp(env, block) + "".join(f".. image:: {image}\n   :alt: {block.name}\n\n" for image in images)
-                    + findings.narrow_section(saved) + f"\nEvery column: `{full} <{full}>`__.\n")
+            # No chart here: the README shows the headline chart after the short answer, by hand.
+            return stamp(env, block) + findings.narrow_section(saved) + f"\nEvery column: `{full} <{full}>`__.\n"
         shown = findings.shown(saved)
         return stamp(env, block) + report.readme_section(saved, images) + (
             f"\nWhat this run shows:\n\n{shown}\n" if shown else "")
@@ -270,7 +270,9 @@ def main(argv=None):
             if not block.commands:
                 continue
             done_min = sum(b.expected_min for b in blocks[:index])
-            pace = (time.monotonic() - started) / 60 / done_min if done_min else 1
+            # The machine's pace against the estimates, once a few minutes of them have run; bounded, for a
+            # block that ended early (an error) says little of the others.
+            pace = min(2.0, max(0.5, (time.monotonic() - started) / 60 / done_min)) if done_min >= 5 else 1
             left = (expected - done_min) * pace
             print(f"\n=== make report [{index + 1}/{len(blocks)}] {block.name}: {block.shown_command()} "
                   f"(about {left:.0f} min left)", flush=True)

@@ -131,7 +131,7 @@ def figures(run, pool):
             + f", {unavailable(run):.0f} % unavailable, {run['peak_pss_mb']:.0f} MB")
 
 
-def answer(kinds, cluster=None, link="docs/results.rst"):
+def answer(kinds, cluster=None, tables="`Results`_"):
     """The decision table: per kind of work, the first strategy, the runner-up, the one to avoid and why, with the
     figures behind them; from the task-kind matrix's results (and the hosts' fault table for work that must
     survive a restart)."""
@@ -164,8 +164,9 @@ def answer(kinds, cluster=None, link="docs/results.rst"):
     rows.append(["Your own function", "``make bench ARGS=\"--task mymodule:myfunction --n N\"``: every strategy "
                  "with it, in the same tables", "–", "–"])
     lines = [".. list-table::", "   :header-rows: 1", "   :widths: 22 30 26 22", "",
-             "   * - Your work", "     - Use", "     - Runner-up", "     - Avoid, and why"]
+             "   * - Your work", "     - Use (measured: × the process pool's tasks/s, /health p99, share of the run "
+             "unavailable, peak PSS)", "     - Runner-up", "     - Avoid, and why"]
     for cells in rows:
         lines.append(f"   * - {cells[0]}")
         lines += [f"     - {cell}" for cell in cells[1:]]
-    return "\n".join(lines) + f"\n\nThe full tables: `{link} <{link}>`__."
+    return "\n".join(lines) + f"\n\nThe tables these figures come from: {tables}."
