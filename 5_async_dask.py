@@ -15,7 +15,7 @@ import tasks
 from serving import cli, lifecycle, web
 
 # Dask's housekeeping runs on the cores that compute the task. Measured on 2 cores, these settings cut the CPU it
-# costs per request by about 5 % (README.rst, "Scaling beyond one machine"); they apply to the embedded cluster.
+# costs per request by about 5 % (docs/scaling.rst); they apply to the embedded cluster.
 dask.config.set({"distributed.admin.tick.interval": "1s", "distributed.admin.system-monitor.interval": "5s",
                  "distributed.scheduler.work-stealing": False, "distributed.worker.profile.enabled": False})
 

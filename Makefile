@@ -5,7 +5,7 @@
 # make stall  - why there are two load models: a 2 s stall as siege and the open-loop driver each measure it
 # make pools  - each pool by itself (threads, processes, subinterpreters): start-up, memory, round trip, parallelism
 # make cluster - servers 5 and 6 with broker/scheduler and workers on hosts of their own (network namespaces, root),
-#                one host cut off or killed mid-run: the fault table (ARGS="--update-readme cluster")
+#                one host cut off or killed mid-run: the fault table (into docs/: make report ARGS="--only cluster")
 # make report - every results block of the README and docs/ in one sitting at one commit (over an hour; a clean tree)
 # make celery-waits - three ways for server 6 to await Celery's results (pub/sub, polling, a thread each), measured
 # make gil-twin - the with-GIL twin of the free-threaded build below (same source and flags), built once; its path

@@ -25,6 +25,7 @@ from harness.load import openloop
 from harness.modes import MODES
 from harness.provenance import environment
 from harness.report import environment_line, tables_rst
+from harness.readme import holding
 from harness.results import save, update_readme
 from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess
 
@@ -130,8 +131,8 @@ def parse_args(argv=None):
         args.tasks, args.servers = task_list(args.tasks, args.task, args.n, args.servers, backend, "run_all.py")
     except ValueError as error:
         parser.error(str(error))
-    if args.update_readme and f".. begin {args.update_readme}\n" not in args.readme.read_text():
-        parser.error(f"{args.readme.name} has no '.. begin {args.update_readme}' marker")
+    if args.update_readme and holding(args.readme, args.update_readme) is None:
+        parser.error(f"{args.readme.name} and docs/ have no '.. begin {args.update_readme}' marker")
     return args
 
 

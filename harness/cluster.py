@@ -3,12 +3,11 @@ and two workers on hosts of their own (harness/hosts.py), under background jobs 
 cut off or killed: every accepted job accounted for (done, failed, lost, run twice, unfinished at the deadline),
 how long until the jobs' throughput is back, what clients saw meanwhile, whether /health stayed up.
 
-    .venv/bin/python -m harness.cluster [--engines celery,dask] [--update-readme cluster]
+    .venv/bin/python -m harness.cluster [--engines celery,dask]     (make cluster; into docs/: make report)
 
 Root only (network namespaces). Each job's task writes its n to a file shared by the hosts (one machine's disk) once
 it has computed it, so that a job run twice is seen twice.
 """
-import argparse
 import collections
 import json
 import os
@@ -29,7 +28,6 @@ from .hosts import Hosts, Loopback, is_root
 from .load import openloop
 from .measure import rank
 from .provenance import environment
-from .readme import update_section
 from .servers import ROOT, request
 
 PYTHON = sys.executable
@@ -328,8 +326,6 @@ def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="celery,dask", help="comma-separated: celery, dask")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results.json goes")
-    parser.add_argument("--update-readme", metavar="SECTION", help="put the table into this README section")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.rst", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     engines = args.engines.split(",")
     if any(engine not in ENGINES for engine in engines):
@@ -372,9 +368,6 @@ def main(argv=None):
     (out / "results.json").write_text(json.dumps(saved, indent=2) + "\n")
     text = open_table(open_runs) + "\n\n" + table(runs)
     print(text)
-    if args.update_readme:
-        header = f"Commit {env['commit'][:12]}, {env['started']}, {env['cpu']}, {env['cpu_count']} CPUs; "
-        update_section(args.readme, args.update_readme, header + describe(saved) + text + "\n")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Writing a section of README.rst: what stands between the RST comments `.. begin NAME` and `.. end NAME`."""
+"""Writing a section of README.rst or of a page of docs/: what stands between the RST comments `.. begin NAME` and
+`.. end NAME`."""
 import re
 
 
@@ -8,6 +9,16 @@ def replace_section(text, name, content):
     if not pattern.search(text):
         raise ValueError(f"no '.. begin {name}' / '.. end {name}' markers")
     return pattern.sub(lambda match: f"{match.group(1)}\n{content.strip()}\n\n{match.group(2)}", text, count=1)
+
+
+def documents(readme):
+    """README.rst and the pages of docs/ beside it: where the sections are."""
+    return [readme, *sorted((readme.parent / "docs").glob("*.rst"))]
+
+
+def holding(readme, name):
+    """The one of documents(readme) with the markers of section NAME, or None."""
+    return next((document for document in documents(readme) if f".. begin {name}\n" in document.read_text()), None)
 
 
 def update_section(readme, name, content):

@@ -1,13 +1,14 @@
 """Where a suite's results go: its folder (results.json, and the tables and charts drawn from it) and the README."""
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from . import report
 from .cli import OneLineParser
-from .readme import update_section
+from .readme import holding, update_section
 from .servers import ROOT
 
 
@@ -21,18 +22,20 @@ def save(out_dir, env, runs, render=True):
 
 
 def update_readme(results, out_dir, section, readme):
-    """Replace the README's section with these results; the chart goes to docs/SECTION.png beside it: for several
-    task kinds the matrix, which a person reads faster than bars in four colours; for open-loop runs the latency
-    against the rate (docs/SECTION-hockey.png)."""
+    """Replace the section (in the README or the page of docs/ that has it) with these results; the chart goes to
+    docs/SECTION.png: for several task kinds the matrix, which a person reads faster than bars in four colours; for
+    open-loop runs the latency against the rate (docs/SECTION-hockey.png)."""
+    document = holding(readme, section)
     matrix, bars, hockey = out_dir / "matrix.png", out_dir / "results.png", out_dir / "hockey.png"
     charts = [(matrix if matrix.exists() else bars, Path("docs") / f"{section}.png")] if bars.exists() else []
     charts += [(hockey, Path("docs") / f"{section}-hockey.png")] if hockey.exists() else []
     for source, chart in charts:
         (readme.parent / chart).parent.mkdir(exist_ok=True)
         shutil.copyfile(source, readme.parent / chart)
-    update_section(readme, section, report.readme_section(results, [chart for _, chart in charts]))
+    shown = [os.path.relpath(readme.parent / chart, document.parent) for _, chart in charts]
+    update_section(document, section, report.readme_section(results, shown))
     where = f", charts in {', '.join(str(chart) for _, chart in charts)}" if charts else ""
-    print(f"{readme.name}: section '{section}' updated{where}")
+    print(f"{document.relative_to(readme.parent)}: section '{section}' updated{where}")
 
 
 def main(argv=None):
@@ -43,8 +46,8 @@ def main(argv=None):
     parser.add_argument("--update-readme", metavar="SECTION", required=True, help="the README section to replace")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.rst", help=argparse.SUPPRESS)  # for tests
     args = parser.parse_args(argv)
-    if f".. begin {args.update_readme}\n" not in args.readme.read_text():  # before any chart is copied to docs/
-        parser.error(f"{args.readme.name} has no '.. begin {args.update_readme}' marker")
+    if holding(args.readme, args.update_readme) is None:  # before any chart is copied to docs/
+        parser.error(f"{args.readme.name} and docs/ have no '.. begin {args.update_readme}' marker")
     results, _ = report.rendered(parser, args.results, args.results.parent)
     update_readme(results, args.results.parent, args.update_readme, args.readme)
     return 0

@@ -1,6 +1,6 @@
 """Soak: every server at once, for minutes, under mixed load, its process tree's memory and open files sampled.
 
-    .venv/bin/python -m harness.soak [--minutes 10] [--servers 1,4] [--update-readme]   (make soak)
+    .venv/bin/python -m harness.soak [--minutes 10] [--servers 1,4]   (make soak; into docs/: make report)
 
 Each server gets, side by side with the others: siege in 30 s phases alternating 25 and 512 users; a checker
 that asks for random small n and compares every answer with the harness's own sieve; a bad request every second
@@ -30,7 +30,6 @@ from .cli import OneLineParser, runnable, server_list
 from .load import siege
 from .provenance import environment
 from .measure import tree_figures, wait_until_idle
-from .readme import update_section
 from .servers import HOST, ROOT, SERVERS, ServerProcess, request
 from .verify import prime_count
 
@@ -190,7 +189,6 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=10, help="how long each server is soaked (default 10)")
     parser.add_argument("--servers", type=server_list, default=list(SERVERS), help="as run_all.py's (default all)")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results go (default results/)")
-    parser.add_argument("--update-readme", action="store_true", help="put the table in README.rst's 'soak' section")
     args = parser.parse_args(argv)
     if not 0.1 <= args.minutes <= 120:
         parser.error("--minutes must be from 0.1 to 120")
@@ -220,9 +218,6 @@ def main(argv=None):
     saved = {"environment": env, "minutes": args.minutes, "runs": results}
     (out / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
     print(f"\n{table(results)}\n\nResults in {out}/")
-    if args.update_readme:
-        command = f"make soak ARGS=\"--minutes {args.minutes:g} --update-readme\""
-        update_section(ROOT / "README.rst", "soak", f"``{command}``:\n\n{table(results)}")
     bad = [r["server"] for r in results if r["wrong"] or r["bad_wrong"] or not r["clean_stop"]]
     return 1 if bad or stop.is_set() else 0
 

@@ -4,12 +4,10 @@ Three copies of backend.py (each answers after 100 ms, on one IOLoop) on free po
 `seconds`: one by siege (closed loop, 25 users) and one by the open-loop driver (20 requests/s), both frozen with
 SIGSTOP for `pause_s` in the middle of the run; a third by the driver without the pause, for reference.
 
-    .venv/bin/python -m harness.stall          # or: make stall (ARGS=--update-readme: into README.rst)
+    .venv/bin/python -m harness.stall          # or: make stall (into docs/: make report ARGS="--only stall")
 """
-import datetime
 import signal
 import sys
-import textwrap
 import threading
 import time
 
@@ -18,9 +16,7 @@ from processes import free_port, on_stop_signals
 from .cli import OneLineParser
 from .load import openloop, siege
 from .measure import percentiles
-from .provenance import git_commit
-from .readme import update_section
-from .servers import BACKEND, HOST, ROOT, ServerProcess
+from .servers import BACKEND, HOST, ServerProcess
 
 MS = 100
 
@@ -89,17 +85,11 @@ def table(results, seconds=15, rate=20, users=25, pause_s=2.0):
 
 def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--update-readme", action="store_true", help="put the table in README.rst's 'stall' section")
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     on_stop_signals(first=lambda signum: None, status=1, grace_s=2)  # then every server is killed by pid
     print("stall: three backend.py servers, 15 s of load each (siege, open loop, open loop without the pause)")
     text = table(demonstrate(progress=lambda line: print(line, file=sys.stderr, flush=True)))
     print(text)
-    if args.update_readme:
-        when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-        content = f"Measured {when}, commit {git_commit(short=True)}::\n\n" + textwrap.indent(text, "    ")
-        update_section(ROOT / "README.rst", "stall", content)
-        print("README.rst: section 'stall' updated")
     return 0
 
 

@@ -84,14 +84,16 @@ def test_hand_written_text_states_no_measured_figure(document):
 
 @pytest.mark.parametrize("sentence, figures", [
     # from the README before make report: each of these must be caught
-    ("Server 4 did 14.0 tasks/s (0.94 of ``CPUs / T1``), Dask 12.4", ["14.0 tasks/s", "0.94"]),
-    ("A process pool of 25 does 231.4 and 169.8 but takes 481 MB", ["481 MB"]),
+    ("Server 4 did 14.0 tasks/s (0.94 of ``CPUs / T1``), Dask 12.4", ["14.0 tasks/s", "0.94", "12.4"]),
+    ("A process pool of 25 does 231.4 and 169.8 but takes 481 MB", ["231.4", "169.8", "481 MB"]),
     ("servers 1 and 2 are unavailable for most of every run (47 to 94 % of the time", ["94 %"]),
     ("health p99 6 to 30 ms; 1.0 is out of reach beside 1.14", ["1.14"]),
     ("the thread pool did 0.98 × the process pool's tasks per second", ["0.98 ×"]),
-    # settings, tolerances, versions and literals are not figures
-    ("GET /health every 100 ms, 40 threads, a 600 s timeout, at 500 jobs/s, within 15 %", []),
-    ("Python 3.13.15t, uvicorn 0.54.0, ``T1 = 77.3 ms``", []),
+    ("The original's 591 transactions per second", ["591 transactions per second"]),
+    ("a literal ``across\nlines: 77.3 ms`` and after it 12.5 requests/s", ["12.5 requests/s"]),
+    # settings, tolerances, versions and literals are not figures (integer latencies pass: the rule's limit)
+    ("GET /health every 100 ms, 40 threads, a 600 s timeout, at 500 jobs/s, within 15 %, 64 KiB", []),
+    ("Python 3.13.15t, uvicorn 0.54.0, HTTP/1.1 on 127.0.0.1, no row reaches 1.0, ``T1 = 77.3 ms``", []),
 ])
 def test_the_figure_rule_catches_measured_figures_and_spares_settings(sentence, figures):
     assert [found for _, found in blocks.prose_figures(sentence)] == figures
