@@ -47,14 +47,27 @@ def pool_rate(runs):
     return max(rates) if rates else None
 
 
+def unsized(run):
+    """The row's label without the pool's size given for the load: its strategy as configured otherwise."""
+    return run["server"].split(" --workers")[0].split(" --threads")[0]
+
+
 def best_per_strategy(runs):
     """Each strategy's best row (the default size or the sized one, whichever did more): a reader sizes a pool."""
     best = {}
     for run in runs:
-        key = run["server"].split(" --workers")[0].split(" --threads")[0]
-        if key not in best or (run.get("efficiency") or 0) > (best[key].get("efficiency") or 0):
-            best[key] = run
+        if unsized(run) not in best or (run.get("efficiency") or 0) > (best[unsized(run)].get("efficiency") or 0):
+            best[unsized(run)] = run
     return sorted(best.values(), key=lambda run: -(run.get("efficiency") or 0))
+
+
+def trap(runs):
+    """For waiting work, each pool at its default size (CPUs places) against the same pool sized for the load:
+    (the lowest ratio of their tasks/s, the highest), or None where no pool ran both ways."""
+    sized = {unsized(run): run for run in runs if run["server"] != unsized(run)}
+    ratios = [run["transaction_rate"] / sized[run["server"]]["transaction_rate"] for run in runs
+              if run["server"] in sized and sized[run["server"]].get("transaction_rate")]
+    return (min(ratios), max(ratios)) if ratios else None
 
 
 def ranked(runs, env, task):
@@ -91,6 +104,10 @@ def findings(runs, env, task):
         lines.append("- Against the process pool's tasks/s: " + ", ".join(
             f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in order
             if run["strategy"] != PROCESS_POOL or run.get("free_threaded")) + ".")
+    default = trap(runs)
+    if default:
+        lines.append(f"- The pools at their default size (CPUs places) did {default[0]:.2f}× to {default[1]:.2f}× "
+                     "what the same pools did sized for the users: the trap of sizing a pool for work that waits.")
     down = [run for run in order if unavailable(run) > DOWN_PCT]
     if down:
         lines.append(f"- /health unanswered for more than {DOWN_PCT:g} % of the run: " + ", ".join(
@@ -106,14 +123,17 @@ def shown(results):
 
 
 def narrow_section(results):
-    """The README's version of a closed-loop block: per table, the narrow table and its findings; the full tables
-    are in the block's folder under docs/results/."""
+    """The README's version of a closed-loop block: per table, the narrow table (each strategy once) and the
+    findings of the whole table; the full tables are in the block's folder under docs/results/."""
     env = results["environment"]
     parts = []
     for (task, users), runs in closed_tables(results).items():
         limit = "users" if env["tasks"][task]["waits"] else "CPUs"
-        parts.append(f"**Task {task}, {users} users** (limit: {limit} / T1)\n\n{narrow_table(runs)}\n\n"
-                     f"{findings(runs, env, task)}\n")
+        # Each strategy once, at its best size, on the main interpreter: the rest is in the full tables.
+        shown = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
+        shown.sort(key=runs.index)
+        parts.append(f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
+                     f"\n\n{narrow_table(shown)}\n\n{findings(runs, env, task)}\n")
     return "\n".join(parts)
 
 

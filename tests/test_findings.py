@@ -41,6 +41,9 @@ def test_a_pool_sized_for_the_users_stands_for_its_strategy():
     best = findings.best_per_strategy(sleep)
     assert [r["server"] for r in best] == ["4_async_processexecutor --workers 25",
                                            "3_async_threadexecutor --workers 25", "2_async"]
+    assert findings.trap(sleep) == (19.0 / 230.0, 19.0 / 230.0), "only the pool that ran both ways"
+    assert "did 0.08× to 0.08× what the same pools did sized" in findings.findings(sleep, ENV, "sleep")
+    assert findings.trap(CPU) is None
 
 
 def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_behind_them():
