@@ -6,7 +6,9 @@ from tabulate import tabulate
 
 from .modes import load_of
 
-NOISE_FLOOR = 0.05  # this machine's speed moves by this much within a minute, even when T1 looks steady
+# Two rows of one table closer than this share are not told apart. Tasks/s of one row moves between runs minutes
+# apart (the machine's speed drifts; --repeat shows by how much), and a short run has few tasks to count.
+NOISE = 0.05
 DOWN_PCT = 1.0  # a row whose /health went unanswered longer than this share of the run is called unavailable
 PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
 NARROW = ["Strategy", "Tasks/s", "× process pool", "Efficiency", "Health p99 ms", "Unavail. %", "PSS MB"]
@@ -15,14 +17,6 @@ NARROW = ["Strategy", "Tasks/s", "× process pool", "Efficiency", "Health p99 ms
 def short(label):
     """A row's label in a narrow table: 3_async_threadexecutor (Python 3.13.15t) -> 3_threadexecutor (3.13.15t)."""
     return label.replace("_async_", "_").replace("(Python ", "(")
-
-
-def noise(env, task):
-    """The share by which two rows of one table must differ to be told apart: the drift of one task's time alone
-    from the start of the suite to its end, at least NOISE_FLOOR."""
-    kind = env["tasks"][task]
-    drift = abs(kind.get("t1_s_end", kind["t1_s"]) - kind["t1_s"]) / kind["t1_s"]
-    return max(NOISE_FLOOR, drift)
 
 
 def closed_tables(results):
@@ -53,12 +47,13 @@ def unsized(run):
 
 
 def best_per_strategy(runs):
-    """Each strategy's best row (the default size or the sized one, whichever did more): a reader sizes a pool."""
+    """Each strategy's best row (the default size or the sized one, whichever did more tasks/s: a reader sizes a
+    pool), most tasks/s first."""
     best = {}
     for run in runs:
-        if unsized(run) not in best or (run.get("efficiency") or 0) > (best[unsized(run)].get("efficiency") or 0):
+        if unsized(run) not in best or run["transaction_rate"] > best[unsized(run)]["transaction_rate"]:
             best[unsized(run)] = run
-    return sorted(best.values(), key=lambda run: -(run.get("efficiency") or 0))
+    return sorted(best.values(), key=lambda run: -run["transaction_rate"])
 
 
 def trap(runs):
@@ -70,14 +65,14 @@ def trap(runs):
     return (min(ratios), max(ratios)) if ratios else None
 
 
-def ranked(runs, env, task):
-    """The strategies best first, and those indistinguishable from the first (within noise, and available)."""
-    order = best_per_strategy(runs)
-    share = noise(env, task)
+def ranked(runs):
+    """The strategies, most tasks/s first (each at its best size, not the free-threaded twins: another build of a
+    strategy); the first of them that kept /health answered; and those within NOISE of it, also answered."""
+    order = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
     first = next((run for run in order if unavailable(run) <= DOWN_PCT), order[0])
     tied = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT
-            and (run.get("efficiency") or 0) >= (first.get("efficiency") or 0) * (1 - share)]
-    return order, first, tied, share
+            and run["transaction_rate"] >= first["transaction_rate"] * (1 - NOISE)]
+    return order, first, tied
 
 
 def narrow_table(runs):
@@ -91,24 +86,24 @@ def narrow_table(runs):
     return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * 6))
 
 
-def findings(runs, env, task):
-    """The bullets under a table: who is first, who cannot be told from it, the ratios against the process pool,
-    and which rows left /health unanswered."""
-    order, first, tied, share = ranked(runs, env, task)
+def findings(runs):
+    """The bullets under a table: who is first, who cannot be told from it, the ratios against the process pool
+    (each strategy at its best size, the free-threaded twins too), the pools' default size for waiting work, and
+    which rows left /health unanswered."""
+    order, first, tied = ranked(runs)
     pool = pool_rate(runs)
-    lines = [f"- First: **{first['server']}**, efficiency {first['efficiency']:.2f} "
-             f"({first['transaction_rate']:.2f} tasks/s)"
-             + (f"; within this run's noise (±{share * 100:.0f} %), so not told apart from it: "
-                + ", ".join(f"{run['server']} ({run['efficiency']:.2f})" for run in tied) if tied else "") + "."]
+    lines = [f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s (efficiency "
+             f"{first['efficiency']:.2f})" + (f"; within {NOISE * 100:.0f} % of it, not told apart: " + ", ".join(
+                 f"{run['server']} ({run['transaction_rate']:.2f})" for run in tied) if tied else "") + "."]
     if pool:
         lines.append("- Against the process pool's tasks/s: " + ", ".join(
-            f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in order
+            f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in best_per_strategy(runs)
             if run["strategy"] != PROCESS_POOL or run.get("free_threaded")) + ".")
     default = trap(runs)
     if default:
         lines.append(f"- The pools at their default size (CPUs places) did {default[0]:.2f}× to {default[1]:.2f}× "
                      "what the same pools did sized for the users: the trap of sizing a pool for work that waits.")
-    down = [run for run in order if unavailable(run) > DOWN_PCT]
+    down = sorted((run for run in runs if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
     if down:
         lines.append(f"- /health unanswered for more than {DOWN_PCT:g} % of the run: " + ", ".join(
             f"{run['server']} ({unavailable(run):.0f} %)" for run in down) + ".")
@@ -117,8 +112,7 @@ def findings(runs, env, task):
 
 def shown(results):
     """The findings of every closed-loop table of the results, each under its heading."""
-    env = results["environment"]
-    return "\n\n".join(f"Task {task}, {users} users:\n\n{findings(runs, env, task)}"
+    return "\n\n".join(f"Task {task}, {users} users:\n\n{findings(runs)}"
                         for (task, users), runs in closed_tables(results).items())
 
 
@@ -133,7 +127,7 @@ def narrow_section(results):
         shown = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
         shown.sort(key=runs.index)
         parts.append(f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
-                     f"\n\n{narrow_table(shown)}\n\n{findings(runs, env, task)}\n")
+                     f"\n\n{narrow_table(shown)}\n\n{findings(runs)}\n")
     return "\n".join(parts)
 
 
@@ -155,14 +149,14 @@ def answer(kinds, cluster=None, tables="`Results`_"):
     """The decision table: per kind of work, the first strategy, the runner-up, the one to avoid and why, with the
     figures behind them; from the task-kind matrix's results (and the hosts' fault table for work that must
     survive a restart)."""
-    env, tables = kinds["environment"], closed_tables(kinds)
+    tables = closed_tables(kinds)
     rows = []
     for work, task in WORK:
         runs = next((runs for (kind, _), runs in tables.items() if kind == task), None)
         runs = [run for run in runs or [] if not run.get("free_threaded")]  # a build of a strategy, not another one
         if not runs:
             continue
-        order, first, tied, share = ranked(runs, env, task)
+        order, first, tied = ranked(runs)
         pool = pool_rate(runs)
         others = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT]
         runner = others[0] if others else None
@@ -170,7 +164,7 @@ def answer(kinds, cluster=None, tables="`Results`_"):
         why = (f"/health unanswered {unavailable(worst):.0f} % of the run" if unavailable(worst) > DOWN_PCT
                else f"{worst['transaction_rate'] / pool:.2f}× the process pool")
         rows.append([work, f"**{first['server']}**: {figures(first, pool)}"
-                     + (" (tied within noise: " + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
+                     + (f" (within {NOISE * 100:.0f} %: " + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
                      f"{runner['server']}: {figures(runner, pool)}" if runner else "–", f"{worst['server']}: {why}"])
     if cluster:
         killed = next((run for run in cluster["runs"] if run.get("engine", "").startswith("6")
