@@ -2,6 +2,8 @@
 of the README, and the short answer ("which strategy for my work?") from the task-kind matrix. Rules, not prose:
 a figure in a sentence is a figure of the saved results, and two rows closer than the run's noise are said to be
 indistinguishable rather than ranked."""
+import textwrap
+
 from tabulate import tabulate
 
 from .modes import load_of
@@ -11,7 +13,7 @@ from .modes import load_of
 NOISE = 0.05
 DOWN_PCT = 1.0  # a row whose /health went unanswered longer than this share of the run is called unavailable
 PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
-NARROW = ["Strategy", "Tasks/s", "× process pool", "Efficiency", "Health p99 ms", "Unavail. %", "PSS MB"]
+NARROW = ["Strategy", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
 
 
 def short(label):
@@ -57,33 +59,33 @@ def best_per_strategy(runs):
 
 
 def trap(runs):
-    """For waiting work, each pool at its default size (CPUs places) against the same pool sized for the load:
-    (the lowest ratio of their tasks/s, the highest), or None where no pool ran both ways."""
+    """For waiting work, each pool at its default size against the same pool sized for the load: {its label at
+    the default size: the ratio of their tasks/s}, lowest first; {} where no pool ran both ways."""
     sized = {unsized(run): run for run in runs if run["server"] != unsized(run)}
-    ratios = [run["transaction_rate"] / sized[run["server"]]["transaction_rate"] for run in runs
-              if run["server"] in sized and sized[run["server"]].get("transaction_rate")]
-    return (min(ratios), max(ratios)) if ratios else None
+    ratios = {run["server"]: run["transaction_rate"] / sized[run["server"]]["transaction_rate"] for run in runs
+              if run["server"] in sized and sized[run["server"]].get("transaction_rate")}
+    return dict(sorted(ratios.items(), key=lambda item: item[1]))
 
 
 def ranked(runs):
     """The strategies, most tasks/s first (each at its best size, not the free-threaded twins: another build of a
-    strategy); the first of them that kept /health answered; and those within NOISE of it, also answered."""
+    strategy); the first to use; and those as fast as it. Among the rows that kept /health answered, those within
+    NOISE of the most tasks/s cannot be told apart by speed: the first of them is the one with the least memory."""
     order = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
-    first = next((run for run in order if unavailable(run) <= DOWN_PCT), order[0])
-    tied = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT
-            and run["transaction_rate"] >= first["transaction_rate"] * (1 - NOISE)]
-    return order, first, tied
+    answered = [run for run in order if unavailable(run) <= DOWN_PCT] or order
+    fast = [run for run in answered if run["transaction_rate"] >= answered[0]["transaction_rate"] * (1 - NOISE)]
+    fast.sort(key=lambda run: run.get("peak_pss_mb") or 0)
+    return order, fast[0], fast[1:]
 
 
 def narrow_table(runs):
     pool = pool_rate(runs)
     rows = [[short(run["server"]), f"{run['transaction_rate']:.2f}",
              f"{run['transaction_rate'] / pool:.2f}" if pool else "–",
-             f"{run['efficiency']:.2f}" if run.get("efficiency") is not None else "–",
              f"{run['health_ms']['p99']:.1f}" if (run.get("health_ms") or {}).get("p99") is not None else "–",
              f"{unavailable(run):.1f}", f"{run['peak_pss_mb']:.0f}" if run.get("peak_pss_mb") else "–"]
             for run in runs]
-    return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * 6))
+    return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * (len(NARROW) - 1)))
 
 
 def findings(runs):
@@ -92,22 +94,24 @@ def findings(runs):
     which rows left /health unanswered."""
     order, first, tied = ranked(runs)
     pool = pool_rate(runs)
-    lines = [f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s (efficiency "
-             f"{first['efficiency']:.2f})" + (f"; within {NOISE * 100:.0f} % of it, not told apart: " + ", ".join(
-                 f"{run['server']} ({run['transaction_rate']:.2f})" for run in tied) if tied else "") + "."]
+    lines = [f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s, {first['peak_pss_mb']:.0f} MB"
+             + (f"; as fast within {NOISE * 100:.0f} % (not told apart), in more memory: " + ", ".join(
+                 f"{run['server']} ({run['transaction_rate']:.2f}, {run['peak_pss_mb']:.0f} MB)" for run in tied)
+                if tied else "") + "."]
     if pool:
         lines.append("- Against the process pool's tasks/s: " + ", ".join(
             f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in best_per_strategy(runs)
             if run["strategy"] != PROCESS_POOL or run.get("free_threaded")) + ".")
     default = trap(runs)
     if default:
-        lines.append(f"- The pools at their default size (CPUs places) did {default[0]:.2f}× to {default[1]:.2f}× "
-                     "what the same pools did sized for the users: the trap of sizing a pool for work that waits.")
+        lines.append("- At its default size, each pool against itself sized for the users (the trap of a pool of "
+                     "CPUs places for work that waits): " + ", ".join(f"{server} {ratio:.2f}×"
+                                                                       for server, ratio in default.items()) + ".")
     down = sorted((run for run in runs if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
     if down:
         lines.append(f"- /health unanswered for more than {DOWN_PCT:g} % of the run: " + ", ".join(
             f"{run['server']} ({unavailable(run):.0f} %)" for run in down) + ".")
-    return "\n".join(lines)
+    return "\n".join(textwrap.fill(line, 116, subsequent_indent="  ", break_on_hyphens=False) for line in lines)
 
 
 def shown(results):
@@ -135,7 +139,8 @@ WORK = [  # (the reader's work, the task kind that stands for it)
     ("Pure-Python CPU work (templating, parsing, business logic)", "cpu"),
     ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash"),
     ("A blocking call (a synchronous database or API client)", "sleep"),
-    ("I/O with an async client", "http"),
+    ("A call over the network to a slow service (``2_async --cooperative`` awaits an async client; the pools "
+     "call a blocking one)", "http"),
 ]
 
 
@@ -145,7 +150,7 @@ def figures(run, pool):
             + f", {unavailable(run):.0f} % unavailable, {run['peak_pss_mb']:.0f} MB")
 
 
-def answer(kinds, cluster=None, tables="`Results`_"):
+def answer(kinds, cluster=None, link="`Results`_"):
     """The decision table: per kind of work, the first strategy, the runner-up, the one to avoid and why, with the
     figures behind them; from the task-kind matrix's results (and the hosts' fault table for work that must
     survive a restart)."""
@@ -164,7 +169,7 @@ def answer(kinds, cluster=None, tables="`Results`_"):
         why = (f"/health unanswered {unavailable(worst):.0f} % of the run" if unavailable(worst) > DOWN_PCT
                else f"{worst['transaction_rate'] / pool:.2f}× the process pool")
         rows.append([work, f"**{first['server']}**: {figures(first, pool)}"
-                     + (f" (within {NOISE * 100:.0f} %: " + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
+                     + (f" (as fast within {NOISE * 100:.0f} %, in more memory: " + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
                      f"{runner['server']}: {figures(runner, pool)}" if runner else "–", f"{worst['server']}: {why}"])
     if cluster:
         killed = next((run for run in cluster["runs"] if run.get("engine", "").startswith("6")
@@ -183,4 +188,4 @@ def answer(kinds, cluster=None, tables="`Results`_"):
     for cells in rows:
         lines.append(f"   * - {cells[0]}")
         lines += [f"     - {cell}" for cell in cells[1:]]
-    return "\n".join(lines) + f"\n\nThe tables these figures come from: {tables}."
+    return "\n".join(lines) + f"\n\nThe tables these figures come from: {link}."
