@@ -88,7 +88,7 @@ def narrow_table(runs):
     return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * (len(NARROW) - 1)))
 
 
-def findings(runs):
+def findings(runs, ratios=True):
     """The bullets under a table: who is first, who cannot be told from it, the ratios against the process pool
     (each strategy at its best size, the free-threaded twins too), the pools' default size for waiting work, and
     which rows left /health unanswered."""
@@ -98,7 +98,7 @@ def findings(runs):
              + (f"; as fast within {NOISE * 100:.0f} % (not told apart), in more memory: " + ", ".join(
                  f"{run['server']} ({run['transaction_rate']:.2f}, {run['peak_pss_mb']:.0f} MB)" for run in tied)
                 if tied else "") + "."]
-    if pool:
+    if pool and ratios:  # the README's narrow tables have them in a column
         lines.append("- Against the process pool's tasks/s: " + ", ".join(
             f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in best_per_strategy(runs)
             if run["strategy"] != PROCESS_POOL or run.get("free_threaded")) + ".")
@@ -131,7 +131,7 @@ def narrow_section(results):
         shown = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
         shown.sort(key=runs.index)
         parts.append(f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
-                     f"\n\n{narrow_table(shown)}\n\n{findings(runs)}\n")
+                     f"\n\n{narrow_table(shown)}\n\n{findings(runs, ratios=False)}\n")
     return "\n".join(parts)
 
 
@@ -164,7 +164,7 @@ def answer(kinds, cluster=None, link="`Results`_"):
         order, first, tied = ranked(runs)
         pool = pool_rate(runs)
         others = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT]
-        runner = others[0] if others else None
+        runner = (tied or others or [None])[0]  # the next as fast in more memory, else the next fastest
         worst = max(order, key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run["efficiency"]))
         why = (f"/health unanswered {unavailable(worst):.0f} % of the run" if unavailable(worst) > DOWN_PCT
                else f"{worst['transaction_rate'] / pool:.2f}× the process pool")
