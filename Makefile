@@ -34,7 +34,7 @@ bench: venv venv313 venv313t tools
 	$(PY) run_all.py $(ARGS)
 
 report: venv venv313 venv313t tools
-	GIL_TWIN_PYTHON="$$(tools/free_threaded_python.sh --gil)" $(PY) -m harness.blocks $(ARGS)
+	$(PY) -m harness.blocks $(ARGS)
 
 soak: venv venv313 venv313t tools
 	$(PY) -m harness.soak $(ARGS)

@@ -11,6 +11,7 @@ shorter than the suite's defaults, where the ranking is already clear at them: e
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -26,11 +27,13 @@ from .cli import OneLineParser
 from .provenance import environment, git_commit
 from .readme import documents as readme_documents, replace_section
 from .servers import ROOT
+from .subprocesses import end
 
 DOCS = ROOT / "docs"
 SAVED = DOCS / "results"
 PY = sys.executable
-GIL_TWIN = os.environ.get("GIL_TWIN_PYTHON")  # make report passes the with-GIL twin of the free-threaded build
+GIL_TWIN = "{gil_twin}"  # the free-threaded build's twin with the GIL, found (or built, once) when it is needed
+FIND_GIL_TWIN = ["tools/free_threaded_python.sh", "--gil"]
 
 
 @dataclass(frozen=True)
@@ -42,31 +45,35 @@ class Block:
     kind: str = "suite"  # how its results read: suite (run_all.py), soak, cluster, text (the commands' output)
 
     def shown_command(self):
-        return " && ".join(" ".join(part for part in command if part != "{out}" and not part.startswith("--out"))
-                           .replace(PY, ".venv/bin/python").replace(str(ROOT) + "/", "")
-                           for command in self.commands)
+        """The commands as a reader would type them from the project's root (without the sitting's --out)."""
+        def shown(command):
+            parts = [part for index, part in enumerate(command) if part != "{out}" and not (
+                part == "--out" and index + 1 < len(command) and command[index + 1] == "{out}")]
+            text = shlex.join(part.replace(PY, ".venv/bin/python").replace(str(ROOT) + "/", "") for part in parts)
+            return text.replace(shlex.quote(GIL_TWIN), '"$(' + " ".join(FIND_GIL_TWIN) + ')"')
+        return " && ".join(map(shown, self.commands))
 
 
 RUN_ALL = [PY, "run_all.py", "--out", "{out}"]
 BLOCKS = [
     Block("answer", (), 0, kind="answer"),  # the short answer, from the kinds' results: nothing to run
     Block("times", (), 0, kind="times"),  # make test's time (--record-test) and make report's (the blocks' own)
-    Block("stall", ((PY, "-m", "harness.stall"),), 1, kind="text"),
+    Block("stall", ((PY, "-m", "harness.stall"),), 0.5, kind="text"),
     Block("pools", ((str(ROOT / ".venv313/bin/python"), "-m", "harness.pools"),
-                    (str(ROOT / ".venv313t/bin/python"), "-m", "harness.pools")), 2, kind="text"),
+                    (str(ROOT / ".venv313t/bin/python"), "-m", "harness.pools")), 0.3, kind="text"),
     Block("gil-cost", ((PY, "-m", "harness.gil_cost", "--free-threaded", str(ROOT / ".venv313t/bin/python"),
-                        "--gil", GIL_TWIN or "(make gil-twin)"),), 2, kind="text"),
-    Block("celery-waits", ((PY, "-m", "harness.celery_waits"),), 3, kind="text"),
+                        "--gil", GIL_TWIN),), 1, kind="text"),
+    Block("celery-waits", ((PY, "-m", "harness.celery_waits"),), 1.5, kind="text"),
     Block("results", (RUN_ALL + ["--duration", "20"],), 7, "20 s a row instead of 60"),
-    Block("kinds", (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6"],), 20,
-          "6 s a row instead of 60: the rows' order is the same as at 15 s"),
+    Block("kinds", (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6"],), 14,
+          "6 s a row instead of 60: about 150 tasks a row for computing work, 1 400 for waiting work"),
     Block("original", (RUN_ALL + ["--tasks", "sleep", "--n", "280", "--duration", "10",
-                                  "--servers", "1,2,3,4,5,6"],), 3, "10 s a row; the original's six servers"),
+                                  "--servers", "1,2,3,4,5,6"],), 3, "10 s a row; servers 1 to 6"),
     Block("sweep", (RUN_ALL + ["--concurrency", "254", "--duration", "10"],), 5,
           "254 users only (25 users: the default run above), 10 s a row"),
     Block("capacity", (RUN_ALL + ["--find-capacity", "--duration", "8",
                                   "--servers", "1,2,3,4,5,6,7,8_fastapi"],), 11,
-          "8 s steps instead of 15; one row per strategy"),
+          "8 s steps instead of 15; the free-threaded rows left out"),
     Block("production", (RUN_ALL + ["--mode", "background", "--rate", "500", "--deadline", "30"],), 7,
           "500 jobs/s only (the original's load)"),
     Block("fastapi", (RUN_ALL + ["--servers", "2_async,3_async_threadexecutor,4_async_processexecutor,8",
@@ -88,8 +95,13 @@ def terminated(signum, frame):
     raise KeyboardInterrupt
 
 
+def commit_of(env):
+    """The commit a result names: 12 hex digits, and -dirty if the code differed from it."""
+    return env["commit"][:12] + ("-dirty" if env["commit"].endswith("-dirty") else "")
+
+
 def stamp(env, block):
-    return (f"Measured at commit {env['commit'][:12]}, {env['started']}, on {env['cpu']} ({env['cpu_count']} CPUs), "
+    return (f"Measured at commit {commit_of(env)}, {env['started']}, on {env['cpu']} ({env['cpu_count']} CPUs), "
             f"by ``make report``: ``{block.shown_command()}``" + (f" ({block.why_short})" if block.why_short else "")
             + ". Saved in ``docs/results/" + block.name + "/results.json``.\n\n")
 
@@ -102,10 +114,11 @@ def section(block, saved, folder, document, draw=True):
     if block.kind == "answer":
         kinds = json.loads((SAVED / "kinds" / "results.json").read_text())
         found = SAVED / "cluster" / "results.json"
-        return (f"Generated from the task-kind matrix (commit {env['commit'][:12]}, {env['started']}, "
-                f"``docs/results/kinds/results.json``) and the hosts' fault table (`docs/scaling.rst "
-                f"<docs/scaling.rst>`__), by the rules of ``harness/findings.py``.\n\n"
-                + findings.answer(kinds, json.loads(found.read_text()) if found.exists() else None))
+        faults = json.loads(found.read_text()) if found.exists() else None
+        return (f"Generated from the task-kind matrix (commit {commit_of(env)}, {env['started']}, "
+                f"``docs/results/kinds/results.json``)" + (" and the hosts' fault table (`docs/scaling.rst "
+                "<docs/scaling.rst>`__)" if faults else "") + ", by the rules of ``harness/findings.py``.\n\n"
+                + findings.answer(kinds, faults))
     if block.kind == "suite":
         if draw:
             report.render(saved, folder)
@@ -127,10 +140,10 @@ def section(block, saved, folder, document, draw=True):
         took = [json.loads(path.read_text()) for path in sorted(SAVED.glob("*/results.json"))
                 if path.parent.name != "times"]
         total_min = sum(found.get("took_s", 0) for found in took) / 60
-        commits = sorted({found["environment"]["commit"][:12] for found in took})
+        commits = sorted({commit_of(found["environment"]) for found in took})
         return (f"``make test``: {saved['passed']} tests passed in {saved['seconds'] // 60:.0f} min "
                 f"{saved['seconds'] % 60:.0f} s, in a fresh clone's ``bash .ci/run`` at commit "
-                f"{env['commit'][:12]} ({env['started'][:10]}; setting up the venvs aside, and building the "
+                f"{commit_of(env)} ({env['started'][:10]}; setting up the venvs aside, and building the "
                 f"free-threaded Python once a machine). ``make report``: {total_min:.0f} min for every block, at "
                 f"commit {', '.join(commits)}, on {env['cpu']} ({env['cpu_count']} CPUs).")
     if block.kind == "soak":
@@ -142,32 +155,54 @@ def section(block, saved, folder, document, draw=True):
 
 
 def measure(block):
-    """Runs the block's commands; its results, as saved. The text blocks keep what the commands printed."""
+    """Runs the block's commands; its results, as saved (with the commands' exit statuses). The text blocks keep
+    what the commands printed."""
+    env = environment({})  # before the commands: when it started, at which commit
     with tempfile.TemporaryDirectory(prefix=f"report-{block.name}-") as out:
-        printed, started = [], time.monotonic()
+        printed, statuses, started = [], [], time.monotonic()
         for command in block.commands:
-            argv = [out if part == "{out}" else part for part in command]
+            argv = [out if part == "{out}" else gil_twin() if part == GIL_TWIN else part for part in command]
             child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE if block.kind == "text" else None,
-                                     text=True)
+                                     stdin=subprocess.DEVNULL, text=True)
             try:
                 stdout, _ = child.communicate()
-            except KeyboardInterrupt:  # Ctrl-C reached the child too; a SIGTERM (below) only this process
+            except KeyboardInterrupt:  # Ctrl-C reached the child too; a SIGTERM only this process: pass it on
                 if TERMINATED:
                     child.terminate()
-                child.wait(STOP_WAIT_S)  # the child stops what it started, then so does this
+                try:
+                    child.communicate(timeout=STOP_WAIT_S)  # the child stops what it started, then so does this
+                except subprocess.TimeoutExpired:
+                    end(child)
                 raise
             if child.returncode and block.kind == "text":
                 raise RuntimeError(f"{block.shown_command()} exited with status {child.returncode}")
             printed.append(stdout or "")
+            statuses.append(child.returncode)
         if block.kind == "text":
-            saved = {"environment": environment({}), "output": "\n".join(printed)}
+            saved = {"environment": env, "output": "\n".join(printed)}
         else:
             found = sorted(Path(out).glob("*/results.json"))
             if not found:
-                raise RuntimeError(f"{block.shown_command()} saved no results")
+                raise RuntimeError(f"{block.shown_command()} saved no results (exit status {statuses[-1]})")
             saved = json.loads(found[-1].read_text())
-        saved["took_s"] = round(time.monotonic() - started)
+        saved.update(took_s=round(time.monotonic() - started), exit_statuses=statuses)
     return saved
+
+
+def gil_twin():
+    """The free-threaded build's twin with the GIL (tools/free_threaded_python.sh builds it once if need be)."""
+    done = subprocess.run(FIND_GIL_TWIN, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode or not done.stdout.strip():
+        raise RuntimeError(f"no twin with the GIL: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    return done.stdout.strip()
+
+
+def write(path, saved):
+    """results.json written whole or not at all (a stop signal may land meanwhile)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(saved, indent=1) + "\n")
+    partial.replace(path)
 
 
 # A figure this suite measured, in hand-written text: a decimal (24.6, 0.97, 1.5 s, 3.2 per second: settings and
@@ -213,15 +248,18 @@ def documents():
 
 
 def record_test(log):
-    """make test's count and time, read from pytest's summary in a log of `bash .ci/run` (the last one), saved for
-    the README's 'times' line with this commit (the one the clone was made from)."""
-    summaries = re.findall(r"^=* ?(\d+) passed[^\n]* in ([\d.]+)s", log.read_text(), re.M)
+    """make test's count and time, read from the last pytest summary in a log of `bash .ci/run`, saved for the
+    README's 'times' line with this tree's commit (the one the tested clone was made from: record it before
+    committing anything else). A run with a failure is not recorded."""
+    summaries = re.findall(r"^=* ?((?:\d+ \w+, )*\d+ \w+)[^\n]* in ([\d.]+)s", log.read_text(), re.M)
     if not summaries:
         raise ValueError(f"{log}: no pytest summary (N passed in S s) in it")
-    found = dict(zip((1, 2), summaries[-1])).get
-    saved = {"environment": environment({}), "passed": int(found(1)), "seconds": float(found(2))}
-    (SAVED / "times").mkdir(parents=True, exist_ok=True)
-    (SAVED / "times" / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
+    counts, seconds = summaries[-1]
+    found = dict((word, int(number)) for number, word in re.findall(r"(\d+) (\w+)", counts))
+    if found.get("failed") or found.get("error") or found.get("errors") or not found.get("passed"):
+        raise ValueError(f"{log}: its last run did not pass ({counts})")
+    saved = {"environment": environment({}), "passed": found["passed"], "seconds": float(seconds)}
+    write(SAVED / "times" / "results.json", saved)
     return saved
 
 
@@ -231,7 +269,9 @@ def saved_of(block):
 
 
 def place(blocks):
-    """Every block put into the document that has its markers; the blocks no document has, named."""
+    """Every block put into the document that has its markers, with the blocks made from others' results (the
+    short answer, the times); the blocks no document has, named."""
+    blocks = list(dict.fromkeys([*blocks, *(block for block in BLOCKS if not block.commands)]))
     placed = set()
     for document in documents():
         text = original = document.read_text()
@@ -262,12 +302,10 @@ def main(argv=None):
     unknown = [name for name in names if name not in NAMED]
     if unknown:
         parser.error(f"unknown block {unknown[0]!r} (choose from {', '.join(NAMED)})")
-    blocks = [NAMED[name] for name in names]
+    blocks, failed = [NAMED[name] for name in names], []
     if not args.place_only:
         if git_commit().endswith("-dirty"):
             parser.error("the tree has changes: commit them first, so that every block names the commit it ran")
-        if "gil-cost" in names and not GIL_TWIN:
-            parser.error("gil-cost needs GIL_TWIN_PYTHON=/path (make report finds it: make gil-twin)")
         signal.signal(signal.SIGTERM, terminated)
         started, expected = time.monotonic(), sum(block.expected_min for block in blocks)
         for index, block in enumerate(blocks):
@@ -285,15 +323,20 @@ def main(argv=None):
             except KeyboardInterrupt:
                 print(f"make report: interrupted in {block.name}; the blocks measured before it are saved", flush=True)
                 return 1
-            except (RuntimeError, OSError) as error:
-                print(f"make report: {block.name} not measured: {error}", flush=True)
+            except Exception as error:  # noqa: BLE001 - the block says why, and the others go on
+                print(f"make report: {block.name} not measured: {type(error).__name__}: {error}", flush=True)
+                failed.append(block.name)
                 continue
-            (SAVED / block.name).mkdir(parents=True, exist_ok=True)
-            (SAVED / block.name / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
-        print(f"\nmake report took {(time.monotonic() - started) / 60:.0f} min", flush=True)
+            if any(saved["exit_statuses"]):
+                print(f"make report: {block.name} exited with {saved['exit_statuses']}: its results are kept, "
+                      "and say what failed", flush=True)
+                failed.append(block.name)
+            write(SAVED / block.name / "results.json", saved)
+        print(f"\nmake report took {(time.monotonic() - started) / 60:.0f} min"
+              + (f"; not clean: {', '.join(failed)}" if failed else ""), flush=True)
     missing = place(blocks)
     print("Blocks placed" + (f"; no results or no markers for: {', '.join(missing)}" if missing else ": all"))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,59 +1,71 @@
 """What a run shows, said by rules from its results: the findings under each closed-loop table, the narrow tables
 of the README, and the short answer ("which strategy for my work?") from the task-kind matrix. Rules, not prose:
-a figure in a sentence is a figure of the saved results, and two rows closer than the run's noise are said to be
+a figure in a sentence is a figure of the saved results, and two rows closer than NOISE are said to be
 indistinguishable rather than ranked."""
+import re
 import textwrap
 
 from tabulate import tabulate
 
 from .modes import load_of
+from .report import DOWN_PCT, collapsed
 
 # Two rows of one table closer than this share are not told apart. Tasks/s of one row moves between runs minutes
 # apart (the machine's speed drifts; --repeat shows by how much), and a short run has few tasks to count.
 NOISE = 0.05
-DOWN_PCT = 1.0  # a row whose /health went unanswered longer than this share of the run is called unavailable
 PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
 NARROW = ["Strategy", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
 
 
-def short(label):
-    """A row's label in a narrow table: 3_async_threadexecutor (Python 3.13.15t) -> 3_threadexecutor (3.13.15t)."""
-    return label.replace("_async_", "_").replace("(Python ", "(")
+def narrow_label(label):
+    """A row's label in a narrow table: 3_async_threadexecutor --workers 25 -> 3_threadexecutor --workers 25."""
+    return label.replace("_async_", "_")
 
 
 def closed_tables(results):
-    """{(task, users): [run, ...]} of the closed-loop runs, in the results' order (medians of rounds not taken:
-    make report runs one round)."""
+    """{(task, users): [run, ...]} of the closed-loop runs (the rounds of --repeat merged: their medians), in the
+    results' order; the runs that were not measured (did not come up, failed verification) included."""
     tables = {}
-    for run in results["runs"]:
+    for run in collapsed(results)["runs"]:
         mode, level = load_of(run)
-        if mode == "closed" and run.get("measured"):
+        if mode == "closed":
             tables.setdefault((run["task"], level), []).append(run)
     return tables
+
+
+def measured(runs):
+    return [run for run in runs if run.get("measured") and run.get("transaction_rate") is not None]
 
 
 def unavailable(run):
     return (run.get("health_ms") or {}).get("unavailable_pct") or 0
 
 
+def pss(run):
+    return run.get("peak_pss_mb") or float("inf")  # no reading: not the least memory
+
+
 def pool_rate(runs):
     """The process pool's tasks/s in this table: its best row (at its default size, or sized for waiting work)."""
-    rates = [run["transaction_rate"] for run in runs if run["strategy"] == PROCESS_POOL and run.get("transaction_rate")
+    rates = [run["transaction_rate"] for run in measured(runs) if run["strategy"] == PROCESS_POOL
              and not run.get("free_threaded")]  # the twin on the free-threaded build is another yardstick
-    return max(rates) if rates else None
+    return max(rates) or None if rates else None
 
 
 def unsized(run):
-    """The row's label without the pool's size given for the load: its strategy as configured otherwise."""
-    return run["server"].split(" --workers")[0].split(" --threads")[0]
+    """The row's label without the pool's size given for the load: 3_async_threadexecutor --workers 25
+    (free-threaded) -> 3_async_threadexecutor (free-threaded)."""
+    return re.sub(r" --(?:workers|threads) \d+", "", run["server"])
 
 
 def best_per_strategy(runs):
-    """Each strategy's best row (the default size or the sized one, whichever did more tasks/s: a reader sizes a
-    pool), most tasks/s first."""
+    """Each strategy's best row (the default size or the sized one: a reader sizes a pool), the one that kept
+    /health answered first, then the one that did more tasks/s; most tasks/s first."""
     best = {}
-    for run in runs:
-        if unsized(run) not in best or run["transaction_rate"] > best[unsized(run)]["transaction_rate"]:
+    for run in measured(runs):
+        key = (unavailable(run) <= DOWN_PCT, run["transaction_rate"])
+        if unsized(run) not in best or key > (unavailable(best[unsized(run)]) <= DOWN_PCT,
+                                              best[unsized(run)]["transaction_rate"]):
             best[unsized(run)] = run
     return sorted(best.values(), key=lambda run: -run["transaction_rate"])
 
@@ -61,56 +73,73 @@ def best_per_strategy(runs):
 def trap(runs):
     """For waiting work, each pool at its default size against the same pool sized for the load: {its label at
     the default size: the ratio of their tasks/s}, lowest first; {} where no pool ran both ways."""
-    sized = {unsized(run): run for run in runs if run["server"] != unsized(run)}
-    ratios = {run["server"]: run["transaction_rate"] / sized[run["server"]]["transaction_rate"] for run in runs
-              if run["server"] in sized and sized[run["server"]].get("transaction_rate")}
+    sized = {unsized(run): run for run in measured(runs) if run["server"] != unsized(run)}
+    ratios = {run["server"]: run["transaction_rate"] / sized[run["server"]]["transaction_rate"] for run in measured(runs)
+              if run["server"] in sized and sized[run["server"]]["transaction_rate"]}
     return dict(sorted(ratios.items(), key=lambda item: item[1]))
 
 
 def ranked(runs):
-    """The strategies, most tasks/s first (each at its best size, not the free-threaded twins: another build of a
-    strategy); the first to use; and those as fast as it. Among the rows that kept /health answered, those within
-    NOISE of the most tasks/s cannot be told apart by speed: the first of them is the one with the least memory."""
+    """(the strategies, most tasks/s first, each at its best size and not the free-threaded twins: another build
+    of a strategy; the first to use; those as fast as it), or None for a table with no such row. Among the rows
+    that kept /health answered, those within NOISE of the most tasks/s cannot be told apart by speed: the first of
+    them is the one in the least memory."""
     order = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
+    if not order:
+        return None
     answered = [run for run in order if unavailable(run) <= DOWN_PCT] or order
-    fast = [run for run in answered if run["transaction_rate"] >= answered[0]["transaction_rate"] * (1 - NOISE)]
-    fast.sort(key=lambda run: run.get("peak_pss_mb") or 0)
+    fast = sorted((run for run in answered if run["transaction_rate"] >= answered[0]["transaction_rate"] * (1 - NOISE)),
+                  key=pss)
     return order, fast[0], fast[1:]
+
+
+def mb(run):
+    return f"{run['peak_pss_mb']:.0f} MB" if run.get("peak_pss_mb") else "memory not read"
 
 
 def narrow_table(runs):
     pool = pool_rate(runs)
-    rows = [[short(run["server"]), f"{run['transaction_rate']:.2f}",
+    rows = [[narrow_label(run["server"]), f"{run['transaction_rate']:.2f}",
              f"{run['transaction_rate'] / pool:.2f}" if pool else "–",
              f"{run['health_ms']['p99']:.1f}" if (run.get("health_ms") or {}).get("p99") is not None else "–",
-             f"{unavailable(run):.1f}", f"{run['peak_pss_mb']:.0f}" if run.get("peak_pss_mb") else "–"]
-            for run in runs]
+             f"{unavailable(run):.1f}" if (run.get("health_ms") or {}).get("unavailable_pct") is not None else "–",
+             f"{run['peak_pss_mb']:.0f}" if run.get("peak_pss_mb") else "–"] for run in runs]
     return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * (len(NARROW) - 1)))
 
 
 def findings(runs, ratios=True):
     """The bullets under a table: who is first, who cannot be told from it, the ratios against the process pool
-    (each strategy at its best size, the free-threaded twins too), the pools' default size for waiting work, and
-    which rows left /health unanswered."""
-    order, first, tied = ranked(runs)
+    (each strategy at its best size, the free-threaded twins too), the pools at their default size for waiting
+    work, which rows left /health unanswered, and which were not measured."""
+    lines = []
+    found = ranked(runs)
+    if found:
+        _, first, tied = found
+        lines.append(f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s, {mb(first)}"
+                     + (f"; as fast within {NOISE * 100:.0f} % (not told apart), in more memory: " + ", ".join(
+                         f"{run['server']} ({run['transaction_rate']:.2f}, {mb(run)})" for run in tied)
+                        if tied else "") + ".")
     pool = pool_rate(runs)
-    lines = [f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s, {first['peak_pss_mb']:.0f} MB"
-             + (f"; as fast within {NOISE * 100:.0f} % (not told apart), in more memory: " + ", ".join(
-                 f"{run['server']} ({run['transaction_rate']:.2f}, {run['peak_pss_mb']:.0f} MB)" for run in tied)
-                if tied else "") + "."]
     if pool and ratios:  # the README's narrow tables have them in a column
         lines.append("- Against the process pool's tasks/s: " + ", ".join(
             f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in best_per_strategy(runs)
             if run["strategy"] != PROCESS_POOL or run.get("free_threaded")) + ".")
     default = trap(runs)
-    if default:
+    short = {server: ratio for server, ratio in default.items() if ratio < 1 - NOISE}
+    if short:
         lines.append("- At its default size, each pool against itself sized for the users (the trap of a pool of "
                      "CPUs places for work that waits): " + ", ".join(f"{server} {ratio:.2f}×"
-                                                                       for server, ratio in default.items()) + ".")
-    down = sorted((run for run in runs if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
+                                                                       for server, ratio in short.items())
+                     + (f"; as fast at their default size: {', '.join(set(default) - set(short))}"
+                        if set(default) - set(short) else "") + ".")
+    down = sorted((run for run in measured(runs) if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
     if down:
         lines.append(f"- /health unanswered for more than {DOWN_PCT:g} % of the run: " + ", ".join(
             f"{run['server']} ({unavailable(run):.0f} %)" for run in down) + ".")
+    missing = [run for run in runs if run not in measured(runs)]
+    if missing:
+        lines.append("- Not measured: " + "; ".join(f"{run['server']} ({run.get('error') or 'no figures'})"
+                                                     for run in missing) + ".")
     return "\n".join(textwrap.fill(line, 116, subsequent_indent="  ", break_on_hyphens=False) for line in lines)
 
 
@@ -121,33 +150,52 @@ def shown(results):
 
 
 def narrow_section(results):
-    """The README's version of a closed-loop block: per table, the narrow table (each strategy once) and the
-    findings of the whole table; the full tables are in the block's folder under docs/results/."""
+    """The README's version of a closed-loop block: per table, the narrow table (each strategy once, at its best
+    size, on the main interpreter) and the findings of the whole table; every row is in docs/results/."""
     env = results["environment"]
     parts = []
     for (task, users), runs in closed_tables(results).items():
         limit = "users" if env["tasks"][task]["waits"] else "CPUs"
-        # Each strategy once, at its best size, on the main interpreter: the rest is in the full tables.
-        shown = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
-        shown.sort(key=runs.index)
+        rows = sorted((run for run in best_per_strategy(runs) if not run.get("free_threaded")), key=runs.index)
         parts.append(f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
-                     f"\n\n{narrow_table(shown)}\n\n{findings(runs, ratios=False)}\n")
+                     f"\n\n{narrow_table(rows)}\n\n{findings(runs, ratios=False)}\n")
     return "\n".join(parts)
 
 
-WORK = [  # (the reader's work, the task kind that stands for it)
-    ("Pure-Python CPU work (templating, parsing, business logic)", "cpu"),
-    ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash"),
-    ("A blocking call (a synchronous database or API client)", "sleep"),
+# (the reader's work, the task kind that stands for it, the rows that cannot do that work)
+WORK = [
+    ("Pure-Python CPU work (templating, parsing, business logic)", "cpu", ()),
+    ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash", ()),
+    # The cooperative row awaits asyncio.sleep: it stands for an async client, not for a blocking call.
+    ("A blocking call (a synchronous database or API client)", "sleep", ("2_async --cooperative",)),
     ("A call over the network to a slow service (``2_async --cooperative`` awaits an async client; the pools "
-     "call a blocking one)", "http"),
+     "call a blocking one)", "http", ()),
 ]
 
 
 def figures(run, pool):
-    return (f"{run['transaction_rate'] / pool:.2f}× the process pool, health p99 "
-            + (f"{run['health_ms']['p99']:.0f} ms" if run["health_ms"].get("p99") is not None else "–")
-            + f", {unavailable(run):.0f} % unavailable, {run['peak_pss_mb']:.0f} MB")
+    ratio = f"{run['transaction_rate'] / pool:.2f}× the process pool" if pool else f"{run['transaction_rate']:.2f} tasks/s"
+    p99 = (run.get("health_ms") or {}).get("p99")
+    return (f"{ratio}, health p99 " + (f"{p99:.0f} ms" if p99 is not None else "–")
+            + f", {unavailable(run):.0f} % unavailable, {mb(run)}")
+
+
+def restart_row(cluster):
+    """The row for work that must survive a restart, from the hosts' fault table: the web host killed under
+    Celery (jobs in Redis) against Dask (jobs in the web server's memory); None without both runs."""
+    killed = {run["engine"]: run for run in cluster.get("runs", []) if "web host" in run.get("fault", "")
+              and not run.get("error") and run.get("accepted")}
+    celery, dask = killed.get("6_async_celery"), killed.get("5_async_dask")
+    if not celery or not dask:
+        return None
+    said = [f"web host killed mid-run: {celery['lost']} of {celery['accepted']} accepted jobs lost",
+            f"{dask['lost']} of {dask['accepted']} lost"]
+    if celery["lost"] > dask["lost"]:
+        return ["Work that must survive a restart, or run on other machines", "–", "–",
+                f"neither kept its jobs better: 6_async_celery {said[0]}, 5_async_dask {said[1]}"]
+    return ["Work that must survive a restart, or run on other machines",
+            f"**6_async_celery** (jobs in Redis, its own): {said[0]}", "–",
+            f"jobs in the web server's memory (5_async_dask: {said[1]}; servers 3, 4, 7 and 8 keep them so too)"]
 
 
 def answer(kinds, cluster=None, link="`Results`_"):
@@ -156,30 +204,30 @@ def answer(kinds, cluster=None, link="`Results`_"):
     survive a restart)."""
     tables = closed_tables(kinds)
     rows = []
-    for work, task in WORK:
-        runs = next((runs for (kind, _), runs in tables.items() if kind == task), None)
-        runs = [run for run in runs or [] if not run.get("free_threaded")]  # a build of a strategy, not another one
-        if not runs:
+    for work, task, unfit in WORK:
+        runs = next((runs for (kind, _), runs in tables.items() if kind == task), [])
+        runs = [run for run in runs if not run.get("free_threaded") and unsized(run) not in unfit]
+        found = ranked(runs)
+        if not found:
             continue
-        order, first, tied = ranked(runs)
+        order, first, tied = found
         pool = pool_rate(runs)
         others = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT]
         runner = (tied or others or [None])[0]  # the next as fast in more memory, else the next fastest
-        worst = max(order, key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run["efficiency"]))
-        why = (f"/health unanswered {unavailable(worst):.0f} % of the run" if unavailable(worst) > DOWN_PCT
-               else f"{worst['transaction_rate'] / pool:.2f}× the process pool")
+        # To avoid: down the longest, else the slowest of those clearly slower than the first.
+        slow = [run for run in order if unavailable(run) > DOWN_PCT
+                or run["transaction_rate"] < first["transaction_rate"] * (1 - NOISE)]
+        worst = max(slow, key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run["transaction_rate"]),
+                    default=None)
+        why = ("–" if worst is None else f"{worst['server']}: /health unanswered {unavailable(worst):.0f} % of the "
+               "run" if unavailable(worst) > DOWN_PCT else f"{worst['server']}: {figures(worst, pool)}")
         rows.append([work, f"**{first['server']}**: {figures(first, pool)}"
-                     + (f" (as fast within {NOISE * 100:.0f} %, in more memory: " + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
-                     f"{runner['server']}: {figures(runner, pool)}" if runner else "–", f"{worst['server']}: {why}"])
-    if cluster:
-        killed = next((run for run in cluster["runs"] if run.get("engine", "").startswith("6")
-                       and "web host" in run.get("fault", "")), None)
-        if killed:
-            rows.append(["Work that must survive a restart, or run on other machines",
-                         f"**6_async_celery** (jobs in Redis): web host killed mid-run, {killed.get('lost')} of "
-                         f"{killed.get('accepted')} accepted jobs lost",
-                         "5_async_dask (a scheduler on another host; its jobs live in the web server's memory)",
-                         "jobs in the web server's memory (3, 4, 7, 8): lost at every restart"])
+                     + (f" (as fast within {NOISE * 100:.0f} %, in more memory: "
+                        + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
+                     f"{runner['server']}: {figures(runner, pool)}" if runner else "–", why])
+    restart = restart_row(cluster) if cluster else None
+    if restart:
+        rows.append(restart)
     rows.append(["Your own function", "``make bench ARGS=\"--task mymodule:myfunction --n N\"``: every strategy "
                  "with it, in the same tables", "–", "–"])
     lines = [".. list-table::", "   :header-rows: 1", "   :widths: 22 30 26 22", "",
