@@ -26,7 +26,7 @@ from processes import free_port
 
 from .hosts import Hosts, Loopback, is_root
 from .load import openloop
-from .measure import rank
+from .measure import percentiles
 from .provenance import environment
 from .servers import ROOT, request
 
@@ -114,7 +114,7 @@ class Run:
         self.engine, (self.fault, self.steps, *settings), self.folder = engine, fault, folder
         self.hosts = Hosts() if hosts is None else hosts
         self.ports = ({"broker": engine.broker_port, "web": engine.port} if isinstance(self.hosts, Hosts)
-                      else {"broker": free_port(), "web": free_port()})  # on loopback: free ones
+                      else dict(zip(("broker", "web"), two_free_ports())))  # on loopback: free ones
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join((folder, str(ROOT))),
                     "CLUSTER_MARKS": os.path.join(folder, "marks"),
                     "PYTHONWARNINGS": "ignore:You're running the worker with superuser", **(settings or [{}])[0]}
@@ -243,16 +243,19 @@ class Run:
                 started = time.monotonic()
                 probe = self.client.submit(self.probe, started, OPEN_S)
                 url = f"http://{self.hosts.addresses['web']}:{self.ports['web']}/?n={N_USER}"
-                run = openloop.run(url, OPEN_RATE, OPEN_S, drain_s=10, on=self.hosts.runner("client"))
-                self.stopping.set()
+                try:
+                    run = openloop.run(url, OPEN_RATE, OPEN_S, drain_s=10, on=self.hosts.runner("client"))
+                finally:
+                    self.stopping.set()  # the probe ends too, whatever happened
                 probe.result(30)
                 after = {role: sum(map(self.hosts.cpu_seconds, names)) for role, names in roles.items()}
         answered = run.get("ok") or 0
-        latencies = sorted(ms for _, ok, ms in self.health if ok)
+        latencies = [ms for _, ok, ms in self.health if ok]
         return {"engine": self.engine.name, "placement": placement, "rate": OPEN_RATE, "seconds": OPEN_S,
                 "answered_per_s": run.get("transaction_rate"), "failed": run.get("failed"),
                 "p50_ms": run.get("latency_ms", {}).get("p50"), "p99_ms": run.get("latency_ms", {}).get("p99"),
-                "health_p99_ms": round(latencies[rank(99, len(latencies)) - 1], 1) if latencies else None,
+                "p99_above_ms": run.get("latency_ms", {}).get("p99_above"),
+                "health_p99_ms": round(percentiles(latencies, (99,))["p99"], 1) if latencies else None,
                 "health_failed": sum(not ok for _, ok, _ in self.health),
                 "cpu_ms_per_answer": {role: round((after[role] - before[role]) * 1000 / answered, 1) if answered
                                       else None for role in roles}, **({"error": run["error"]} if "error" in run
@@ -288,8 +291,8 @@ def interrupted(signum, frame):
 def describe(saved):
     """The load and the fault's timing, as a sentence before the table."""
     load = saved["load"]
-    opened = saved.get("open") or [{}]
-    return (f"First, without a fault, ``GET /`` at {opened[0].get('rate')} requests/s for {opened[0].get('seconds')} s "
+    rate, seconds = load.get("open_rate", OPEN_RATE), load.get("open_s", OPEN_S)  # older results: these constants
+    return (f"First, without a fault, ``GET /`` at {rate} requests/s for {seconds} s "
             f"(open loop), with every program on its host, then with the same programs on 127.0.0.1; then the "
             f"faults: jobs at {load['rate']}/s for {load['run_s']} s and {load['users']} users, the fault at "
             f"{load['fault_at_s']} s, jobs followed for up to {load['follow_s']} s more.\n\n")
@@ -298,16 +301,24 @@ def describe(saved):
 PLACEMENTS = {"hosts": Hosts, "loopback": Loopback}
 
 
+def two_free_ports():
+    while True:
+        ports = free_port(), free_port()
+        if ports[0] != ports[1]:
+            return ports
+
+
 def open_table(runs):
     """The open loop on hosts and on loopback, side by side."""
     def ms(value):
-        return "–" if value is None else f"{value:.0f}" if isinstance(value, (int, float)) else str(value)
+        return "–" if value is None else f"{value:.0f}"
     rows = [[run["engine"], run["placement"], run.get("answered_per_s", "–"), run.get("failed", "–"),
-             ms(run.get("p50_ms")), ms(run.get("p99_ms")), ms(run.get("health_p99_ms")),
-             *[(run.get("cpu_ms_per_answer") or {}).get(role, "–") for role in ("web", "broker", "workers")]]
-            + ([run["error"]] if run.get("error") else []) for run in runs]
+             ms(run.get("p50_ms")), f"> {run['p99_above_ms']:.0f}" if run.get("p99_above_ms") else ms(run.get("p99_ms")),
+             ms(run.get("health_p99_ms")), run.get("health_failed", "–"),
+             *[(run.get("cpu_ms_per_answer") or {}).get(role, "–") for role in ("web", "broker", "workers")],
+             run.get("error", "")] for run in runs]
     return tabulate(rows, ["Server", "On", "Answered/s", "Failed", "p50 ms", "p99 ms", "Health p99 ms",
-                           "CPU ms/answer: web", "broker", "workers"], tablefmt="rst")
+                           "Health failed", "CPU ms/answer: web", "broker", "workers", "Note"], tablefmt="rst")
 
 
 def table(runs):
@@ -364,7 +375,8 @@ def main(argv=None):
     out = args.out / time.strftime("cluster-%Y-%m-%d_%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     saved = {"environment": env, "load": {"rate": RATE, "run_s": RUN_S, "users": USERS, "fault_at_s": FAULT_AT_S,
-                                          "follow_s": FOLLOW_S, "short_s": SHORT_S}, "open": open_runs, "runs": runs}
+                                          "follow_s": FOLLOW_S, "short_s": SHORT_S, "open_rate": OPEN_RATE,
+                                          "open_s": OPEN_S}, "open": open_runs, "runs": runs}
     (out / "results.json").write_text(json.dumps(saved, indent=2) + "\n")
     text = open_table(open_runs) + "\n\n" + table(runs)
     print(text)

@@ -11,7 +11,6 @@ no longer alive left under "tbh".
 """
 import ctypes
 import glob
-import ipaddress
 import os
 import re
 import shutil
@@ -26,12 +25,10 @@ import psutil
 
 from processes import kill_all, tree
 
-from .load.openloop import BENCHMARKING
+from .servers import HOSTS_NETWORK as NETWORK
 from .measure import tree_cpu_seconds
 
 PREFIX = "tbh"
-NETWORK = ipaddress.ip_network("198.18.0.0/24")  # never routed outside the namespaces; the drivers load only these
-assert NETWORK.subnet_of(BENCHMARKING)
 HOSTS = ("client", "web", "broker", "worker1", "worker2")
 CLONE_NEWNET = 0x40000000
 
@@ -210,9 +207,16 @@ class Loopback:
         return self
 
     def __exit__(self, *exc):
+        """Every program started here, with whatever it started, SIGKILLed: their trees, and the sessions they
+        lead (an orphan a program left behind is still in its session)."""
         started = [process for processes in self.started.values() for process in processes]
-        kill_pids([pid for process in started if process.poll() is None for pid in tree(process.pid)])
+        kill_pids([pid for process in started for pid in tree(process.pid)])
         for process in started:
+            if process.returncode is None:  # not reaped yet, so its pid (the session's id) is still its own
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)  # each leads a session of its own: start_new_session
+                except (ProcessLookupError, PermissionError):
+                    pass
             process.wait()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 

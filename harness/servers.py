@@ -2,6 +2,7 @@
 import ctypes
 import functools
 import http.client
+import ipaddress
 import json
 import os
 import shutil
@@ -19,6 +20,9 @@ from processes import descendants, kill_all, port_is_free, tree
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+# The hosts of harness/hosts.py: network namespaces made by the suite, with addresses of the benchmarking range
+# 198.18.0.0/15 (RFC 2544) routed nowhere else. The load drivers load these or loopback, nothing else.
+HOSTS_NETWORK = ipaddress.ip_network("198.18.0.0/24")
 FREE_THREADED_PYTHON = ROOT / ".venv313t" / "bin" / "python"  # make venv313t
 
 

@@ -68,8 +68,6 @@ def test_the_open_loop_driver_runs_on_the_client_host_and_its_cpu_is_counted_per
     assert run.get("ok") == 100 and run["failed"] == 0, run
     assert hosts.cpu_seconds("web") > before, "the web host's CPU seconds grew with the requests it answered"
     assert hosts.cpu_seconds("worker1") == 0, "nothing runs on a host nobody started anything on"
-    refused = openloop.run(url, 50, 1, drain_s=2)  # from this machine's own network: no route to the hosts
-    assert refused.get("ok", 0) == 0, refused
 
 
 def test_a_celery_worker_host_cut_off_and_restored_loses_no_job(hosts, tmp_path):

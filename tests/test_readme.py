@@ -61,6 +61,7 @@ def test_every_results_block_names_the_same_commit():
 def test_every_block_is_what_its_saved_results_render():
     for document, name, content in sections():
         saved = blocks.saved_of(blocks.NAMED[name])
+        assert saved is not None, f"{document.name}: block {name} has no saved results (make report)"
         expected = blocks.section(blocks.NAMED[name], saved, blocks.SAVED / name, document, draw=False)
         assert content.strip() == expected.strip(), f"{document.name}: block {name} differs from its results.json"
 
@@ -91,15 +92,19 @@ def test_hand_written_text_states_no_measured_figure(document):
     ("the thread pool did 0.98 × the process pool's tasks per second", ["0.98 ×"]),
     ("The original's 591 transactions per second", ["591 transactions per second"]),
     ("a literal ``across\nlines: 77.3 ms`` and after it 12.5 requests/s", ["12.5 requests/s"]),
+    ("3.2 per second, 3.25 tasks/s, took 3.4 ms, 1.0 s", ["3.2 per second", "3.25 tasks/s", "3.4 ms", "1.0 s"]),
     # settings, tolerances, versions and literals are not figures (integer latencies pass: the rule's limit)
     ("GET /health every 100 ms, 40 threads, a 600 s timeout, at 500 jobs/s, within 15 %, 64 KiB", []),
     ("Python 3.13.15t, uvicorn 0.54.0, HTTP/1.1 on 127.0.0.1, no row reaches 1.0, ``T1 = 77.3 ms``", []),
+    ("--servers 1,2,3,4 and n = 1,200,000; Python 3.11 and 3.13+", []),
 ])
 def test_the_figure_rule_catches_measured_figures_and_spares_settings(sentence, figures):
     assert [found for _, found in blocks.prose_figures(sentence)] == figures
 
 
-def test_the_saved_results_are_json_with_their_environment():
-    for path in blocks.SAVED.glob("*/results.json"):
-        saved = json.loads(path.read_text())
-        assert {"commit", "started", "cpu"} <= set(saved["environment"]), path
+def test_the_saved_results_are_json_with_their_environment_and_a_clean_commit():
+    saved = [json.loads(path.read_text()) for path in blocks.SAVED.glob("*/results.json")]
+    assert saved, "docs/results/ holds the saved results"
+    for found in saved:
+        assert {"commit", "started", "cpu"} <= set(found["environment"])
+        assert not found["environment"]["commit"].endswith("-dirty"), "measured on a tree with changes"

@@ -33,7 +33,7 @@ from hdrh.histogram import HdrHistogram
 
 from ..cli import OneLineParser
 from ..measure import rank
-from ..servers import ROOT
+from ..servers import HOSTS_NETWORK, ROOT
 from ..subprocesses import run_bounded
 
 MAX_SEND_LAG_MS = 5.0
@@ -41,7 +41,6 @@ MAX_SEND_LAG_MAX_MS = 50.0  # one send this late is a scheduler's hiccup the max
 HIGHEST_US = 3_600_000_000  # the histogram's range: 1 µs to an hour, 3 significant figures
 PERCENTILES = (50, 90, 99, 99.9)
 SPIN_S = 0.001
-BENCHMARKING = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544's range: the hosts of harness/hosts.py only
 
 
 def schedule(rate, seconds, arrivals="constant", seed=None):
@@ -227,15 +226,15 @@ def in_a_process(module, arguments, budget_s, tick=None, on=()):
 
 
 def allowed_host(hostname):
-    """Loopback, or an address of the benchmarking range (RFC 2544), which only harness/hosts.py assigns, inside
-    the network namespaces it made: the drivers load nothing else."""
+    """Loopback, or an address of the hosts harness/hosts.py makes (HOSTS_NETWORK, in network namespaces of its
+    own): the drivers load nothing else."""
     if hostname == "localhost":
         return True
     try:
         address = ipaddress.ip_address(hostname or "")
     except ValueError:
         return False
-    return address.is_loopback or address in BENCHMARKING
+    return address.is_loopback or address in HOSTS_NETWORK
 
 
 def check_url_and_rate(parser, args, path="/"):
@@ -243,7 +242,7 @@ def check_url_and_rate(parser, args, path="/"):
     --duration in bounds."""
     parts = urllib.parse.urlsplit(args.url)
     if parts.scheme != "http" or not allowed_host(parts.hostname) or not parts.path.startswith(path):
-        parser.error(f"the url must be on loopback (or a host of harness/hosts.py, in {BENCHMARKING}), its path "
+        parser.error(f"the url must be on loopback (or a host of harness/hosts.py, in {HOSTS_NETWORK}), its path "
                      f"{path}...: http://127.0.0.1:PORT{path}...")
     for name in ("rate", "duration"):
         if not 0 < getattr(args, name) <= 100_000:
