@@ -1,7 +1,8 @@
 """What a run shows, said by rules from its results: the findings under each closed-loop table, the narrow tables
 of the README, and the short answer ("which strategy for my work?") from the task-kind matrix. Rules, not prose:
-a figure in a sentence is a figure of the saved results, and two rows closer than NOISE are said to be
+a figure in a sentence is a figure of the saved results, and two rows closer than the run's noise are said to be
 indistinguishable rather than ranked."""
+import math
 import re
 import textwrap
 
@@ -10,9 +11,15 @@ from tabulate import tabulate
 from .modes import load_of
 from .report import DOWN_PCT, collapsed
 
-# Two rows of one table closer than this share are not told apart. Tasks/s of one row moves between runs minutes
-# apart (the machine's speed drifts; --repeat shows by how much), and a short run has few tasks to count.
+# Two rows of one table closer than this share are not told apart: tasks/s of one row moves between runs minutes
+# apart (the machine's speed drifts; --repeat shows by how much). A short run has few tasks to count, and then the
+# share is wider: one in the square root of the tasks it counted (150 tasks: 8 %).
 NOISE = 0.05
+
+
+def noise(run):
+    counted = run.get("transactions") or 0
+    return max(NOISE, 1 / math.sqrt(counted)) if counted else NOISE
 PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
 NARROW = ["Strategy", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
 
@@ -81,16 +88,17 @@ def trap(runs):
 
 def ranked(runs):
     """(the strategies, most tasks/s first, each at its best size and not the free-threaded twins: another build
-    of a strategy; the first to use; those as fast as it), or None for a table with no such row. Among the rows
-    that kept /health answered, those within NOISE of the most tasks/s cannot be told apart by speed: the first of
-    them is the one in the least memory."""
+    of a strategy; the first to use; those as fast as it; the share within which they are), or None for a table
+    with no such row. Among the rows that kept /health answered, those within noise() of the most tasks/s cannot be
+    told apart by speed: the first of them is the one in the least memory."""
     order = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
     if not order:
         return None
     answered = [run for run in order if unavailable(run) <= DOWN_PCT] or order
-    fast = sorted((run for run in answered if run["transaction_rate"] >= answered[0]["transaction_rate"] * (1 - NOISE)),
+    share = noise(answered[0])
+    fast = sorted((run for run in answered if run["transaction_rate"] >= answered[0]["transaction_rate"] * (1 - share)),
                   key=pss)
-    return order, fast[0], fast[1:]
+    return order, fast[0], fast[1:], share
 
 
 def mb(run):
@@ -114,9 +122,9 @@ def findings(runs, ratios=True):
     lines = []
     found = ranked(runs)
     if found:
-        _, first, tied = found
+        _, first, tied, share = found
         lines.append(f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s, {mb(first)}"
-                     + (f"; as fast within {NOISE * 100:.0f} % (not told apart), in more memory: " + ", ".join(
+                     + (f"; as fast within {share * 100:.0f} % (not told apart), in more memory: " + ", ".join(
                          f"{run['server']} ({run['transaction_rate']:.2f}, {mb(run)})" for run in tied)
                         if tied else "") + ".")
     pool = pool_rate(runs)
@@ -210,19 +218,19 @@ def answer(kinds, cluster=None, link="`Results`_"):
         found = ranked(runs)
         if not found:
             continue
-        order, first, tied = found
+        order, first, tied, share = found
         pool = pool_rate(runs)
         others = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT]
         runner = (tied or others or [None])[0]  # the next as fast in more memory, else the next fastest
         # To avoid: down the longest, else the slowest of those clearly slower than the first.
         slow = [run for run in order if unavailable(run) > DOWN_PCT
-                or run["transaction_rate"] < first["transaction_rate"] * (1 - NOISE)]
+                or run["transaction_rate"] < first["transaction_rate"] * (1 - share)]
         worst = max(slow, key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run["transaction_rate"]),
                     default=None)
         why = ("–" if worst is None else f"{worst['server']}: /health unanswered {unavailable(worst):.0f} % of the "
                "run" if unavailable(worst) > DOWN_PCT else f"{worst['server']}: {figures(worst, pool)}")
         rows.append([work, f"**{first['server']}**: {figures(first, pool)}"
-                     + (f" (as fast within {NOISE * 100:.0f} %, in more memory: "
+                     + (f" (as fast within {share * 100:.0f} %, in more memory: "
                         + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
                      f"{runner['server']}: {figures(runner, pool)}" if runner else "–", why])
     restart = restart_row(cluster) if cluster else None

@@ -17,7 +17,7 @@ CPU = [run("1_sync", 12.0, 0.48, down=60.0, p99=5000.0), run("4_async_processexe
 
 
 def test_the_first_does_the_most_tasks_and_keeps_health_answered_and_its_ties_are_said():
-    order, first, tied = findings.ranked(CPU)
+    order, first, tied, share = findings.ranked(CPU)
     assert first["strategy"] == "4_async_processexecutor" and not first["free_threaded"], "the twin is not ranked"
     assert [r["server"] for r in tied] == ["7_async_interpreterpool"], "23.5 is within 5 % of 24.0"
     text = " ".join(findings.findings(CPU).split())
@@ -30,6 +30,13 @@ def test_of_rows_as_fast_the_first_is_the_one_in_the_least_memory():
     assert findings.ranked(CPU)[1]["server"] == "4_async_processexecutor"
     small = [dict(r, peak_pss_mb=20.0) if r["server"] == "7_async_interpreterpool" else r for r in CPU]
     assert findings.ranked(small)[1]["server"] == "7_async_interpreterpool", "23.5 against 24.0: as fast, smaller"
+
+
+def test_a_short_run_widens_what_cannot_be_told_apart():
+    counted = [dict(r, transactions=100) for r in CPU]  # 1 / sqrt(100): 10 %
+    assert findings.ranked(counted)[3] == 0.1 and findings.ranked(CPU)[3] == findings.NOISE
+    slower = counted + [run("6_async_celery", 22.0, 0.9, pss=40.0)]  # 8 % slower than 24.0: within 10 %
+    assert findings.ranked(slower)[1]["strategy"] == "6_async_celery", "as fast, in less memory"
 
 
 def test_a_row_whose_health_went_unanswered_is_not_first_however_fast():
