@@ -73,7 +73,7 @@ BLOCKS = [
           "254 users only (25 users: the default run above), 10 s a row"),
     Block("capacity", (RUN_ALL + ["--find-capacity", "--duration", "8",
                                   "--servers", "1,2,3,4,5,6,7,8_fastapi"],), 11,
-          "8 s steps instead of 15; the free-threaded rows left out"),
+          "8 s steps instead of 15; of FastAPI, the def endpoint only; no free-threaded row"),
     Block("production", (RUN_ALL + ["--mode", "background", "--rate", "500", "--deadline", "30"],), 7,
           "500 jobs/s only (the original's load)"),
     Block("fastapi", (RUN_ALL + ["--servers", "2_async,3_async_threadexecutor,4_async_processexecutor,8",
