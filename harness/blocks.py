@@ -271,7 +271,8 @@ def saved_of(block):
 def place(blocks):
     """Every block put into the document that has its markers, with the blocks made from others' results (the
     short answer, the times); the blocks no document has, named."""
-    blocks = list(dict.fromkeys([*blocks, *(block for block in BLOCKS if not block.commands)]))
+    names = list(dict.fromkeys([block.name for block in blocks] + [block.name for block in BLOCKS if not block.commands]))
+    blocks = [NAMED[name] for name in names]
     placed = set()
     for document in documents():
         text = original = document.read_text()

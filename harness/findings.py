@@ -115,30 +115,32 @@ def narrow_table(runs):
     return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * (len(NARROW) - 1)))
 
 
-def findings(runs, ratios=True):
+def findings(runs, brief=False):
     """The bullets under a table: who is first, who cannot be told from it, the ratios against the process pool
     (each strategy at its best size, the free-threaded twins too), the pools at their default size for waiting
-    work, which rows left /health unanswered, and which were not measured."""
+    work, which rows left /health unanswered, and which were not measured. Brief (the README's, beside its narrow
+    table): no ratios (the table has them), the rows as fast as the first and the pools' default sizes in short."""
     lines = []
     found = ranked(runs)
     if found:
         _, first, tied, share = found
         lines.append(f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s, {mb(first)}"
                      + (f"; as fast within {share * 100:.0f} % (not told apart), in more memory: " + ", ".join(
-                         f"{run['server']} ({run['transaction_rate']:.2f}, {mb(run)})" for run in tied)
-                        if tied else "") + ".")
+                         run["server"] if brief else f"{run['server']} ({run['transaction_rate']:.2f}, {mb(run)})"
+                         for run in tied) if tied else "") + ".")
     pool = pool_rate(runs)
-    if pool and ratios:  # the README's narrow tables have them in a column
+    if pool and not brief:
         lines.append("- Against the process pool's tasks/s: " + ", ".join(
             f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in best_per_strategy(runs)
             if run["strategy"] != PROCESS_POOL or run.get("free_threaded")) + ".")
     default = trap(runs)
     short = {server: ratio for server, ratio in default.items() if ratio < 1 - NOISE}
     if short:
+        each = (f"{min(short.values()):.2f}× to {max(short.values()):.2f}× ({len(short)} pools)" if brief
+                else ", ".join(f"{server} {ratio:.2f}×" for server, ratio in short.items()))
         lines.append("- At its default size, each pool against itself sized for the users (the trap of a pool of "
-                     "CPUs places for work that waits): " + ", ".join(f"{server} {ratio:.2f}×"
-                                                                       for server, ratio in short.items())
-                     + (f"; as fast at their default size: {', '.join(set(default) - set(short))}"
+                     f"CPUs places for work that waits): {each}"
+                     + (f"; as fast at their default size: {', '.join(sorted(set(default) - set(short)))}"
                         if set(default) - set(short) else "") + ".")
     down = sorted((run for run in measured(runs) if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
     if down:
@@ -166,7 +168,7 @@ def narrow_section(results):
         limit = "users" if env["tasks"][task]["waits"] else "CPUs"
         rows = sorted((run for run in best_per_strategy(runs) if not run.get("free_threaded")), key=runs.index)
         parts.append(f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
-                     f"\n\n{narrow_table(rows)}\n\n{findings(runs, ratios=False)}\n")
+                     f"\n\n{narrow_table(rows)}\n\n{findings(runs, brief=True)}\n")
     return "\n".join(parts)
 
 

@@ -296,7 +296,8 @@ def write_matrix(results, path):
         efficiency[servers.index(server), kinds.index(task)] = run["efficiency"]
         down = (run["health_ms"].get("unavailable_pct") or 0) > DOWN_PCT  # red, whatever the answered probes' p99
         health[servers.index(server), kinds.index(task)] = 10_000 if down else run["health_ms"]["p99"] or numpy.nan
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 0.5 * len(servers) + 2.2), constrained_layout=True)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(15, 0.5 * len(servers) + 2.2), constrained_layout=True,
+                                         gridspec_kw={"width_ratios": [1, 1.15]})  # room for "NNNN ms, NN % down"
     image = left.imshow(efficiency, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     figure.colorbar(image, ax=left, label="efficiency (1 = every core inside tasks, or the users' limit)")
     image = right.imshow(numpy.log10(health), cmap="RdYlGn_r", vmin=0, vmax=4, aspect="auto")
@@ -308,7 +309,7 @@ def write_matrix(results, path):
                   fontsize=8)
         p99 = run["health_ms"]["p99"]
         right.text(j, i, "–" if p99 is None else f"{p99:.0f} ms\n{run['health_ms']['unavailable_pct']:.0f} % down",
-                   ha="center", va="center", fontsize=8)
+                   ha="center", va="center", fontsize=7)
     for axes, title in ((left, f"Efficiency and tasks/s, {level} users"),
                         (right, f"/health p99, share unavailable (red: over {DOWN_PCT:g} % down)")):
         axes.set_xticks(range(len(kinds)), kinds)

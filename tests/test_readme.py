@@ -48,7 +48,8 @@ def test_every_block_of_the_readme_and_docs_is_known_and_saved():
     assert set(found) == set(blocks.NAMED), "every block of make report has its place, and no other block is there"
     for name in found:
         saved = blocks.SAVED / ("kinds" if name == "answer" else name) / "results.json"
-        assert saved.exists(), f"{name}: no {saved.relative_to(ROOT)}"
+        # make test's time is recorded from a fresh clone's run of it, after the commit that run tested
+        assert saved.exists() or name == "times", f"{name}: no {saved.relative_to(ROOT)}"
 
 
 def test_every_results_block_names_the_same_commit():
@@ -61,6 +62,9 @@ def test_every_results_block_names_the_same_commit():
 def test_every_block_is_what_its_saved_results_render():
     for document, name, content in sections():
         saved = blocks.saved_of(blocks.NAMED[name])
+        if saved is None and name == "times":
+            assert content.strip() == "", "no make test recorded yet: the line stays empty"
+            continue
         assert saved is not None, f"{document.name}: block {name} has no saved results (make report)"
         expected = blocks.section(blocks.NAMED[name], saved, blocks.SAVED / name, document, draw=False)
         assert content.strip() == expected.strip(), f"{document.name}: block {name} differs from its results.json"
