@@ -26,6 +26,7 @@ from . import cluster, findings, report, soak
 from .cli import OneLineParser
 from .provenance import environment, git_commit
 from .readme import documents as readme_documents, replace_section
+from .results import section_charts
 from .servers import ROOT
 from .subprocesses import end
 
@@ -123,12 +124,10 @@ def section(block, saved, folder, document, draw=True):
         if draw:
             report.render(saved, folder)
         images = []
-        for source in report.charts_of(saved):
-            if source != "results.png" or "matrix.png" not in report.charts_of(saved):
-                chart = DOCS / f"{block.name}{'-hockey' if source == 'hockey.png' else ''}.png"
-                if draw:
-                    shutil.copyfile(folder / source, chart)
-                images.append(os.path.relpath(chart, document.parent))
+        for source, name in section_charts(saved, block.name):
+            if draw:
+                shutil.copyfile(folder / source, DOCS / name)
+            images.append(os.path.relpath(DOCS / name, document.parent))
         if document.parent == ROOT:
             full = os.path.relpath(folder / "results.rst", ROOT)
             # No chart here: the README shows the headline chart after the short answer, by hand.
@@ -142,8 +141,8 @@ def section(block, saved, folder, document, draw=True):
         total_min = sum(found.get("took_s", 0) for found in took) / 60
         commits = sorted({commit_of(found["environment"]) for found in took})
         return (f"``make test``: {saved['passed']} tests passed in {saved['seconds'] // 60:.0f} min "
-                f"{saved['seconds'] % 60:.0f} s, in a fresh clone's ``bash .ci/run`` at commit "
-                f"{commit_of(env)} ({env['started'][:10]}; setting up the venvs aside, and building the "
+                f"{saved['seconds'] % 60:.0f} s, in a fresh clone's ``bash .ci/run`` on {env['started'][:10]} "
+                f"(its commit in ``docs/results/times/results.json``; setting up the venvs aside, and building the "
                 f"free-threaded Python once a machine). ``make report``: {total_min:.0f} min for every block, at "
                 f"commit {', '.join(commits)}, on {env['cpu']} ({env['cpu_count']} CPUs).")
     if block.kind == "soak":

@@ -146,7 +146,8 @@ def findings(runs, brief=False):
     if down:
         lines.append(f"- /health unanswered for more than {DOWN_PCT:g} % of the run: " + ", ".join(
             f"{run['server']} ({unavailable(run):.0f} %)" for run in down) + ".")
-    missing = [run for run in runs if run not in measured(runs)]
+    figures = measured(runs)
+    missing = [run for run in runs if run not in figures]
     if missing:
         lines.append("- Not measured: " + "; ".join(f"{run['server']} ({run.get('error') or 'no figures'})"
                                                      for run in missing) + ".")

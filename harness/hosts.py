@@ -26,7 +26,7 @@ import psutil
 from processes import kill_all, tree
 
 from .servers import HOSTS_NETWORK as NETWORK
-from .measure import tree_cpu_seconds
+from .measure import cpu_seconds, tree_cpu_seconds
 
 PREFIX = "tbh"
 HOSTS = ("client", "web", "broker", "worker1", "worker2")
@@ -167,14 +167,7 @@ class Hosts:
 
     def cpu_seconds(self, name):
         """The CPU seconds of every process now on host `name`, with those of its children that ended."""
-        total = 0.0
-        for pid in pids_in(self.namespace(name)):
-            try:
-                times = psutil.Process(pid).cpu_times()
-            except psutil.Error:
-                continue  # gone meanwhile: its time is now its parent's
-            total += times.user + times.system + times.children_user + times.children_system
-        return total
+        return cpu_seconds(pids_in(self.namespace(name)))
 
     def cut(self, name):
         """Cut the host off: its link down at the switch (its processes go on, unreachable)."""

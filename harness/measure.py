@@ -152,8 +152,14 @@ def tree_cpu_seconds(root_pid):
     """CPU seconds used so far by a process tree, from the kernel: each live process's own time plus the time of
     its children that have ended and been waited for. A worker that starts and ends between two readings is
     counted too (in its parent's children's time)."""
+    return cpu_seconds(processes.tree(root_pid))
+
+
+def cpu_seconds(pids):
+    """CPU seconds used so far by the processes `pids`, each with its children that have ended (a process tree,
+    or every process of a host)."""
     total = 0.0
-    for pid in processes.tree(root_pid):
+    for pid in pids:
         try:
             times = psutil.Process(pid).cpu_times()
         except psutil.Error:

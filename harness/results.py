@@ -21,14 +21,21 @@ def save(out_dir, env, runs, render=True):
     return results
 
 
+def section_charts(results, section):
+    """The charts a section shows: (the chart in the run's folder, its name under docs/). For several task kinds the
+    matrix, which a person reads faster than bars in four colours (docs/SECTION.png); for open-loop runs the latency
+    against the rate (docs/SECTION-hockey.png)."""
+    drawn = report.charts_of(results)
+    main = next((chart for chart in ("matrix.png", "results.png") if chart in drawn), None)
+    return ([(main, f"{section}.png")] if main else []) + (
+        [("hockey.png", f"{section}-hockey.png")] if "hockey.png" in drawn else [])
+
+
 def update_readme(results, out_dir, section, readme):
-    """Replace the section (in the README or the page of docs/ that has it) with these results; the chart goes to
-    docs/SECTION.png: for several task kinds the matrix, which a person reads faster than bars in four colours; for
-    open-loop runs the latency against the rate (docs/SECTION-hockey.png)."""
+    """Replace the section (in the README or the page of docs/ that has it) with these results, their charts copied
+    to docs/ (section_charts)."""
     document = holding(readme, section)
-    matrix, bars, hockey = out_dir / "matrix.png", out_dir / "results.png", out_dir / "hockey.png"
-    charts = [(matrix if matrix.exists() else bars, Path("docs") / f"{section}.png")] if bars.exists() else []
-    charts += [(hockey, Path("docs") / f"{section}-hockey.png")] if hockey.exists() else []
+    charts = [(out_dir / source, Path("docs") / name) for source, name in section_charts(results, section)]
     for source, chart in charts:
         (readme.parent / chart).parent.mkdir(exist_ok=True)
         shutil.copyfile(source, readme.parent / chart)

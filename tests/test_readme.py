@@ -59,6 +59,13 @@ def test_every_results_block_names_the_same_commit():
     assert len(set().union(*commits.values())) == 1, commits
 
 
+def test_the_readme_and_docs_name_one_commit_in_all():
+    """A reader tells which figures belong together by the commit they name: one sitting, one commit, anywhere."""
+    named = {commit for document in DOCUMENTS
+             for commit in re.findall(r"\bcommits? ([0-9a-f]{7,40})\b", document.read_text())}
+    assert len(named) == 1, named
+
+
 def test_every_block_is_what_its_saved_results_render():
     for document, name, content in sections():
         saved = blocks.saved_of(blocks.NAMED[name])
