@@ -2,6 +2,7 @@
 
 While a task runs nothing else is served, not even /health; other clients wait in the listen backlog.
 """
+
 from http.server import HTTPServer
 
 import tasks

@@ -6,13 +6,22 @@ them, a wait is awaited (asyncio.sleep, Tornado's AsyncHTTPClient): same result,
 With --processes N (pre-fork) the code is unchanged: N copies of it share the port, one task each at a time, and
 a request waits, /health included, when the kernel hands it to a copy that is busy.
 """
+
 import tasks
 from serving import cli, lifecycle, prefork, web
 
 
 async def main():
-    args = cli.parse_args(__doc__, port=8001, copies=True, options={"--cooperative": dict(
-        action="store_true", help="run the task written for the IOLoop: yielding in slices, awaiting its waits")})
+    args = cli.parse_args(
+        __doc__,
+        port=8001,
+        copies=True,
+        options={
+            "--cooperative": dict(
+                action="store_true", help="run the task written for the IOLoop: yielding in slices, awaiting its waits"
+            )
+        },
+    )
 
     async def compute_inline(n):
         return tasks.run(args.task, n)  # blocks the IOLoop until it is done

@@ -4,6 +4,7 @@ The IOLoop stays free to answer other requests. A pure-Python task holds the GIL
 core, so the pool adds responsiveness, not throughput; C code that releases the GIL (hash) and waits (sleep, http)
 do run in parallel, as many at once as there are threads.
 """
+
 from concurrent.futures import ThreadPoolExecutor
 
 from tornado.ioloop import IOLoop
@@ -19,8 +20,7 @@ async def main():
     async def compute(n):
         return await IOLoop.current().run_in_executor(executor, tasks.run, args.task, n)
 
-    await web.serve("3_async_threadexecutor", compute, args, f"{args.workers} threads",
-                    job_slots=args.workers)
+    await web.serve("3_async_threadexecutor", compute, args, f"{args.workers} threads", job_slots=args.workers)
 
 
 if __name__ == "__main__":

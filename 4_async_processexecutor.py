@@ -4,6 +4,7 @@ Each worker process has its own interpreter and GIL, so tasks run on every core 
 free to answer other requests. The pool is started from a forkserver, and replaced if a worker dies
 (serving/pools.py: ProcessPool).
 """
+
 import tasks
 from serving import cli, lifecycle, pools, web
 
@@ -16,8 +17,9 @@ async def main():
         return await pool.run(tasks.run, args.task, n)
 
     await pools.start_workers(pool.executor, args)
-    await web.serve("4_async_processexecutor", compute, args, f"{args.workers} worker processes",
-                    job_slots=args.workers)
+    await web.serve(
+        "4_async_processexecutor", compute, args, f"{args.workers} worker processes", job_slots=args.workers
+    )
 
 
 if __name__ == "__main__":

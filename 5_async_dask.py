@@ -37,7 +37,7 @@ async def main():
     args = cli.parse_args(__doc__, port=8004, workers=True, options={
         "--scheduler": dict(metavar="tcp://HOST:8786", help="use this running cluster instead of starting one"),
         "--dashboard": dict(action="store_true", help="serve Dask's dashboard on :8787 (needs bokeh)"),
-        "--threads": dict(type=int, default=1, help="threads per embedded worker (default 1: for waiting tasks, more)")})
+        "--threads": dict(type=int, default=1, help="threads per embedded worker (default 1; more for waiting tasks)")})
     try:
         client = await connect(args)
     except (OSError, TimeoutError) as error:

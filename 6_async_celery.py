@@ -6,6 +6,7 @@ Background jobs (POST /jobs) live in Redis, not in this process: one accepted is
 killed meanwhile. By default the server starts its own redis-server (a free port, nothing saved to disk) and a
 Celery worker of --workers processes; with --broker it uses a running Redis and the workers started for it.
 """
+
 import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -14,9 +15,18 @@ from serving import celery_client, cli, lifecycle, web
 
 
 async def main():
-    args = cli.parse_args(__doc__, port=8005, workers=True, job_ttl=False, options={
-        "--broker": dict(metavar="redis://HOST:PORT/N", help="use this Redis, and the workers started for it"),
-        "--wait": dict(type=float, default=60, metavar="S", help="for a worker at start-up (default %(default)g s)")})
+    args = cli.parse_args(
+        __doc__,
+        port=8005,
+        workers=True,
+        job_ttl=False,
+        options={
+            "--broker": dict(metavar="redis://HOST:PORT/N", help="use this Redis, and the workers started for it"),
+            "--wait": dict(
+                type=float, default=60, metavar="S", help="for a worker at start-up (default %(default)g s)"
+            ),
+        },
+    )
     lifecycle.check_port("6_async_celery", args)  # before starting Redis and workers for nothing
     url = args.broker or celery_client.start_embedded(args.workers)
     celery_client.use(url)
@@ -41,11 +51,19 @@ async def main():
         await celery_client.wait_for_a_worker(results, args.task, args.wait)
     except Exception as error:  # noqa: BLE001 - whatever it is, one line
         said = celery_client.last_words() if not args.broker else ""
-        lifecycle.fail(f"6_async_celery: no Celery worker ran a task at {url} within {args.wait:g} s: "
-                       f"{error or type(error).__name__}{said}", status=2)
+        lifecycle.fail(
+            f"6_async_celery: no Celery worker ran a task at {url} within {args.wait:g} s: "
+            f"{error or type(error).__name__}{said}",
+            status=2,
+        )
     where = args.broker or f"an embedded redis-server and {args.workers} worker processes"
-    await web.serve("6_async_celery", compute, args, f"Celery on {where}",
-                    jobs=celery_client.RedisJobs(results, submit, args.max_pending))
+    await web.serve(
+        "6_async_celery",
+        compute,
+        args,
+        f"Celery on {where}",
+        jobs=celery_client.RedisJobs(results, submit, args.max_pending),
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,10 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: test bench report soak storm stall pools cluster celery-waits gil-cost venv venv313 venv313t gil-twin tools clean FORCE
 
+# The linter first (its rules are in pyproject.toml): a slip fails in seconds, not after the tests.
 test: venv venv313 venv313t tools
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 bench: venv venv313 venv313t tools

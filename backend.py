@@ -3,6 +3,7 @@
 It stands for the remote API, database or mail server that a web server's request waits on. It awaits its
 delays on one IOLoop, so it holds thousands of delayed answers at once without being the bottleneck.
 """
+
 import asyncio
 
 import tornado.web

@@ -5,6 +5,7 @@ Workers on any machine with a checkout of this project and its requirements star
 
     celery --app jobqueue --broker redis://HOST:6379/0 worker --concurrency 2
 """
+
 import os
 
 from celery import Celery
@@ -16,16 +17,23 @@ VISIBILITY_TIMEOUT_S = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 600))  # 
 
 app = Celery("jobqueue", broker=BROKER, backend=os.environ.get("CELERY_RESULT_BACKEND", BROKER))
 app.conf.update(
-    task_serializer="json", result_serializer="json", accept_content=["json"],
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
     # At least once: a task is acknowledged after it has run, not when a worker takes it, so one whose worker
     # process dies mid-task (SIGKILL, the OOM killer) goes back to the queue and runs again. The price: a task
     # that finished just before its worker died runs twice. The tasks here can (they only compute).
-    task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
     # A task taken by a worker that vanished whole (its machine, say) is handed out again after this long. It
     # must exceed the longest task (2 000 000 numbers: ~5 s here), or a task still running would run again too.
     # Workers look for such tasks every few seconds (kombu's own default scans once in 100 s).
-    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S, "unacked_restore_throttle": 1,
-                              "unacked_restore_interval": max(1, min(10, VISIBILITY_TIMEOUT_S // 5))},
+    broker_transport_options={
+        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        "unacked_restore_throttle": 1,
+        "unacked_restore_interval": max(1, min(10, VISIBILITY_TIMEOUT_S // 5)),
+    },
     task_track_started=True,  # so that GET /jobs/<id> can say "running"
     result_expires=24 * 3600,
     result_backend_always_retry=True,  # a result finished while Redis restarts is stored when it is back

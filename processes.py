@@ -1,6 +1,7 @@
 """Processes, signals, ports and CPUs: what the servers, backend.py and the harness share about the machine they
 run on. No web framework here: a Celery worker, the load drivers and the harness import it as well as the servers.
 """
+
 import ctypes
 import logging
 import os
@@ -13,8 +14,10 @@ import threading
 
 import psutil
 
+
 def cpu_quota(cgroup="/sys/fs/cgroup"):
     """The CPUs a cgroup CPU quota allows (e.g. 1.5), or None without a quota (cgroup v2 cpu.max, or v1)."""
+
     def read(name):
         with open(os.path.join(cgroup, name)) as file:
             return file.read().split()

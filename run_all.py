@@ -7,6 +7,7 @@ highest rate within a latency target (--find-capacity), or background jobs (--mo
 table in harness/modes.py. Results go to OUT/<time>/: results.json, results.rst and the charts (results.png,
 matrix.png for several kinds, hockey.png for open-loop runs).
 """
+
 import argparse
 import datetime
 import math
@@ -19,13 +20,12 @@ from pathlib import Path
 import processes
 import tasks
 from harness.bench import bench_one, probe_floor, progress, time_kind
-from harness.cli import (OneLineParser, kind_list, positive_ints, positive_numbers, runnable, server_list,
-                         task_list)
+from harness.cli import OneLineParser, kind_list, positive_ints, positive_numbers, runnable, server_list, task_list
 from harness.load import openloop
 from harness.modes import MODES
 from harness.provenance import environment
-from harness.report import environment_line, tables_rst
 from harness.readme import holding
+from harness.report import environment_line, tables_rst
 from harness.results import save, update_readme
 from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess
 
@@ -48,45 +48,99 @@ def interrupt_once(signum):
 
 def parse_args(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", type=server_list, default=list(SERVERS),
-                        help="comma-separated numbers or names (default: all; 2 means every 2_async row)")
-    parser.add_argument("--tasks", type=kind_list, default=None,
-                        help=f"task kinds, comma-separated, from {', '.join(tasks.KINDS)} (default cpu)")
+    parser.add_argument(
+        "--servers",
+        type=server_list,
+        default=list(SERVERS),
+        help="comma-separated numbers or names (default: all; 2 means every 2_async row)",
+    )
+    parser.add_argument(
+        "--tasks",
+        type=kind_list,
+        default=None,
+        help=f"task kinds, comma-separated, from {', '.join(tasks.KINDS)} (default cpu)",
+    )
     parser.add_argument("--task", metavar="MODULE:FUNCTION", help="your own function of n, importable from here")
     parser.add_argument("--n", type=int, metavar="N", help="the task size to ask for (default: each kind's default)")
-    parser.add_argument("--concurrency", type=positive_ints,
-                        help="siege users, comma-separated levels (default 25), e.g. 25,254,512")
-    parser.add_argument("--rate", type=positive_numbers, metavar="R1,R2",
-                        help="open loop instead of siege: requests per second, comma-separated, e.g. 5,10,15")
-    parser.add_argument("--arrivals", choices=("constant", "poisson"), default="constant",
-                        help="open loop: a request every 1/rate s (default), or Poisson arrivals of that rate")
+    parser.add_argument(
+        "--concurrency", type=positive_ints, help="siege users, comma-separated levels (default 25), e.g. 25,254,512"
+    )
+    parser.add_argument(
+        "--rate",
+        type=positive_numbers,
+        metavar="R1,R2",
+        help="open loop instead of siege: requests per second, comma-separated, e.g. 5,10,15",
+    )
+    parser.add_argument(
+        "--arrivals",
+        choices=("constant", "poisson"),
+        default="constant",
+        help="open loop: a request every 1/rate s (default), or Poisson arrivals of that rate",
+    )
     parser.add_argument("--seed", type=int, help="the Poisson schedules' seed (default: a new one, recorded)")
     background = MODES["background"]
-    parser.add_argument("--mode", choices=[m.name for m in MODES.values() if m.option.startswith("--mode")], help="background: POST /jobs at --rate (default "
-                        f"{background.default_level}/s) for --duration (default {background.default_s} s), then "
-                        f"follow each job until done or --deadline; servers that run jobs only ({WITH_JOBS})")
-    parser.add_argument("--deadline", type=float, default=60, metavar="S",
-                        help="background: how long to follow the jobs after the last submission (default 60 s)")
-    parser.add_argument("--find-capacity", action="store_true",
-                        help="search each server's highest open-loop rate with p99 within --slo-ms and no failure")
-    parser.add_argument("--slo-ms", type=float, default=1000, help="the latency target of --find-capacity "
-                                                                    "(p99, default 1000 ms)")
-    parser.add_argument("--confirm", type=int, default=300, metavar="N",
-                        help="--find-capacity: run the rate found once more for at least N requests (at most 60 s; "
-                             "default 300; 0: not)")
-    parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="N interleaved rounds of everything; each figure reported as median and range, the "
-                             "latencies of every round's answers pooled")
-    parser.add_argument("--duration", type=positive_ints, default=None,
-                        help="seconds of each measured run (default 60; --quick: 5)")
+    parser.add_argument(
+        "--mode",
+        choices=[m.name for m in MODES.values() if m.option.startswith("--mode")],
+        help="background: POST /jobs at --rate (default "
+        f"{background.default_level}/s) for --duration (default {background.default_s} s), then "
+        f"follow each job until done or --deadline; servers that run jobs only ({WITH_JOBS})",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=60,
+        metavar="S",
+        help="background: how long to follow the jobs after the last submission (default 60 s)",
+    )
+    parser.add_argument(
+        "--find-capacity",
+        action="store_true",
+        help="search each server's highest open-loop rate with p99 within --slo-ms and no failure",
+    )
+    parser.add_argument(
+        "--slo-ms", type=float, default=1000, help="the latency target of --find-capacity (p99, default 1000 ms)"
+    )
+    parser.add_argument(
+        "--confirm",
+        type=int,
+        default=300,
+        metavar="N",
+        help="--find-capacity: run the rate found once more for at least N requests (at most 60 s; "
+        "default 300; 0: not)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N interleaved rounds of everything; each figure reported as median and range, the "
+        "latencies of every round's answers pooled",
+    )
+    parser.add_argument(
+        "--duration", type=positive_ints, default=None, help="seconds of each measured run (default 60; --quick: 5)"
+    )
     parser.add_argument("--quick", action="store_true", help="a short run of everything, for a first look")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results go (default results/)")
-    parser.add_argument("--max-pending", type=int, metavar="N",
-                        help=f"start the servers that have the option ({WITH_MAX_PENDING}) with --max-pending N")
-    parser.add_argument("--port-offset", type=int, default=0,
-                        help="add this to every server's port (default 0: ports 8000...), if those are taken")
-    parser.add_argument("--update-readme", nargs="?", const="results", metavar="SECTION",
-                        help="replace README.rst's section SECTION (default 'results') with these results")
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        metavar="N",
+        help=f"start the servers that have the option ({WITH_MAX_PENDING}) with --max-pending N",
+    )
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=0,
+        help="add this to every server's port (default 0: ports 8000...), if those are taken",
+    )
+    parser.add_argument(
+        "--update-readme",
+        nargs="?",
+        const="results",
+        metavar="SECTION",
+        help="replace README.rst's section SECTION (default 'results') with these results",
+    )
     parser.add_argument("--readme", type=Path, default=ROOT / "README.rst", help=argparse.SUPPRESS)  # for tests
     args = parser.parse_args(argv)
     if args.duration and len(args.duration) > 1:
@@ -109,8 +163,10 @@ def parse_args(argv=None):
     if mode.needs_jobs:
         without = [server.name for server in args.servers if not server.jobs]
         if without:
-            print(f"run_all.py: left out of the {mode.name} mode, as they run no jobs: {', '.join(without)}",
-                  file=sys.stderr)
+            print(
+                f"run_all.py: left out of the {mode.name} mode, as they run no jobs: {', '.join(without)}",
+                file=sys.stderr,
+            )
         args.servers = [server for server in args.servers if server.jobs]
     if args.arrivals == "poisson" and args.seed is None:
         args.seed = random.randrange(2**32)
@@ -121,8 +177,10 @@ def parse_args(argv=None):
     if args.max_pending is not None:
         if args.max_pending < 1:
             parser.error("--max-pending must be at least 1")
-        args.servers = [server.with_options("--max-pending", str(args.max_pending)) if server.takes_max_pending
-                        else server for server in args.servers]
+        args.servers = [
+            server.with_options("--max-pending", str(args.max_pending)) if server.takes_max_pending else server
+            for server in args.servers
+        ]
     args.servers = runnable(args.servers, "run_all.py")
     if not args.servers:
         parser.error("no server left to run")
@@ -166,10 +224,13 @@ def plan(args, env):
 def main(argv=None):
     args = parse_args(argv)
     if shutil.which("siege") is None:
-        sys.exit("run_all.py: error: siege is not installed; install it with: sudo apt-get install siege "
-                 "(or run: make bench)")
-    processes.on_stop_signals(first=lambda signum: None, status=1, grace_s=STOP_GRACE_S,
-                              main_thread_handler=interrupt_once)
+        sys.exit(
+            "run_all.py: error: siege is not installed; install it with: sudo apt-get install siege "
+            "(or run: make bench)"
+        )
+    processes.on_stop_signals(
+        first=lambda signum: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=interrupt_once
+    )
     out_dir = args.out / datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     backend = None
@@ -180,12 +241,12 @@ def main(argv=None):
             if not backend.wait_healthy(30):
                 sys.exit(f"run_all.py: error: backend.py did not come up: {backend.output().strip()}")
         print(f"Timing one task of each kind alone ({', '.join(task.kind for task in args.tasks)})...", flush=True)
-        env = environment({task.kind: time_kind(task, args.n or task.spec().default_n) for task in args.tasks},
-                          seed=args.seed)
+        env = environment(
+            {task.kind: time_kind(task, args.n or task.spec().default_n) for task in args.tasks}, seed=args.seed
+        )
         print(environment_line(env), flush=True)
         floor_s = min(FLOOR_S, args.duration)  # as long as one run (at most FLOOR_S), the same instruments beside it
-        print(f"Measuring the health probe's reference ({floor_s:g} s, every core busy, no server load)...",
-              flush=True)
+        print(f"Measuring the health probe's reference ({floor_s:g} s, every core busy, no server load)...", flush=True)
         env["probe_floor_ms"] = probe_floor(floor_s)
         todo = plan(args, env)
         for index, (round_, task, server, load) in enumerate(todo):
@@ -204,8 +265,9 @@ def main(argv=None):
         # whatever still lives below it, it started.
         escaped = processes.stop_children()
         swept = f" (the last sweep stopped {', '.join(escaped)})" if escaped else ""
-        print(f"\nInterrupted: every process started was stopped{swept}; {len(runs)} finished runs are saved.",
-              flush=True)
+        print(
+            f"\nInterrupted: every process started was stopped{swept}; {len(runs)} finished runs are saved.", flush=True
+        )
     if not runs:
         print("No run finished.")
         return 1
@@ -217,8 +279,10 @@ def main(argv=None):
     failed = [run["server"] for run in runs if run.get("error") or not run["clean_shutdown"]]
     lagging = [run["server"] for run in runs if run.get("valid") is False]
     if lagging:
-        print(f"Send lag p99 over {openloop.MAX_SEND_LAG_MS:g} ms or max over {openloop.MAX_SEND_LAG_MAX_MS:g} ms "
-              f"(the driver fell behind; figures not the server's): {', '.join(lagging)}")
+        print(
+            f"Send lag p99 over {openloop.MAX_SEND_LAG_MS:g} ms or max over {openloop.MAX_SEND_LAG_MAX_MS:g} ms "
+            f"(the driver fell behind; figures not the server's): {', '.join(lagging)}"
+        )
     if failed:
         print(f"Not measured cleanly: {', '.join(failed)}")
     return 1 if failed or todo is None or len(runs) < len(todo) else 0

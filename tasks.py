@@ -10,6 +10,7 @@ Standard-library imports only: pool workers, Dask workers and subinterpreters im
 - ``http``: a real HTTP request to a backend that answers after n ms (backend.py).
 - ``MODULE:FUNCTION``: your own function, called with n; it must return something JSON can encode.
 """
+
 import asyncio
 import hashlib
 import importlib
@@ -98,6 +99,7 @@ class TaskError(ValueError):
 class Task:
     """What a request runs: a kind, or a user's MODULE:FUNCTION. Small and picklable, so that it crosses to
     worker processes and Dask workers with each request; they resolve the user's function themselves."""
+
     kind: str = "cpu"
     backend: str = DEFAULT_BACKEND
 
@@ -109,8 +111,12 @@ class Task:
         if not self.user_function:
             return KINDS[self.kind]
         function = load(self.kind)
-        return Kind(self.kind, getattr(sys.modules[function.__module__], "DEFAULT_N", 100),
-                    getattr(sys.modules[function.__module__], "MAX_N", 2_000_000), False)
+        return Kind(
+            self.kind,
+            getattr(sys.modules[function.__module__], "DEFAULT_N", 100),
+            getattr(sys.modules[function.__module__], "MAX_N", 2_000_000),
+            False,
+        )
 
 
 _loaded = {}
@@ -164,8 +170,12 @@ def answer(result, started, cpu_s):
     """The part of a response that the process which computed it fills in: the result, its pid, the task's wall
     time, and the CPU time of the thread that ran it (the thread's own: time spent waiting for the GIL or for an
     answer is not work, and is not counted); None where it cannot be told (an awaited function of the user's)."""
-    return {"result": result, "pid": os.getpid(), "task_ms": round((time.perf_counter() - started) * 1000, 3),
-            "task_cpu_ms": None if cpu_s is None else round(cpu_s * 1000, 3)}
+    return {
+        "result": result,
+        "pid": os.getpid(),
+        "task_ms": round((time.perf_counter() - started) * 1000, 3),
+        "task_cpu_ms": None if cpu_s is None else round(cpu_s * 1000, 3),
+    }
 
 
 def compute(task, n):
@@ -232,7 +242,6 @@ def time_task(task=Task(), n=None, runs=5, clock=time.perf_counter):
 if __name__ == "__main__":
     for kind in KINDS.values():
         try:
-            print(f"{kind.name:6} n={kind.default_n:<7} median of 5 runs: "
-                  f"{time_task(Task(kind.name)) * 1000:6.1f} ms")
+            print(f"{kind.name:6} n={kind.default_n:<7} median of 5 runs: {time_task(Task(kind.name)) * 1000:6.1f} ms")
         except OSError as error:
             print(f"{kind.name:6} n={kind.default_n:<7} not timed: {error} (start backend.py first)")

@@ -7,6 +7,7 @@ something JSON can encode will do; an ``async def`` for ``2_async.py --cooperati
 
 DEFAULT_N and MAX_N, if the module has them, set GET /'s default n and the largest n it accepts.
 """
+
 import asyncio
 import json
 
@@ -17,8 +18,7 @@ MAX_N = 750_000
 def render(n):
     """Build a report of n rows, serialise it to JSON and read it back: Python objects and the json module, which
     holds the GIL, like most of what a web request does."""
-    rows = [{"id": i, "name": f"item {i}", "price": round(i * 1.07, 2), "tags": ["new", str(i % 7)]}
-            for i in range(n)]
+    rows = [{"id": i, "name": f"item {i}", "price": round(i * 1.07, 2), "tags": ["new", str(i % 7)]} for i in range(n)]
     text = json.dumps(rows)
     return {"rows": len(json.loads(text)), "bytes": len(text)}
 

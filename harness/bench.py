@@ -1,5 +1,6 @@
 """One server under one load, from start to stop; and what the suite measures once besides: each task's time
 alone (T1) and the health probe's reference on this machine."""
+
 import http.client
 import subprocess
 import sys
@@ -14,7 +15,6 @@ from .load import siege
 from .modes import MODES
 from .servers import BACKEND, ROOT, ServerProcess, python_version, request
 
-
 RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
 
 
@@ -23,18 +23,24 @@ def time_kind(task, n):
     (its process uses under half a core while it runs)."""
     cpu, wall = time.process_time(), time.perf_counter()
     t1 = tasks.time_task(task, n, runs=11 if task.kind == "cpu" else 5)
-    waits = task.spec().waits if not task.user_function else \
-        (time.process_time() - cpu) < 0.5 * (time.perf_counter() - wall)
+    waits = (
+        task.spec().waits
+        if not task.user_function
+        else (time.process_time() - cpu) < 0.5 * (time.perf_counter() - wall)
+    )
     t1_cpu = tasks.time_task(task, n, runs=3, clock=time.thread_time)  # its CPU alone: what a run's cost_x divides by
     return {"n": n, "t1_s": round(t1, 5), "waits": waits, "t1_cpu_s": round(t1_cpu, 5)}
 
 
 def cpu_alone(python, task, n):
     """The task's CPU time alone (the median of 3) on another interpreter, in a process of its own there."""
-    code = ("import sys, time, tasks; print(tasks.time_task(tasks.Task(sys.argv[1], sys.argv[2]), int(sys.argv[3]), "
-            "runs=3, clock=time.thread_time))")
-    found = subprocess.run([python, "-c", code, task.kind, task.backend, str(n)], cwd=ROOT, capture_output=True,
-                           text=True, timeout=120)
+    code = (
+        "import sys, time, tasks; print(tasks.time_task(tasks.Task(sys.argv[1], sys.argv[2]), int(sys.argv[3]), "
+        "runs=3, clock=time.thread_time))"
+    )
+    found = subprocess.run(
+        [python, "-c", code, task.kind, task.backend, str(n)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     return round(float(found.stdout), 5) if found.returncode == 0 and found.stdout.strip() else None
 
 
@@ -47,8 +53,12 @@ def progress(index, todo, args):
 
     def line(phase):
         left = max(0, (len(todo) - index) * per_run - (time.monotonic() - started))
-        print(f"[{index + 1}/{len(todo)}] {task.kind}: {server.label} @ {MODES[name].level_text(level)}: {phase} "
-              f"(suite: ~{left // 60:.0f} min {left % 60:02.0f} s left)", flush=True)
+        print(
+            f"[{index + 1}/{len(todo)}] {task.kind}: {server.label} @ {MODES[name].level_text(level)}: {phase} "
+            f"(suite: ~{left // 60:.0f} min {left % 60:02.0f} s left)",
+            flush=True,
+        )
+
     return line
 
 
@@ -57,10 +67,22 @@ def bench_one(task, server, load, args, env, progress, round_=0):
     warm up, time T1 again, the mode's measured part, stop it. The run is returned whatever happens."""
     port = server.port + args.port_offset
     mode, level = MODES[load[0]], load[1]
-    run = {"server": server.label, "strategy": server.name, "task": task.kind, "port": port, "mode": mode.name,
-           mode.level_key: level, "duration_s": args.duration, "round": round_, "verified": False, "measured": False,
-           "clean_shutdown": None, "python": ".".join(map(str, python_version(server.python))) +
-           ("t" if server.free_threaded else ""), "free_threaded": server.free_threaded, **mode.recorded(args)}
+    run = {
+        "server": server.label,
+        "strategy": server.name,
+        "task": task.kind,
+        "port": port,
+        "mode": mode.name,
+        mode.level_key: level,
+        "duration_s": args.duration,
+        "round": round_,
+        "verified": False,
+        "measured": False,
+        "clean_shutdown": None,
+        "python": ".".join(map(str, python_version(server.python))) + ("t" if server.free_threaded else ""),
+        "free_threaded": server.free_threaded,
+        **mode.recorded(args),
+    }
     extra = ("--task", task.kind, "--backend", task.backend)
     process = ServerProcess(server, port, extra).start()
     try:
@@ -96,8 +118,10 @@ def bench_one(task, server, load, args, env, progress, round_=0):
         progress("stopping")
         run["clean_shutdown"] = process.stop()
         if not run["clean_shutdown"]:
-            print(f"  ! {server.label} left processes or temporary files behind, or its port busy (all were removed)",
-                  flush=True)
+            print(
+                f"  ! {server.label} left processes or temporary files behind, or its port busy (all were removed)",
+                flush=True,
+            )
 
 
 def probe_floor(seconds, window_s=10):
@@ -125,8 +149,13 @@ def probe_floor(seconds, window_s=10):
             if answered is not None:
                 windows.setdefault(int((intended - probe.started) // window_s), []).append(answered * 1000)
         p99s = [measure.percentiles(found, (99,))["p99"] for found in windows.values() if len(found) >= 50]
-        return {"p50": health["p50"], "p99": health["p99"], "seconds": seconds, "window_s": window_s,
-                "window_p99_range": [min(p99s), max(p99s)] if p99s else None}
+        return {
+            "p50": health["p50"],
+            "p99": health["p99"],
+            "seconds": seconds,
+            "window_s": window_s,
+            "window_p99_range": [min(p99s), max(p99s)] if p99s else None,
+        }
     finally:
         for loop in loops:
             loop.kill()

@@ -8,6 +8,7 @@ each into README.rst between `.. begin BLOCK` and `.. end BLOCK`, the full table
 `--place-only` puts saved results in again (after the README was edited), measuring nothing. The durations are
 shorter than the suite's defaults, where the ranking is already clear at them: each block says so beside it.
 """
+
 import json
 import os
 import re
@@ -25,7 +26,8 @@ from pathlib import Path
 from . import cluster, findings, report, soak
 from .cli import OneLineParser
 from .provenance import environment, git_commit
-from .readme import documents as readme_documents, replace_section
+from .readme import documents as readme_documents
+from .readme import replace_section
 from .results import section_charts
 from .servers import ROOT
 from .subprocesses import end
@@ -47,11 +49,17 @@ class Block:
 
     def shown_command(self):
         """The commands as a reader would type them from the project's root (without the sitting's --out)."""
+
         def shown(command):
-            parts = [part for index, part in enumerate(command) if part != "{out}" and not (
-                part == "--out" and index + 1 < len(command) and command[index + 1] == "{out}")]
+            parts = [
+                part
+                for index, part in enumerate(command)
+                if part != "{out}"
+                and not (part == "--out" and index + 1 < len(command) and command[index + 1] == "{out}")
+            ]
             text = shlex.join(part.replace(PY, ".venv/bin/python").replace(str(ROOT) + "/", "") for part in parts)
             return text.replace(shlex.quote(GIL_TWIN), '"$(' + " ".join(FIND_GIL_TWIN) + ')"')
+
         return " && ".join(map(shown, self.commands))
 
 
@@ -60,30 +68,84 @@ BLOCKS = [
     Block("answer", (), 0, kind="answer"),  # the short answer, from the kinds' results: nothing to run
     Block("times", (), 0, kind="times"),  # make test's time (--record-test) and make report's (the blocks' own)
     Block("stall", ((PY, "-m", "harness.stall"),), 0.5, kind="text"),
-    Block("pools", ((str(ROOT / ".venv313/bin/python"), "-m", "harness.pools"),
-                    (str(ROOT / ".venv313t/bin/python"), "-m", "harness.pools")), 0.3, kind="text"),
-    Block("gil-cost", ((PY, "-m", "harness.gil_cost", "--free-threaded", str(ROOT / ".venv313t/bin/python"),
-                        "--gil", GIL_TWIN),), 1, kind="text"),
+    Block(
+        "pools",
+        (
+            (str(ROOT / ".venv313/bin/python"), "-m", "harness.pools"),
+            (str(ROOT / ".venv313t/bin/python"), "-m", "harness.pools"),
+        ),
+        0.3,
+        kind="text",
+    ),
+    Block(
+        "gil-cost",
+        ((PY, "-m", "harness.gil_cost", "--free-threaded", str(ROOT / ".venv313t/bin/python"), "--gil", GIL_TWIN),),
+        1,
+        kind="text",
+    ),
     Block("celery-waits", ((PY, "-m", "harness.celery_waits"),), 1.5, kind="text"),
     Block("results", (RUN_ALL + ["--duration", "20"],), 7, "20 s a row instead of 60"),
-    Block("kinds", (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6"],), 14,
-          "6 s a row instead of 60: about 150 tasks a row for computing work, 1 400 for waiting work"),
-    Block("original", (RUN_ALL + ["--tasks", "sleep", "--n", "280", "--duration", "10",
-                                  "--servers", "1,2,3,4,5,6"],), 3, "10 s a row; servers 1 to 6"),
-    Block("sweep", (RUN_ALL + ["--concurrency", "254", "--duration", "10"],), 5,
-          "254 users only (25 users: the default run above), 10 s a row"),
-    Block("capacity", (RUN_ALL + ["--find-capacity", "--duration", "8",
-                                  "--servers", "1,2,3,4,5,6,7,8_fastapi"],), 11,
-          "8 s steps instead of 15; of FastAPI, the def endpoint only; no free-threaded row"),
-    Block("production", (RUN_ALL + ["--mode", "background", "--rate", "500", "--deadline", "30"],), 7,
-          "500 jobs/s only (the original's load)"),
-    Block("fastapi", (RUN_ALL + ["--servers", "2_async,3_async_threadexecutor,4_async_processexecutor,8",
-                                 "--duration", "10"],), 3, "10 s a row"),
-    Block("fastapi-sleep", (RUN_ALL + ["--servers", "3_async_threadexecutor,8_fastapi,8_fastapi --endpoint async",
-                                       "--tasks", "sleep", "--concurrency", "254", "--duration", "10"],), 2,
-          "10 s a row"),
-    Block("soak", ((PY, "-m", "harness.soak", "--minutes", "3", "--out", "{out}"),), 4,
-          "3 minutes instead of 10: the slopes are less sure", kind="soak"),
+    Block(
+        "kinds",
+        (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6"],),
+        14,
+        "6 s a row instead of 60: about 150 tasks a row for computing work, 1 400 for waiting work",
+    ),
+    Block(
+        "original",
+        (RUN_ALL + ["--tasks", "sleep", "--n", "280", "--duration", "10", "--servers", "1,2,3,4,5,6"],),
+        3,
+        "10 s a row; servers 1 to 6",
+    ),
+    Block(
+        "sweep",
+        (RUN_ALL + ["--concurrency", "254", "--duration", "10"],),
+        5,
+        "254 users only (25 users: the default run above), 10 s a row",
+    ),
+    Block(
+        "capacity",
+        (RUN_ALL + ["--find-capacity", "--duration", "8", "--servers", "1,2,3,4,5,6,7,8_fastapi"],),
+        11,
+        "8 s steps instead of 15; of FastAPI, the def endpoint only; no free-threaded row",
+    ),
+    Block(
+        "production",
+        (RUN_ALL + ["--mode", "background", "--rate", "500", "--deadline", "30"],),
+        7,
+        "500 jobs/s only (the original's load)",
+    ),
+    Block(
+        "fastapi",
+        (RUN_ALL + ["--servers", "2_async,3_async_threadexecutor,4_async_processexecutor,8", "--duration", "10"],),
+        3,
+        "10 s a row",
+    ),
+    Block(
+        "fastapi-sleep",
+        (
+            RUN_ALL
+            + [
+                "--servers",
+                "3_async_threadexecutor,8_fastapi,8_fastapi --endpoint async",
+                "--tasks",
+                "sleep",
+                "--concurrency",
+                "254",
+                "--duration",
+                "10",
+            ],
+        ),
+        2,
+        "10 s a row",
+    ),
+    Block(
+        "soak",
+        ((PY, "-m", "harness.soak", "--minutes", "3", "--out", "{out}"),),
+        4,
+        "3 minutes instead of 10: the slopes are less sure",
+        kind="soak",
+    ),
     Block("cluster", ((PY, "-m", "harness.cluster", "--out", "{out}"),), 16, kind="cluster"),
 ]
 NAMED = {block.name: block for block in BLOCKS}
@@ -102,9 +164,14 @@ def commit_of(env):
 
 
 def stamp(env, block):
-    return (f"Measured at commit {commit_of(env)}, {env['started']}, on {env['cpu']} ({env['cpu_count']} CPUs), "
-            f"by ``make report``: ``{block.shown_command()}``" + (f" ({block.why_short})" if block.why_short else "")
-            + ". Saved in ``docs/results/" + block.name + "/results.json``.\n\n")
+    return (
+        f"Measured at commit {commit_of(env)}, {env['started']}, on {env['cpu']} ({env['cpu_count']} CPUs), "
+        f"by ``make report``: ``{block.shown_command()}``"
+        + (f" ({block.why_short})" if block.why_short else "")
+        + ". Saved in ``docs/results/"
+        + block.name
+        + "/results.json``.\n\n"
+    )
 
 
 def section(block, saved, folder, document, draw=True):
@@ -116,10 +183,13 @@ def section(block, saved, folder, document, draw=True):
         kinds = json.loads((SAVED / "kinds" / "results.json").read_text())
         found = SAVED / "cluster" / "results.json"
         faults = json.loads(found.read_text()) if found.exists() else None
-        return (f"Generated from the task-kind matrix (commit {commit_of(env)}, {env['started']}, "
-                f"``docs/results/kinds/results.json``)" + (" and the hosts' fault table (`docs/scaling.rst "
-                "<docs/scaling.rst>`__)" if faults else "") + ", by the rules of ``harness/findings.py``.\n\n"
-                + findings.answer(kinds, faults))
+        return (
+            f"Generated from the task-kind matrix (commit {commit_of(env)}, {env['started']}, "
+            f"``docs/results/kinds/results.json``)"
+            + (" and the hosts' fault table (`docs/scaling.rst <docs/scaling.rst>`__)" if faults else "")
+            + ", by the rules of ``harness/findings.py``.\n\n"
+            + findings.answer(kinds, faults)
+        )
     if block.kind == "suite":
         if draw:
             report.render(saved, folder)
@@ -133,23 +203,34 @@ def section(block, saved, folder, document, draw=True):
             # No chart here: the README shows the headline chart after the short answer, by hand.
             return stamp(env, block) + findings.narrow_section(saved) + f"\nEvery column: `{full} <{full}>`__.\n"
         shown = findings.shown(saved)
-        return stamp(env, block) + report.readme_section(saved, images) + (
-            f"\nWhat this run shows:\n\n{shown}\n" if shown else "")
+        return (
+            stamp(env, block)
+            + report.readme_section(saved, images)
+            + (f"\nWhat this run shows:\n\n{shown}\n" if shown else "")
+        )
     if block.kind == "times":
-        took = [json.loads(path.read_text()) for path in sorted(SAVED.glob("*/results.json"))
-                if path.parent.name != "times"]
+        took = [
+            json.loads(path.read_text()) for path in sorted(SAVED.glob("*/results.json")) if path.parent.name != "times"
+        ]
         total_min = sum(found.get("took_s", 0) for found in took) / 60
         commits = sorted({commit_of(found["environment"]) for found in took})
-        return (f"``make test``: {saved['passed']} tests passed in {saved['seconds'] // 60:.0f} min "
-                f"{saved['seconds'] % 60:.0f} s, in a fresh clone's ``bash .ci/run`` on {env['started'][:10]} "
-                f"(its commit in ``docs/results/times/results.json``; setting up the venvs aside, and building the "
-                f"free-threaded Python once a machine). ``make report``: {total_min:.0f} min for every block, at "
-                f"commit {', '.join(commits)}, on {env['cpu']} ({env['cpu_count']} CPUs).")
+        return (
+            f"``make test``: {saved['passed']} tests passed in {saved['seconds'] // 60:.0f} min "
+            f"{saved['seconds'] % 60:.0f} s, in a fresh clone's ``bash .ci/run`` on {env['started'][:10]} "
+            f"(its commit in ``docs/results/times/results.json``; setting up the venvs aside, and building the "
+            f"free-threaded Python once a machine). ``make report``: {total_min:.0f} min for every block, at "
+            f"commit {', '.join(commits)}, on {env['cpu']} ({env['cpu_count']} CPUs)."
+        )
     if block.kind == "soak":
         return stamp(env, block) + soak.table(saved["runs"])
     if block.kind == "cluster":
-        return (stamp(env, block) + cluster.describe(saved) + cluster.open_table(saved.get("open", [])) + "\n\n"
-                + cluster.table(saved["runs"]))
+        return (
+            stamp(env, block)
+            + cluster.describe(saved)
+            + cluster.open_table(saved.get("open", []))
+            + "\n\n"
+            + cluster.table(saved["runs"])
+        )
     return stamp(env, block) + "::\n\n" + textwrap.indent(saved["output"].rstrip(), "    ")
 
 
@@ -161,8 +242,13 @@ def measure(block):
         printed, statuses, started = [], [], time.monotonic()
         for command in block.commands:
             argv = [out if part == "{out}" else gil_twin() if part == GIL_TWIN else part for part in command]
-            child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE if block.kind == "text" else None,
-                                     stdin=subprocess.DEVNULL, text=True)
+            child = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                stdout=subprocess.PIPE if block.kind == "text" else None,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
             try:
                 stdout, _ = child.communicate()
             except KeyboardInterrupt:  # Ctrl-C reached the child too; a SIGTERM only this process: pass it on
@@ -211,9 +297,11 @@ def write(path, saved):
 # sits in a literal block that names its source.
 RATE = r"(?:tasks|requests|jobs|transactions)(?:/s| per second)"
 UNIT = r"(?:ms|s|MB|GB|kB|%|×|µs|cores|times|per second|" + RATE + r")(?![\w/])"
-FIGURE = re.compile(r"(?<![\w./])(?:\d+\.\d+\s?" + UNIT + r"|(?!3\.\d{1,2}(?![\w.]))(?!1\.0(?![\w.]))\d+\.\d+(?![\w.])"
-                    r"|\d[\d ]*\s?(?:MB|GB|(?:tasks|transactions)(?:/s| per second))(?![\w/])|(?<!within )\d+\s?%"
-                    r"|× ?\d+\.\d+)")
+FIGURE = re.compile(
+    r"(?<![\w./])(?:\d+\.\d+\s?" + UNIT + r"|(?!3\.\d{1,2}(?![\w.]))(?!1\.0(?![\w.]))\d+\.\d+(?![\w.])"
+    r"|\d[\d ]*\s?(?:MB|GB|(?:tasks|transactions)(?:/s| per second))(?![\w/])|(?<!within )\d+\s?%"
+    r"|× ?\d+\.\d+)"
+)
 
 
 def prose(text):
@@ -254,7 +342,7 @@ def record_test(log):
     if not summaries:
         raise ValueError(f"{log}: no pytest summary (N passed in S s) in it")
     counts, seconds = summaries[-1]
-    found = dict((word, int(number)) for number, word in re.findall(r"(\d+) (\w+)", counts))
+    found = {word: int(number) for number, word in re.findall(r"(\d+) (\w+)", counts)}
     if found.get("failed") or found.get("error") or found.get("errors") or not found.get("passed"):
         raise ValueError(f"{log}: its last run did not pass ({counts})")
     saved = {"environment": environment({}), "passed": found["passed"], "seconds": float(seconds)}
@@ -270,7 +358,9 @@ def saved_of(block):
 def place(blocks):
     """Every block put into the document that has its markers, with the blocks made from others' results (the
     short answer, the times); the blocks no document has, named."""
-    names = list(dict.fromkeys([block.name for block in blocks] + [block.name for block in BLOCKS if not block.commands]))
+    names = list(
+        dict.fromkeys([block.name for block in blocks] + [block.name for block in BLOCKS if not block.commands])
+    )
     blocks = [NAMED[name] for name in names]
     placed = set()
     for document in documents():
@@ -289,8 +379,12 @@ def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated blocks (default every one): " + ", ".join(NAMED))
     parser.add_argument("--place-only", action="store_true", help="put the saved results in again, measuring nothing")
-    parser.add_argument("--record-test", type=Path, metavar="LOG", help="save make test's count and time from a log "
-                        "of bash .ci/run (its last line), then place the 'times' line")
+    parser.add_argument(
+        "--record-test",
+        type=Path,
+        metavar="LOG",
+        help="save make test's count and time from a log of bash .ci/run (its last line), then place the 'times' line",
+    )
     args = parser.parse_args(argv)
     if args.record_test:
         try:
@@ -316,8 +410,11 @@ def main(argv=None):
             # block that ended early (an error) says little of the others.
             pace = min(2.0, max(0.5, (time.monotonic() - started) / 60 / done_min)) if done_min >= 5 else 1
             left = (expected - done_min) * pace
-            print(f"\n=== make report [{index + 1}/{len(blocks)}] {block.name}: {block.shown_command()} "
-                  f"(about {left:.0f} min left)", flush=True)
+            print(
+                f"\n=== make report [{index + 1}/{len(blocks)}] {block.name}: {block.shown_command()} "
+                f"(about {left:.0f} min left)",
+                flush=True,
+            )
             try:
                 saved = measure(block)
             except KeyboardInterrupt:
@@ -328,12 +425,18 @@ def main(argv=None):
                 failed.append(block.name)
                 continue
             if any(saved["exit_statuses"]):
-                print(f"make report: {block.name} exited with {saved['exit_statuses']}: its results are kept, "
-                      "and say what failed", flush=True)
+                print(
+                    f"make report: {block.name} exited with {saved['exit_statuses']}: its results are kept, "
+                    "and say what failed",
+                    flush=True,
+                )
                 failed.append(block.name)
             write(SAVED / block.name / "results.json", saved)
-        print(f"\nmake report took {(time.monotonic() - started) / 60:.0f} min"
-              + (f"; not clean: {', '.join(failed)}" if failed else ""), flush=True)
+        print(
+            f"\nmake report took {(time.monotonic() - started) / 60:.0f} min"
+            + (f"; not clean: {', '.join(failed)}" if failed else ""),
+            flush=True,
+        )
     missing = place(blocks)
     print("Blocks placed" + (f"; no results or no markers for: {', '.join(missing)}" if missing else ": all"))
     return 1 if failed else 0

@@ -1,4 +1,5 @@
 """A strategy's capacity: the highest open-loop rate it sustains within a latency target, found by search."""
+
 import argparse
 
 import numpy
@@ -8,7 +9,6 @@ import tasks
 from . import limits
 from .cli import MAX_RATE
 from .drive import open_run, settle
-
 
 CONFIRM_S = 60  # the longest confirming run; --confirm's default of 300 requests makes its p99 the 4th highest
 
@@ -58,14 +58,31 @@ def find_capacity(m):
         p99 = step.get("latency_ms", {}).get("p99")
         # Not step["valid"]: latency counts from the due time, so a driver that sent late only adds to it; a send
         # lag of a few ms cannot pass a rate that fails a target of a second (it is reported with the step).
-        passed = (step["measured"] and not step.get("failed") and p99 is not None and not step.get("stopped_early")
-                  and p99 <= slo_ms)
-        steps.append({"rate": rate, "passed": passed, "p99_ms": p99, "stopped_early": step.get("stopped_early"),
-                      "failed": step.get("failed"), "send_lag_p99_ms": step.get("send_lag_ms", {}).get("p99"),
-                      "valid": step.get("valid"), "health_p99_ms": step.get("health_ms", {}).get("p99"),
-                      "planned": step.get("planned"), "sent": step.get("sent"), "ok": step.get("ok"),
-                      "confirming": confirming, "started_busy": idle[-1] is None,
-                      **({"error": step["error"]} if "error" in step else {})})
+        passed = (
+            step["measured"]
+            and not step.get("failed")
+            and p99 is not None
+            and not step.get("stopped_early")
+            and p99 <= slo_ms
+        )
+        steps.append(
+            {
+                "rate": rate,
+                "passed": passed,
+                "p99_ms": p99,
+                "stopped_early": step.get("stopped_early"),
+                "failed": step.get("failed"),
+                "send_lag_p99_ms": step.get("send_lag_ms", {}).get("p99"),
+                "valid": step.get("valid"),
+                "health_p99_ms": step.get("health_ms", {}).get("p99"),
+                "planned": step.get("planned"),
+                "sent": step.get("sent"),
+                "ok": step.get("ok"),
+                "confirming": confirming,
+                "started_busy": idle[-1] is None,
+                **({"error": step["error"]} if "error" in step else {}),
+            }
+        )
         idle.append(settle(m.process, m.port))
         # The machine's speed drifts within minutes: T1 is sampled after every step, and the capacity compared
         # with CPUs / the median of those samples, the speed of the minutes the search ran in.
@@ -84,7 +101,14 @@ def find_capacity(m):
     t1 = float(numpy.median(t1_samples))
     limit_per_s = limits.limit(m.env, m.task.kind, t1_s=t1).per_s
     at = next((step for step in reversed(steps) if step["rate"] == found and step["passed"]), {})
-    return dict(measured=bool(steps), capacity_per_s=found, confirmed=confirmed, limit_per_s=round(limit_per_s, 2),
-                ratio=limits.efficiency(found, limit_per_s), steps=steps, t1_during_s=round(t1, 5),
-                t1_samples_s=[round(sample, 5) for sample in t1_samples],
-                at_capacity={"p99_ms": at.get("p99_ms"), "health_p99_ms": at.get("health_p99_ms")})
+    return dict(
+        measured=bool(steps),
+        capacity_per_s=found,
+        confirmed=confirmed,
+        limit_per_s=round(limit_per_s, 2),
+        ratio=limits.efficiency(found, limit_per_s),
+        steps=steps,
+        t1_during_s=round(t1, 5),
+        t1_samples_s=[round(sample, 5) for sample in t1_samples],
+        at_capacity={"p99_ms": at.get("p99_ms"), "health_p99_ms": at.get("health_p99_ms")},
+    )

@@ -9,6 +9,7 @@ web server's process spends per task (what it takes from serving):
 - polling: every 5 ms, one MGET of every awaited result key;
 - a thread each: AsyncResult.get() in a thread pool of `users` threads (one blocked thread per waiting request).
 """
+
 import asyncio
 import json
 import statistics
@@ -39,6 +40,7 @@ async def pubsub(url, sender):
         done = results.expect(task_id)
         await asyncio.get_running_loop().run_in_executor(sender, celery_client.send, TINY, N, task_id)
         return celery_client.answer(await done)
+
     return one
 
 
@@ -55,6 +57,7 @@ async def polling(url, sender):
                     meta = json.loads(meta) if meta else {}
                     if meta.get("status") in ("SUCCESS", "FAILURE") and not waiting[task_id].done():
                         waiting.pop(task_id).set_result(meta)
+
     poller = asyncio.ensure_future(poll())
 
     async def one():
@@ -62,6 +65,7 @@ async def polling(url, sender):
         done = waiting[task_id] = asyncio.get_running_loop().create_future()
         await asyncio.get_running_loop().run_in_executor(sender, celery_client.send, TINY, N, task_id)
         return celery_client.answer(await done)
+
     one.poller = poller  # a reference keeps it running
     return one
 
@@ -75,6 +79,7 @@ async def thread_each(url, sender, users):
 
     async def one():
         return await asyncio.get_running_loop().run_in_executor(waiters, blocking, uuid.uuid4().hex)
+
     return one
 
 
@@ -86,13 +91,18 @@ async def measure(one, users, seconds):
             started = time.perf_counter()
             await one()
             times.append(time.perf_counter() - started)
+
     await one()  # warm
     cpu, wall = time.process_time(), time.monotonic()
     await asyncio.gather(*(user() for _ in range(users)))
     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
     cuts_ms = percentiles([seconds * 1000 for seconds in times], (50, 99))
-    return {"per_s": len(times) / wall, "p50_ms": cuts_ms["p50"], "p99_ms": cuts_ms["p99"],
-            "cpu_ms_per_task": cpu / len(times) * 1000}
+    return {
+        "per_s": len(times) / wall,
+        "p50_ms": cuts_ms["p50"],
+        "p99_ms": cuts_ms["p99"],
+        "cpu_ms_per_task": cpu / len(times) * 1000,
+    }
 
 
 async def main(users, seconds, rounds):
@@ -101,8 +111,11 @@ async def main(users, seconds, rounds):
     sender = ThreadPoolExecutor(1)
     results = celery_client.Results(url)
     await celery_client.wait_for_a_worker(results, TINY)
-    ways = {"pubsub": await pubsub(url, sender), "polling every 5 ms": await polling(url, sender),
-            "a thread each": await thread_each(url, sender, users)}
+    ways = {
+        "pubsub": await pubsub(url, sender),
+        "polling every 5 ms": await polling(url, sender),
+        "a thread each": await thread_each(url, sender, users),
+    }
     found = {name: [] for name in ways}
     for round_ in range(rounds):  # interleaved: a slow minute of this machine falls on every way alike
         for name, one in ways.items():

@@ -1,5 +1,6 @@
 """Command-line pieces the harness's programs share: the servers, task kinds and levels they are given, and which of
 the servers can run here."""
+
 import argparse
 import sys
 
@@ -8,8 +9,16 @@ from serving.cli import OneLineParser  # the servers' convention: a mistake is o
 
 from .servers import SERVERS
 
-__all__ = ["MAX_RATE", "OneLineParser", "kind_list", "positive_ints", "positive_numbers", "runnable",
-           "server_list", "task_list"]
+__all__ = [
+    "MAX_RATE",
+    "OneLineParser",
+    "kind_list",
+    "positive_ints",
+    "positive_numbers",
+    "runnable",
+    "server_list",
+    "task_list",
+]
 
 MAX_RATE = 500  # the open-loop driver keeps its schedule (send lag p99 under 5 ms) up to a few hundred per second
 
@@ -19,7 +28,7 @@ def server_list(text):
     for token in text.split(","):
         token = token.strip()
         # "3" or "3_async_threadexecutor": the row with the GIL; "3t" or its label: the free-threaded twin
-        matches = [s for s in SERVERS if token in (s.number, s.label) or token == s.name and not s.free_threaded]
+        matches = [s for s in SERVERS if token in (s.number, s.label) or (token == s.name and not s.free_threaded)]
         if not matches:
             names = ", ".join(dict.fromkeys(s.number for s in SERVERS))
             raise argparse.ArgumentTypeError(f"unknown server {token!r} (choose from {names}, or a full name)")
@@ -43,16 +52,23 @@ def positive_ints(text):
 
 
 def positive_numbers(text):
-    return number_list(text, float, "numbers", lambda value: 0 < value <= MAX_RATE,
-                       f"every rate must be above 0 and at most {MAX_RATE}")
+    return number_list(
+        text,
+        float,
+        "numbers",
+        lambda value: 0 < value <= MAX_RATE,
+        f"every rate must be above 0 and at most {MAX_RATE}",
+    )
 
 
 def kind_list(text):
     kinds = [kind.strip() for kind in text.split(",")]
     unknown = [kind for kind in kinds if kind not in tasks.KINDS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown task kind {unknown[0]!r} (choose from {', '.join(tasks.KINDS)}; "
-                                         "your own function goes with --task MODULE:FUNCTION)")
+        raise argparse.ArgumentTypeError(
+            f"unknown task kind {unknown[0]!r} (choose from {', '.join(tasks.KINDS)}; "
+            "your own function goes with --task MODULE:FUNCTION)"
+        )
     return list(dict.fromkeys(kinds))
 
 

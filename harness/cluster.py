@@ -8,6 +8,7 @@ how long until the jobs' throughput is back, what clients saw meanwhile, whether
 Root only (network namespaces). Each job's task writes its n to a file shared by the hosts (one machine's disk) once
 it has computed it, so that a job run twice is seen twice.
 """
+
 import collections
 import json
 import os
@@ -21,9 +22,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .cli import OneLineParser
 from processes import free_port
 
+from .cli import OneLineParser
 from .hosts import Hosts, Loopback, is_root
 from .load import openloop
 from .measure import percentiles
@@ -35,7 +36,7 @@ DASK = str(Path(sys.executable).with_name("dask"))
 RATE, RUN_S, FAULT_AT_S, FOLLOW_S, USERS = 4, 40, 10, 60, 2  # jobs/s; seconds; users beside the jobs
 N_JOB, N_USER = 100_000, 99_999  # a job's n is N_JOB + its number: unique, so that a second run of it is seen
 N_LONG, LONG_JOBS = 1_200_000, 4  # jobs of about 1.7 s each (n from N_LONG on), sent just before a worker is cut
-MARKED = '''import os
+MARKED = """import os
 import tasks
 DEFAULT_N, MAX_N = 100000, 2000000
 
@@ -45,7 +46,7 @@ def mark(n):
     with open(os.environ["CLUSTER_MARKS"], "a") as marks:
         marks.write(f"{n}\\n")
     return result
-'''
+"""
 
 
 class Engine:
@@ -58,14 +59,42 @@ class Engine:
 
 def redis(hosts, folder, port=6379):
     address = hosts.addresses["broker"]
-    return ["redis-server", "--bind", address, "--port", str(port), "--protected-mode", "no", "--save", "",
-            "--appendonly", "no", "--dir", folder]
+    return [
+        "redis-server",
+        "--bind",
+        address,
+        "--port",
+        str(port),
+        "--protected-mode",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        folder,
+    ]
 
 
 def celery_worker(hosts, name, port=6379):
-    return [PYTHON, "-m", "celery", "--quiet", "--app", "jobqueue", "--broker",
-            f"redis://{hosts.addresses['broker']}:{port}/0", "worker", "--concurrency", "1", "--loglevel", "ERROR",
-            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return [
+        PYTHON,
+        "-m",
+        "celery",
+        "--quiet",
+        "--app",
+        "jobqueue",
+        "--broker",
+        f"redis://{hosts.addresses['broker']}:{port}/0",
+        "worker",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "ERROR",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
 
 
 def dask_scheduler(hosts, folder, port=8786):
@@ -73,15 +102,38 @@ def dask_scheduler(hosts, folder, port=8786):
 
 
 def dask_worker(hosts, name, port=8786):
-    return [DASK, "worker", f"tcp://{hosts.addresses['broker']}:{port}", "--nthreads", "1", "--no-nanny",
-            "--no-dashboard", "--host", hosts.addresses[name]]
+    return [
+        DASK,
+        "worker",
+        f"tcp://{hosts.addresses['broker']}:{port}",
+        "--nthreads",
+        "1",
+        "--no-nanny",
+        "--no-dashboard",
+        "--host",
+        hosts.addresses[name],
+    ]
 
 
 ENGINES = {
-    "celery": Engine("6_async_celery", "6_async_celery.py", 8005, 6379, redis, celery_worker,
-                     ("--broker", "redis://{broker}:{port}/0")),
-    "dask": Engine("5_async_dask", "5_async_dask.py", 8004, 8786, dask_scheduler, dask_worker,
-                   ("--scheduler", "tcp://{broker}:{port}")),
+    "celery": Engine(
+        "6_async_celery",
+        "6_async_celery.py",
+        8005,
+        6379,
+        redis,
+        celery_worker,
+        ("--broker", "redis://{broker}:{port}/0"),
+    ),
+    "dask": Engine(
+        "5_async_dask",
+        "5_async_dask.py",
+        8004,
+        8786,
+        dask_scheduler,
+        dask_worker,
+        ("--scheduler", "tcp://{broker}:{port}"),
+    ),
 }
 # The settings that decide what a worker host cut off for long costs: how long until its task is handed to
 # another worker. At the suite's (Celery's visibility_timeout 600 s in jobqueue.py, Dask's worker-ttl 5 min), a
@@ -93,17 +145,32 @@ OPEN_RATE, OPEN_S = 10, 20  # the open loop on hosts and on loopback: requests/s
 FAULTS = [
     # Long jobs just before a worker host is cut off: one of them is on the cut host when it goes (each worker
     # takes one, a second may wait on it).
-    ("a worker host cut off for 20 s", [(FAULT_AT_S - 0.5, "long jobs", None), (FAULT_AT_S, "cut", "worker1"),
-                                        (FAULT_AT_S + 20, "restore", "worker1")]),
-    ("a worker host killed, a new one 5 s later", [(FAULT_AT_S, "kill", "worker1"),
-                                                   (FAULT_AT_S + 5, "start worker", "worker1")]),
-    ("the broker or scheduler host cut off for 10 s", [(FAULT_AT_S, "cut", "broker"),
-                                                       (FAULT_AT_S + 10, "restore", "broker")]),
+    (
+        "a worker host cut off for 20 s",
+        [
+            (FAULT_AT_S - 0.5, "long jobs", None),
+            (FAULT_AT_S, "cut", "worker1"),
+            (FAULT_AT_S + 20, "restore", "worker1"),
+        ],
+    ),
+    (
+        "a worker host killed, a new one 5 s later",
+        [(FAULT_AT_S, "kill", "worker1"), (FAULT_AT_S + 5, "start worker", "worker1")],
+    ),
+    (
+        "the broker or scheduler host cut off for 10 s",
+        [(FAULT_AT_S, "cut", "broker"), (FAULT_AT_S + 10, "restore", "broker")],
+    ),
     ("the web host killed, restarted 2 s later", [(FAULT_AT_S, "kill", "web"), (FAULT_AT_S + 2, "start web", "web")]),
-    (f"a worker host cut off for 30 s, the engine's timeout {SHORT_S} s",
-     [(FAULT_AT_S - 0.5, "long jobs", None), (FAULT_AT_S, "cut", "worker1"),
-      (FAULT_AT_S + 30, "restore", "worker1")],
-     SHORT_TIMEOUTS),
+    (
+        f"a worker host cut off for 30 s, the engine's timeout {SHORT_S} s",
+        [
+            (FAULT_AT_S - 0.5, "long jobs", None),
+            (FAULT_AT_S, "cut", "worker1"),
+            (FAULT_AT_S + 30, "restore", "worker1"),
+        ],
+        SHORT_TIMEOUTS,
+    ),
 ]
 
 
@@ -113,11 +180,18 @@ class Run:
     def __init__(self, engine, fault, folder, hosts=None):
         self.engine, (self.fault, self.steps, *settings), self.folder = engine, fault, folder
         self.hosts = Hosts() if hosts is None else hosts
-        self.ports = ({"broker": engine.broker_port, "web": engine.port} if isinstance(self.hosts, Hosts)
-                      else dict(zip(("broker", "web"), two_free_ports())))  # on loopback: free ones
-        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join((folder, str(ROOT))),
-                    "CLUSTER_MARKS": os.path.join(folder, "marks"),
-                    "PYTHONWARNINGS": "ignore:You're running the worker with superuser", **(settings or [{}])[0]}
+        self.ports = (
+            {"broker": engine.broker_port, "web": engine.port}
+            if isinstance(self.hosts, Hosts)
+            else dict(zip(("broker", "web"), two_free_ports(), strict=True))
+        )  # on loopback: free ones
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join((folder, str(ROOT))),
+            "CLUSTER_MARKS": os.path.join(folder, "marks"),
+            "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
+            **(settings or [{}])[0],
+        }
         self.log = open(os.path.join(folder, "log"), "a")
         self.accepted, self.refused, self.users, self.health = {}, collections.Counter(), collections.Counter(), []
         self.stopping = threading.Event()  # set when the run ends early (Ctrl-C): the load's threads end too
@@ -130,9 +204,17 @@ class Run:
             command, cwd = self.engine.worker(self.hosts, name, port), self.folder
         else:
             broker = self.hosts.addresses["broker"]
-            command = [PYTHON, self.engine.script, "--host", self.hosts.addresses["web"], "--port",
-                       str(self.ports["web"]), "--task", "marked:mark",
-                       *(part.format(broker=broker, port=port) for part in self.engine.settings)]
+            command = [
+                PYTHON,
+                self.engine.script,
+                "--host",
+                self.hosts.addresses["web"],
+                "--port",
+                str(self.ports["web"]),
+                "--task",
+                "marked:mark",
+                *(part.format(broker=broker, port=port) for part in self.engine.settings),
+            ]
             cwd = ROOT
         return self.hosts.start(name, command, cwd=cwd, env=self.env, stdout=self.log, stderr=self.log)
 
@@ -201,7 +283,8 @@ class Run:
             todo = [job for job in self.accepted if found.get(job, {}).get("status") not in ("done", "failed", "lost")]
             if not todo:
                 break
-            for job, (status, body) in zip(todo, self.client.map(lambda job: self.outcome(f"/jobs/{job}"), todo)):
+            outcomes = self.client.map(lambda job: self.outcome(f"/jobs/{job}"), todo)
+            for job, (status, body) in zip(todo, outcomes, strict=True):
                 found[job] = body if status == 200 else {"status": "lost" if status == 404 else "unreachable"}
             time.sleep(1)
         return found
@@ -213,8 +296,10 @@ class Run:
                 if not self.ready():
                     return {"engine": self.engine.name, "fault": self.fault, "error": "did not come up"}
                 started = time.monotonic()  # each part in a thread of the client host
-                parts = [self.client.submit(part, started) for part in
-                         (self.submit_jobs, self.probe, self.faults, *[self.load_users] * USERS)]
+                parts = [
+                    self.client.submit(part, started)
+                    for part in (self.submit_jobs, self.probe, self.faults, *[self.load_users] * USERS)
+                ]
                 try:
                     for part in parts:
                         part.result(RUN_S + 60)
@@ -251,37 +336,68 @@ class Run:
                 after = {role: sum(map(self.hosts.cpu_seconds, names)) for role, names in roles.items()}
         answered = run.get("ok") or 0
         latencies = [ms for _, ok, ms in self.health if ok]
-        return {"engine": self.engine.name, "placement": placement, "rate": OPEN_RATE, "seconds": OPEN_S,
-                "answered_per_s": run.get("transaction_rate"), "failed": run.get("failed"),
-                "p50_ms": run.get("latency_ms", {}).get("p50"), "p99_ms": run.get("latency_ms", {}).get("p99"),
-                "p99_above_ms": run.get("latency_ms", {}).get("p99_above"),
-                "health_p99_ms": round(percentiles(latencies, (99,))["p99"], 1) if latencies else None,
-                "health_failed": sum(not ok for _, ok, _ in self.health),
-                "cpu_ms_per_answer": {role: round((after[role] - before[role]) * 1000 / answered, 1) if answered
-                                      else None for role in roles}, **({"error": run["error"]} if "error" in run
-                                                                      else {})}
+        return {
+            "engine": self.engine.name,
+            "placement": placement,
+            "rate": OPEN_RATE,
+            "seconds": OPEN_S,
+            "answered_per_s": run.get("transaction_rate"),
+            "failed": run.get("failed"),
+            "p50_ms": run.get("latency_ms", {}).get("p50"),
+            "p99_ms": run.get("latency_ms", {}).get("p99"),
+            "p99_above_ms": run.get("latency_ms", {}).get("p99_above"),
+            "health_p99_ms": round(percentiles(latencies, (99,))["p99"], 1) if latencies else None,
+            "health_failed": sum(not ok for _, ok, _ in self.health),
+            "cpu_ms_per_answer": {
+                role: round((after[role] - before[role]) * 1000 / answered, 1) if answered else None for role in roles
+            },
+            **({"error": run["error"]} if "error" in run else {}),
+        }
 
     def figures(self, jobs, epoch_start):
         states = collections.Counter(jobs.get(job, {}).get("status", "unfinished") for job in self.accepted)
-        marks = collections.Counter(Path(self.env["CLUSTER_MARKS"]).read_text().split()) \
-            if Path(self.env["CLUSTER_MARKS"]).exists() else collections.Counter()
+        marks = (
+            collections.Counter(Path(self.env["CLUSTER_MARKS"]).read_text().split())
+            if Path(self.env["CLUSTER_MARKS"]).exists()
+            else collections.Counter()
+        )
         twice = sum(marks[str(n)] > 1 for n in self.accepted.values())
-        per_second = collections.Counter(int(job["done_at"] - epoch_start) for job in jobs.values()
-                                         if job.get("status") == "done" and job.get("done_at"))
+        per_second = collections.Counter(
+            int(job["done_at"] - epoch_start)
+            for job in jobs.values()
+            if job.get("status") == "done" and job.get("done_at")
+        )
         before = statistics.median(per_second.get(s, 0) for s in range(2, FAULT_AT_S)) or RATE
         # Back: by the end of the first 3 seconds from the fault on that completed at least 0.8 times as many jobs
         # as 3 seconds before it (the median second before, times 3), while jobs are still submitted.
-        back = next((s + 3 - FAULT_AT_S for s in range(FAULT_AT_S, RUN_S - 2)
-                     if sum(per_second.get(t, 0) for t in range(s, s + 3)) >= 0.8 * 3 * before), None)
-        lowest = min(sum(per_second.get(t, 0) for t in range(s, s + 3)) / (3 * before)
-                     for s in range(FAULT_AT_S, RUN_S - 2))
+        back = next(
+            (
+                s + 3 - FAULT_AT_S
+                for s in range(FAULT_AT_S, RUN_S - 2)
+                if sum(per_second.get(t, 0) for t in range(s, s + 3)) >= 0.8 * 3 * before
+            ),
+            None,
+        )
+        lowest = min(
+            sum(per_second.get(t, 0) for t in range(s, s + 3)) / (3 * before) for s in range(FAULT_AT_S, RUN_S - 2)
+        )
         down = [t for t, ok, _ in self.health if not ok]
-        return {"engine": self.engine.name, "fault": self.fault, "accepted": len(self.accepted),
-                "refused": dict(self.refused), "done": states["done"], "failed": states["failed"],
-                "lost": states["lost"], "unfinished": states["unfinished"] + states["queued"] + states["running"]
-                + states["unreachable"], "ran_twice": twice, "back_after_s": back,
-                "lowest_share": round(lowest, 2),
-                "users": dict(self.users), "health_failed": len(down), "health_probes": len(self.health)}
+        return {
+            "engine": self.engine.name,
+            "fault": self.fault,
+            "accepted": len(self.accepted),
+            "refused": dict(self.refused),
+            "done": states["done"],
+            "failed": states["failed"],
+            "lost": states["lost"],
+            "unfinished": states["unfinished"] + states["queued"] + states["running"] + states["unreachable"],
+            "ran_twice": twice,
+            "back_after_s": back,
+            "lowest_share": round(lowest, 2),
+            "users": dict(self.users),
+            "health_failed": len(down),
+            "health_probes": len(self.health),
+        }
 
 
 def interrupted(signum, frame):
@@ -292,10 +408,12 @@ def describe(saved):
     """The load and the fault's timing, as a sentence before the table."""
     load = saved["load"]
     rate, seconds = load.get("open_rate", OPEN_RATE), load.get("open_s", OPEN_S)  # older results: these constants
-    return (f"First, without a fault, ``GET /`` at {rate} requests/s for {seconds} s "
-            f"(open loop), with every program on its host, then with the same programs on 127.0.0.1; then the "
-            f"faults: jobs at {load['rate']}/s for {load['run_s']} s and {load['users']} users, the fault at "
-            f"{load['fault_at_s']} s, jobs followed for up to {load['follow_s']} s more.\n\n")
+    return (
+        f"First, without a fault, ``GET /`` at {rate} requests/s for {seconds} s "
+        f"(open loop), with every program on its host, then with the same programs on 127.0.0.1; then the "
+        f"faults: jobs at {load['rate']}/s for {load['run_s']} s and {load['users']} users, the fault at "
+        f"{load['fault_at_s']} s, jobs followed for up to {load['follow_s']} s more.\n\n"
+    )
 
 
 PLACEMENTS = {"hosts": Hosts, "loopback": Loopback}
@@ -310,27 +428,83 @@ def two_free_ports():
 
 def open_table(runs):
     """The open loop on hosts and on loopback, side by side."""
+
     def ms(value):
         return "–" if value is None else f"{value:.0f}"
-    rows = [[run["engine"], run["placement"], run.get("answered_per_s", "–"), run.get("failed", "–"),
-             ms(run.get("p50_ms")), f"> {run['p99_above_ms']:.0f}" if run.get("p99_above_ms") else ms(run.get("p99_ms")),
-             ms(run.get("health_p99_ms")), run.get("health_failed", "–"),
-             *[(run.get("cpu_ms_per_answer") or {}).get(role, "–") for role in ("web", "broker", "workers")],
-             run.get("error", "")] for run in runs]
-    return tabulate(rows, ["Server", "On", "Answered/s", "Failed", "p50 ms", "p99 ms", "Health p99 ms",
-                           "Health failed", "CPU ms/answer: web", "broker", "workers", "Note"], tablefmt="rst")
+
+    rows = [
+        [
+            run["engine"],
+            run["placement"],
+            run.get("answered_per_s", "–"),
+            run.get("failed", "–"),
+            ms(run.get("p50_ms")),
+            f"> {run['p99_above_ms']:.0f}" if run.get("p99_above_ms") else ms(run.get("p99_ms")),
+            ms(run.get("health_p99_ms")),
+            run.get("health_failed", "–"),
+            *[(run.get("cpu_ms_per_answer") or {}).get(role, "–") for role in ("web", "broker", "workers")],
+            run.get("error", ""),
+        ]
+        for run in runs
+    ]
+    return tabulate(
+        rows,
+        [
+            "Server",
+            "On",
+            "Answered/s",
+            "Failed",
+            "p50 ms",
+            "p99 ms",
+            "Health p99 ms",
+            "Health failed",
+            "CPU ms/answer: web",
+            "broker",
+            "workers",
+            "Note",
+        ],
+        tablefmt="rst",
+    )
 
 
 def table(runs):
-    rows = [[run["engine"], run["fault"], run.get("accepted"), run.get("done"), run.get("failed"), run.get("lost"),
-             run.get("ran_twice"), run.get("unfinished"),
-             "–" if run.get("back_after_s") is None else run["back_after_s"], run.get("lowest_share"),
-             ", ".join(f"{k}: {v}" for k, v in sorted(run.get("users", {}).items())),
-             ", ".join(f"{k}: {v}" for k, v in sorted(run.get("refused", {}).items())) or "0",
-             f"{run.get('health_failed')} of {run.get('health_probes')}"] for run in runs]
-    return tabulate(rows, ["Server", "Fault", "Accepted", "Done", "Failed", "Lost", "Ran twice", "Unfinished",
-                           "Back after s", "Lowest 3 s",
-                           "Users' answers", "Jobs refused", "Health failed"], tablefmt="rst")
+    rows = [
+        [
+            run["engine"],
+            run["fault"],
+            run.get("accepted"),
+            run.get("done"),
+            run.get("failed"),
+            run.get("lost"),
+            run.get("ran_twice"),
+            run.get("unfinished"),
+            "–" if run.get("back_after_s") is None else run["back_after_s"],
+            run.get("lowest_share"),
+            ", ".join(f"{k}: {v}" for k, v in sorted(run.get("users", {}).items())),
+            ", ".join(f"{k}: {v}" for k, v in sorted(run.get("refused", {}).items())) or "0",
+            f"{run.get('health_failed')} of {run.get('health_probes')}",
+        ]
+        for run in runs
+    ]
+    return tabulate(
+        rows,
+        [
+            "Server",
+            "Fault",
+            "Accepted",
+            "Done",
+            "Failed",
+            "Lost",
+            "Ran twice",
+            "Unfinished",
+            "Back after s",
+            "Lowest 3 s",
+            "Users' answers",
+            "Jobs refused",
+            "Health failed",
+        ],
+        tablefmt="rst",
+    )
 
 
 def main(argv=None):
@@ -350,20 +524,30 @@ def main(argv=None):
 
     def minutes_left(done):
         return ((len(opens) - done) * (OPEN_S + 30) + len(todo) * (RUN_S + 25)) // 60
+
     with tempfile.TemporaryDirectory(prefix="cluster-") as folder:
         Path(folder, "marked.py").write_text(MARKED)
         try:
             for index, (engine, placement) in enumerate(opens):
-                print(f"[open {index + 1}/{len(opens)}] {engine.name}: {OPEN_RATE}/s on {placement} (about "
-                      f"{minutes_left(index)} min left)", flush=True)
+                print(
+                    f"[open {index + 1}/{len(opens)}] {engine.name}: {OPEN_RATE}/s on {placement} (about "
+                    f"{minutes_left(index)} min left)",
+                    flush=True,
+                )
                 try:
-                    open_runs.append(Run(engine, ("no fault", []), folder, PLACEMENTS[placement]()).open_loop(placement))
+                    open_runs.append(
+                        Run(engine, ("no fault", []), folder, PLACEMENTS[placement]()).open_loop(placement)
+                    )
                 except Exception as error:  # noqa: BLE001 - the run says why, and the others go on
-                    open_runs.append({"engine": engine.name, "placement": placement,
-                                      "error": f"{type(error).__name__}: {error}"})
+                    open_runs.append(
+                        {"engine": engine.name, "placement": placement, "error": f"{type(error).__name__}: {error}"}
+                    )
             for index, (engine, fault) in enumerate(todo):
-                print(f"[{index + 1}/{len(todo)}] {engine.name}: {fault[0]} (about "
-                      f"{(len(todo) - index) * (RUN_S + 25) // 60} min left)", flush=True)
+                print(
+                    f"[{index + 1}/{len(todo)}] {engine.name}: {fault[0]} (about "
+                    f"{(len(todo) - index) * (RUN_S + 25) // 60} min left)",
+                    flush=True,
+                )
                 Path(folder, "marks").unlink(missing_ok=True)
                 try:
                     runs.append(Run(engine, fault, folder).measure())
@@ -374,9 +558,21 @@ def main(argv=None):
             return 1
     out = args.out / time.strftime("cluster-%Y-%m-%d_%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    saved = {"environment": env, "load": {"rate": RATE, "run_s": RUN_S, "users": USERS, "fault_at_s": FAULT_AT_S,
-                                          "follow_s": FOLLOW_S, "short_s": SHORT_S, "open_rate": OPEN_RATE,
-                                          "open_s": OPEN_S}, "open": open_runs, "runs": runs}
+    saved = {
+        "environment": env,
+        "load": {
+            "rate": RATE,
+            "run_s": RUN_S,
+            "users": USERS,
+            "fault_at_s": FAULT_AT_S,
+            "follow_s": FOLLOW_S,
+            "short_s": SHORT_S,
+            "open_rate": OPEN_RATE,
+            "open_s": OPEN_S,
+        },
+        "open": open_runs,
+        "runs": runs,
+    }
     (out / "results.json").write_text(json.dumps(saved, indent=2) + "\n")
     text = open_table(open_runs) + "\n\n" + table(runs)
     print(text)

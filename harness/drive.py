@@ -1,6 +1,7 @@
 """The measured part of a run under each load, with the instruments beside it: siege's closed loop, the open-loop
 driver, the background jobs; and how a server is let settle between two runs. harness/modes.py says which load
 mode runs which."""
+
 import http.client
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from .servers import HOST, request
 @dataclass
 class Measuring:
     """What the measured part of one run works with."""
+
     run: dict  # the run recorded so far (its T1 now in "task_s")
     process: object  # the server's ServerProcess, started, verified and warmed up
     port: int
@@ -53,13 +55,23 @@ def closed_loop(m):
     # that failed, no cost is reported rather than one against another interpreter).
     t1_cpu_s = m.run["t1_cpu_s"] if "t1_cpu_s" in m.run else m.env["tasks"][m.task.kind].get("t1_cpu_s")
     with instruments(m.process, m.port, m.args.duration, readings, t1_cpu_s):
-        stdout, stderr, elapsed = siege.run(m.port, m.level, m.args.duration, verbose=True, path=m.path,
-                                            tick=lambda left: m.progress(f"measuring, {left} s left" if left
-                                                                         else "siege is collecting its last answers"))
+        stdout, stderr, elapsed = siege.run(
+            m.port,
+            m.level,
+            m.args.duration,
+            verbose=True,
+            path=m.path,
+            tick=lambda left: m.progress(
+                f"measuring, {left} s left" if left else "siege is collecting its last answers"
+            ),
+        )
     limit = limits.limit(m.env, m.task.kind, m.level, t1_s=m.run["task_s"])  # T1 now, as the efficiency's
     found = {**siege.figures(stdout, stderr, elapsed), **readings, "task_s": m.run["task_s"]}
-    return {**found, "limit_per_s": round(limit.per_s, 2),
-            "efficiency": limits.run_efficiency(found, m.env, m.task.kind, m.level)}
+    return {
+        **found,
+        "limit_per_s": round(limit.per_s, 2),
+        "efficiency": limits.run_efficiency(found, m.env, m.task.kind, m.level),
+    }
 
 
 def open_loop(m):
@@ -72,9 +84,16 @@ def open_run(process, port, path, rate, args, progress, slo_ms=None):
     """One open-loop run at `rate` with the instruments beside it: the driver's figures and theirs."""
     readings = {}
     with instruments(process, port, args.duration, readings):
-        result = openloop.run(f"http://{HOST}:{port}{path}", rate, args.duration, args.arrivals,
-                              seed=args.seed, drain_s=max(30, 3 * args.slo_ms / 1000), slo_ms=slo_ms,
-                              tick=lambda line: progress(f"at {rate:g}/s: {line}"))
+        result = openloop.run(
+            f"http://{HOST}:{port}{path}",
+            rate,
+            args.duration,
+            args.arrivals,
+            seed=args.seed,
+            drain_s=max(30, 3 * args.slo_ms / 1000),
+            slo_ms=slo_ms,
+            tick=lambda line: progress(f"at {rate:g}/s: {line}"),
+        )
     result.update(readings, measured=result.get("sent", 0) > 0)
     return result
 
@@ -85,8 +104,13 @@ def background(m):
     m.progress(f"measuring for {m.args.duration} s")
     readings = {}
     with instruments(m.process, m.port, m.args.duration + m.args.deadline, readings):
-        result = jobs.run(f"http://{HOST}:{m.port}/jobs{m.path[1:]}", m.level, m.args.duration, m.args.deadline,
-                          tick=lambda line: m.progress(f"at {m.level:g} jobs/s: {line}"))
+        result = jobs.run(
+            f"http://{HOST}:{m.port}/jobs{m.path[1:]}",
+            m.level,
+            m.args.duration,
+            m.args.deadline,
+            tick=lambda line: m.progress(f"at {m.level:g} jobs/s: {line}"),
+        )
     return {**result, **readings, "deadline_s": m.args.deadline, "measured": result.get("accepted", 0) > 0}
 
 

@@ -2,6 +2,7 @@
 of the README, and the short answer ("which strategy for my work?") from the task-kind matrix. Rules, not prose:
 a figure in a sentence is a figure of the saved results, and two rows closer than the run's noise are said to be
 indistinguishable rather than ranked."""
+
 import math
 import re
 import textwrap
@@ -20,6 +21,8 @@ NOISE = 0.05
 def noise(run):
     counted = run.get("transactions") or 0
     return max(NOISE, 1 / math.sqrt(counted)) if counted else NOISE
+
+
 PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
 NARROW = ["Strategy", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
 
@@ -54,8 +57,11 @@ def pss(run):
 
 def pool_rate(runs):
     """The process pool's tasks/s in this table: its best row (at its default size, or sized for waiting work)."""
-    rates = [run["transaction_rate"] for run in measured(runs) if run["strategy"] == PROCESS_POOL
-             and not run.get("free_threaded")]  # the twin on the free-threaded build is another yardstick
+    rates = [
+        run["transaction_rate"]
+        for run in measured(runs)
+        if run["strategy"] == PROCESS_POOL and not run.get("free_threaded")
+    ]  # the twin on the free-threaded build is another yardstick
     return max(rates) or None if rates else None
 
 
@@ -71,8 +77,10 @@ def best_per_strategy(runs):
     best = {}
     for run in measured(runs):
         key = (unavailable(run) <= DOWN_PCT, run["transaction_rate"])
-        if unsized(run) not in best or key > (unavailable(best[unsized(run)]) <= DOWN_PCT,
-                                              best[unsized(run)]["transaction_rate"]):
+        if unsized(run) not in best or key > (
+            unavailable(best[unsized(run)]) <= DOWN_PCT,
+            best[unsized(run)]["transaction_rate"],
+        ):
             best[unsized(run)] = run
     return sorted(best.values(), key=lambda run: -run["transaction_rate"])
 
@@ -81,8 +89,11 @@ def trap(runs):
     """For waiting work, each pool at its default size against the same pool sized for the load: {its label at
     the default size: the ratio of their tasks/s}, lowest first; {} where no pool ran both ways."""
     sized = {unsized(run): run for run in measured(runs) if run["server"] != unsized(run)}
-    ratios = {run["server"]: run["transaction_rate"] / sized[run["server"]]["transaction_rate"] for run in measured(runs)
-              if run["server"] in sized and sized[run["server"]]["transaction_rate"]}
+    ratios = {
+        run["server"]: run["transaction_rate"] / sized[run["server"]]["transaction_rate"]
+        for run in measured(runs)
+        if run["server"] in sized and sized[run["server"]]["transaction_rate"]
+    }
     return dict(sorted(ratios.items(), key=lambda item: item[1]))
 
 
@@ -96,8 +107,9 @@ def ranked(runs):
         return None
     answered = [run for run in order if unavailable(run) <= DOWN_PCT] or order
     share = noise(answered[0])
-    fast = sorted((run for run in answered if run["transaction_rate"] >= answered[0]["transaction_rate"] * (1 - share)),
-                  key=pss)
+    fast = sorted(
+        (run for run in answered if run["transaction_rate"] >= answered[0]["transaction_rate"] * (1 - share)), key=pss
+    )
     return order, fast[0], fast[1:], share
 
 
@@ -107,11 +119,17 @@ def mb(run):
 
 def narrow_table(runs):
     pool = pool_rate(runs)
-    rows = [[narrow_label(run["server"]), f"{run['transaction_rate']:.2f}",
-             f"{run['transaction_rate'] / pool:.2f}" if pool else "–",
-             f"{run['health_ms']['p99']:.1f}" if (run.get("health_ms") or {}).get("p99") is not None else "–",
-             f"{unavailable(run):.1f}" if (run.get("health_ms") or {}).get("unavailable_pct") is not None else "–",
-             f"{run['peak_pss_mb']:.0f}" if run.get("peak_pss_mb") else "–"] for run in runs]
+    rows = [
+        [
+            narrow_label(run["server"]),
+            f"{run['transaction_rate']:.2f}",
+            f"{run['transaction_rate'] / pool:.2f}" if pool else "–",
+            f"{run['health_ms']['p99']:.1f}" if (run.get("health_ms") or {}).get("p99") is not None else "–",
+            f"{unavailable(run):.1f}" if (run.get("health_ms") or {}).get("unavailable_pct") is not None else "–",
+            f"{run['peak_pss_mb']:.0f}" if run.get("peak_pss_mb") else "–",
+        ]
+        for run in runs
+    ]
     return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * (len(NARROW) - 1)))
 
 
@@ -124,40 +142,71 @@ def findings(runs, brief=False):
     found = ranked(runs)
     if found:
         _, first, tied, share = found
-        lines.append(f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s, {mb(first)}"
-                     + (f"; as fast within {share * 100:.0f} % (not told apart), in more memory: " + ", ".join(
-                         run["server"] if brief else f"{run['server']} ({run['transaction_rate']:.2f}, {mb(run)})"
-                         for run in tied) if tied else "") + ".")
+        lines.append(
+            f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s, {mb(first)}"
+            + (
+                f"; as fast within {share * 100:.0f} % (not told apart), in more memory: "
+                + ", ".join(
+                    run["server"] if brief else f"{run['server']} ({run['transaction_rate']:.2f}, {mb(run)})"
+                    for run in tied
+                )
+                if tied
+                else ""
+            )
+            + "."
+        )
     pool = pool_rate(runs)
     if pool and not brief:
-        lines.append("- Against the process pool's tasks/s: " + ", ".join(
-            f"{run['server']} {run['transaction_rate'] / pool:.2f}×" for run in best_per_strategy(runs)
-            if run["strategy"] != PROCESS_POOL or run.get("free_threaded")) + ".")
+        lines.append(
+            "- Against the process pool's tasks/s: "
+            + ", ".join(
+                f"{run['server']} {run['transaction_rate'] / pool:.2f}×"
+                for run in best_per_strategy(runs)
+                if run["strategy"] != PROCESS_POOL or run.get("free_threaded")
+            )
+            + "."
+        )
     default = trap(runs)
     short = {server: ratio for server, ratio in default.items() if ratio < 1 - NOISE}
     if short:
-        each = (f"{min(short.values()):.2f}× to {max(short.values()):.2f}× ({len(short)} pools)" if brief
-                else ", ".join(f"{server} {ratio:.2f}×" for server, ratio in short.items()))
-        lines.append("- At its default size, each pool against itself sized for the users (the trap of a pool of "
-                     f"CPUs places for work that waits): {each}"
-                     + (f"; as fast at their default size: {', '.join(sorted(set(default) - set(short)))}"
-                        if set(default) - set(short) else "") + ".")
+        each = (
+            f"{min(short.values()):.2f}× to {max(short.values()):.2f}× ({len(short)} pools)"
+            if brief
+            else ", ".join(f"{server} {ratio:.2f}×" for server, ratio in short.items())
+        )
+        lines.append(
+            "- At its default size, each pool against itself sized for the users (the trap of a pool of "
+            f"CPUs places for work that waits): {each}"
+            + (
+                f"; as fast at their default size: {', '.join(sorted(set(default) - set(short)))}"
+                if set(default) - set(short)
+                else ""
+            )
+            + "."
+        )
     down = sorted((run for run in measured(runs) if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
     if down:
-        lines.append(f"- /health unanswered for more than {DOWN_PCT:g} % of the run: " + ", ".join(
-            f"{run['server']} ({unavailable(run):.0f} %)" for run in down) + ".")
+        lines.append(
+            f"- /health unanswered for more than {DOWN_PCT:g} % of the run: "
+            + ", ".join(f"{run['server']} ({unavailable(run):.0f} %)" for run in down)
+            + "."
+        )
     figures = measured(runs)
     missing = [run for run in runs if run not in figures]
     if missing:
-        lines.append("- Not measured: " + "; ".join(f"{run['server']} ({run.get('error') or 'no figures'})"
-                                                     for run in missing) + ".")
+        lines.append(
+            "- Not measured: "
+            + "; ".join(f"{run['server']} ({run.get('error') or 'no figures'})" for run in missing)
+            + "."
+        )
     return "\n".join(textwrap.fill(line, 116, subsequent_indent="  ", break_on_hyphens=False) for line in lines)
 
 
 def shown(results):
     """The findings of every closed-loop table of the results, each under its heading."""
-    return "\n\n".join(f"Task {task}, {users} users:\n\n{findings(runs)}"
-                        for (task, users), runs in closed_tables(results).items())
+    return "\n\n".join(
+        f"Task {task}, {users} users:\n\n{findings(runs)}" for (task, users), runs in closed_tables(results).items()
+    )
 
 
 def narrow_section(results):
@@ -168,8 +217,10 @@ def narrow_section(results):
     for (task, users), runs in closed_tables(results).items():
         limit = "users" if env["tasks"][task]["waits"] else "CPUs"
         rows = sorted((run for run in best_per_strategy(runs) if not run.get("free_threaded")), key=runs.index)
-        parts.append(f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
-                     f"\n\n{narrow_table(rows)}\n\n{findings(runs, brief=True)}\n")
+        parts.append(
+            f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
+            f"\n\n{narrow_table(rows)}\n\n{findings(runs, brief=True)}\n"
+        )
     return "\n".join(parts)
 
 
@@ -179,34 +230,55 @@ WORK = [
     ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash", ()),
     # The cooperative row awaits asyncio.sleep: it stands for an async client, not for a blocking call.
     ("A blocking call (a synchronous database or API client)", "sleep", ("2_async --cooperative",)),
-    ("A call over the network to a slow service (``2_async --cooperative`` awaits an async client; the pools "
-     "call a blocking one)", "http", ()),
+    (
+        "A call over the network to a slow service (``2_async --cooperative`` awaits an async client; the pools "
+        "call a blocking one)",
+        "http",
+        (),
+    ),
 ]
 
 
 def figures(run, pool):
-    ratio = f"{run['transaction_rate'] / pool:.2f}× the process pool" if pool else f"{run['transaction_rate']:.2f} tasks/s"
+    ratio = (
+        f"{run['transaction_rate'] / pool:.2f}× the process pool" if pool else f"{run['transaction_rate']:.2f} tasks/s"
+    )
     p99 = (run.get("health_ms") or {}).get("p99")
-    return (f"{ratio}, health p99 " + (f"{p99:.0f} ms" if p99 is not None else "–")
-            + f", {unavailable(run):.0f} % unavailable, {mb(run)}")
+    return (
+        f"{ratio}, health p99 "
+        + (f"{p99:.0f} ms" if p99 is not None else "–")
+        + f", {unavailable(run):.0f} % unavailable, {mb(run)}"
+    )
 
 
 def restart_row(cluster):
     """The row for work that must survive a restart, from the hosts' fault table: the web host killed under
     Celery (jobs in Redis) against Dask (jobs in the web server's memory); None without both runs."""
-    killed = {run["engine"]: run for run in cluster.get("runs", []) if "web host" in run.get("fault", "")
-              and not run.get("error") and run.get("accepted")}
+    killed = {
+        run["engine"]: run
+        for run in cluster.get("runs", [])
+        if "web host" in run.get("fault", "") and not run.get("error") and run.get("accepted")
+    }
     celery, dask = killed.get("6_async_celery"), killed.get("5_async_dask")
     if not celery or not dask:
         return None
-    said = [f"web host killed mid-run: {celery['lost']} of {celery['accepted']} accepted jobs lost",
-            f"{dask['lost']} of {dask['accepted']} lost"]
+    said = [
+        f"web host killed mid-run: {celery['lost']} of {celery['accepted']} accepted jobs lost",
+        f"{dask['lost']} of {dask['accepted']} lost",
+    ]
     if celery["lost"] > dask["lost"]:
-        return ["Work that must survive a restart, or run on other machines", "–", "–",
-                f"neither kept its jobs better: 6_async_celery {said[0]}, 5_async_dask {said[1]}"]
-    return ["Work that must survive a restart, or run on other machines",
-            f"**6_async_celery** (jobs in Redis, its own): {said[0]}", "–",
-            f"jobs in the web server's memory (5_async_dask: {said[1]}; servers 3, 4, 7 and 8 keep them so too)"]
+        return [
+            "Work that must survive a restart, or run on other machines",
+            "–",
+            "–",
+            f"neither kept its jobs better: 6_async_celery {said[0]}, 5_async_dask {said[1]}",
+        ]
+    return [
+        "Work that must survive a restart, or run on other machines",
+        f"**6_async_celery** (jobs in Redis, its own): {said[0]}",
+        "–",
+        f"jobs in the web server's memory (5_async_dask: {said[1]}; servers 3, 4, 7 and 8 keep them so too)",
+    ]
 
 
 def answer(kinds, cluster=None, link="`Results`_"):
@@ -226,24 +298,59 @@ def answer(kinds, cluster=None, link="`Results`_"):
         others = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT]
         runner = (tied or others or [None])[0]  # the next as fast in more memory, else the next fastest
         # To avoid: down the longest, else the slowest of those clearly slower than the first.
-        slow = [run for run in order if unavailable(run) > DOWN_PCT
-                or run["transaction_rate"] < first["transaction_rate"] * (1 - share)]
-        worst = max(slow, key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run["transaction_rate"]),
-                    default=None)
-        why = ("–" if worst is None else f"{worst['server']}: /health unanswered {unavailable(worst):.0f} % of the "
-               "run" if unavailable(worst) > DOWN_PCT else f"{worst['server']}: {figures(worst, pool)}")
-        rows.append([work, f"**{first['server']}**: {figures(first, pool)}"
-                     + (f" (as fast within {share * 100:.0f} %, in more memory: "
-                        + ", ".join(run["server"] for run in tied) + ")" if tied else ""),
-                     f"{runner['server']}: {figures(runner, pool)}" if runner else "–", why])
+        slow = [
+            run
+            for run in order
+            if unavailable(run) > DOWN_PCT or run["transaction_rate"] < first["transaction_rate"] * (1 - share)
+        ]
+        worst = max(
+            slow,
+            key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run["transaction_rate"]),
+            default=None,
+        )
+        why = (
+            "–"
+            if worst is None
+            else f"{worst['server']}: /health unanswered {unavailable(worst):.0f} % of the run"
+            if unavailable(worst) > DOWN_PCT
+            else f"{worst['server']}: {figures(worst, pool)}"
+        )
+        rows.append(
+            [
+                work,
+                f"**{first['server']}**: {figures(first, pool)}"
+                + (
+                    f" (as fast within {share * 100:.0f} %, in more memory: "
+                    + ", ".join(run["server"] for run in tied)
+                    + ")"
+                    if tied
+                    else ""
+                ),
+                f"{runner['server']}: {figures(runner, pool)}" if runner else "–",
+                why,
+            ]
+        )
     restart = restart_row(cluster) if cluster else None
     if restart:
         rows.append(restart)
-    rows.append(["Your own function", "``make bench ARGS=\"--task mymodule:myfunction --n N\"``: every strategy "
-                 "with it, in the same tables", "–", "–"])
-    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 22 30 26 22", "",
-             "   * - Your work", "     - Use (measured: × the process pool's tasks/s, /health p99, share of the run "
-             "unavailable, peak PSS)", "     - Runner-up", "     - Avoid, and why"]
+    rows.append(
+        [
+            "Your own function",
+            '``make bench ARGS="--task mymodule:myfunction --n N"``: every strategy with it, in the same tables',
+            "–",
+            "–",
+        ]
+    )
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 22 30 26 22",
+        "",
+        "   * - Your work",
+        "     - Use (measured: × the process pool's tasks/s, /health p99, share of the run unavailable, peak PSS)",
+        "     - Runner-up",
+        "     - Avoid, and why",
+    ]
     for cells in rows:
         lines.append(f"   * - {cells[0]}")
         lines += [f"     - {cell}" for cell in cells[1:]]

@@ -5,6 +5,7 @@ ratio within the round, as this machine's speed drifts by tens of percent within
 
     make gil-cost        # .venv313t's interpreter against tools/free_threaded_python.sh --gil's twin
 """
+
 import json
 import statistics
 import subprocess
@@ -30,8 +31,9 @@ print(json.dumps(found))
 
 
 def measure(python):
-    done = subprocess.run([python, "-c", PROBE, json.dumps(KINDS)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [python, "-c", PROBE, json.dumps(KINDS)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     if done.returncode != 0:
         raise SystemExit(f"gil_cost: {python} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
     return json.loads(done.stdout)
@@ -55,14 +57,16 @@ def main(argv=None):
         print(f"gil_cost: round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
     print(f"{args.rounds} interleaved rounds; median (range) of each round's figure")
     print(f"{'kind':6} {'T1 GIL ms':>20} {'T1 free-threaded ms':>22} {'free-threaded ÷ GIL':>22}")
-    for kind, n in KINDS.items():
+    for kind, _n in KINDS.items():
         gil = [r["gil"][kind] * 1000 for r in rounds]
         free = [r["free"][kind] * 1000 for r in rounds]
         ratio = [r["free"][kind] / r["gil"][kind] for r in rounds]
         print(f"{kind:6} {spread(gil, 1):>20} {spread(free, 1):>22} {spread(ratio):>22}")
-    print(f"two cpu tasks (n={2 * KINDS['cpu']}) in two threads, cores busy: with the GIL "
-          f"{spread([r['gil']['two_threads_cores'] for r in rounds])}, free-threaded "
-          f"{spread([r['free']['two_threads_cores'] for r in rounds])}")
+    print(
+        f"two cpu tasks (n={2 * KINDS['cpu']}) in two threads, cores busy: with the GIL "
+        f"{spread([r['gil']['two_threads_cores'] for r in rounds])}, free-threaded "
+        f"{spread([r['free']['two_threads_cores'] for r in rounds])}"
+    )
     return 0
 
 

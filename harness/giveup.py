@@ -3,6 +3,7 @@ then measure the CPU seconds its process tree uses until it is idle (30 s at mos
 
     .venv/bin/python -m harness.giveup 4_async_processexecutor [--port 8160] [--users 512]
 """
+
 import argparse
 
 from .load import siege

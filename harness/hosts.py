@@ -9,6 +9,7 @@ no longer alive left under "tbh".
 
     .venv/bin/python -m harness.hosts up      # build them, print the hosts and addresses, wait for Ctrl-C
 """
+
 import ctypes
 import glob
 import os
@@ -25,8 +26,8 @@ import psutil
 
 from processes import kill_all, tree
 
-from .servers import HOSTS_NETWORK as NETWORK
 from .measure import cpu_seconds, tree_cpu_seconds
+from .servers import HOSTS_NETWORK as NETWORK
 
 PREFIX = "tbh"
 HOSTS = ("client", "web", "broker", "worker1", "worker2")
@@ -126,8 +127,20 @@ class Hosts:
                 ip("netns", "add", namespace)
                 ip("-n", namespace, "link", "set", "lo", "up")
                 # The switch's end is named after the host; the host's end is its eth0.
-                ip("-n", self.switch, "link", "add", self.port(name), "type", "veth", "peer", "name", "eth0",
-                   "netns", namespace)
+                ip(
+                    "-n",
+                    self.switch,
+                    "link",
+                    "add",
+                    self.port(name),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    namespace,
+                )
                 ip("-n", self.switch, "link", "set", self.port(name), "master", "br0", "up")
                 ip("-n", namespace, "addr", "add", f"{self.addresses[name]}/{NETWORK.prefixlen}", "dev", "eth0")
                 ip("-n", namespace, "link", "set", "eth0", "up")
@@ -155,9 +168,13 @@ class Hosts:
 
     def start(self, name, command, env=None, **popen):
         """`command` run on host `name` (in its namespace), in a session of its own, its TMPDIR the hosts' own."""
-        process = subprocess.Popen(["ip", "netns", "exec", self.namespace(name), *command],
-                                   start_new_session=True, stdin=subprocess.DEVNULL,
-                                   env={**(os.environ if env is None else env), "TMPDIR": self.tmpdir}, **popen)
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", self.namespace(name), *command],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            env={**(os.environ if env is None else env), "TMPDIR": self.tmpdir},
+            **popen,
+        )
         self.started.append(process)
         return process
 
@@ -192,7 +209,7 @@ class Loopback:
 
     def __init__(self, names=HOSTS):
         self.names = list(names)
-        self.addresses = {name: "127.0.0.1" for name in self.names}
+        self.addresses = dict.fromkeys(self.names, "127.0.0.1")
         self.started = {name: [] for name in self.names}
 
     def __enter__(self):
@@ -214,8 +231,13 @@ class Loopback:
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def start(self, name, command, env=None, **popen):
-        process = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL,
-                                   env={**(os.environ if env is None else env), "TMPDIR": self.tmpdir}, **popen)
+        process = subprocess.Popen(
+            command,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            env={**(os.environ if env is None else env), "TMPDIR": self.tmpdir},
+            **popen,
+        )
         self.started[name].append(process)
         return process
 

@@ -1,4 +1,5 @@
 """The limit a run is compared with: the most tasks per second any strategy can finish on this machine."""
+
 import statistics
 from dataclasses import dataclass
 

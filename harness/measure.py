@@ -1,4 +1,5 @@
 """What siege cannot see: how responsive the server stays, and what its process tree costs in memory and CPU."""
+
 import os
 import threading
 import time
@@ -116,8 +117,9 @@ class HealthProbe(Periodic):
         summary = percentiles(answered, (50, 99))
         unavailable = sum(1 for _, seconds, _ in outcomes if seconds is None or seconds > SLOW_S)
         summary.update(
-            planned=int(round((outcomes[-1][0] - self.started) / self.interval)) + 1 if outcomes else 0,
-            count=len(outcomes), failed=sum(1 for _, seconds, _ in outcomes if seconds is None),
+            planned=round((outcomes[-1][0] - self.started) / self.interval) + 1 if outcomes else 0,
+            count=len(outcomes),
+            failed=sum(1 for _, seconds, _ in outcomes if seconds is None),
             slow_or_failed=unavailable,
             unavailable_pct=round(100 * unavailable / len(outcomes), 1) if outcomes else None,
             errors=sorted({error for _, _, error in outcomes if error}),
@@ -198,7 +200,8 @@ class TreeSampler(Periodic):
         return {
             "peak_pss_mb": round(self.peak_pss / 2**20, 1),
             "peak_rss_sum_mb": round(self.peak_rss / 2**20, 1),  # shared pages once per process: an upper bound
-            "cpu_s": round(cpu_s, 2), "cores_busy": round(cpu_s / wall_s, 2),  # average cores used by the tree
+            "cpu_s": round(cpu_s, 2),
+            "cores_busy": round(cpu_s / wall_s, 2),  # average cores used by the tree
             "processes": self.peak_count,
         }
 
@@ -220,7 +223,7 @@ def machine_cpu():
     """(busy, steal, all) CPU seconds of the whole machine so far, from /proc/stat's first line (USER_HZ ticks):
     busy counts every state but idle, iowait and steal; steal is the time the hypervisor ran someone else."""
     fields = [int(value) for value in open("/proc/stat").readline().split()[1:9]]
-    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
     hz = os.sysconf("SC_CLK_TCK")
     return (user + nice + system + irq + softirq) / hz, steal / hz, sum(fields) / hz
 
@@ -252,19 +255,25 @@ class TaskAccounting:
     def stop(self):
         after, machine, wall = self.totals(), machine_cpu(), time.monotonic() - self.started
         (busy0, steal0, all0), (busy1, steal1, all1) = self.machine_before, machine
-        found = {"machine_busy_cores": round((busy1 - busy0) / wall, 2), "machine_busy_s": round(busy1 - busy0, 2),
-                 "accounted_s": round(wall, 2),
-                 "steal_pct": round(100 * (steal1 - steal0) / max(all1 - all0, 1e-9), 1)}
+        found = {
+            "machine_busy_cores": round((busy1 - busy0) / wall, 2),
+            "machine_busy_s": round(busy1 - busy0, 2),
+            "accounted_s": round(wall, 2),
+            "steal_pct": round(100 * (steal1 - steal0) / max(all1 - all0, 1e-9), 1),
+        }
         if not (self.before and after):
             return found
         tasks = after["tasks"] - self.before["tasks"]
         measured = tasks - (after["tasks_without_cpu"] - self.before["tasks_without_cpu"])
         cpu_s = after["task_cpu_s"] - self.before["task_cpu_s"]
         wall_s = after["task_s"] - self.before["task_s"]
-        found.update(tasks_counted=tasks, task_cpu_s=round(cpu_s, 3), task_wall_ms=round(1000 * wall_s / tasks, 2)
-                     if tasks else None,
-                     in_task_share=round(cpu_s / (processes.cpu_count() * wall), 3) if measured else None,
-                     task_cpu_ms=round(1000 * cpu_s / measured, 2) if measured else None)
+        found.update(
+            tasks_counted=tasks,
+            task_cpu_s=round(cpu_s, 3),
+            task_wall_ms=round(1000 * wall_s / tasks, 2) if tasks else None,
+            in_task_share=round(cpu_s / (processes.cpu_count() * wall), 3) if measured else None,
+            task_cpu_ms=round(1000 * cpu_s / measured, 2) if measured else None,
+        )
         if measured and self.t1_cpu_s:
             found["cost_x"] = round(cpu_s / measured / self.t1_cpu_s, 3)
         return found

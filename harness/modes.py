@@ -1,9 +1,10 @@
 """The load modes, as one table: what a mode's level is called and how it reads, how its runs are sized, run and
 reported. The suite (run_all.py, harness/bench.py), the tables and the charts (harness/report.py) read it; a new
 load mode is one entry in MODES, with its measured part (harness/drive.py) and its columns (harness/columns.py)."""
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import capacity, columns, drive, limits
 
@@ -31,42 +32,87 @@ class Mode:
 
 def _background_title(task, level, env, runs, duration):
     deadline = max((run.get("deadline_s") or 0 for run in runs), default=0)
-    return (f"Task {task}: background jobs submitted at {level:g}/s for {duration:g} s, followed for {deadline:g} s "
-            f"more: {limits.limit_now(env, task, runs).text}")
+    return (
+        f"Task {task}: background jobs submitted at {level:g}/s for {duration:g} s, followed for {deadline:g} s "
+        f"more: {limits.limit_now(env, task, runs).text}"
+    )
 
 
-MODES = {mode.name: mode for mode in [
-    Mode("closed", level_key="concurrency", level_text=lambda users: f"{users} users",
-         title=lambda task, users, env, runs, duration:
-             f"Task {task}, {users} concurrent users, {duration:g} s: {limits.limit_now(env, task, runs, users).text}",
-         columns=columns.CLOSED_COLUMNS, legend=(columns.LEGEND, columns.HEALTH), in_flight=lambda users, t1_s: users,
-         measure=drive.closed_loop, default_level=25, warm_users=lambda users, cpus: min(users, 2 * cpus),
-         charts=("results.png", "matrix.png"), option="--concurrency (siege)",
-         chosen=lambda args: args.concurrency is not None),
-    Mode("open", level_key="rate", level_text=lambda rate: f"{rate:g} requests/s",
-         title=lambda task, rate, env, runs, duration:
-             f"Task {task}, open loop at {rate:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s",
-         columns=columns.OPEN_COLUMNS, legend=(columns.OPEN_LEGEND, columns.HEALTH),
-         in_flight=lambda rate, t1_s: math.ceil(2 * rate * t1_s),  # twice rate × T1 (Little's law)
-         measure=drive.open_loop, recorded=lambda args: {"arrivals": args.arrivals}, charts=("hockey.png",),
-         option="--rate (open loop)", chosen=lambda args: args.rate is not None and not args.mode),
-    Mode("capacity", level_key="slo_ms", level_text=lambda slo_ms: "capacity search",
-         title=lambda task, slo_ms, env, runs, duration: f"Task {task}: capacity, the highest open-loop rate with "
-                                                         f"p99 ≤ {slo_ms:g} ms and no failure, {duration:g} s steps",
-         columns=columns.CAPACITY_COLUMNS,
-         legend=(columns.OPEN_LEGEND, columns.CAPACITY_LEGEND, columns.HEALTH), in_flight=lambda slo_ms, t1_s: 25,
-         measure=capacity.find_capacity, default_s=15,
-         # About six runs, those that fail stopping early: four measured runs' time, roughly.
-         expected_s=lambda args: 4 * args.duration, charts=("hockey.png",), option="--find-capacity",
-         chosen=lambda args: args.find_capacity),
-    # 500 jobs/s: the original's load; 10 s of it: a backlog to see.
-    Mode("background", level_key="rate", level_text=lambda rate: f"{rate:g} jobs/s", title=_background_title,
-         columns=columns.BACKGROUND_COLUMNS,
-         legend=(columns.BACKGROUND_LEGEND, columns.HEALTH), in_flight=lambda rate, t1_s: 25,
-         measure=drive.background, default_level=500, default_s=10,
-         expected_s=lambda args: args.duration + args.deadline, needs_jobs=True, option="--mode background",
-         chosen=lambda args: args.mode == "background"),
-]}
+MODES = {
+    mode.name: mode
+    for mode in [
+        Mode(
+            "closed",
+            level_key="concurrency",
+            level_text=lambda users: f"{users} users",
+            title=lambda task, users, env, runs, duration: (
+                f"Task {task}, {users} concurrent users, {duration:g} s: "
+                f"{limits.limit_now(env, task, runs, users).text}"
+            ),
+            columns=columns.CLOSED_COLUMNS,
+            legend=(columns.LEGEND, columns.HEALTH),
+            in_flight=lambda users, t1_s: users,
+            measure=drive.closed_loop,
+            default_level=25,
+            warm_users=lambda users, cpus: min(users, 2 * cpus),
+            charts=("results.png", "matrix.png"),
+            option="--concurrency (siege)",
+            chosen=lambda args: args.concurrency is not None,
+        ),
+        Mode(
+            "open",
+            level_key="rate",
+            level_text=lambda rate: f"{rate:g} requests/s",
+            title=lambda task, rate, env, runs, duration: (
+                f"Task {task}, open loop at {rate:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s"
+            ),
+            columns=columns.OPEN_COLUMNS,
+            legend=(columns.OPEN_LEGEND, columns.HEALTH),
+            in_flight=lambda rate, t1_s: math.ceil(2 * rate * t1_s),  # twice rate × T1 (Little's law)
+            measure=drive.open_loop,
+            recorded=lambda args: {"arrivals": args.arrivals},
+            charts=("hockey.png",),
+            option="--rate (open loop)",
+            chosen=lambda args: args.rate is not None and not args.mode,
+        ),
+        Mode(
+            "capacity",
+            level_key="slo_ms",
+            level_text=lambda slo_ms: "capacity search",
+            title=lambda task, slo_ms, env, runs, duration: (
+                f"Task {task}: capacity, the highest open-loop rate with "
+                f"p99 ≤ {slo_ms:g} ms and no failure, {duration:g} s steps"
+            ),
+            columns=columns.CAPACITY_COLUMNS,
+            legend=(columns.OPEN_LEGEND, columns.CAPACITY_LEGEND, columns.HEALTH),
+            in_flight=lambda slo_ms, t1_s: 25,
+            measure=capacity.find_capacity,
+            default_s=15,
+            # About six runs, those that fail stopping early: four measured runs' time, roughly.
+            expected_s=lambda args: 4 * args.duration,
+            charts=("hockey.png",),
+            option="--find-capacity",
+            chosen=lambda args: args.find_capacity,
+        ),
+        # 500 jobs/s: the original's load; 10 s of it: a backlog to see.
+        Mode(
+            "background",
+            level_key="rate",
+            level_text=lambda rate: f"{rate:g} jobs/s",
+            title=_background_title,
+            columns=columns.BACKGROUND_COLUMNS,
+            legend=(columns.BACKGROUND_LEGEND, columns.HEALTH),
+            in_flight=lambda rate, t1_s: 25,
+            measure=drive.background,
+            default_level=500,
+            default_s=10,
+            expected_s=lambda args: args.duration + args.deadline,
+            needs_jobs=True,
+            option="--mode background",
+            chosen=lambda args: args.mode == "background",
+        ),
+    ]
+}
 
 
 def load_of(run):

@@ -9,6 +9,7 @@ by ÷ the workers. MB besides: what else the pool added (a process pool's forkse
 No Tornado and no numpy (the standard library, psutil and the suite's own modules), so that it runs under .venv313
 too.
 """
+
 import multiprocessing
 import os
 import platform
@@ -77,9 +78,14 @@ def measure(make):
         twos.append(timed(lambda: [f.result() for f in [pool.submit(tasks.run, cpu, CPU_N) for _ in range(2)]]))
     pool.shutdown()
     tiny_us = percentiles([seconds * 1e6 for seconds in round_trips], (50, 99))
-    return {"start_ms": start_s * 1000, "mb_per_worker": per_worker_mb, "other_mb": other_mb,
-            "tiny_p50_us": tiny_us["p50"],
-            "tiny_p99_us": tiny_us["p99"], "two_over_one": min(twos) / min(ones)}
+    return {
+        "start_ms": start_s * 1000,
+        "mb_per_worker": per_worker_mb,
+        "other_mb": other_mb,
+        "tiny_p50_us": tiny_us["p50"],
+        "tiny_p99_us": tiny_us["p99"],
+        "two_over_one": min(twos) / min(ones),
+    }
 
 
 def timed(call):
@@ -90,15 +96,22 @@ def timed(call):
 
 def main(argv=None):
     OneLineParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    print(f"Python {platform.python_version()}, {WORKERS} workers each; tiny task: cpu n={TINY_N}, {TINY_CALLS} "
-          f"round trips one at a time; two cpu n={CPU_N} tasks together ÷ one alone (best of 5)")
-    header = (f"{'pool':28} {'start ms':>9} {'MB/worker':>10} {'MB besides':>11} {'tiny p50 µs':>12} "
-              f"{'tiny p99 µs':>12} {'two ÷ one':>10}")
+    print(
+        f"Python {platform.python_version()}, {WORKERS} workers each; tiny task: cpu n={TINY_N}, {TINY_CALLS} "
+        f"round trips one at a time; two cpu n={CPU_N} tasks together ÷ one alone (best of 5)"
+    )
+    header = (
+        f"{'pool':28} {'start ms':>9} {'MB/worker':>10} {'MB besides':>11} {'tiny p50 µs':>12} "
+        f"{'tiny p99 µs':>12} {'two ÷ one':>10}"
+    )
     print(header)
     for name, make in pools():
         r = measure(make)
-        print(f"{name:28} {r['start_ms']:9.0f} {r['mb_per_worker']:10.1f} {r['other_mb']:11.1f} {r['tiny_p50_us']:12.0f} "
-              f"{r['tiny_p99_us']:12.0f} {r['two_over_one']:10.2f}", flush=True)
+        print(
+            f"{name:28} {r['start_ms']:9.0f} {r['mb_per_worker']:10.1f} {r['other_mb']:11.1f} {r['tiny_p50_us']:12.0f} "
+            f"{r['tiny_p99_us']:12.0f} {r['two_over_one']:10.2f}",
+            flush=True,
+        )
     return 0
 
 

@@ -1,4 +1,5 @@
 """Where a run ran: the machine, the software's versions and the commit, recorded with every result."""
+
 import datetime
 import os
 import platform
@@ -16,6 +17,7 @@ from .servers import FREE_THREADED_PYTHON, ROOT
 def tornado_version():
     """The servers' Tornado, asked for here only: the harness itself runs without it."""
     import tornado
+
     return tornado.version
 
 
@@ -23,6 +25,7 @@ def fastapi_versions():
     """8_fastapi.py's FastAPI and uvicorn, and which of uvicorn's optional parts are installed (none: the asyncio
     loop and h11, as requirements.txt chooses); {} where FastAPI is not installed."""
     from importlib import metadata, util
+
     try:
         found = {"fastapi": metadata.version("fastapi"), "uvicorn": metadata.version("uvicorn")}
     except metadata.PackageNotFoundError:
@@ -37,27 +40,46 @@ def git_commit(short=False):
     clean."""
     git = ["git", "-C", str(ROOT)]
     commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
-    if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!README.rst", ":!docs"],
-                      capture_output=True, text=True).stdout:
-        return commit[:12 if short else None] + "-dirty"
-    return commit[:12 if short else None]
+    if subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!README.rst", ":!docs"],
+        capture_output=True,
+        text=True,
+    ).stdout:
+        return commit[: 12 if short else None] + "-dirty"
+    return commit[: 12 if short else None]
 
 
 def environment(kinds, seed=None):
     """The machine, the versions and the commit; `kinds`, each task kind's T1 alone; the seed of the Poisson
     schedules if there is one."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     try:
         os_name = platform.freedesktop_os_release()["PRETTY_NAME"]
     except OSError:
         os_name = platform.platform()
     return {
-        "cpu": cpu, "cpu_count": processes.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)),
-        "cpu_quota": processes.cpu_quota(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": os_name, "python": platform.python_version(), "tornado": tornado_version(), "siege": siege.version(),
-        "commit": git_commit(), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "tasks": kinds, **({} if seed is None else {"seed": seed}), **free_threaded(), **fastapi_versions(),
+        "cpu": cpu,
+        "cpu_count": processes.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)),
+        "cpu_quota": processes.cpu_quota(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": os_name,
+        "python": platform.python_version(),
+        "tornado": tornado_version(),
+        "siege": siege.version(),
+        "commit": git_commit(),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "tasks": kinds,
+        **({} if seed is None else {"seed": seed}),
+        **free_threaded(),
+        **fastapi_versions(),
     }
 
 
@@ -66,8 +88,14 @@ def free_threaded():
     python = FREE_THREADED_PYTHON
     if not python.exists():
         return {}
-    found = subprocess.run([str(python), "-c", "import platform, sys; print(platform.python_version()); "
-                            "print(sys.base_prefix)"], capture_output=True, text=True, timeout=30).stdout.split()
+    found = subprocess.run(
+        [str(python), "-c", "import platform, sys; print(platform.python_version()); print(sys.base_prefix)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.split()
     info = Path(found[1]) / "build-info.txt" if len(found) == 2 else None
-    return {"free_threaded_python": found[0] if found else None,
-            "free_threaded_build": info.read_text().strip().splitlines() if info and info.exists() else None}
+    return {
+        "free_threaded_python": found[0] if found else None,
+        "free_threaded_build": info.read_text().strip().splitlines() if info and info.exists() else None,
+    }

@@ -1,5 +1,6 @@
 """Writing a section of README.rst or of a page of docs/: what stands between the RST comments `.. begin NAME` and
 `.. end NAME`."""
+
 import re
 
 

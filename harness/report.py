@@ -4,6 +4,7 @@
 
 re-renders a saved run's tables and charts (results.rst, results.png, matrix.png, hockey.png) into its folder.
 """
+
 import json
 import sys
 from pathlib import Path
@@ -11,23 +12,24 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no screen needed
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy  # noqa: E402
-from tabulate import tabulate  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy
+from hdrh.histogram import HdrHistogram
+from tabulate import tabulate
 
-from .cli import OneLineParser  # noqa: E402
-from hdrh.histogram import HdrHistogram  # noqa: E402
-
-from .columns import CLOSED_COLUMNS, POOLED  # noqa: E402
-from .load.openloop import histogram_summary  # noqa: E402
-from .limits import limit_now  # noqa: E402
-from .measure import SLOW_S  # noqa: E402
-from .modes import MODES, load_of  # noqa: E402
+from .cli import OneLineParser
+from .columns import CLOSED_COLUMNS, POOLED
+from .limits import limit_now
+from .load.openloop import histogram_summary
+from .measure import SLOW_S
+from .modes import MODES, load_of
 
 DOWN_PCT = 1.0  # a run unavailable longer than this share of its time cannot show as a health p99 at all
-REPEAT_LEGEND = ("Each figure: the median of {n} interleaved rounds, its range in brackets; the latency percentiles "
-                 "and max: of every round's answers pooled (HDR histograms merged), so that one round's stall stays.")
+REPEAT_LEGEND = (
+    "Each figure: the median of {n} interleaved rounds, its range in brackets; the latency percentiles "
+    "and max: of every round's answers pooled (HDR histograms merged), so that one round's stall stays."
+)
 
 
 def _fmt(value, digits=1):
@@ -65,25 +67,38 @@ def row(runs, columns=CLOSED_COLUMNS, python=None):
     invalid = sum(1 for run in measured if run.get("valid") is False)
     if invalid:
         label += f" ({invalid} invalid: send lag)"
-    busy = sum(1 for run in measured if "idle_wait_s" in run and run["idle_wait_s"] is None or
-               any(step.get("started_busy") for step in run.get("steps", [])))
+    busy = sum(
+        1
+        for run in measured
+        if ("idle_wait_s" in run and run["idle_wait_s"] is None)
+        or any(step.get("started_busy") for step in run.get("steps", []))
+    )
     if busy:
         label += f" ({busy} started busy)"  # the server was not idle after a minute: the run was measured anyway
     pooled = [median_run(measured)]  # its latencies from the rounds' histograms merged
-    return [label, *[cell(pooled, get, digits, False) if ranged == POOLED else cell(measured, get, digits, ranged)
-                     for _, get, digits, ranged in columns]]
+    return [
+        label,
+        *[
+            cell(pooled, get, digits, False) if ranged == POOLED else cell(measured, get, digits, ranged)
+            for _, get, digits, ranged in columns
+        ],
+    ]
 
 
 def median_run(runs):
     """One run standing for several rounds of it (--repeat): every number the median of the rounds' numbers,
     except the latencies: their percentiles are of the rounds' histograms merged (so that a stall in one round
     stays in the p99, and the max is the largest), failures counted as in each round."""
+
     def merge(values):
         if all(isinstance(value, dict) for value in values):  # every key any round has (a censored pN_above)
-            return {key: merge([value.get(key) for value in values]) for key in dict.fromkeys(
-                key for value in values for key in value)}
+            return {
+                key: merge([value.get(key) for value in values])
+                for key in dict.fromkeys(key for value in values for key in value)
+            }
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         return float(numpy.median(numbers)) if numbers and len(numbers) == len(values) else values[0]
+
     if len(runs) == 1:
         return runs[0]
     merged = merge(runs)
@@ -138,19 +153,32 @@ def rounds(results):
 def environment_line(env):
     commit = env["commit"][:12] + ("-dirty" if env["commit"].endswith("-dirty") else "")
     quota = f" (cgroup quota {env['cpu_quota']:g})" if env.get("cpu_quota") else ""
-    kinds = "; ".join(f"{task} (n={kind['n']}) T1 = {kind['t1_s'] * 1000:.1f} ms"
-                      + (f", {kind['t1_s_end'] * 1000:.1f} ms at the end" if "t1_s_end" in kind else "")
-                      for task, kind in env["tasks"].items())
-    built = next((line.split(": ", 1)[1] for line in env.get("free_threaded_build") or []
-                  if line.startswith("configure: ")), None)  # how tools/free_threaded_python.sh built it
-    free = (f" (free-threaded rows: Python {env['free_threaded_python']}t"
-            + (f", configured {built.split(' --prefix')[0]}, no PGO or LTO" if built else "") + ")"
-            if env.get("free_threaded_python") else "")
-    fastapi = (f", FastAPI {env['fastapi']} on uvicorn {env['uvicorn']} ({env['uvicorn_extras'].split(' (')[0]} of "
-               f"its extras)" if env.get("fastapi") else "")
-    return (f"{env['cpu']}, {env['cpu_count']} CPUs{quota}, {env['ram_gb']} GB RAM, {env['os']}; Python "
-            f"{env['python']}{free}, Tornado {env['tornado']}{fastapi}, siege {env['siege']}; commit {commit}, "
-            f"{env['started']}. One task alone: {kinds}.")
+    kinds = "; ".join(
+        f"{task} (n={kind['n']}) T1 = {kind['t1_s'] * 1000:.1f} ms"
+        + (f", {kind['t1_s_end'] * 1000:.1f} ms at the end" if "t1_s_end" in kind else "")
+        for task, kind in env["tasks"].items()
+    )
+    built = next(
+        (line.split(": ", 1)[1] for line in env.get("free_threaded_build") or [] if line.startswith("configure: ")),
+        None,
+    )  # how tools/free_threaded_python.sh built it
+    free = (
+        f" (free-threaded rows: Python {env['free_threaded_python']}t"
+        + (f", configured {built.split(' --prefix')[0]}, no PGO or LTO" if built else "")
+        + ")"
+        if env.get("free_threaded_python")
+        else ""
+    )
+    fastapi = (
+        f", FastAPI {env['fastapi']} on uvicorn {env['uvicorn']} ({env['uvicorn_extras'].split(' (')[0]} of its extras)"
+        if env.get("fastapi")
+        else ""
+    )
+    return (
+        f"{env['cpu']}, {env['cpu_count']} CPUs{quota}, {env['ram_gb']} GB RAM, {env['os']}; Python "
+        f"{env['python']}{free}, Tornado {env['tornado']}{fastapi}, siege {env['siege']}; commit {commit}, "
+        f"{env['started']}. One task alone: {kinds}."
+    )
 
 
 def title(env, task, load, runs):
@@ -169,23 +197,32 @@ def tables_rst(results):
             if not runs:
                 continue
             columns = MODES[load[0]].columns
-            rows = [row([run for run in runs if run["server"] == label], columns, env.get("python"))
-                    for label in labels if any(run["server"] == label for run in runs)]
+            rows = [
+                row([run for run in runs if run["server"] == label], columns, env.get("python"))
+                for label in labels
+                if any(run["server"] == label for run in runs)
+            ]
             heading = title(env, task, load, runs)
-            table = tabulate(rows, ["Strategy", *[column[0] for column in columns]], "rst", disable_numparse=True,
-                             colalign=("left", *["right"] * len(columns)))
+            table = tabulate(
+                rows,
+                ["Strategy", *[column[0] for column in columns]],
+                "rst",
+                disable_numparse=True,
+                colalign=("left", *["right"] * len(columns)),
+            )
             parts.append(f"{heading}\n{'-' * len(heading)}\n\n{table}\n")
     legend = list(dict.fromkeys(part for name in modes_of(results) for part in MODES[name].legend))
     if env.get("probe_floor_ms"):
         floor = env["probe_floor_ms"]
         spread = floor.get("window_p99_range")
         sampler = " with the tree sampler running" if "window_s" in floor else ""  # not in older runs'
-        legend.append(f"Health probe reference on this machine: p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms"
-                      + (f" (the p99 of each {floor['window_s']:g} s: {spread[0]:.1f} to {spread[1]:.1f} ms)"
-                         if spread else "")
-                      + f", probing an idle backend.py for {floor.get('seconds', 0):g} s{sampler}, while "
-                      f"{env['cpu_count']} busy loops keep every core busy. A reference, not a bound: a loop that "
-                      "never sleeps contends for a core harder than a server under load.")
+        legend.append(
+            f"Health probe reference on this machine: p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms"
+            + (f" (the p99 of each {floor['window_s']:g} s: {spread[0]:.1f} to {spread[1]:.1f} ms)" if spread else "")
+            + f", probing an idle backend.py for {floor.get('seconds', 0):g} s{sampler}, while "
+            f"{env['cpu_count']} busy loops keep every core busy. A reference, not a bound: a loop that "
+            "never sleeps contends for a core harder than a server under load."
+        )
     if rounds(results) > 1:
         legend.append(REPEAT_LEGEND.format(n=rounds(results)))
     return "\n".join(parts) + "\n" + "\n\n".join(legend) + "\n"
@@ -217,8 +254,10 @@ def caption(results):
     """What a chart says of where it comes from: the commit, the date, the machine and each run's seconds."""
     env = results["environment"]
     seconds = sorted({run.get("duration_s") for run in results["runs"] if run.get("duration_s")})
-    return (f"commit {env['commit'][:12]}, {env['started'][:10]}, {env['cpu_count']} CPUs, "
-            f"{' or '.join(f'{s:g}' for s in seconds)} s a run")
+    return (
+        f"commit {env['commit'][:12]}, {env['started'][:10]}, {env['cpu_count']} CPUs, "
+        f"{' or '.join(f'{s:g}' for s in seconds)} s a run"
+    )
 
 
 def write_chart(results, path):
@@ -226,8 +265,11 @@ def write_chart(results, path):
     per (task kind, concurrency level)."""
     results = collapsed(results)
     servers = server_labels(results, "closed")
-    found = {(run["server"], run["task"], run["concurrency"]): run for run in results["runs"]
-             if run.get("measured") and load_of(run)[0] == "closed"}
+    found = {
+        (run["server"], run["task"], run["concurrency"]): run
+        for run in results["runs"]
+        if run.get("measured") and load_of(run)[0] == "closed"
+    }
     groups = [(task, level) for task in task_kinds(results) for level in levels(results)]
     width = 0.8 / len(groups)
     figure, (rate_axes, health_axes) = plt.subplots(1, 2, figsize=(14, 5.5), constrained_layout=True)
@@ -240,11 +282,14 @@ def write_chart(results, path):
         key = "transaction_rate" if one_kind else "efficiency"
         # A run that does not exist (a pool sized for waiting, with a kind that computes) gets no bar, not a zero.
         bars = rate_axes.bar(offsets, [run[key] if run else numpy.nan for run in runs], width, label=label)
-        rate_axes.bar_label(bars, labels=[(f"{run[key]:.1f}" if one_kind else f"{run[key]:.2f}") if run else ""
-                                          for run in runs], fontsize=7 if len(groups) < 3 else 5)
-        heights, texts, downs = zip(*[health_bar(run, ceiling) for run in runs])
+        rate_axes.bar_label(
+            bars,
+            labels=[(f"{run[key]:.1f}" if one_kind else f"{run[key]:.2f}") if run else "" for run in runs],
+            fontsize=7 if len(groups) < 3 else 5,
+        )
+        heights, texts, downs = zip(*[health_bar(run, ceiling) for run in runs], strict=True)
         bars = health_axes.bar(offsets, heights, width, label=label)
-        for bar, down in zip(bars, downs):
+        for bar, down in zip(bars, downs, strict=True):
             if down:
                 bar.set_hatch("//")
                 bar.set_alpha(0.5)
@@ -264,15 +309,28 @@ def write_chart(results, path):
         rate_axes.axhline(1, color="grey", linestyle="--", linewidth=1)
         rate_axes.set_title("Efficiency: transactions/s ÷ the kind's limit (higher is better)")
     health_axes.set_title("Responsiveness: /health p99, ms (lower is better, log scale)")
-    health_axes.text(0.01, 0.99, f"hatched: no answer within {SLOW_S:g} s for over {DOWN_PCT:g} % of the run",
-                     transform=health_axes.transAxes, ha="left", va="top", fontsize=8, color="grey")
+    health_axes.text(
+        0.01,
+        0.99,
+        f"hatched: no answer within {SLOW_S:g} s for over {DOWN_PCT:g} % of the run",
+        transform=health_axes.transAxes,
+        ha="left",
+        va="top",
+        fontsize=8,
+        color="grey",
+    )
     if found:
         health_axes.set_yscale("log")  # from a few ms to seconds
         health_axes.set_ylim(top=ceiling * 3)  # room for the bars' labels
     for axes in (rate_axes, health_axes):
         many = len(servers) > 6  # tilted, or the labels run into each other
-        axes.set_xticks(range(len(servers)), [short(s).replace("\n", " " if many else "\n") for s in servers],
-                        fontsize=7, rotation=30 if many else 0, ha="right" if many else "center")
+        axes.set_xticks(
+            range(len(servers)),
+            [short(s).replace("\n", " " if many else "\n") for s in servers],
+            fontsize=7,
+            rotation=30 if many else 0,
+            ha="right" if many else "center",
+        )
         axes.grid(axis="y", alpha=0.3)
         if len(groups) > 1:
             axes.legend(fontsize=8)
@@ -287,8 +345,11 @@ def write_matrix(results, path):
     results = collapsed(results)
     level = levels(results)[0]
     kinds = task_kinds(results)
-    found = {(run["server"], run["task"]): run for run in results["runs"]
-             if run.get("measured") and load_of(run) == ("closed", level)}
+    found = {
+        (run["server"], run["task"]): run
+        for run in results["runs"]
+        if run.get("measured") and load_of(run) == ("closed", level)
+    }
     servers = server_labels(results, "closed")
     efficiency = numpy.full((len(servers), len(kinds)), numpy.nan)
     health = numpy.full((len(servers), len(kinds)), numpy.nan)
@@ -296,8 +357,9 @@ def write_matrix(results, path):
         efficiency[servers.index(server), kinds.index(task)] = run["efficiency"]
         down = (run["health_ms"].get("unavailable_pct") or 0) > DOWN_PCT  # red, whatever the answered probes' p99
         health[servers.index(server), kinds.index(task)] = 10_000 if down else run["health_ms"]["p99"] or numpy.nan
-    figure, (left, right) = plt.subplots(1, 2, figsize=(15, 0.5 * len(servers) + 2.2), constrained_layout=True,
-                                         gridspec_kw={"width_ratios": [1, 1.15]})  # room for "NNNN ms, NN % down"
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(15, 0.5 * len(servers) + 2.2), constrained_layout=True, gridspec_kw={"width_ratios": [1, 1.15]}
+    )  # room for "NNNN ms, NN % down"
     image = left.imshow(efficiency, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     figure.colorbar(image, ax=left, label="efficiency (1 = every core inside tasks, or the users' limit)")
     image = right.imshow(numpy.log10(health), cmap="RdYlGn_r", vmin=0, vmax=4, aspect="auto")
@@ -305,13 +367,22 @@ def write_matrix(results, path):
     bar.ax.set_yticklabels(["1", "10", "100", "1 000", "10 000"])
     for (server, task), run in found.items():
         i, j = servers.index(server), kinds.index(task)
-        left.text(j, i, f"{run['efficiency']:.2f}\n{run['transaction_rate']:.1f}/s", ha="center", va="center",
-                  fontsize=8)
+        left.text(
+            j, i, f"{run['efficiency']:.2f}\n{run['transaction_rate']:.1f}/s", ha="center", va="center", fontsize=8
+        )
         p99 = run["health_ms"]["p99"]
-        right.text(j, i, "–" if p99 is None else f"{p99:.0f} ms\n{run['health_ms']['unavailable_pct']:.0f} % down",
-                   ha="center", va="center", fontsize=7)
-    for axes, title in ((left, f"Efficiency and tasks/s, {level} users"),
-                        (right, f"/health p99, share unavailable (red: over {DOWN_PCT:g} % down)")):
+        right.text(
+            j,
+            i,
+            "–" if p99 is None else f"{p99:.0f} ms\n{run['health_ms']['unavailable_pct']:.0f} % down",
+            ha="center",
+            va="center",
+            fontsize=7,
+        )
+    for axes, title in (
+        (left, f"Efficiency and tasks/s, {level} users"),
+        (right, f"/health p99, share unavailable (red: over {DOWN_PCT:g} % down)"),
+    ):
         axes.set_xticks(range(len(kinds)), kinds)
         axes.set_yticks(range(len(servers)), [s.replace("_async_", "_") for s in servers], fontsize=8)
         axes.set_title(title)
@@ -324,50 +395,88 @@ def write_hockey(results, path):
     """Latency p99 against the offered rate, a line per strategy (the "hockey stick"), with the SLO and each
     strategy's capacity marked; one panel per task kind. From the open-loop runs and the capacity searches' steps."""
     env = results["environment"]
-    kinds = [task for task in task_kinds(results) if any(load_of(r)[0] != "closed" and r["task"] == task
-                                                          for r in results["runs"])]
-    figure, panels = plt.subplots(1, len(kinds), figsize=(7.5 * len(kinds), 5.5), constrained_layout=True,
-                                  squeeze=False)
+    kinds = [
+        task
+        for task in task_kinds(results)
+        if any(load_of(r)[0] != "closed" and r["task"] == task for r in results["runs"])
+    ]
+    figure, panels = plt.subplots(
+        1, len(kinds), figsize=(7.5 * len(kinds), 5.5), constrained_layout=True, squeeze=False
+    )
     medians = collapsed(results)["runs"]
     labels = server_labels(results)
     colours = [f"C{i}" for i in range(10)] if len(labels) <= 10 else plt.get_cmap("tab20").colors  # no twins
-    for axes, task in zip(panels[0], kinds):
+    for axes, task in zip(panels[0], kinds, strict=True):
         runs = [run for run in medians if run["task"] == task]
         slo = next((run["slo_ms"] for run in runs if run.get("mode") == "capacity"), None)
         for i, label in enumerate(labels):
             open_runs = [run for run in runs if run["server"] == label and run.get("mode") == "open"]
-            steps = [step for run in results["runs"] if run["server"] == label and run["task"] == task
-                     for step in run.get("steps", [])]  # every round's search
+            steps = [
+                step
+                for run in results["runs"]
+                if run["server"] == label and run["task"] == task
+                for step in run.get("steps", [])
+            ]  # every round's search
             points = [(run["rate"], run["latency_ms"]["p99"]) for run in open_runs if run.get("measured")]
-            points += [(step["rate"], step["p99_ms"]) for step in steps if not step["stopped_early"]
-                       and not step.get("confirming")]  # the confirming run is the ★
+            points += [
+                (step["rate"], step["p99_ms"])
+                for step in steps
+                if not step["stopped_early"] and not step.get("confirming")
+            ]  # the confirming run is the ★
             early = [(step["rate"], None) for step in steps if step["stopped_early"]]
             if not points and not early:
                 continue
             colour = colours[i % len(colours)]
             points = sorted(p for p in points if p[1])
-            axes.plot([p[0] for p in points], [p[1] for p in points], "o-", color=colour, label=short(label)
-                      .replace("\n", " "), markersize=4)
+            axes.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                "o-",
+                color=colour,
+                label=short(label).replace("\n", " "),
+                markersize=4,
+            )
             if early and slo:
                 axes.plot([p[0] for p in early], [slo * 1.15] * len(early), "^", color=colour, markersize=6)
             capacity = next((run for run in runs if run["server"] == label and run.get("mode") == "capacity"), None)
             if capacity and capacity.get("capacity_per_s"):
-                axes.plot([capacity["capacity_per_s"]], [capacity["at_capacity"]["p99_ms"]], "*", color=colour,
-                          markersize=15, markeredgecolor="black")
+                axes.plot(
+                    [capacity["capacity_per_s"]],
+                    [capacity["at_capacity"]["p99_ms"]],
+                    "*",
+                    color=colour,
+                    markersize=15,
+                    markeredgecolor="black",
+                )
         if slo:
             axes.axhline(slo, color="red", linestyle="--", linewidth=1)
-            axes.text(axes.get_xlim()[1], slo * 0.95,
-                      f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  \n★: capacity  ",
-                      color="red", fontsize=8, va="top", ha="right")
+            axes.text(
+                axes.get_xlim()[1],
+                slo * 0.95,
+                f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  \n★: capacity  ",
+                color="red",
+                fontsize=8,
+                va="top",
+                ha="right",
+            )
         if not env["tasks"][task]["waits"]:
             cpus_t1 = limit_now(env, task, runs).per_s  # as the capacity table's ratio: T1 during the searches
             axes.axvline(cpus_t1, color="grey", linestyle=":", linewidth=1)
-            axes.text(cpus_t1, 0.02, " CPUs / T1 now", color="grey", fontsize=8, rotation=90, va="bottom",
-                      transform=axes.get_xaxis_transform())  # x in requests/s, y in the axes' height
+            axes.text(
+                cpus_t1,
+                0.02,
+                " CPUs / T1 now",
+                color="grey",
+                fontsize=8,
+                rotation=90,
+                va="bottom",
+                transform=axes.get_xaxis_transform(),
+            )  # x in requests/s, y in the axes' height
         axes.set_yscale("log")
         axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-        axes.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
-            lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else ""))
+        axes.yaxis.set_minor_formatter(
+            matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else "")
+        )
         axes.set_xlabel("offered load, requests/s (open loop)")
         axes.set_ylabel("latency p99, ms (log scale)")
         axes.set_title(f"Task {task}: latency p99 against offered load")
@@ -379,11 +488,15 @@ def write_hockey(results, path):
 
 
 def readme_section(results, charts):
-    alt = ("strategies by task kind: efficiency and /health p99" if len(task_kinds(results)) > 1
-           else "transactions/s and /health p99 per strategy")
+    alt = (
+        "strategies by task kind: efficiency and /health p99"
+        if len(task_kinds(results)) > 1
+        else "transactions/s and /health p99 per strategy"
+    )
     hockey = "latency p99 against offered load per strategy"
-    images = "".join(f".. image:: {chart}\n   :alt: {hockey if 'hockey' in str(chart) else alt}\n\n"
-                     for chart in charts)
+    images = "".join(
+        f".. image:: {chart}\n   :alt: {hockey if 'hockey' in str(chart) else alt}\n\n" for chart in charts
+    )
     return f"Measured on: {environment_line(results['environment'])}\n\n{images}{tables_rst(results)}"
 
 
@@ -392,8 +505,11 @@ CHARTS = {"results.png": write_chart, "matrix.png": write_matrix, "hockey.png": 
 
 def charts_of(results):
     """The charts of the load modes the runs ran in (the matrix only for several task kinds)."""
-    return [chart for chart in dict.fromkeys(chart for name in modes_of(results) for chart in MODES[name].charts)
-            if chart != "matrix.png" or len(task_kinds(results)) > 1]
+    return [
+        chart
+        for chart in dict.fromkeys(chart for name in modes_of(results) for chart in MODES[name].charts)
+        if chart != "matrix.png" or len(task_kinds(results)) > 1
+    ]
 
 
 def render(results, out_dir):
@@ -422,8 +538,12 @@ def rendered(parser, path, out_dir):
     one-line error."""
     try:
         results = json.loads(path.read_text())
-        if not (isinstance(results, dict) and isinstance(results.get("environment"), dict)
-                and isinstance(results.get("runs"), list) and results["runs"]):
+        if not (
+            isinstance(results, dict)
+            and isinstance(results.get("environment"), dict)
+            and isinstance(results.get("runs"), list)
+            and results["runs"]
+        ):
             raise ValueError("no environment or no runs")
         out_dir.mkdir(parents=True, exist_ok=True)
         return results, render(results, out_dir)

@@ -1,4 +1,5 @@
 """Where a suite's results go: its folder (results.json, and the tables and charts drawn from it) and the README."""
+
 import argparse
 import json
 import os
@@ -28,7 +29,8 @@ def section_charts(results, section):
     drawn = report.charts_of(results)
     main = next((chart for chart in ("matrix.png", "results.png") if chart in drawn), None)
     return ([(main, f"{section}.png")] if main else []) + (
-        [("hockey.png", f"{section}-hockey.png")] if "hockey.png" in drawn else [])
+        [("hockey.png", f"{section}-hockey.png")] if "hockey.png" in drawn else []
+    )
 
 
 def update_readme(results, out_dir, section, readme):

@@ -1,4 +1,5 @@
 """The numbered servers as a declarative list, and how to start, query and stop one of them as a subprocess."""
+
 import ctypes
 import functools
 import http.client
@@ -103,30 +104,108 @@ SERVERS = [
     Server("2_async", "2_async.py", 8001),
     Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",), runs_in="loop"),
     Server("2_async --processes", "2_async.py", 8001, ("--processes",), runs_in="copies"),
-    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", takes_max_pending=True,
-           pool_option="--workers", jobs="memory"),
-    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes",
-           takes_max_pending=True, pool_option="--workers", jobs="memory"),
-    Server("5_async_dask", "5_async_dask.py", 8004, runs_in="cluster", takes_max_pending=True,
-           pool_option="--threads", jobs="memory"),
-    Server("6_async_celery", "6_async_celery.py", 8005, runs_in="queue", takes_max_pending=True,
-           pool_option="--workers", jobs="redis", needs_programs=("redis-server",)),
-    Server("7_async_interpreterpool", "7_async_interpreterpool.py", 8006, runs_in="interpreters",
-           takes_max_pending=True, pool_option="--workers", jobs="memory", needs_python=(3, 13)),
+    Server(
+        "3_async_threadexecutor",
+        "3_async_threadexecutor.py",
+        8002,
+        runs_in="threads",
+        takes_max_pending=True,
+        pool_option="--workers",
+        jobs="memory",
+    ),
+    Server(
+        "4_async_processexecutor",
+        "4_async_processexecutor.py",
+        8003,
+        runs_in="processes",
+        takes_max_pending=True,
+        pool_option="--workers",
+        jobs="memory",
+    ),
+    Server(
+        "5_async_dask",
+        "5_async_dask.py",
+        8004,
+        runs_in="cluster",
+        takes_max_pending=True,
+        pool_option="--threads",
+        jobs="memory",
+    ),
+    Server(
+        "6_async_celery",
+        "6_async_celery.py",
+        8005,
+        runs_in="queue",
+        takes_max_pending=True,
+        pool_option="--workers",
+        jobs="redis",
+        needs_programs=("redis-server",),
+    ),
+    Server(
+        "7_async_interpreterpool",
+        "7_async_interpreterpool.py",
+        8006,
+        runs_in="interpreters",
+        takes_max_pending=True,
+        pool_option="--workers",
+        jobs="memory",
+        needs_python=(3, 13),
+    ),
     # FastAPI on uvicorn: where the task runs follows from how the endpoint is written (8_fastapi.py).
-    Server("8_fastapi", "8_fastapi.py", 8007, runs_in="threads", takes_max_pending=True, pool_option="--workers",
-           http_stack="uvicorn", jobs="memory"),
-    Server("8_fastapi --endpoint async", "8_fastapi.py", 8007, ("--endpoint", "async"), http_stack="uvicorn",
-           jobs="memory"),
-    Server("8_fastapi --endpoint process", "8_fastapi.py", 8007, ("--endpoint", "process"), runs_in="processes",
-           takes_max_pending=True, pool_option="--workers", http_stack="uvicorn", jobs="memory"),
-    Server("8_fastapi --processes", "8_fastapi.py", 8007, ("--processes",), runs_in="copies", pool_option="--workers",
-           http_stack="uvicorn"),
+    Server(
+        "8_fastapi",
+        "8_fastapi.py",
+        8007,
+        runs_in="threads",
+        takes_max_pending=True,
+        pool_option="--workers",
+        http_stack="uvicorn",
+        jobs="memory",
+    ),
+    Server(
+        "8_fastapi --endpoint async", "8_fastapi.py", 8007, ("--endpoint", "async"), http_stack="uvicorn", jobs="memory"
+    ),
+    Server(
+        "8_fastapi --endpoint process",
+        "8_fastapi.py",
+        8007,
+        ("--endpoint", "process"),
+        runs_in="processes",
+        takes_max_pending=True,
+        pool_option="--workers",
+        http_stack="uvicorn",
+        jobs="memory",
+    ),
+    Server(
+        "8_fastapi --processes",
+        "8_fastapi.py",
+        8007,
+        ("--processes",),
+        runs_in="copies",
+        pool_option="--workers",
+        http_stack="uvicorn",
+    ),
     # Servers 3 and 4 again, unchanged, on a free-threaded Python: threads against processes without a GIL.
-    Server("3_async_threadexecutor", "3_async_threadexecutor.py", 8002, runs_in="threads", takes_max_pending=True,
-           pool_option="--workers", jobs="memory", free_threaded=True),
-    Server("4_async_processexecutor", "4_async_processexecutor.py", 8003, runs_in="processes",
-           takes_max_pending=True, pool_option="--workers", jobs="memory", free_threaded=True),
+    Server(
+        "3_async_threadexecutor",
+        "3_async_threadexecutor.py",
+        8002,
+        runs_in="threads",
+        takes_max_pending=True,
+        pool_option="--workers",
+        jobs="memory",
+        free_threaded=True,
+    ),
+    Server(
+        "4_async_processexecutor",
+        "4_async_processexecutor.py",
+        8003,
+        runs_in="processes",
+        takes_max_pending=True,
+        pool_option="--workers",
+        jobs="memory",
+        free_threaded=True,
+    ),
 ]
 GIL_ROWS = [server for server in SERVERS if not server.free_threaded]  # the tests where a twin behaves the same
 BACKEND = Server("backend", "backend.py", 8100)  # the slow service of the http task kind
@@ -135,16 +214,21 @@ BACKEND = Server("backend", "backend.py", 8100)  # the slow service of the http 
 @functools.cache
 def python_version(python):
     """(major, minor, micro) of the interpreter at that path."""
-    found = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:3])"], capture_output=True,
-                           text=True, timeout=30).stdout.split()
+    found = subprocess.run(
+        [python, "-c", "import sys; print(*sys.version_info[:3])"], capture_output=True, text=True, timeout=30
+    ).stdout.split()
     return tuple(map(int, found)) if found else (0, 0, 0)
 
 
 @functools.cache
 def is_free_threaded(python):
     """Whether the interpreter at that path is a free-threaded build (Py_GIL_DISABLED)."""
-    found = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_config_var('Py_GIL_DISABLED'))"],
-                           capture_output=True, text=True, timeout=30).stdout.strip()
+    found = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_config_var('Py_GIL_DISABLED'))"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
     return found == "1"
 
 
@@ -198,6 +282,7 @@ class ServerProcess:
 
     Its output goes to a log file, not a pipe, so that a chatty server can never block on a full pipe.
     """
+
     server: Server
     port: int
     extra_args: tuple = ()
@@ -215,14 +300,27 @@ class ServerProcess:
         if self.tmpdir:  # started again (after a kill): what the last one left goes
             shutil.rmtree(self.tmpdir, ignore_errors=True)
         self.tmpdir = tempfile.mkdtemp(prefix="server-")
-        self.process = subprocess.Popen(self.command(), cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        env={**os.environ, "TMPDIR": self.tmpdir})
+        self.process = subprocess.Popen(
+            self.command(),
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "TMPDIR": self.tmpdir},
+        )
         return self
 
     def command(self):
-        return [self.server.python or sys.executable, self.server.script, "--port", str(self.port),
-                *self.server.args, *self.server.options, *self.extra_args]
+        return [
+            self.server.python or sys.executable,
+            self.server.script,
+            "--port",
+            str(self.port),
+            *self.server.args,
+            *self.server.options,
+            *self.extra_args,
+        ]
 
     def wait_healthy(self, timeout=30):
         """Wait until GET /health answers 200 (real requests, each with a timeout). False if it never does."""

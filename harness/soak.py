@@ -10,6 +10,7 @@ the servers with worker processes, one worker killed (SIGKILL) every minute. Eve
 the run (the first half warms up: pools fill, allocators grow), answers checked and wrong, and whether the stop
 left anything behind.
 """
+
 import datetime
 import json
 import os
@@ -28,8 +29,8 @@ from processes import free_port, on_stop_signals
 
 from .cli import OneLineParser, runnable, server_list
 from .load import siege
-from .provenance import environment
 from .measure import tree_figures, wait_until_idle
+from .provenance import environment
 from .servers import HOST, ROOT, SERVERS, ServerProcess, request
 from .verify import prime_count
 
@@ -69,8 +70,10 @@ class Soak:
         """Run action() every `every` seconds until the soak ends (bounded in count by the time)."""
         started = time.monotonic()
         for i in range(int(self.seconds / every) + 1):
-            if self.stop.wait(max(0, started + i * every - time.monotonic())) or time.monotonic() - started > \
-                    self.seconds:
+            if (
+                self.stop.wait(max(0, started + i * every - time.monotonic()))
+                or time.monotonic() - started > self.seconds
+            ):
                 return
             try:
                 action()
@@ -91,7 +94,7 @@ class Soak:
     def bad_request(self):
         path = random.choice(BAD)
         try:
-            status, headers, body = request(self.process.port, path, timeout=60)
+            status, _headers, body = request(self.process.port, path, timeout=60)
         except OSError:
             return
         self.bad_sent += 1
@@ -155,32 +158,67 @@ class Soak:
         pss, fds = [s[1] for s in self.samples], [s[2] for s in self.samples]
         rest = self.at_rest if len(self.at_rest) == 2 else [(None, None, None)] * 2
         return {
-            "server": self.server.label, "minutes": round(self.seconds / 60, 1),
-            "checked": self.checked, "wrong": self.wrong, "bad_requests": self.bad_sent, "bad_wrong": self.bad_wrong,
+            "server": self.server.label,
+            "minutes": round(self.seconds / 60, 1),
+            "checked": self.checked,
+            "wrong": self.wrong,
+            "bad_requests": self.bad_sent,
+            "bad_wrong": self.bad_wrong,
             "siege_availability": round(100 * self.siege_ok / self.siege_all, 2) if self.siege_all else None,
-            "gave_up": self.gave_up, "workers_killed": self.killed,
-            "pss_mb_at_rest": [rest[0][0], rest[1][0]], "pss_mb_max": max(pss, default=None),
+            "gave_up": self.gave_up,
+            "workers_killed": self.killed,
+            "pss_mb_at_rest": [rest[0][0], rest[1][0]],
+            "pss_mb_max": max(pss, default=None),
             "pss_floor_slope_mb_per_min": floor_slope_per_minute(self.samples, 1),
-            "fds_at_rest": [rest[0][1], rest[1][1]], "fds_max": max(fds, default=None),
+            "fds_at_rest": [rest[0][1], rest[1][1]],
+            "fds_max": max(fds, default=None),
             "fds_floor_slope_per_min": floor_slope_per_minute(self.samples, 2),
             "processes_at_rest": [rest[0][2], rest[1][2]],
-            "samples": self.samples, "errors": self.errors[:20], "clean_stop": self.clean_stop,
+            "samples": self.samples,
+            "errors": self.errors[:20],
+            "clean_stop": self.clean_stop,
         }
 
 
-HEADERS = ["Server", "Min", "Checked (wrong)", "Bad req. (wrong)", "siege avail. %", "Gave up", "Workers killed",
-           "PSS MB at rest: before → after (max)", "PSS floor MB/min", "FDs at rest: before → after (max)",
-           "FDs floor /min", "Processes at rest", "Clean stop"]
+HEADERS = [
+    "Server",
+    "Min",
+    "Checked (wrong)",
+    "Bad req. (wrong)",
+    "siege avail. %",
+    "Gave up",
+    "Workers killed",
+    "PSS MB at rest: before → after (max)",
+    "PSS floor MB/min",
+    "FDs at rest: before → after (max)",
+    "FDs floor /min",
+    "Processes at rest",
+    "Clean stop",
+]
 
 
 def table(results):
     def rest(before_after, peak):
         return f"{before_after[0]} → {before_after[1]} ({peak})"
 
-    rows = [[r["server"], r["minutes"], f"{r['checked']} ({r['wrong']})", f"{r['bad_requests']} ({r['bad_wrong']})",
-             r["siege_availability"], r["gave_up"], r["workers_killed"], rest(r["pss_mb_at_rest"], r["pss_mb_max"]),
-             r["pss_floor_slope_mb_per_min"], rest(r["fds_at_rest"], r["fds_max"]), r["fds_floor_slope_per_min"],
-             " → ".join(map(str, r["processes_at_rest"])), "yes" if r["clean_stop"] else "NO"] for r in results]
+    rows = [
+        [
+            r["server"],
+            r["minutes"],
+            f"{r['checked']} ({r['wrong']})",
+            f"{r['bad_requests']} ({r['bad_wrong']})",
+            r["siege_availability"],
+            r["gave_up"],
+            r["workers_killed"],
+            rest(r["pss_mb_at_rest"], r["pss_mb_max"]),
+            r["pss_floor_slope_mb_per_min"],
+            rest(r["fds_at_rest"], r["fds_max"]),
+            r["fds_floor_slope_per_min"],
+            " → ".join(map(str, r["processes_at_rest"])),
+            "yes" if r["clean_stop"] else "NO",
+        ]
+        for r in results
+    ]
     return tabulate(rows, HEADERS, "rst")
 
 
@@ -207,9 +245,13 @@ def main(argv=None):
             thread.join(60)
             if thread.is_alive():
                 break
-        print(f"  {(time.monotonic() - started) / 60:.1f} min: " + ", ".join(
-            f"{s.server.number}: {s.checked} checked, {s.samples[-1][1] if s.samples else '?'} MB"
-            for s in soaks), flush=True)
+        print(
+            f"  {(time.monotonic() - started) / 60:.1f} min: "
+            + ", ".join(
+                f"{s.server.number}: {s.checked} checked, {s.samples[-1][1] if s.samples else '?'} MB" for s in soaks
+            ),
+            flush=True,
+        )
     for soak in soaks:
         soak.clean_stop = soak.process.stop()
     results = [soak.result() for soak in soaks]

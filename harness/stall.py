@@ -6,6 +6,7 @@ SIGSTOP for `pause_s` in the middle of the run; a third by the driver without th
 
     .venv/bin/python -m harness.stall          # or: make stall (into docs/: make report ARGS="--only stall")
 """
+
 import signal
 import sys
 import threading
@@ -36,17 +37,23 @@ def demonstrate(seconds=15, rate=20, users=25, pause_s=2.0, progress=print):
 
         def drive(name, server):
             run = openloop.run(f"http://{HOST}:{server.port}{url}", rate, seconds, drain_s=10)
-            results[name] = {**run["latency_ms"], "answers": run.get("ok"), "failed": run.get("failed"),
-                             "send_lag_p99_ms": run.get("send_lag_ms", {}).get("p99")}
+            results[name] = {
+                **run["latency_ms"],
+                "answers": run.get("ok"),
+                "failed": run.get("failed"),
+                "send_lag_p99_ms": run.get("send_lag_ms", {}).get("p99"),
+            }
 
         def closed(name, server):
             stdout, _, _ = siege.run(server.port, users, seconds, verbose=True, path=url)
             ok = [s * 1000 for status, s in siege.parse_transactions(stdout) if status == 200]
             results[name] = {**percentiles(ok, (50, 90, 99)), "answers": len(ok)}
 
-        threads = [threading.Thread(target=drive, args=("open_paused", paused[0])),
-                   threading.Thread(target=closed, args=("siege_paused", paused[1])),
-                   threading.Thread(target=drive, args=("open_unpaused", plain))]
+        threads = [
+            threading.Thread(target=drive, args=("open_paused", paused[0])),
+            threading.Thread(target=closed, args=("siege_paused", paused[1])),
+            threading.Thread(target=drive, args=("open_unpaused", plain)),
+        ]
         for thread in threads:
             thread.start()
         time.sleep(seconds / 2 - pause_s / 2)
@@ -72,9 +79,11 @@ def pause(servers, seconds):
 
 
 def table(results, seconds=15, rate=20, users=25, pause_s=2.0):
-    rows = [(f"open loop, {rate:g} requests/s, paused {pause_s:g} s", "open_paused"),
-            (f"siege, {users} users, paused {pause_s:g} s", "siege_paused"),
-            (f"open loop, {rate:g} requests/s, no pause", "open_unpaused")]
+    rows = [
+        (f"open loop, {rate:g} requests/s, paused {pause_s:g} s", "open_paused"),
+        (f"siege, {users} users, paused {pause_s:g} s", "siege_paused"),
+        (f"open loop, {rate:g} requests/s, no pause", "open_unpaused"),
+    ]
     lines = [f"{'load':40} {'answers':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"]
     for label, key in rows:
         r = results.get(key, {})

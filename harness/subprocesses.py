@@ -1,5 +1,6 @@
 """A program run under a deadline, as the load drivers are: its output in temporary files (a chatty program can
 never block on a full pipe), a callback while it runs, and ended by pid (SIGTERM, then SIGKILL) if it outstays."""
+
 import subprocess
 import tempfile
 import time
@@ -19,8 +20,9 @@ def run_bounded(command, budget_s, tick=None, every_s=1.0, cwd=None, grace_s=5.0
     SIGKILL if it is still there `grace_s` seconds later. While it runs, tick(new_stderr) is called every `every_s`
     seconds with the whole lines it has written to stderr since the last call. A Finished."""
     with tempfile.TemporaryFile("w+b") as out, tempfile.TemporaryFile("w+b") as err:
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         started = time.monotonic()
         deadline, partial = started + budget_s, b""
         # Read through a file of its own: `err` shares its offset with the program, which writes at it.
@@ -38,8 +40,9 @@ def run_bounded(command, budget_s, tick=None, every_s=1.0, cwd=None, grace_s=5.0
         seconds = time.monotonic() - started
         out.seek(0)
         err.seek(0)
-        return Finished(out.read().decode(errors="replace"), err.read().decode(errors="replace"), seconds,
-                        process.returncode)
+        return Finished(
+            out.read().decode(errors="replace"), err.read().decode(errors="replace"), seconds, process.returncode
+        )
 
 
 def end(process, grace_s=5.0):

@@ -1,4 +1,5 @@
 """Check a server's answers before loading it, each kind against results the harness computes its own way."""
+
 import hashlib
 import http.client
 
@@ -15,9 +16,9 @@ def prime_count(n):
         return 0
     sieve = bytearray([1]) * n
     sieve[0] = sieve[1] = 0
-    for k in range(2, int(n ** 0.5) + 1):
+    for k in range(2, int(n**0.5) + 1):
         if sieve[k]:
-            sieve[k * k::k] = bytes(len(range(k * k, n, k)))
+            sieve[k * k :: k] = bytes(len(range(k * k, n, k)))
     return sum(sieve)
 
 
@@ -40,13 +41,15 @@ def expected_result(task, n):
     return tasks.load(task.kind)(n)  # the user's function, called here by the harness itself
 
 
-def problems(port, strategy, task=tasks.Task(), timeout=30, n=None):
+def problems(port, strategy, task=None, timeout=30, n=None):
     """What is wrong with the server's answers on `port` for `task` (an empty list if nothing is): at its
     default size, a small one, and `n` if given."""
     found = []
+    task = task or tasks.Task()
     kind = task.spec()
     small = SMALL_N.get(task.kind, min(kind.default_n, 1000))
-    for path, n in (("/", kind.default_n), (f"/?n={small}", small), *([(f"/?n={n}", n)] if n else [])):
+    asked = [(f"/?n={n}", n)] if n else []
+    for path, n in (("/", kind.default_n), (f"/?n={small}", small), *asked):
         try:
             status, headers, body = request(port, path, timeout=timeout)
         except (OSError, ValueError, http.client.HTTPException) as error:

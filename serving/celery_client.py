@@ -2,6 +2,7 @@
 per request, background jobs kept in Redis, and an embedded redis-server with its worker. The workers themselves
 import jobqueue.py only.
 """
+
 import asyncio
 import datetime
 import json
@@ -17,15 +18,21 @@ import redis.asyncio
 import redis.exceptions
 from tornado.web import HTTPError
 
-from processes import die_with_parent, free_port, script_name
 from jobqueue import app, prepare, run_task
+from processes import die_with_parent, free_port, script_name
 
 from . import lifecycle
 
 QUEUE = "celery"  # Celery's default queue: a Redis list
 RESULT = "celery-task-meta-"  # the Redis backend stores each result under this prefix + id, and publishes it there
-STATUS = {"PENDING": "queued", "STARTED": "running", "RETRY": "queued", "SUCCESS": "done", "FAILURE": "failed",
-          "REVOKED": "failed"}
+STATUS = {
+    "PENDING": "queued",
+    "STARTED": "running",
+    "RETRY": "queued",
+    "SUCCESS": "done",
+    "FAILURE": "failed",
+    "REVOKED": "failed",
+}
 
 
 def use(url):
@@ -59,8 +66,9 @@ class Results:
     def __init__(self, url):
         # At most 32 connections, and a request waits for a free one: the default pool refuses the 101st at once
         # ("Too many connections"), which turned a burst of 500 jobs/s into 503s.
-        self.redis = redis.asyncio.Redis(connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
-            url, max_connections=32, timeout=10))
+        self.redis = redis.asyncio.Redis(
+            connection_pool=redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=32, timeout=10)
+        )
         self.waiting = {}  # task id -> future
         self.subscribed = asyncio.Event()
         # The loop keeps only weak references to its tasks: this list is what keeps these two running.
@@ -103,11 +111,13 @@ class Results:
 
 def unavailable(method):
     """A method of RedisJobs, answering 503 while Redis cannot be reached (restarting, say) rather than 500."""
+
     async def guarded(self, *args):
         try:
             return await method(self, *args)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             raise HTTPError(503, log_message=f"Redis cannot be reached now ({error}): try again later") from None
+
     return guarded
 
 
@@ -166,17 +176,56 @@ def start_embedded(workers):
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                          "no", "--dir", os.environ.get("TMPDIR", "/tmp")], stdout=subprocess.DEVNULL,
-                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                os.environ.get("TMPDIR", "/tmp"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
     except FileNotFoundError:
-        lifecycle.fail(f"{script_name()}: no redis-server on this machine: install it (apt-get install "
-                       "redis-server, or make tools), or give --broker redis://HOST:PORT/N", status=2)
+        lifecycle.fail(
+            f"{script_name()}: no redis-server on this machine: install it (apt-get install "
+            "redis-server, or make tools), or give --broker redis://HOST:PORT/N",
+            status=2,
+        )
     quieter = {**os.environ, "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}  # "not as root"
-    subprocess.Popen([sys.executable, "-m", "celery", "--quiet", "--app", "jobqueue", "--broker", url, "worker",
-                      "--concurrency", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                      "--without-heartbeat"], stdin=subprocess.DEVNULL, stdout=WORKER_LOG, stderr=subprocess.STDOUT,
-                     env=quieter, preexec_fn=die_with_parent)
+    subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--quiet",
+            "--app",
+            "jobqueue",
+            "--broker",
+            url,
+            "worker",
+            "--concurrency",
+            str(workers),
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=WORKER_LOG,
+        stderr=subprocess.STDOUT,
+        env=quieter,
+        preexec_fn=die_with_parent,
+    )
     return url
 
 
@@ -189,9 +238,10 @@ async def wait_for_a_worker(results, task, timeout_s=60):
     while True:
         try:
             await asyncio.get_running_loop().run_in_executor(
-                None, lambda: prepare.apply_async((task.kind, task.backend), task_id=task_id, retry=False))
+                None, lambda: prepare.apply_async((task.kind, task.backend), task_id=task_id, retry=False)
+            )
             break
-        except Exception:  # noqa: BLE001 - Redis not up yet
+        except Exception:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)

@@ -1,5 +1,6 @@
 """The command line every server shares: --host, --port, --task and --backend, the pool options, and each server's
 own; a mistake is one line and exit status 2."""
+
 import argparse
 
 import tasks
@@ -13,8 +14,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def parse_args(doc, port, workers=False, options=None, task=True, copies=False, job_ttl=True, max_pending=True,
-               workers_default=cpu_count(), workers_help="pool size (default: CPUs, %(default)s)"):
+def parse_args(
+    doc,
+    port,
+    workers=False,
+    options=None,
+    task=True,
+    copies=False,
+    job_ttl=True,
+    max_pending=True,
+    workers_default=cpu_count(),  # noqa: B008 - this machine's CPUs, read once at import
+    workers_help="pool size (default: CPUs, %(default)s)",
+):
     """The command line every server shares (--host, --port, --task and --backend, --workers for the pools,
     --processes for a server that can run as copies), plus `options`: {"--flag": argparse keyword arguments} of
     the server's own. args.task is a tasks.Task, checked to run under this strategy (an async def only with
@@ -23,23 +34,48 @@ def parse_args(doc, port, workers=False, options=None, task=True, copies=False, 
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=port, help="port to listen on (default %(default)s)")
     if task:
-        parser.add_argument("--task", default="cpu", metavar="KIND", help=f"what GET / runs: {', '.join(tasks.KINDS)}"
-                            " or MODULE:FUNCTION, your own function of n (default %(default)s)")
-        parser.add_argument("--backend", default=tasks.DEFAULT_BACKEND, metavar="URL",
-                            help="the slow service that the http task calls (default %(default)s: backend.py)")
+        parser.add_argument(
+            "--task",
+            default="cpu",
+            metavar="KIND",
+            help=f"what GET / runs: {', '.join(tasks.KINDS)}"
+            " or MODULE:FUNCTION, your own function of n (default %(default)s)",
+        )
+        parser.add_argument(
+            "--backend",
+            default=tasks.DEFAULT_BACKEND,
+            metavar="URL",
+            help="the slow service that the http task calls (default %(default)s: backend.py)",
+        )
     if workers:
         parser.add_argument("--workers", type=int, default=workers_default, help=workers_help)
     if workers and max_pending:
-        parser.add_argument("--max-pending", type=int, metavar="N",
-                            help="answer 503 at once while N tasks are already running or queued, or N background "
-                                 "jobs are unfinished (default: no limit)")
+        parser.add_argument(
+            "--max-pending",
+            type=int,
+            metavar="N",
+            help="answer 503 at once while N tasks are already running or queued, or N background "
+            "jobs are unfinished (default: no limit)",
+        )
     if workers and job_ttl:
-        parser.add_argument("--job-ttl", type=float, default=300, metavar="S",
-                            help="forget a finished background job S seconds after it ended (default %(default)g)")
+        parser.add_argument(
+            "--job-ttl",
+            type=float,
+            default=300,
+            metavar="S",
+            help="forget a finished background job S seconds after it ended (default %(default)g)",
+        )
     if copies:
-        parser.add_argument("--processes", type=int, nargs="?", const=cpu_count(), default=0, metavar="N",
-                            help="pre-fork: run N copies of this server on the port, the kernel spreading the "
-                                 f"connections over them (SO_REUSEPORT); N defaults to the CPUs, {cpu_count()}")
+        parser.add_argument(
+            "--processes",
+            type=int,
+            nargs="?",
+            const=cpu_count(),
+            default=0,
+            metavar="N",
+            help="pre-fork: run N copies of this server on the port, the kernel spreading the "
+            f"connections over them (SO_REUSEPORT); N defaults to the CPUs, {cpu_count()}",
+        )
         parser.add_argument("--copy-of", type=int, metavar="PID", help=argparse.SUPPRESS)  # set by run_copies
     for flag, kwargs in (options or {}).items():
         parser.add_argument(flag, **kwargs)

@@ -2,6 +2,7 @@
 /health does not run it, and a mistake is a 4xx whose JSON says what is wrong. No web framework here: http.server
 (1_sync.py) and Tornado (the others) both answer from it.
 """
+
 import re
 import sys
 from urllib.parse import parse_qs

@@ -6,6 +6,7 @@ anyio's worker threads (at most the default limiter's tokens at a time, 40 unles
 jobs take the style of the strategy's compute; /health, /stats and the jobs' bookkeeping are `async def`, so
 that none of them waits for a thread.
 """
+
 import contextlib
 import inspect
 import multiprocessing
@@ -56,15 +57,18 @@ def endpoint_for(compute, strategy, task):
     """GET /'s endpoint, written as compute is: FastAPI runs a plain def in its threads, an async def on the loop."""
     kind = task.spec()
     if inspect.iscoroutinefunction(compute):
+
         async def task_endpoint(request: Request):
             n = task_size(request, kind)
             with task_errors():
                 return task_response(strategy, task, n, await compute(n))
     else:
+
         def task_endpoint(request: Request):
             n = task_size(request, kind)
             with task_errors():
                 return task_response(strategy, task, n, compute(n))
+
     return task_endpoint
 
 
@@ -82,6 +86,7 @@ def pending_limit(max_pending):
             yield
         finally:
             pending -= 1
+
     return one_more
 
 
@@ -114,7 +119,8 @@ def make_app(strategy, args, compute, lifespan=None, no_jobs_because=None):
         return error(503, str(problem))
 
     app.api_route("/", methods=["GET", "HEAD"], dependencies=[Depends(pending_limit(args.max_pending))])(
-        endpoint_for(compute, strategy, task))
+        endpoint_for(compute, strategy, task)
+    )
 
     @app.api_route("/health", methods=["GET", "HEAD"])
     async def healthy():
@@ -147,8 +153,9 @@ def make_app(strategy, args, compute, lifespan=None, no_jobs_because=None):
             return error(404, no_jobs(strategy, no_jobs_because))
         found = jobs.find(job_id)
         if found is None:
-            return error(404, f"no such job: {job_id[:80]} (or it finished over {jobs.ttl_s:g} s ago and was "
-                              "forgotten)")
+            return error(
+                404, f"no such job: {job_id[:80]} (or it finished over {jobs.ttl_s:g} s ago and was forgotten)"
+            )
         return {**task_response(strategy, task, found["n"], found), **found} if "result" in found else found
 
     return app
@@ -168,9 +175,19 @@ def run(strategy, args, settings, factory):
     the script, found there by its name)."""
     lifecycle.check_port(strategy, args)
     where = factory if not args.processes else f"{script_name()}:{factory.__name__}"  # a worker imports it
-    config = uvicorn.Config(where, factory=True, host=args.host, port=args.port, workers=args.processes or None,
-                            log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=10,
-                            loop="asyncio", http="h11")  # as requirements.txt installs it, even if uvloop is there
+    config = uvicorn.Config(
+        where,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.processes or None,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=10,
+        loop="asyncio",
+        http="h11",
+    )  # as requirements.txt installs it, even if uvloop is there
     socket = config.bind_socket()
     if args.processes:  # every worker's GET /stats answers for all of them (serving/totals.py)
         os.environ[totals.SHARED_ENV] = tempfile.mkdtemp(prefix="totals-")

@@ -4,6 +4,7 @@ A server stops at SIGINT or SIGTERM, whatever its main thread is doing, and take
 (pool workers, the forkserver, Dask's nannies, redis-server); the temporary files they wrote go too: each server
 runs with a temporary directory of its own (TMPDIR), removed when it stops.
 """
+
 import asyncio
 import logging
 import os
@@ -27,8 +28,11 @@ def fail(message, status=1):
 
 def announce(strategy, args, settings):
     kind = args.task.spec()
-    print(f"{strategy}: serving http://{args.host}:{args.port}/ (task {kind.name}, n={kind.default_n} by default; "
-          f"{settings})", flush=True)
+    print(
+        f"{strategy}: serving http://{args.host}:{args.port}/ (task {kind.name}, n={kind.default_n} by default; "
+        f"{settings})",
+        flush=True,
+    )
 
 
 def check_port(strategy, args):
@@ -95,7 +99,7 @@ def run_until_stopped(main):
             main()
     except SystemExit as exit:
         status = exit.code if isinstance(exit.code, int) else 1
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - a crash of the server's own code: its traceback, status 1
         if not STOPPING.is_set():  # else: the loop was stopped on purpose, or a child was killed under it
             traceback.print_exc()
         status = 1

@@ -1,5 +1,6 @@
 """Background jobs kept in the server's own memory (the servers with a pool of their own): POST /jobs hands them to
 the strategy's compute, and GET /jobs/<id> reads them here. Lost when the server stops."""
+
 import asyncio
 import collections
 import threading

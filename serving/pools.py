@@ -1,5 +1,6 @@
 """Pools that run the task elsewhere than on the IOLoop: their workers started before serving, the process pool that
 replaces itself when a worker dies, and the pool of subinterpreters, wherever this Python has it."""
+
 import asyncio
 import logging
 import multiprocessing
@@ -48,9 +49,12 @@ def interpreter_pool():
         try:
             from interpreters_backport.concurrent.futures import InterpreterPoolExecutor
         except ImportError:
-            print(f"{script_name()}: needs Python 3.14, or 3.13 with interpreters-pep-734 (this is "
-                  f"{sys.version.split()[0]}): run it with .venv313/bin/python (make venv313)", file=sys.stderr,
-                  flush=True)
+            print(
+                f"{script_name()}: needs Python 3.14, or 3.13 with interpreters-pep-734 (this is "
+                f"{sys.version.split()[0]}): run it with .venv313/bin/python (make venv313)",
+                file=sys.stderr,
+                flush=True,
+            )
             raise SystemExit(2) from None
     return InterpreterPoolExecutor
 

@@ -1,4 +1,5 @@
 """Pre-fork: N copies of one server on one port (2_async.py --processes), and the process that keeps them running."""
+
 import asyncio
 import os
 import signal
@@ -26,8 +27,12 @@ async def run_copies(strategy, args, settings):
             status = await copy.wait()
             if status > 0:
                 raise SystemExit(status)
-            print(f"{strategy}: copy {copy.pid} ended by {signal.Signals(-status).name if status else 'exit 0'}: "
-                  f"starting another", file=sys.stderr, flush=True)
+            print(
+                f"{strategy}: copy {copy.pid} ended by {signal.Signals(-status).name if status else 'exit 0'}: "
+                f"starting another",
+                file=sys.stderr,
+                flush=True,
+            )
             await asyncio.sleep(0.2)  # no busy loop if copies keep dying
 
     lifecycle.announce(strategy, args, f"{args.processes} copies, {settings}")

@@ -1,4 +1,5 @@
 """The HTTP interface on the standard library's http.server: one thread, one request at a time (1_sync.py)."""
+
 import http.server
 import json
 

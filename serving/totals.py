@@ -5,6 +5,7 @@ the CPU the tasks themselves took, in the same minutes as the run, whatever the 
 Pre-fork copies (2_async.py --processes) each count their own, and each writes them to a file in a folder their
 supervisor made (SHARED_ENV names it), so that any copy's GET /stats answers for all of them, replaced ones included.
 """
+
 import inspect
 import json
 import os
@@ -24,6 +25,7 @@ class TaskTotals:
     def counted(self, compute):
         """compute(n), each answer it gives (and each task that raised) added to the totals; an async def stays
         one, a plain def (FastAPI runs it in a thread) stays plain."""
+
         async def counting(n):
             try:
                 computed = await compute(n)
@@ -41,6 +43,7 @@ class TaskTotals:
                 raise
             self.add(computed)
             return computed
+
         return counting if inspect.iscoroutinefunction(compute) else counting_in_thread
 
     def add(self, computed):
@@ -77,5 +80,8 @@ class TaskTotals:
                     except (OSError, ValueError):
                         pass  # a copy that ended as it was listed
         total = {key: sum(part.get(key, 0) for part in parts) for key in self.own}
-        return {**{k: round(v, 6) if isinstance(v, float) else v for k, v in total.items()},
-                "processes_counting": max(1, len(parts)), "since": self.started}
+        return {
+            **{k: round(v, 6) if isinstance(v, float) else v for k, v in total.items()},
+            "processes_counting": max(1, len(parts)),
+            "since": self.started,
+        }

@@ -2,6 +2,7 @@
 
 A strategy is one async function, compute(n) -> the task's answer; everything else here is the same for all.
 """
+
 import asyncio
 
 import tornado.web
@@ -142,8 +143,11 @@ class JobHandler(JobsBase):
     async def get(self, job_id):
         job = await self.jobs.get(job_id)
         if job is None:
-            raise tornado.web.HTTPError(404, log_message=f"no such job: {job_id[:80]} (or it finished over "
-                                                         f"{self.jobs.ttl_s:g} s ago and was forgotten)")
+            raise tornado.web.HTTPError(
+                404,
+                log_message=f"no such job: {job_id[:80]} (or it finished over "
+                f"{self.jobs.ttl_s:g} s ago and was forgotten)",
+            )
         if "result" in job:
             job = {**task_response(self.strategy, self.task, job["n"], job), **job}
         self.write(job)
@@ -154,9 +158,13 @@ class JobHandler(JobsBase):
 def make_app(strategy, task, compute, totals, jobs=None):
     every = {"strategy": strategy, "task": task, "kind": task.spec()}  # what every handler is given
     return tornado.web.Application(
-        [(r"/", TaskHandler, {**every, "compute": compute}), (r"/health", HealthHandler, every),
-         (r"/stats", StatsHandler, {**every, "totals": totals}),
-         (r"/jobs", JobsHandler, {**every, "jobs": jobs}), (r"/jobs/([^/]+)", JobHandler, {**every, "jobs": jobs})],
+        [
+            (r"/", TaskHandler, {**every, "compute": compute}),
+            (r"/health", HealthHandler, every),
+            (r"/stats", StatsHandler, {**every, "totals": totals}),
+            (r"/jobs", JobsHandler, {**every, "jobs": jobs}),
+            (r"/jobs/([^/]+)", JobHandler, {**every, "jobs": jobs}),
+        ],
         default_handler_class=NotFoundHandler,
         default_handler_args=every,
         log_function=lambda handler: None,  # no access log: it would cost more than some tasks
@@ -197,8 +205,9 @@ async def serve(strategy, compute, args, settings, job_slots=None, jobs=None, co
         settings += f", at most {args.max_pending} pending"
     try:
         # A client that stalls while sending its request (or idles between requests) is dropped after 10 s.
-        make_app(strategy, args.task, compute, totals, jobs).listen(args.port, args.host, idle_connection_timeout=10,
-                                                            body_timeout=10, reuse_port=copy)
+        make_app(strategy, args.task, compute, totals, jobs).listen(
+            args.port, args.host, idle_connection_timeout=10, body_timeout=10, reuse_port=copy
+        )
     except OSError as error:
         lifecycle.fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
     if not copy:

@@ -6,8 +6,8 @@ import psutil
 import pytest
 
 from harness.measure import tree_cpu_seconds
-from processes import free_port
 from harness.servers import SERVERS, ServerProcess
+from processes import free_port
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def cpu_used(process, seconds):
     return tree_cpu_seconds(process.process.pid) - before
 
 
-USER_MODULE = '''
+USER_MODULE = """
 import os
 
 DEFAULT_N = 7
@@ -138,7 +138,7 @@ def explode(n):
 
 
 not_callable = 42
-'''
+"""
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """6_async_celery.py with a real redis-server and real Celery workers: nothing accepted is lost when a worker
 process is killed mid-task, when the web server is killed and restarted, or when Redis itself restarts (with its
 append-only file)."""
+
 import subprocess
 import sys
 import threading
@@ -11,9 +12,9 @@ import pytest
 import redis
 
 import processes
-from processes import free_port
 from harness.servers import HOST, by_name, request
 from harness.verify import prime_count
+from processes import free_port
 
 CELERY = by_name("6_async_celery")
 pytestmark = pytest.mark.skipif(bool(CELERY.missing), reason=f"6_async_celery: {CELERY.missing}")
@@ -30,8 +31,24 @@ class Redis:
 
     def start(self):
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", HOST, "--dir", str(self.folder), "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always"], stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                HOST,
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ],
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
         while True:
@@ -49,10 +66,29 @@ class Redis:
 
 def start_worker(url, concurrency=2):
     """`celery --app jobqueue --broker URL worker`, as the README says to start one on another machine."""
-    return subprocess.Popen([sys.executable, "-m", "celery", "--quiet", "--app", "jobqueue", "--broker", url, "worker",
-                             "--concurrency", str(concurrency), "--loglevel", "ERROR", "--without-gossip",
-                             "--without-mingle", "--without-heartbeat"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--quiet",
+            "--app",
+            "jobqueue",
+            "--broker",
+            url,
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "ERROR",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def stop_tree(process):
@@ -84,7 +120,7 @@ def external(tmp_path):
 def submit_jobs(port, count, n=JOB_N):
     ids = []
     for _ in range(count):
-        status, headers, body = request(port, f"/jobs?n={n}", method="POST")
+        status, _headers, body = request(port, f"/jobs?n={n}", method="POST")
         assert status == 202, body
         ids.append(body["id"])
     return ids

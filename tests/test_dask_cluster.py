@@ -1,4 +1,5 @@
 """5_async_dask.py against a real external cluster: a `dask scheduler` and two `dask worker`s on loopback."""
+
 import os
 import signal
 import subprocess
@@ -9,12 +10,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import wait_for
 from distributed import Client
 
-from conftest import wait_for
-from processes import free_port
 from harness.servers import HOST, ServerProcess, by_name, request
 from harness.verify import prime_count
+from processes import free_port
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -37,16 +38,21 @@ class Cluster:
         return self
 
     def add_worker(self):
-        worker = self._spawn("worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                             "--host", HOST)
+        worker = self._spawn("worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", HOST)
         self.workers.append(worker)
         return worker
 
     def _spawn(self, *args):
         # TMPDIR: their dask-scratch-space goes to the test's folder, not /tmp, and goes with it.
-        return subprocess.Popen([DASK, *args], cwd=self.folder, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env={**os.environ, "TMPDIR": str(self.folder)})
+        return subprocess.Popen(
+            [DASK, *args],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "TMPDIR": str(self.folder)},
+        )
 
     def alive_workers(self):
         return [w for w in self.workers if w.poll() is None]
@@ -134,8 +140,10 @@ def test_no_worker_is_a_503_and_the_server_recovers(start_server, cluster):
 def test_requests_waiting_when_the_last_worker_dies_get_a_503(start_server, cluster):
     server = start_dask_server(start_server, cluster)
     answers = []
-    clients = [threading.Thread(target=lambda: answers.append(request(server.port, "/?n=2000000", timeout=60)[0]))
-               for _ in range(6)]  # tasks of about 5 s
+    clients = [
+        threading.Thread(target=lambda: answers.append(request(server.port, "/?n=2000000", timeout=60)[0]))
+        for _ in range(6)
+    ]  # tasks of about 5 s
     for client in clients:
         client.start()
     time.sleep(1)
@@ -149,6 +157,7 @@ def test_requests_waiting_when_the_last_worker_dies_get_a_503(start_server, clus
 
 def test_stopping_the_server_leaves_the_cluster_running_and_idle(start_server, cluster):
     server = start_dask_server(start_server, cluster)
+
     def long_request():
         try:
             request(server.port, "/?n=600000", timeout=30)

@@ -1,5 +1,6 @@
 """Faults injected for real: killed workers, clients that give up, overload, slow and malformed clients, signals
 at awkward moments. Every server must survive them, answer what it accepted, and leave nothing behind."""
+
 import json
 import signal
 import socket
@@ -8,12 +9,12 @@ import time
 
 import psutil
 import pytest
-
 from conftest import cpu_used, responsive
+
 from harness.measure import tree_cpu_seconds
-from processes import free_port, port_is_free
 from harness.servers import GIL_ROWS, HOST, ServerProcess, by_name, request
 from harness.verify import prime_count
+from processes import free_port, port_is_free
 
 LONG_N = 600_000  # about 1 s
 TORNADO = [s.name for s in GIL_ROWS if s.http_stack == "tornado"]
@@ -202,13 +203,16 @@ def exchange(port=None, raw=b"", timeout=5, client=None):
             while chunk := client.recv(65536):
                 reply += chunk
                 head, _, body = reply.partition(b"\r\n\r\n")
-                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:")]
+                length = [
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ]
                 if length and len(body) >= length[0]:
                     break
         except ConnectionResetError:
             pass
-        except socket.timeout:
+        except TimeoutError:
             raise AssertionError(f"no answer and no close within {timeout} s to {raw[:40]!r}") from None
     return reply
 
@@ -272,8 +276,9 @@ def test_a_second_ctrl_c_during_the_shutdown_ends_it_at_once(start_server):
 
 def forkserver_children(server):
     """The pool's workers: the forkserver's children (and the forkserver)."""
-    forkserver = next(p for p in server.processes() if p.ppid() == server.process.pid
-                      and "forkserver" in " ".join(p.cmdline()))
+    forkserver = next(
+        p for p in server.processes() if p.ppid() == server.process.pid and "forkserver" in " ".join(p.cmdline())
+    )
     return forkserver, forkserver.children()
 
 
@@ -321,6 +326,7 @@ def test_a_pool_whose_threads_could_not_start_is_made_again():
     def remake():
         made.append(ThreadPoolExecutor(2))
         return made[-1]
+
     started = asyncio.run(pools.start_workers(broken, args, remake=remake))
     assert made and started is made[-1] and len(made) == 1
     started.shutdown()

@@ -1,6 +1,7 @@
 """The free-threaded interpreter of .venv313t (make venv313t): built without the GIL, and still without it once the
 servers' imports are done (an extension that has not declared free-threading support turns it back on, with a
 RuntimeWarning); and tools/free_threaded_python.sh, which finds or builds it, failing in one line."""
+
 import json
 import os
 import subprocess
@@ -12,8 +13,9 @@ from harness.servers import ROOT
 
 SCRIPT = ROOT / "tools" / "free_threaded_python.sh"
 FT_PYTHON = ROOT / ".venv313t" / "bin" / "python"
-no_venv = pytest.mark.skipif(not FT_PYTHON.exists(),
-                             reason="no .venv313t (make venv313t: no free-threaded Python could be found or built)")
+no_venv = pytest.mark.skipif(
+    not FT_PYTHON.exists(), reason="no .venv313t (make venv313t: no free-threaded Python could be found or built)"
+)
 
 PROBE = """
 import json, sys, sysconfig, warnings
@@ -28,8 +30,9 @@ print(json.dumps({"Py_GIL_DISABLED": sysconfig.get_config_var("Py_GIL_DISABLED")
 
 @no_venv
 def test_the_venv_python_is_built_without_the_gil_and_keeps_it_off_after_the_servers_imports():
-    found = json.loads(subprocess.run([FT_PYTHON, "-c", PROBE], capture_output=True, text=True, check=True,
-                                      timeout=60).stdout)
+    found = json.loads(
+        subprocess.run([FT_PYTHON, "-c", PROBE], capture_output=True, text=True, check=True, timeout=60).stdout
+    )
     assert found["Py_GIL_DISABLED"] == 1
     assert found["gil_enabled"] is False, found["warnings"]
     assert found["warnings"] == []
@@ -38,8 +41,9 @@ def test_the_venv_python_is_built_without_the_gil_and_keeps_it_off_after_the_ser
 
 
 def run_script(*args, **env):
-    return subprocess.run(["bash", SCRIPT, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        ["bash", SCRIPT, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **env}
+    )
 
 
 @no_venv

@@ -1,8 +1,9 @@
 """The harness's own parts: siege parsing on captured real output, the arithmetic, the README section, its CLI,
 and one short end-to-end run."""
+
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,13 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from conftest import marked_environment, named
+
 from harness import limits, measure, readme
-from harness.modes import MODES
 from harness.load import siege
-from processes import port_is_free
+from harness.modes import MODES
 from harness.servers import ROOT, SERVERS
+from processes import port_is_free
 
 DATA = Path(__file__).parent / "data"
 
@@ -101,32 +102,39 @@ def test_readme_section_replacement():
 
 
 def test_readme_section_without_markers():
-    with pytest.raises(ValueError, match="no '.. begin other'"):
+    with pytest.raises(ValueError, match=r"no '\.\. begin other'"):
         readme.replace_section(README, "other", "x")
 
 
 def run_all(*args, timeout=120, env=None):
-    return subprocess.run([sys.executable, "run_all.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "run_all.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--servers", "9"], "unknown server '9'"),
-    (["--concurrency", "0"], "at least 1"),
-    (["--concurrency", "a"], "not a comma-separated list"),
-    (["--duration", "ten"], "not a comma-separated list"),
-    (["--duration", "1,2"], "one number"),
-    (["--max-pending", "0"], "at least 1"),
-    (["--update-readme", "nosuchsection"], "no '.. begin nosuchsection' marker"),
-    (["--rate", "0"], "every rate must be above 0"),
-    (["--rate", "fast"], "not a comma-separated list of numbers"),
-    (["--rate", "5", "--concurrency", "25"], "choose one load"),
-    (["--rate", "5", "--find-capacity"], "choose one load"),
-    (["--repeat", "0"], "--repeat must be from 1 to 20"),
-    (["--servers", "4", "--mode", "background", "--deadline", "240"], "--duration + --deadline must be at most 240"),
-    (["--find-capacity", "--slo-ms", "-1"], "--slo-ms must be above 0"),
-    (["--arrivals", "bursty"], "invalid choice: 'bursty'"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--servers", "9"], "unknown server '9'"),
+        (["--concurrency", "0"], "at least 1"),
+        (["--concurrency", "a"], "not a comma-separated list"),
+        (["--duration", "ten"], "not a comma-separated list"),
+        (["--duration", "1,2"], "one number"),
+        (["--max-pending", "0"], "at least 1"),
+        (["--update-readme", "nosuchsection"], "no '.. begin nosuchsection' marker"),
+        (["--rate", "0"], "every rate must be above 0"),
+        (["--rate", "fast"], "not a comma-separated list of numbers"),
+        (["--rate", "5", "--concurrency", "25"], "choose one load"),
+        (["--rate", "5", "--find-capacity"], "choose one load"),
+        (["--repeat", "0"], "--repeat must be from 1 to 20"),
+        (
+            ["--servers", "4", "--mode", "background", "--deadline", "240"],
+            "--duration + --deadline must be at most 240",
+        ),
+        (["--find-capacity", "--slo-ms", "-1"], "--slo-ms must be above 0"),
+        (["--arrivals", "bursty"], "invalid choice: 'bursty'"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(args, says):
     run = run_all(*args)
     assert run.returncode == 2
@@ -153,8 +161,9 @@ def suite_run(*args, log):
     is stopped by pid afterwards, and the test fails if anything was left."""
     env, find = marked_environment()
     with open(log, "w") as output:
-        suite = subprocess.Popen([sys.executable, "run_all.py", *args], cwd=ROOT, stdout=output,
-                                 stderr=subprocess.STDOUT, env=env)
+        suite = subprocess.Popen(
+            [sys.executable, "run_all.py", *args], cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=env
+        )
     try:
         yield suite
     finally:
@@ -179,16 +188,40 @@ def test_a_short_suite_end_to_end(tmp_path):
     offset = 21000
     readme = tmp_path / "README.rst"
     readme.write_text(README)
-    with suite_run("--quick", "--servers", "1,4", "--duration", "2", "--out", str(tmp_path / "out"), "--port-offset",
-                   str(offset), "--update-readme", "--readme", str(readme), log=tmp_path / "log") as suite:
+    with suite_run(
+        "--quick",
+        "--servers",
+        "1,4",
+        "--duration",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+        "--port-offset",
+        str(offset),
+        "--update-readme",
+        "--readme",
+        str(readme),
+        log=tmp_path / "log",
+    ) as suite:
         assert suite.wait(120) == 0, (tmp_path / "log").read_text()
     output = (tmp_path / "log").read_text()
     assert "[2/2] cpu: 4_async_processexecutor @ 25 users: measuring" in output
     (out_dir,) = (tmp_path / "out").iterdir()
     results = json.loads((out_dir / "results.json").read_text())
     env = results["environment"]
-    for key in ("cpu", "cpu_count", "cpu_affinity", "ram_gb", "os", "python", "tornado", "siege", "commit",
-                "started", "tasks"):
+    for key in (
+        "cpu",
+        "cpu_count",
+        "cpu_affinity",
+        "ram_gb",
+        "os",
+        "python",
+        "tornado",
+        "siege",
+        "commit",
+        "started",
+        "tasks",
+    ):
         assert env[key], key
     assert "cpu_quota" in env
     assert env["tasks"]["cpu"]["n"] == 140_000 and 0.02 < env["tasks"]["cpu"]["t1_s"] < 1
@@ -230,8 +263,18 @@ def test_a_short_suite_end_to_end(tmp_path):
 def test_a_stop_signal_mid_run_stops_everything_and_keeps_what_finished(tmp_path, signum):
     offset = 22000 + 100 * signum
     log = tmp_path / "suite.log"
-    with suite_run("--quick", "--servers", "1,4", "--duration", "3", "--out", str(tmp_path / "out"), "--port-offset",
-                   str(offset), log=log) as suite:
+    with suite_run(
+        "--quick",
+        "--servers",
+        "1,4",
+        "--duration",
+        "3",
+        "--out",
+        str(tmp_path / "out"),
+        "--port-offset",
+        str(offset),
+        log=log,
+    ) as suite:
         wait_for_line(suite, log, "[2/2] cpu: 4_async_processexecutor @ 25 users: measuring")
         suite.send_signal(signum)
         assert suite.wait(timeout=30) == 1
@@ -267,9 +310,26 @@ sys.exit(run_all.main())"""
     log = tmp_path / "log"
     env, find = marked_environment()
     with open(log, "w") as output:
-        suite = subprocess.run([sys.executable, "-c", script, "--servers", "wrong,1", "--duration", "1",
-                                "--out", str(tmp_path / "out"), "--port-offset", "23000"], cwd=ROOT, stdout=output,
-                               stderr=subprocess.STDOUT, env=env, timeout=120)
+        suite = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                "--servers",
+                "wrong,1",
+                "--duration",
+                "1",
+                "--out",
+                str(tmp_path / "out"),
+                "--port-offset",
+                "23000",
+            ],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=120,
+        )
     assert named(find()) == {}
     assert suite.returncode == 1, log.read_text()
     (out_dir,) = (tmp_path / "out").iterdir()
@@ -317,9 +377,29 @@ def test_the_suite_measures_a_users_function_and_a_chosen_n(tmp_path):
     """The README's example: PYTHONPATH=examples make bench ARGS="--task myjob:render", here with --n."""
     env, find = marked_environment()
     env["PYTHONPATH"] = str(ROOT / "examples")
-    run = subprocess.run([sys.executable, "run_all.py", "--task", "myjob:render", "--n", "2000", "--servers", "1,4",
-                          "--duration", "2", "--out", str(tmp_path), "--port-offset", "24000"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "run_all.py",
+            "--task",
+            "myjob:render",
+            "--n",
+            "2000",
+            "--servers",
+            "1,4",
+            "--duration",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--port-offset",
+            "24000",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert named(find()) == {}
     assert run.returncode == 0, run.stdout + run.stderr
     (out_dir,) = tmp_path.iterdir()
@@ -339,8 +419,9 @@ def test_a_bad_user_task_is_a_one_line_error_of_the_suite():
 
 
 def render(*args):
-    return subprocess.run([sys.executable, "-m", "harness.report", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.report", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_a_saved_run_is_rendered_again(tmp_path):
@@ -351,13 +432,19 @@ def test_a_saved_run_is_rendered_again(tmp_path):
     shutil.copyfile(DATA / "results.json", saved)
     done = render(saved)
     assert done.returncode == 0, done.stderr
-    assert sorted(path.name for path in saved.parent.iterdir()) == ["hockey.png", "results.json", "results.png",
-                                                                    "results.rst"]
+    assert sorted(path.name for path in saved.parent.iterdir()) == [
+        "hockey.png",
+        "results.json",
+        "results.png",
+        "results.rst",
+    ]
     text = (saved.parent / "results.rst").read_text()
-    for heading in ("Task cpu, 25 concurrent users, 5 s: limit 2 CPUs / T1 now = 25.9 tasks/s",
-                    "Task cpu, open loop at 5 requests/s (constant arrivals), 5 s",
-                    "Task cpu: capacity, the highest open-loop rate with p99 ≤ 1000 ms and no failure, 3 s steps",
-                    "Task cpu: background jobs submitted at 20/s for 5 s, followed for 60 s more: limit 2 CPUs / T1 now = 26.0"):
+    for heading in (
+        "Task cpu, 25 concurrent users, 5 s: limit 2 CPUs / T1 now = 25.9 tasks/s",
+        "Task cpu, open loop at 5 requests/s (constant arrivals), 5 s",
+        "Task cpu: capacity, the highest open-loop rate with p99 ≤ 1000 ms and no failure, 3 s steps",
+        "Task cpu: background jobs submitted at 20/s for 5 s, followed for 60 s more: limit 2 CPUs / T1 now = 26.0",
+    ):
         assert f"\n{heading}" in text
     assert "12.9✓ 25.8✓ 51.6✗ 38.7✗ 32.2✗ 29✓ 30.6✓" in text
     assert text.count("Open loop: requests sent on schedule") == 1, "the legend the open loop and capacity share"
@@ -372,10 +459,15 @@ def test_a_saved_run_is_rendered_again(tmp_path):
     assert "limit 25 users / T1 now = 250.0 tasks/s" in (tmp_path / "two" / "results.rst").read_text()
 
 
-@pytest.mark.parametrize("content, says", [
-    (None, "No such file"), ("{", "not the results of a run"), ("[]", "not the results of a run"),
-    ('{"environment": {}, "runs": [{"server": "1_sync"}]}', "not the results of a run"),
-])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (None, "No such file"),
+        ("{", "not the results of a run"),
+        ("[]", "not the results of a run"),
+        ('{"environment": {}, "runs": [{"server": "1_sync"}]}', "not the results of a run"),
+    ],
+)
 def test_rendering_a_missing_or_malformed_file_is_a_one_line_error(tmp_path, content, says):
     path = tmp_path / "results.json"
     if content is not None:
@@ -409,11 +501,18 @@ def test_a_saved_run_is_put_into_a_readme_section(tmp_path):
     readme.write_text("Intro\n\n.. begin results\n\nTO BE REPLACED\n\n.. end results\n")
 
     def put(*args):
-        return subprocess.run([sys.executable, "-m", "harness.results", *map(str, args), "--readme", readme],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "harness.results", *map(str, args), "--readme", readme],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     wrong = put(saved, "--update-readme", "nosuch")
-    assert wrong.returncode == 2 and "no '.. begin nosuch' marker" in wrong.stderr and len(wrong.stderr.splitlines()) == 1
+    assert (
+        wrong.returncode == 2 and "no '.. begin nosuch' marker" in wrong.stderr and len(wrong.stderr.splitlines()) == 1
+    )
     assert not (tmp_path / "docs").exists(), "nothing copied for a section that is not there"
     (tmp_path / "bad.json").write_text("{}")
     bad = put(tmp_path / "bad.json", "--update-readme", "results")
@@ -433,4 +532,5 @@ def test_servers_are_chosen_by_number_name_or_label_and_a_twin_only_by_its_own()
     assert [s.label for s in server_list("3_async_threadexecutor")] == gil
     assert [s.label for s in server_list("3t")] == ["3_async_threadexecutor (free-threaded)"]
     assert [s.label for s in server_list("4_async_processexecutor (free-threaded)")] == [
-        "4_async_processexecutor (free-threaded)"]
+        "4_async_processexecutor (free-threaded)"
+    ]

@@ -1,5 +1,6 @@
 """Servers 5 and 6 with their scheduler or broker and their workers each on a host of its own (network namespaces,
 harness/hosts.py), and one host cut off or killed mid-run: what was accepted is still done."""
+
 import os
 import shutil
 import signal
@@ -8,8 +9,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import marked_environment, named, wait_for
+
 from harness import cluster
 from harness.hosts import Hosts, is_root, namespaces, remove_leftovers
 from harness.load import openloop
@@ -17,8 +18,9 @@ from harness.servers import ROOT, request
 from harness.verify import prime_count
 from processes import tree
 
-pytestmark = pytest.mark.skipif(not is_root() or not shutil.which("ip"),
-                                reason="network namespaces need root and iproute2's ip")
+pytestmark = pytest.mark.skipif(
+    not is_root() or not shutil.which("ip"), reason="network namespaces need root and iproute2's ip"
+)
 PYTHON = sys.executable
 QUIET = {**os.environ, "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}
 
@@ -41,12 +43,18 @@ def healthy(client, address, port):
             return client.submit(request, port, "/health", timeout=2, host=address).result()[0] == 200
         except OSError:
             return False
+
     return answers
 
 
 def test_hosts_reach_each_other_and_a_cut_host_is_unreachable(hosts):
-    server = hosts.start("web", [PYTHON, "backend.py", "--host", hosts.addresses["web"], "--port", "8100"], cwd=ROOT,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = hosts.start(
+        "web",
+        [PYTHON, "backend.py", "--host", hosts.addresses["web"], "--port", "8100"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     with hosts.client() as client:
         assert wait_for(healthy(client, hosts.addresses["web"], 8100), 30), "backend.py on the web host never answered"
         hosts.cut("web")
@@ -58,8 +66,13 @@ def test_hosts_reach_each_other_and_a_cut_host_is_unreachable(hosts):
 
 
 def test_the_open_loop_driver_runs_on_the_client_host_and_its_cpu_is_counted_per_host(hosts):
-    hosts.start("web", [PYTHON, "backend.py", "--host", hosts.addresses["web"], "--port", "8100"], cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hosts.start(
+        "web",
+        [PYTHON, "backend.py", "--host", hosts.addresses["web"], "--port", "8100"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     with hosts.client() as client:
         assert wait_for(healthy(client, hosts.addresses["web"], 8100), 30), "backend.py on the web host never answered"
     before = hosts.cpu_seconds("web")
@@ -74,12 +87,25 @@ def test_a_celery_worker_host_cut_off_and_restored_loses_no_job(hosts, tmp_path)
     broker = hosts.addresses["broker"]
     url = f"redis://{broker}:6379/0"
     hosts.start("broker", cluster.redis(hosts, str(tmp_path)), stdout=subprocess.DEVNULL)
-    workers = {name: hosts.start(name, cluster.celery_worker(hosts, name), cwd=ROOT, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, env=QUIET)
-               for name in ("worker1", "worker2")}
+    workers = {
+        name: hosts.start(
+            name,
+            cluster.celery_worker(hosts, name),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=QUIET,
+        )
+        for name in ("worker1", "worker2")
+    }
     web = hosts.addresses["web"]
-    hosts.start("web", [PYTHON, "6_async_celery.py", "--host", web, "--port", "8005", "--broker", url], cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hosts.start(
+        "web",
+        [PYTHON, "6_async_celery.py", "--host", web, "--port", "8005", "--broker", url],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     with hosts.client() as client:
         assert wait_for(healthy(client, web, 8005), 60), "server 6 on the web host never answered"
         n = 400_000  # about 0.5 s
@@ -92,29 +118,45 @@ def test_a_celery_worker_host_cut_off_and_restored_loses_no_job(hosts, tmp_path)
         finally:
             hosts.restore("worker1")
         other = set(tree(workers["worker2"].pid))
-        assert sum(job["status"] == "done" and job["pid"] in other for job in during) >= 3, \
+        assert sum(job["status"] == "done" and job["pid"] in other for job in during) >= 3, (
             "the other worker went on meanwhile"
+        )
 
         def every_job_done():
             found = [client.submit(request, 8005, f"/jobs/{job_id}", host=web).result() for job_id in ids]
             return found if all(body.get("status") in ("done", "failed") for _, _, body in found) else None
+
         found = wait_for(every_job_done, 90)
         assert found, "the jobs accepted were not all done after the restore"
-    assert all(status == 200 and body["status"] == "done" and body["result"] == prime_count(n)
-               for status, _, body in found), found
+    assert all(
+        status == 200 and body["status"] == "done" and body["result"] == prime_count(n) for status, _, body in found
+    ), found
 
 
 def test_a_dask_worker_host_killed_mid_task_has_its_task_rerun_elsewhere(hosts, tmp_path):
     broker = hosts.addresses["broker"]
     scheduler = f"tcp://{broker}:8786"
-    hosts.start("broker", cluster.dask_scheduler(hosts, str(tmp_path)), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
-    workers = {name: hosts.start(name, cluster.dask_worker(hosts, name), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-               for name in ("worker1", "worker2")}
+    hosts.start(
+        "broker",
+        cluster.dask_scheduler(hosts, str(tmp_path)),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers = {
+        name: hosts.start(
+            name, cluster.dask_worker(hosts, name), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for name in ("worker1", "worker2")
+    }
     web = hosts.addresses["web"]
-    hosts.start("web", [PYTHON, "5_async_dask.py", "--host", web, "--port", "8004", "--scheduler", scheduler],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hosts.start(
+        "web",
+        [PYTHON, "5_async_dask.py", "--host", web, "--port", "8004", "--scheduler", scheduler],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     n = 1_200_000  # 1 to 2 s
     with hosts.client() as client:
         assert wait_for(healthy(client, web, 8004), 60), "server 5 on the web host never answered"
@@ -122,6 +164,7 @@ def test_a_dask_worker_host_killed_mid_task_has_its_task_rerun_elsewhere(hosts, 
         def both_workers_compute():  # two tasks at once ran on two workers: both have joined the scheduler
             found = [client.submit(request, 8004, "/?n=300000", host=web) for _ in range(2)]
             return len({answer.result()[2].get("pid") for answer in found} - {None}) == 2
+
         assert wait_for(both_workers_compute, 60), "the two Dask workers never both ran a task"
         answers = [client.submit(request, 8004, f"/?n={n}", timeout=60, host=web) for _ in range(2)]
         time.sleep(0.5)  # one task on each worker
@@ -133,8 +176,9 @@ def test_a_dask_worker_host_killed_mid_task_has_its_task_rerun_elsewhere(hosts, 
 
 
 def test_what_a_sigkilled_run_left_is_removed_by_the_next():
-    code = ("from harness.hosts import Hosts; import time; Hosts(['a', 'b']).up(); print('up', flush=True); "
-            "time.sleep(60)")
+    code = (
+        "from harness.hosts import Hosts; import time; Hosts(['a', 'b']).up(); print('up', flush=True); time.sleep(60)"
+    )
     process = subprocess.Popen([PYTHON, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout.readline() == "up\n"
@@ -172,8 +216,14 @@ def test_the_fault_tables_figures_from_known_jobs(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_make_cluster_stopped_mid_run_leaves_nothing(signum):
     env, find = marked_environment()
-    suite = subprocess.Popen([PYTHON, "-m", "harness.cluster", "--engines", "celery"], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    suite = subprocess.Popen(
+        [PYTHON, "-m", "harness.cluster", "--engines", "celery"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert suite.stdout.readline().startswith("[open 1/2] 6_async_celery"), "the first run started"
         time.sleep(8)  # its hosts are up, its servers and workers running

@@ -47,17 +47,20 @@ def test_health(running):
     assert request(running.port, "/health")[:3:2] == (200, {"status": "ok", "gil_enabled": gil})
 
 
-@pytest.mark.parametrize("query, says", [
-    ("n", "needs a value"),
-    ("n=", "needs a value"),
-    ("n=abc", "integer"),
-    ("n=1.5", "integer"),
-    ("n=0", "from 1 to"),
-    ("n=-7", "from 1 to"),
-    (f"n={CPU.max_n + 1}", "from 1 to"),
-    ("n=1&n=2", "more than once"),
-    ("m=5", "unknown parameter"),
-])
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("n", "needs a value"),
+        ("n=", "needs a value"),
+        ("n=abc", "integer"),
+        ("n=1.5", "integer"),
+        ("n=0", "from 1 to"),
+        ("n=-7", "from 1 to"),
+        (f"n={CPU.max_n + 1}", "from 1 to"),
+        ("n=1&n=2", "more than once"),
+        ("m=5", "unknown parameter"),
+    ],
+)
 def test_bad_n_is_400_with_a_message(running, query, says):
     status, headers, body = request(running.port, f"/?{query}")
     assert status == 400

@@ -1,6 +1,7 @@
 """Background jobs (POST /jobs, GET /jobs/<id>) on every server that keeps them in memory: 202 at once, done later
 with the right result while /health answers, --max-pending and --job-ttl as documented, and every job lost when
 the server stops; the servers that cannot run them say so."""
+
 import json
 import subprocess
 import sys
@@ -8,9 +9,9 @@ import threading
 import time
 
 import pytest
+from conftest import marked_environment, named, responsive
 
 import tasks
-from conftest import marked_environment, named, responsive
 from harness.load import jobs
 from harness.servers import GIL_ROWS, ROOT, by_name, request
 from harness.verify import expected_result
@@ -18,8 +19,11 @@ from harness.verify import expected_result
 IN_MEMORY = [s.name for s in GIL_ROWS if s.jobs == "memory"]
 # Jobs lost at a stop, on each web stack: Tornado's MemoryJobs (the process pool's row), FastAPI's BackgroundTasks
 # (its default row, a def endpoint).
-LOST_AT_STOP = [s.name for s in GIL_ROWS
-                if s.jobs == "memory" and s.runs_in == ("processes" if s.http_stack == "tornado" else "threads")]
+LOST_AT_STOP = [
+    s.name
+    for s in GIL_ROWS
+    if s.jobs == "memory" and s.runs_in == ("processes" if s.http_stack == "tornado" else "threads")
+]
 LONG_N = 600_000  # about 1 s
 
 
@@ -105,10 +109,20 @@ def test_servers_without_workers_refuse_jobs(start_server, name):
 def test_the_background_figures_from_known_jobs():
     """summarize() on jobs whose times are known: every figure computed by hand."""
     accepted = {"a": 100.0, "b": 100.5, "c": 101.0, "d": 101.5}  # id -> due time
-    followed = {"a": {"status": "done", "done_at": 102.0}, "b": {"status": "done", "done_at": 104.0},
-                "c": {"status": "unfinished"}, "d": {"status": "lost"}}
-    submitted = {"planned": 5, "failed": 1, "errors": {"HTTP 503": 1}, "latency_ms": {"p50": 1.0},
-                 "send_lag_ms": {"p99": 0.5}, "valid": True}
+    followed = {
+        "a": {"status": "done", "done_at": 102.0},
+        "b": {"status": "done", "done_at": 104.0},
+        "c": {"status": "unfinished"},
+        "d": {"status": "lost"},
+    }
+    submitted = {
+        "planned": 5,
+        "failed": 1,
+        "errors": {"HTTP 503": 1},
+        "latency_ms": {"p50": 1.0},
+        "send_lag_ms": {"p99": 0.5},
+        "valid": True,
+    }
     run = jobs.summarize(submitted, accepted, followed, 7, rate=2.5, seconds=2, looked_at=110.0)
     assert run["accepted_share"] == 0.8 and run["done_share"] == 0.5, "4 of 5 accepted, 2 of those done"
     assert run["completion_rate"] == 0.5, "2 done between the first submission (100) and the last done (104)"
@@ -122,8 +136,11 @@ def test_the_background_figures_from_known_jobs():
 def test_a_percentile_is_censored_where_a_done_job_took_longer_than_an_unfinished_one_had_waited():
     """A job done late can rank above one still waiting: its time is then no percentile, only the bound is."""
     accepted = {"early": 0.0, "late": 9.0, "quick": 1.0}
-    followed = {"early": {"status": "done", "done_at": 12.0}, "quick": {"status": "done", "done_at": 1.5},
-                "late": {"status": "unfinished"}}
+    followed = {
+        "early": {"status": "done", "done_at": 12.0},
+        "quick": {"status": "done", "done_at": 1.5},
+        "late": {"status": "unfinished"},
+    }
     found = jobs.censored_percentiles(accepted, followed, looked_at=15.0, points=(50, 90))
     # "late" had waited 6 s; "early" took 12 s: the second-ranked value is only known to be above 6 s.
     assert found == {"p50": None, "p50_above": 6.0, "p90": None, "p90_above": 6.0, "max": None}
@@ -132,14 +149,26 @@ def test_a_percentile_is_censored_where_a_done_job_took_longer_than_an_unfinishe
     # "quick" raised at once: never done. Counted as a 0.5 s done job it would make the p50 2 s (of 0.5, 2, 12);
     # censored (it waited 14 s by the last look), the p50 is rank 2 of 2, 12 and "> 14": 12 s.
     followed["quick"] = {"status": "failed", "done_at": 1.5}
-    assert jobs.censored_percentiles(accepted, followed, 15.0, (50, 90)) == {"p50": 12.0, "p90": None,
-                                                                            "p90_above": 14.0, "max": None}
+    assert jobs.censored_percentiles(accepted, followed, 15.0, (50, 90)) == {
+        "p50": 12.0,
+        "p90": None,
+        "p90_above": 14.0,
+        "max": None,
+    }
 
 
-@pytest.mark.parametrize(("status", "body", "state"), [
-    (200, {"status": "done", "done_at": 5.0}, "done"), (200, {"status": "failed", "done_at": 5.0}, "failed"),
-    (200, {"status": "running"}, "unfinished"), (200, {"status": "queued"}, "unfinished"), (404, {}, "lost"),
-    (None, None, "unreachable"), (503, {}, "unreachable")])
+@pytest.mark.parametrize(
+    ("status", "body", "state"),
+    [
+        (200, {"status": "done", "done_at": 5.0}, "done"),
+        (200, {"status": "failed", "done_at": 5.0}, "failed"),
+        (200, {"status": "running"}, "unfinished"),
+        (200, {"status": "queued"}, "unfinished"),
+        (404, {}, "lost"),
+        (None, None, "unreachable"),
+        (503, {}, "unreachable"),
+    ],
+)
 def test_the_last_look_classifies_by_the_answer(status, body, state):
     assert jobs.classify(status, body)["status"] == state
 
@@ -150,8 +179,11 @@ def test_jobs_lost_at_a_restart_are_counted_lost_and_those_of_a_server_gone_unre
     then stopped for good while the rest are followed."""
     server = start_server(by_name(name), "--workers", "1")
     found = {}
-    driver = threading.Thread(target=lambda: found.update(jobs.run(
-        f"http://127.0.0.1:{server.port}/jobs?n=200000", rate=10, seconds=5, deadline_s=2)))
+    driver = threading.Thread(
+        target=lambda: found.update(
+            jobs.run(f"http://127.0.0.1:{server.port}/jobs?n=200000", rate=10, seconds=5, deadline_s=2)
+        )
+    )
     driver.start()
     time.sleep(1.5)
     assert server.stop()  # the jobs accepted so far are gone with it
@@ -164,8 +196,11 @@ def test_jobs_lost_at_a_restart_are_counted_lost_and_those_of_a_server_gone_unre
     assert found["unreachable"] == 0 and found["done"] + found["unfinished"] + found["lost"] == found["accepted"]
     assert found["status_requests"] <= found["accepted"] + 2 * 13, "the counts twice a second, each job once"
     assert found["submit_to_done_s"]["p99"] is None and found["submit_to_done_s"]["p99_above"] > 0, found
-    driver = threading.Thread(target=lambda: found.update(jobs.run(
-        f"http://127.0.0.1:{server.port}/jobs?n={LONG_N}", rate=5, seconds=1, deadline_s=3)))
+    driver = threading.Thread(
+        target=lambda: found.update(
+            jobs.run(f"http://127.0.0.1:{server.port}/jobs?n={LONG_N}", rate=5, seconds=1, deadline_s=3)
+        )
+    )
     driver.start()
     time.sleep(2)  # submitted, and followed: the jobs queue behind one worker
     assert server.stop()
@@ -177,13 +212,37 @@ def test_the_suite_in_background_mode(tmp_path):
     """run_all.py --mode background end to end: tiny jobs, all done within the deadline, none lost; the servers
     that run no jobs left out, saying so."""
     env, find = marked_environment()
-    run = subprocess.run([sys.executable, "run_all.py", "--servers", "2,4", "--mode", "background", "--rate", "40",
-                          "--duration", "2", "--deadline", "20", "--n", "1000", "--quick", "--out", str(tmp_path)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "run_all.py",
+            "--servers",
+            "2,4",
+            "--mode",
+            "background",
+            "--rate",
+            "40",
+            "--duration",
+            "2",
+            "--deadline",
+            "20",
+            "--n",
+            "1000",
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
     assert named(find()) == {}, "processes left behind"
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
-    assert ("left out of the background mode, as they run no jobs: 2_async, 2_async --cooperative, "
-            "2_async --processes") in run.stderr
+    assert (
+        "left out of the background mode, as they run no jobs: 2_async, 2_async --cooperative, 2_async --processes"
+    ) in run.stderr
     (out_dir,) = tmp_path.iterdir()
     (result,) = json.loads((out_dir / "results.json").read_text())["runs"]
     assert result["mode"] == "background" and result["rate"] == 40 and result["deadline_s"] == 20

@@ -1,5 +1,6 @@
 """The layout's promises: what a Celery worker imports, which way imports go, and that a stopped server leaves no
 temporary file behind."""
+
 import ast
 import os
 import shutil
@@ -25,10 +26,15 @@ def short_tmp():
 
 def modules_added(module, after):
     """The top-level modules that importing `module` adds to those `after` already brought, in a fresh Python."""
-    code = (f"import sys, {after}; before = set(sys.modules); import {module}; "
-            "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))")
-    return set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                              timeout=60).stdout.split())
+    code = (
+        f"import sys, {after}; before = set(sys.modules); import {module}; "
+        "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
+    )
+    return set(
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+        ).stdout.split()
+    )
 
 
 def test_a_celery_worker_imports_the_task_and_celery_only():
@@ -53,8 +59,9 @@ def test_nothing_low_imports_something_high():
 
 @pytest.mark.parametrize("script", sorted({s.script for s in SERVERS}))
 def test_each_numbered_script_is_a_screenful(script):
-    code = [line for line in (ROOT / script).read_text().splitlines() if line.strip() and
-            not line.strip().startswith("#")]
+    code = [
+        line for line in (ROOT / script).read_text().splitlines() if line.strip() and not line.strip().startswith("#")
+    ]
     assert len(code) <= 60, f"{script}: {len(code)} lines"
 
 

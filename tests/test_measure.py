@@ -1,9 +1,10 @@
 """The harness's instruments, each pointed at something wrong on purpose: a server that refuses, stalls (SIGSTOP),
 answers garbage or wrong results; a worker that lives and dies between two readings; a CPU quota."""
+
 import http.server
+import pkgutil
 import random
 import signal
-import pkgutil
 import subprocess
 import sys
 import threading
@@ -13,11 +14,11 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 import processes
-from serving import contract
 from harness import measure, verify
-from processes import free_port
 from harness.servers import HOST, ROOT, ServerProcess, by_name
 from harness.subprocesses import run_bounded
+from processes import free_port
+from serving import contract
 
 
 @pytest.fixture
@@ -55,6 +56,7 @@ def reply(status, body, content_type="application/json"):
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
+
     return respond
 
 
@@ -117,10 +119,17 @@ def test_wait_healthy_waits_between_tries(fake_server):
 
 
 def test_cpu_of_a_child_that_lived_between_two_readings_is_counted():
-    parent = subprocess.Popen([sys.executable, "-c", """import subprocess, sys, time
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            """import subprocess, sys, time
 time.sleep(0.5)
-subprocess.run([sys.executable, "-c", "import time\\nend = time.process_time() + 0.6\\nwhile time.process_time() < end: pass"])
-time.sleep(30)"""])
+busy = "import time\\nend = time.process_time() + 0.6\\nwhile time.process_time() < end: pass"
+subprocess.run([sys.executable, "-c", busy])
+time.sleep(30)""",
+        ]
+    )
     try:
         time.sleep(0.2)
         before = measure.tree_cpu_seconds(parent.pid)
@@ -136,13 +145,16 @@ time.sleep(30)"""])
         parent.wait()
 
 
-@pytest.mark.parametrize("files, quota", [
-    ({"cpu.max": "150000 100000\n"}, 1.5),
-    ({"cpu.max": "max 100000\n"}, None),
-    ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),
-    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "files, quota",
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
 def test_cpu_quota(tmp_path, files, quota):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
@@ -167,14 +179,20 @@ def right(handler):
     reply(200, f'{{"strategy": "fake", "task": "cpu", "n": {n}, "result": {verify.prime_count(n)}}}')(handler)
 
 
-@pytest.mark.parametrize("respond, says", [
-    (right, None),
-    (lambda h: reply(200, '{"strategy": "fake", "n": 1000, "result": 169}')(h), "expected"),
-    (lambda h: reply(200, '{"strategy": "fake", "n": 1000, "result": 168}', "text/plain")(h), "Content-Type text/plain"),
-    (lambda h: reply(200, "{}")(h) if "abc" in h.path else right(h), "GET /?n=abc: expected 400"),
-    (lambda h: reply(500, '{"error": "boom"}')(h), "status 500"),
-    (lambda h: h.wfile.write(b"garbage\r\n\r\n"), "BadStatusLine"),
-])
+@pytest.mark.parametrize(
+    "respond, says",
+    [
+        (right, None),
+        (lambda h: reply(200, '{"strategy": "fake", "n": 1000, "result": 169}')(h), "expected"),
+        (
+            lambda h: reply(200, '{"strategy": "fake", "n": 1000, "result": 168}', "text/plain")(h),
+            "Content-Type text/plain",
+        ),
+        (lambda h: reply(200, "{}")(h) if "abc" in h.path else right(h), "GET /?n=abc: expected 400"),
+        (lambda h: reply(500, '{"error": "boom"}')(h), "status 500"),
+        (lambda h: h.wfile.write(b"garbage\r\n\r\n"), "BadStatusLine"),
+    ],
+)
 def test_verify_names_each_problem(fake_server, respond, says):
     port, _ = fake_server(respond)
     problems = verify.problems(port, "fake", timeout=5)
@@ -186,18 +204,24 @@ def test_verify_names_each_problem(fake_server, respond, says):
 
 # Every module of the harness, found rather than listed, but harness.celery_waits (by design: it measures the web
 # side of the Celery client).
-WITHOUT_TORNADO = [module.name for module in pkgutil.walk_packages([str(ROOT / "harness")], "harness.")
-                   if module.name != "harness.celery_waits"]
+WITHOUT_TORNADO = [
+    module.name
+    for module in pkgutil.walk_packages([str(ROOT / "harness")], "harness.")
+    if module.name != "harness.celery_waits"
+]
 
 
 def test_the_harness_that_starts_measures_and_reports_imports_no_tornado():
     """Each in a fresh interpreter (harness.provenance asks Tornado its version only when it records it)."""
     assert len(WITHOUT_TORNADO) > 20
     check = "import importlib, sys; importlib.import_module(sys.argv[1]); assert 'tornado' not in sys.modules"
-    started = {module: subprocess.Popen([sys.executable, "-c", check, module], cwd=ROOT, stderr=subprocess.PIPE,
-                                        text=True) for module in WITHOUT_TORNADO}
-    failed = {module: process.communicate(timeout=60)[1].strip().splitlines()[-1:]
-              for module, process in started.items()}
+    started = {
+        module: subprocess.Popen([sys.executable, "-c", check, module], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        for module in WITHOUT_TORNADO
+    }
+    failed = {
+        module: process.communicate(timeout=60)[1].strip().splitlines()[-1:] for module, process in started.items()
+    }
     assert not {module: error for module, error in failed.items() if started[module].returncode}
 
 
@@ -216,9 +240,11 @@ def test_raw_percentiles_are_hdrhistograms_definition(count):
 
 
 def test_a_program_that_outstays_its_time_is_ended_by_pid_and_its_progress_seen_in_whole_lines():
-    program = ("import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('out')\n"
-               "for i in range(100):\n    print(f'line {i}', file=sys.stderr, end='', flush=True)\n"
-               "    time.sleep(0.05)\n    print(' of 100', file=sys.stderr, flush=True)")
+    program = (
+        "import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('out')\n"
+        "for i in range(100):\n    print(f'line {i}', file=sys.stderr, end='', flush=True)\n"
+        "    time.sleep(0.05)\n    print(' of 100', file=sys.stderr, flush=True)"
+    )
     ticks = []
     done = run_bounded([sys.executable, "-c", program], 1, ticks.append, every_s=0.2, grace_s=0.5)
     assert done.status == -signal.SIGKILL, "SIGTERM ignored: SIGKILL after the grace period"

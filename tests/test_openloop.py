@@ -1,5 +1,6 @@
 """The open-loop driver, checked against an independent tool (h2load) and against siege in a stall; its honesty
 checks (send lag, unanswered requests); the capacity search; and both in the suite, end to end."""
+
 import json
 import math
 import shutil
@@ -9,16 +10,16 @@ import threading
 
 import numpy
 import pytest
+from conftest import marked_environment, named
 from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import processes
-from conftest import marked_environment, named
 from harness import capacity, columns, measure, report, stall
 from harness.load import openloop
-from processes import port_is_free
 from harness.servers import BACKEND, HOST, ROOT
+from processes import port_is_free
 
 
 def test_a_constant_schedule_is_evenly_spaced_and_a_poisson_one_has_the_rate_and_replays_from_its_seed():
@@ -53,9 +54,24 @@ def test_the_capacity_search_never_reports_a_rate_that_failed_and_lands_close_be
 def h2load_percentiles(port, path, rate, seconds, log):
     """h2load (nghttp2) at a fixed rate, one request per new connection, every request logged: p50/p99 in ms."""
     count = round(rate * seconds)
-    subprocess.run(["h2load", "--h1", "-n", str(count), "-c", str(count), "-r", "1",
-                    f"--rate-period={1000 / rate:g}ms", f"--log-file={log}", f"http://{HOST}:{port}{path}"],
-                   check=True, capture_output=True, timeout=seconds + 60)
+    subprocess.run(
+        [
+            "h2load",
+            "--h1",
+            "-n",
+            str(count),
+            "-c",
+            str(count),
+            "-r",
+            "1",
+            f"--rate-period={1000 / rate:g}ms",
+            f"--log-file={log}",
+            f"http://{HOST}:{port}{path}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=seconds + 60,
+    )
     rows = [line.split("\t") for line in log.read_text().splitlines()]
     assert len(rows) == count and all(status == "200" for _, status, _ in rows)
     found = measure.percentiles([int(us) / 1000 for _, _, us in rows], (50, 99))  # the suite's one definition
@@ -70,8 +86,11 @@ def test_the_driver_agrees_with_h2load_about_a_stall(start_server, tmp_path):
     backend = start_server(BACKEND)
     path, rate, seconds = "/?ms=100", 20, 10
     found = {}
-    thread = threading.Thread(target=lambda: found.update(
-        h2load=h2load_percentiles(backend.port, path, rate, seconds, tmp_path / "h2load.log")))
+    thread = threading.Thread(
+        target=lambda: found.update(
+            h2load=h2load_percentiles(backend.port, path, rate, seconds, tmp_path / "h2load.log")
+        )
+    )
     thread.start()
     pause = threading.Timer(4, stall.pause, args=([backend], 2.0))
     pause.start()
@@ -160,31 +179,54 @@ def test_a_run_over_its_slo_stops_early(start_server):
     assert "could no longer be within the SLO" in run["note"]
 
 
-@pytest.mark.parametrize("args, says", [
-    (["http://127.0.0.1:1/", "--rate", "0"], "--rate must be above 0"),
-    (["http://example.com/", "--rate", "1"], "must be on loopback"),
-    (["http://10.0.0.1:8003/", "--rate", "1"], "must be on loopback"),
-    (["http://198.18.1.1:8003/", "--rate", "1"], "must be on loopback"),  # the benchmarking range, not a host's
-    (["http://127.0.0.1:1/"], "--rate"),
-    (["http://127.0.0.1:1/", "--rate", "5", "--arrivals", "bursty"], "invalid choice: 'bursty'"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["http://127.0.0.1:1/", "--rate", "0"], "--rate must be above 0"),
+        (["http://example.com/", "--rate", "1"], "must be on loopback"),
+        (["http://10.0.0.1:8003/", "--rate", "1"], "must be on loopback"),
+        (["http://198.18.1.1:8003/", "--rate", "1"], "must be on loopback"),  # the benchmarking range, not a host's
+        (["http://127.0.0.1:1/"], "--rate"),
+        (["http://127.0.0.1:1/", "--rate", "5", "--arrivals", "bursty"], "invalid choice: 'bursty'"),
+    ],
+)
 def test_bad_driver_arguments_are_one_line_errors(args, says):
-    run = subprocess.run([sys.executable, "-m", "harness.load.openloop", *args], cwd=ROOT, capture_output=True,
-                         text=True, timeout=30)
+    run = subprocess.run(
+        [sys.executable, "-m", "harness.load.openloop", *args], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and says in run.stderr, run.stderr
 
 
-@pytest.mark.parametrize("host, allowed", [("127.0.0.1", True), ("localhost", True), ("198.18.0.2", True),
-                                           ("198.18.0.254", True), ("198.18.1.1", False), ("198.20.0.1", False),
-                                           ("10.0.0.1", False), ("example.com", False), (None, False)])
+@pytest.mark.parametrize(
+    "host, allowed",
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("198.18.0.2", True),
+        ("198.18.0.254", True),
+        ("198.18.1.1", False),
+        ("198.20.0.1", False),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        (None, False),
+    ],
+)
 def test_the_drivers_load_only_loopback_and_the_hosts_addresses(host, allowed):
     assert openloop.allowed_host(host) is allowed
 
 
 def test_repeated_rounds_show_the_median_and_the_range():
-    runs = [{"server": "4_async_processexecutor", "measured": True, "transaction_rate": rate, "latency_ms": {"p99": p99},
-             "health_ms": {"p99": 5.0}} for rate, p99 in ((10.0, 900), (14.0, 700), (12.0, 800))]
-    cells = dict(zip(["Strategy", *[column[0] for column in report.CLOSED_COLUMNS]], report.row(runs)))
+    runs = [
+        {
+            "server": "4_async_processexecutor",
+            "measured": True,
+            "transaction_rate": rate,
+            "latency_ms": {"p99": p99},
+            "health_ms": {"p99": 5.0},
+        }
+        for rate, p99 in ((10.0, 900), (14.0, 700), (12.0, 800))
+    ]
+    cells = dict(zip(["Strategy", *[column[0] for column in report.CLOSED_COLUMNS]], report.row(runs), strict=True))
     assert cells["Trans/s"] == "12.00 (10.00–14.00)"
     assert cells["p99 ms"] == "800", "latencies pooled, not ranged: without histograms, the median of the rounds"
     assert cells["Mean s"] == "–", "a figure no round has"
@@ -199,12 +241,21 @@ def test_repeated_rounds_pool_their_latencies_so_that_a_stall_in_one_round_stays
         histogram = HdrHistogram(1, openloop.HIGHEST_US, 3)
         for i in range(100):
             histogram.record_value(3_000_000 if i < stalled else 1000 + i)  # µs
-        rounds.append({"server": "4_async_processexecutor", "mode": "open", "measured": True, "failed": 0,
-                       "transaction_rate": 10.0, "latency_ms": openloop.histogram_summary(histogram),
-                       "latency_hist": histogram.encode().decode(), "health_ms": {"p99": 5.0}})
+        rounds.append(
+            {
+                "server": "4_async_processexecutor",
+                "mode": "open",
+                "measured": True,
+                "failed": 0,
+                "transaction_rate": 10.0,
+                "latency_ms": openloop.histogram_summary(histogram),
+                "latency_hist": histogram.encode().decode(),
+                "health_ms": {"p99": 5.0},
+            }
+        )
     assert sorted(run["latency_ms"]["p99"] for run in rounds)[1] < 2, "the median of the rounds' p99s: quiet"
     headers = ["Strategy", *[column[0] for column in columns.OPEN_COLUMNS]]
-    cells = dict(zip(headers, report.row(rounds, columns.OPEN_COLUMNS)))
+    cells = dict(zip(headers, report.row(rounds, columns.OPEN_COLUMNS), strict=True))
     assert cells["p99 ms"] == "3000" and cells["max ms"] == "3000" and cells["p50 ms"] == "1"
     assert report.median_run(rounds)["latency_ms"]["p99"] == pytest.approx(3000, rel=0.001)
 
@@ -225,8 +276,14 @@ def test_repeated_rounds_are_interleaved_and_each_load_is_its_own_run():
 
 def suite(tmp_path, *args, timeout=240):
     env, find = marked_environment()
-    run = subprocess.run([sys.executable, "run_all.py", "--servers", "4", "--quick", "--out", str(tmp_path), *args],
-                         cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    run = subprocess.run(
+        [sys.executable, "run_all.py", "--servers", "4", "--quick", "--out", str(tmp_path), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     assert named(find()) == {}, "processes left behind"
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     (out_dir,) = tmp_path.iterdir()
@@ -234,8 +291,9 @@ def suite(tmp_path, *args, timeout=240):
 
 
 def test_the_suite_in_open_loop_records_what_the_issue_asks(tmp_path):
-    results, out_dir, stdout = suite(tmp_path, "--rate", "8", "--duration", "4", "--arrivals", "poisson",
-                                     "--seed", "5", "--port-offset", "25000")
+    results, out_dir, stdout = suite(
+        tmp_path, "--rate", "8", "--duration", "4", "--arrivals", "poisson", "--seed", "5", "--port-offset", "25000"
+    )
     assert results["environment"]["seed"] == 5 and results["environment"]["probe_floor_ms"]["p99"] > 0
     assert [(run["mode"], run["rate"], run["arrivals"]) for run in results["runs"]] == [("open", 8, "poisson")]
     for run in results["runs"]:
@@ -252,8 +310,9 @@ def test_the_suite_in_open_loop_records_what_the_issue_asks(tmp_path):
 def test_the_capacity_search_of_the_process_pool(tmp_path):
     # Steps of t = 2 s: a rate r above the capacity c still passes if its queue drains within the SLO, so
     # r <= c (1 + SLO / t) can pass, 1.25 c with an SLO of 500 ms; the bound below leaves room for drift.
-    results, out_dir, stdout = suite(tmp_path, "--find-capacity", "--duration", "2", "--slo-ms", "500",
-                                     "--confirm", "60", "--port-offset", "26000")
+    results, out_dir, stdout = suite(
+        tmp_path, "--find-capacity", "--duration", "2", "--slo-ms", "500", "--confirm", "60", "--port-offset", "26000"
+    )
     (run,) = results["runs"]
     assert run["mode"] == "capacity" and run["slo_ms"] == 500 and run["measured"]
     *searched, confirming = run["steps"]

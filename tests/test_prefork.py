@@ -1,13 +1,14 @@
 """Pre-fork (2_async --processes N): N copies on one port, each answering; a copy that dies is replaced; none
 outlives the supervisor, even one killed by SIGKILL; /health waits when it lands on a busy copy."""
+
 import signal
 import threading
 import time
 
 import psutil
 
-from processes import port_is_free
 from harness.servers import by_name, request
+from processes import port_is_free
 
 PREFORK = by_name("2_async --processes")
 LONG_N = 1_200_000  # 1 to 2 s (600 000 took 0.66 s on a fast day: too close to the bounds asserted)

@@ -1,5 +1,6 @@
 """README.rst and docs/ are what users read: they must render, name what exists, and every figure in them must come
 from the one sitting's saved results (make report), none from hand-written text."""
+
 import json
 import re
 
@@ -16,14 +17,18 @@ MARKERS = re.compile(r"^\.\. begin ([\w-]+)\n(.*?)^\.\. end \1$", re.M | re.S)
 
 def sections():
     """(document, block name, its content as the document has it) for every generated block."""
-    return [(document, name, content) for document in DOCUMENTS
-            for name, content in MARKERS.findall(document.read_text())]
+    return [
+        (document, name, content) for document in DOCUMENTS for name, content in MARKERS.findall(document.read_text())
+    ]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
 def test_every_page_renders_without_warnings(document):
-    docutils.core.publish_doctree(document.read_text(), source_path=str(document), settings_overrides={
-        "halt_level": docutils.utils.Reporter.WARNING_LEVEL, "report_level": 5})
+    docutils.core.publish_doctree(
+        document.read_text(),
+        source_path=str(document),
+        settings_overrides={"halt_level": docutils.utils.Reporter.WARNING_LEVEL, "report_level": 5},
+    )
 
 
 def test_readme_names_every_server_and_command():
@@ -53,16 +58,22 @@ def test_every_block_of_the_readme_and_docs_is_known_and_saved():
 
 
 def test_every_results_block_names_the_same_commit():
-    commits = {name: set(re.findall(r"(?:Measured at commit|commit) ([0-9a-f]{12})", content))
-               for _, name, content in sections() if name != "times"}
+    commits = {
+        name: set(re.findall(r"(?:Measured at commit|commit) ([0-9a-f]{12})", content))
+        for _, name, content in sections()
+        if name != "times"
+    }
     assert all(commits.values()), f"a block that names no commit: {[n for n, c in commits.items() if not c]}"
     assert len(set().union(*commits.values())) == 1, commits
 
 
 def test_the_readme_and_docs_name_one_commit_in_all():
     """A reader tells which figures belong together by the commit they name: one sitting, one commit, anywhere."""
-    named = {commit for document in DOCUMENTS
-             for commit in re.findall(r"\bcommits? ([0-9a-f]{7,40})\b", document.read_text())}
+    named = {
+        commit
+        for document in DOCUMENTS
+        for commit in re.findall(r"\bcommits? ([0-9a-f]{7,40})\b", document.read_text())
+    }
     assert len(named) == 1, named
 
 
@@ -94,21 +105,24 @@ def test_hand_written_text_states_no_measured_figure(document):
     assert blocks.prose_figures(document.read_text()) == [], "a measured figure belongs in a generated block"
 
 
-@pytest.mark.parametrize("sentence, figures", [
-    # from the README before make report: each of these must be caught
-    ("Server 4 did 14.0 tasks/s (0.94 of ``CPUs / T1``), Dask 12.4", ["14.0 tasks/s", "0.94", "12.4"]),
-    ("A process pool of 25 does 231.4 and 169.8 but takes 481 MB", ["231.4", "169.8", "481 MB"]),
-    ("servers 1 and 2 are unavailable for most of every run (47 to 94 % of the time", ["94 %"]),
-    ("health p99 6 to 30 ms; 1.0 is out of reach beside 1.14", ["1.14"]),
-    ("the thread pool did 0.98 × the process pool's tasks per second", ["0.98 ×"]),
-    ("The original's 591 transactions per second", ["591 transactions per second"]),
-    ("a literal ``across\nlines: 77.3 ms`` and after it 12.5 requests/s", ["12.5 requests/s"]),
-    ("3.2 per second, 3.25 tasks/s, took 3.4 ms, 1.0 s", ["3.2 per second", "3.25 tasks/s", "3.4 ms", "1.0 s"]),
-    # settings, tolerances, versions and literals are not figures (integer latencies pass: the rule's limit)
-    ("GET /health every 100 ms, 40 threads, a 600 s timeout, at 500 jobs/s, within 15 %, 64 KiB", []),
-    ("Python 3.13.15t, uvicorn 0.54.0, HTTP/1.1 on 127.0.0.1, no row reaches 1.0, ``T1 = 77.3 ms``", []),
-    ("--servers 1,2,3,4 and n = 1,200,000; Python 3.11 and 3.13+", []),
-])
+@pytest.mark.parametrize(
+    "sentence, figures",
+    [
+        # from the README before make report: each of these must be caught
+        ("Server 4 did 14.0 tasks/s (0.94 of ``CPUs / T1``), Dask 12.4", ["14.0 tasks/s", "0.94", "12.4"]),
+        ("A process pool of 25 does 231.4 and 169.8 but takes 481 MB", ["231.4", "169.8", "481 MB"]),
+        ("servers 1 and 2 are unavailable for most of every run (47 to 94 % of the time", ["94 %"]),
+        ("health p99 6 to 30 ms; 1.0 is out of reach beside 1.14", ["1.14"]),
+        ("the thread pool did 0.98 × the process pool's tasks per second", ["0.98 ×"]),
+        ("The original's 591 transactions per second", ["591 transactions per second"]),
+        ("a literal ``across\nlines: 77.3 ms`` and after it 12.5 requests/s", ["12.5 requests/s"]),
+        ("3.2 per second, 3.25 tasks/s, took 3.4 ms, 1.0 s", ["3.2 per second", "3.25 tasks/s", "3.4 ms", "1.0 s"]),
+        # settings, tolerances, versions and literals are not figures (integer latencies pass: the rule's limit)
+        ("GET /health every 100 ms, 40 threads, a 600 s timeout, at 500 jobs/s, within 15 %, 64 KiB", []),
+        ("Python 3.13.15t, uvicorn 0.54.0, HTTP/1.1 on 127.0.0.1, no row reaches 1.0, ``T1 = 77.3 ms``", []),
+        ("--servers 1,2,3,4 and n = 1,200,000; Python 3.11 and 3.13+", []),
+    ],
+)
 def test_the_figure_rule_catches_measured_figures_and_spares_settings(sentence, figures):
     assert [found for _, found in blocks.prose_figures(sentence)] == figures
 

@@ -1,4 +1,5 @@
 """run_benchmark.sh: siege's text summary against a real server, and its errors."""
+
 import os
 import re
 import shutil
@@ -38,7 +39,8 @@ def test_usage(args):
 def test_missing_siege_says_how_to_install_it(tmp_path):
     for tool in ("bash", "dirname", "env"):  # a PATH with all that the script needs, except siege
         (tmp_path / tool).symlink_to(shutil.which(tool))
-    run = subprocess.run([SCRIPT, "127.0.0.1:8000"], env={"PATH": str(tmp_path)}, capture_output=True, text=True,
-                         timeout=10)
+    run = subprocess.run(
+        [SCRIPT, "127.0.0.1:8000"], env={"PATH": str(tmp_path)}, capture_output=True, text=True, timeout=10
+    )
     assert run.returncode == 1
     assert "apt-get install siege" in run.stderr

@@ -1,4 +1,5 @@
 """Shutdown under load: every process of the tree gone within 5 s, exit status 0, port free; busy port errors."""
+
 import os
 import shutil
 import signal
@@ -9,10 +10,10 @@ import time
 
 import psutil
 import pytest
-
-from processes import port_is_free
-from harness.servers import HOST, ROOT, SERVERS, ServerProcess, by_name
 from conftest import cpu_used
+
+from harness.servers import HOST, ROOT, SERVERS, ServerProcess, by_name
+from processes import port_is_free
 
 
 @pytest.fixture
@@ -21,8 +22,12 @@ def siege_on():
     started = []
 
     def load(server):
-        siege = subprocess.Popen([str(ROOT / "run_benchmark.sh"), f"{HOST}:{server.port}"], env={
-            "DURATION": "20S", "PATH": os.environ["PATH"]}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        siege = subprocess.Popen(
+            [str(ROOT / "run_benchmark.sh"), f"{HOST}:{server.port}"],
+            env={"DURATION": "20S", "PATH": os.environ["PATH"]},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         started.append(siege)
         time.sleep(2)  # siege's users are all connected and the pool's queue is full
         assert siege.poll() is None, "siege is running"
@@ -42,8 +47,11 @@ def siege_on():
 pytestmark = pytest.mark.skipif(shutil.which("siege") is None, reason="siege is not installed")
 
 
-@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
-                         ids=["SIGTERM", "SIGINT", "Ctrl-C to the process group"])
+@pytest.mark.parametrize(
+    "signum, group",
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+    ids=["SIGTERM", "SIGINT", "Ctrl-C to the process group"],
+)
 def test_signal_under_load_stops_every_process(start_server, siege_on, signum, group):
     server = start_server(by_name("4_async_processexecutor"))
     siege_on(server)
@@ -89,8 +97,12 @@ class Orphaning(ServerProcess):
     """A "server" with a worker in its process group that nothing ends when the server dies (no PDEATHSIG)."""
 
     def command(self):
-        return [sys.executable, "-c", "import subprocess, sys, time\n"
-                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\ntime.sleep(60)"]
+        return [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\ntime.sleep(60)",
+        ]
 
 
 def test_a_worker_orphaned_by_a_server_killed_with_sigkill_is_found_killed_and_reaped():

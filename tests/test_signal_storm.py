@@ -4,6 +4,7 @@ it must exit within 5 s with status 0, leave no process of its tree behind, and 
 
 Seeded: the seed is printed, and STORM_SEED=N replays a run. STORM_SCALE=10 makes it ten times longer
 (`make storm`)."""
+
 import os
 import random
 import signal
@@ -14,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from processes import free_port, port_is_free
 from harness.servers import HOST, SERVERS, ServerProcess
+from processes import free_port, port_is_free
 
 SEED = int(os.environ.get("STORM_SEED", time.time_ns() % 2**32))
 SCALE = float(os.environ.get("STORM_SCALE", 1))
@@ -45,6 +46,7 @@ def handlers_set(pid):
 
 def fire_and_forget(port, count, n_max):
     """`count` requests in threads of their own; they may fail once the server is gone."""
+
     def one(n):
         try:
             with socket.create_connection((HOST, port), timeout=10) as client:
@@ -132,7 +134,9 @@ def test_signal_storm(server, say):
     moments = {}
     for _, done in outcomes:
         moments[done] = moments.get(done, 0) + 1
-    say(f"signal storm, {server.name}: {len(outcomes)} tries in {time.monotonic() - started:.0f} s, seed {SEED} "
-        f"(STORM_SEED={SEED} replays it): " + ", ".join(f"{k} {v}" for k, v in sorted(moments.items())))
+    say(
+        f"signal storm, {server.name}: {len(outcomes)} tries in {time.monotonic() - started:.0f} s, seed {SEED} "
+        f"(STORM_SEED={SEED} replays it): " + ", ".join(f"{k} {v}" for k, v in sorted(moments.items()))
+    )
     assert not problems, f"seed {SEED}: " + "\n".join(problems)
     assert len(outcomes) >= min(tries, 8), f"only {len(outcomes)} tries fitted in {BUDGET_S * SCALE} s"

@@ -1,10 +1,11 @@
 """What the strategies differ on: whether /health is answered while a ~1 s task runs."""
+
 import threading
 import time
 
 import pytest
-
 from conftest import responsive
+
 from harness.servers import SERVERS, by_name, request
 
 LONG_N = 1_200_000  # 1 to 2 s on this machine (600 000 took 0.66 s on a fast day: too close to the 0.5 s asserted)
@@ -42,15 +43,22 @@ def test_cooperative_gives_the_same_result_as_inline(start_server):
         assert request(inline.port, f"/?n={n}")[2]["result"] == request(cooperative.port, f"/?n={n}")[2]["result"]
 
 
-@pytest.mark.parametrize("name, share", [("3_async_threadexecutor", "under"), ("4_async_processexecutor", "over"),
-                                         ("3_async_threadexecutor (free-threaded)", "over")])
+@pytest.mark.parametrize(
+    "name, share",
+    [
+        ("3_async_threadexecutor", "under"),
+        ("4_async_processexecutor", "over"),
+        ("3_async_threadexecutor (free-threaded)", "over"),
+    ],
+)
 def test_a_tasks_cpu_time_leaves_out_its_wait_for_the_gil(start_server, name, share):
     """Two cpu tasks at once: in threads they take turns on the GIL, each computing about half of its wall time,
     and its task_cpu_ms says so; in processes, or in threads without a GIL, each computes all of it."""
     server = start_server(by_name(name))
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(request(server.port, f"/?n={LONG_N}")[2]))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: answers.append(request(server.port, f"/?n={LONG_N}")[2])) for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -69,8 +77,12 @@ def test_fastapi_runs_def_endpoints_40_at_a_time_unless_workers_says(start_serve
     they end in two waves, 40 after ~1 s and 40 after ~2 s; --workers 80 sets its tokens, and all end after ~1 s."""
     server = start_server(by_name("8_fastapi"), "--task", "sleep", *(("--workers", workers) if workers else ()))
     started, ended = time.monotonic(), []
-    clients = [threading.Thread(target=lambda: (request(server.port, "/?n=1000", timeout=30),
-                                                ended.append(time.monotonic() - started))) for _ in range(80)]
+    clients = [
+        threading.Thread(
+            target=lambda: (request(server.port, "/?n=1000", timeout=30), ended.append(time.monotonic() - started))
+        )
+        for _ in range(80)
+    ]
     for client in clients:
         client.start()
     for client in clients:

@@ -1,6 +1,7 @@
 """Task kinds under every strategy: each answer checked against the harness's own computation; what the kinds
 change (threads run GIL-releasing C in parallel, not pure Python; the cooperative variant awaits waits); a user's
 own function, run where the strategy runs tasks; bad --task values as one-line errors."""
+
 import threading
 import time
 
@@ -9,8 +10,8 @@ import pytest
 import tasks
 from harness import verify
 from harness.measure import tree_cpu_seconds
-from processes import free_port
 from harness.servers import BACKEND, GIL_ROWS, ServerProcess, by_name, request
+from processes import free_port
 
 KINDS = list(tasks.KINDS)
 
@@ -97,8 +98,9 @@ def test_a_module_that_refuses_subinterpreters_is_a_start_up_error(start_server,
     server = start_server(by_name("7_async_interpreterpool"), "--task", "needs_psutil:count", healthy=False)
     assert server.process.wait(timeout=60) == 2
     lines = server.output().strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("7_async_interpreterpool: cannot start its workers: --task "
-                                                   "needs_psutil:count: cannot import needs_psutil"), lines
+    assert len(lines) == 1 and lines[0].startswith(
+        "7_async_interpreterpool: cannot start its workers: --task needs_psutil:count: cannot import needs_psutil"
+    ), lines
     assert "does not support loading in subinterpreters" in lines[0] and "Traceback" not in server.output()
 
 
@@ -119,8 +121,17 @@ def test_the_cooperative_variant_serves_health_while_25_waits_run(start_server):
     assert time.monotonic() - started < 3, "25 waits of 1.5 s overlap on one thread"
 
 
-@pytest.mark.parametrize("name", ["1_sync", "3_async_threadexecutor", "4_async_processexecutor", "5_async_dask",
-                                  "6_async_celery", "7_async_interpreterpool"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1_sync",
+        "3_async_threadexecutor",
+        "4_async_processexecutor",
+        "5_async_dask",
+        "6_async_celery",
+        "7_async_interpreterpool",
+    ],
+)
 def test_a_users_function_runs_where_the_strategy_runs_tasks(start_server, user_module, name):
     server = start_server(by_name(name), "--task", "userjob:square")
     status, _, body = request(server.port, "/?n=12")
@@ -145,14 +156,17 @@ def test_a_task_that_raises_is_a_json_500_and_the_server_goes_on(start_server, u
     assert request(server.port, "/health")[0] == 200
 
 
-@pytest.mark.parametrize("name, task, says", [
-    ("3_async_threadexecutor", "nosuchmodule:f", "cannot import nosuchmodule: ModuleNotFoundError"),
-    ("3_async_threadexecutor", "userjob:nothing", "module userjob has no nothing"),
-    ("3_async_threadexecutor", "userjob:not_callable", "userjob.not_callable is not callable"),
-    ("3_async_threadexecutor", "userjob:square_async", "is an async def: only --cooperative can await it"),
-    ("2_async --cooperative", "userjob:square", "--cooperative awaits the task: make it an async def"),
-    ("1_sync", "gpu", "expected a kind (cpu, hash, sleep, http) or MODULE:FUNCTION"),
-])
+@pytest.mark.parametrize(
+    "name, task, says",
+    [
+        ("3_async_threadexecutor", "nosuchmodule:f", "cannot import nosuchmodule: ModuleNotFoundError"),
+        ("3_async_threadexecutor", "userjob:nothing", "module userjob has no nothing"),
+        ("3_async_threadexecutor", "userjob:not_callable", "userjob.not_callable is not callable"),
+        ("3_async_threadexecutor", "userjob:square_async", "is an async def: only --cooperative can await it"),
+        ("2_async --cooperative", "userjob:square", "--cooperative awaits the task: make it an async def"),
+        ("1_sync", "gpu", "expected a kind (cpu, hash, sleep, http) or MODULE:FUNCTION"),
+    ],
+)
 def test_a_bad_task_is_a_one_line_error(user_module, name, task, says):
     process = ServerProcess(by_name(name), free_port(), ("--task", task)).start()
     try:
@@ -175,7 +189,8 @@ def test_a_task_its_workers_cannot_import_is_a_start_up_error_on_fastapi_too(sta
     uvicorn's traceback ("Application startup failed") and status 3."""
     (user_module / "not_in_workers.py").write_text(
         "import multiprocessing\nif multiprocessing.parent_process():\n    raise ImportError('not in a worker')\n\n"
-        "def count(n):\n    return n\n")
+        "def count(n):\n    return n\n"
+    )
     server = start_server(by_name("8_fastapi --endpoint process"), "--task", "not_in_workers:count", healthy=False)
     assert server.process.wait(timeout=60) == 2
     lines = [line for line in server.output().strip().splitlines() if "serving http" not in line]

@@ -17,6 +17,7 @@ one still waiting.
 
     .venv/bin/python -m harness.load.jobs http://127.0.0.1:8003/jobs?n=140000 --rate 500 --duration 10
 """
+
 import asyncio
 import json
 import os
@@ -88,7 +89,7 @@ async def read_jobs(base, ids):
                     return response.status, await response.json(content_type=None)
             except aiohttp.ClientConnectorError:
                 refused[0] += 1
-            except (aiohttp.ClientError, OSError, ValueError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
                 pass
             return None, None
 
@@ -110,8 +111,9 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
     sampler = BacklogSampler(urllib.parse.urlsplit(url).port, seconds + deadline_s + 60)
     sampler.start()
     try:
-        submitted = await openloop.drive(url, rate, seconds, drain_s=10, progress=progress, method="POST",
-                                         accepted=accept)
+        submitted = await openloop.drive(
+            url, rate, seconds, drain_s=10, progress=progress, method="POST", accepted=accept
+        )
         lower_priority()  # the schedule is kept: following and reading must not crowd the server measured
         deadline = time.monotonic() + deadline_s
         next_report = time.monotonic() + 5
@@ -119,8 +121,10 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
             await asyncio.sleep(0.25)
             if progress and time.monotonic() >= next_report:
                 backlog = sampler.samples[-1][1] if sampler.samples else "?"
-                progress(f"{deadline_s - (deadline - time.monotonic()):.0f} s of {deadline_s:g} after sending: "
-                         f"{backlog} of {len(accepted)} jobs still queued or running")
+                progress(
+                    f"{deadline_s - (deadline - time.monotonic()):.0f} s of {deadline_s:g} after sending: "
+                    f"{backlog} of {len(accepted)} jobs still queued or running"
+                )
                 next_report += 5
         looked_at = time.time()
         answers = await read_jobs(base, list(accepted))
@@ -163,15 +167,24 @@ def censored_percentiles(accepted, jobs, looked_at, points=(50, 99)):
 def summarize(submitted, accepted, jobs, max_backlog, rate, seconds, looked_at):
     first_due = min(accepted.values(), default=0)
     done_at = [job["done_at"] for job in jobs.values() if job["status"] == "done"]
-    count = {status: sum(1 for job in jobs.values() if job["status"] == status)
-             for status in ("done", "failed", "unfinished", "lost", "unreachable")}
+    count = {
+        status: sum(1 for job in jobs.values() if job["status"] == status)
+        for status in ("done", "failed", "unfinished", "lost", "unreachable")
+    }
     planned = submitted.get("planned") or 0
     run = {
-        "mode": "background", "rate": rate, "duration_s": seconds, "planned": planned,
-        "accepted": len(accepted), "accepted_share": round(len(accepted) / planned, 4) if planned else None,
-        "refused": submitted.get("failed"), "errors": submitted.get("errors"),
-        "accept_ms": submitted.get("latency_ms"), "send_lag_ms": submitted.get("send_lag_ms"),
-        "valid": submitted.get("valid"), **count,
+        "mode": "background",
+        "rate": rate,
+        "duration_s": seconds,
+        "planned": planned,
+        "accepted": len(accepted),
+        "accepted_share": round(len(accepted) / planned, 4) if planned else None,
+        "refused": submitted.get("failed"),
+        "errors": submitted.get("errors"),
+        "accept_ms": submitted.get("latency_ms"),
+        "send_lag_ms": submitted.get("send_lag_ms"),
+        "valid": submitted.get("valid"),
+        **count,
         "done_share": round(count["done"] / len(accepted), 4) if accepted else None,
         "completion_rate": round(count["done"] / max(max(done_at) - first_due, 1e-9), 2) if done_at else 0.0,
         "submit_to_done_s": censored_percentiles(accepted, jobs, looked_at) if accepted else None,
@@ -202,8 +215,15 @@ def main(argv=None):
         parser.error("--duration + --deadline must be at most 240 s: the servers forget a finished job after 300 s")
     scheduling = openloop.raise_priority()
     print(f"jobs: {args.rate:g} jobs/s for {args.duration:g} s -> {args.url}", file=sys.stderr, flush=True)
-    run = asyncio.run(drive(args.url, args.rate, args.duration, args.deadline,
-                            progress=lambda line: print(f"jobs: {line}", file=sys.stderr, flush=True)))
+    run = asyncio.run(
+        drive(
+            args.url,
+            args.rate,
+            args.duration,
+            args.deadline,
+            progress=lambda line: print(f"jobs: {line}", file=sys.stderr, flush=True),
+        )
+    )
     run["scheduling"] = scheduling
     print(json.dumps(run, indent=2))
     return 0

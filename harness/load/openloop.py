@@ -6,18 +6,19 @@ request i is due at a fixed time (i / rate, or Poisson arrivals), is sent then o
 still in flight, and its latency is answer time − due time, as wrk2 measures it. Latencies go into an HDR
 histogram in µs.
 
-It checks its own honesty: the send lag (when it began to connect for the request, from aiohttp's trace hooks, −
-its due time: the driver's own lateness; how long the connection then took is the server's kernel's, recorded
-apart as connect_ms, where a full listen queue shows as a retried SYN) is recorded, and a run whose send-lag p99
-is over MAX_SEND_LAG_MS, or whose largest is over MAX_SEND_LAG_MAX_MS, is marked invalid (the driver could not keep the schedule, so the latencies are not the
-server's). Requests still unanswered when the schedule ends are waited for up to `drain_s`, then counted as
-failures (`unfinished`); a refused or reset connection, or an answer other than 200, is a failure at its time.
-A failure never got an answer: the latency percentiles are of every request sent, a failure counted as slower
-than any answer, so that a percentile that falls among the failures reads {"p99": None, "p99_above": the
-largest answer} and never as a figure.
+It checks its own honesty: the send lag (when it began to connect for the request, from aiohttp's trace hooks, − its
+due time: the driver's own lateness; how long the connection then took is the server's kernel's, recorded apart as
+connect_ms, where a full listen queue shows as a retried SYN) is recorded, and a run whose send-lag p99 is over
+MAX_SEND_LAG_MS, or whose largest is over MAX_SEND_LAG_MAX_MS, is marked invalid (the driver could not keep the
+schedule, so the latencies are not the server's). Requests still unanswered when the schedule ends are waited for up
+to `drain_s`, then counted as failures (`unfinished`); a refused or reset connection, or an answer other than 200,
+is a failure at its time. A failure never got an answer: the latency percentiles are of every request sent, a
+failure counted as slower than any answer, so that a percentile that falls among the failures reads {"p99": None,
+"p99_above": the largest answer} and never as a figure.
 
     .venv/bin/python -m harness.load.openloop http://127.0.0.1:8003/ --rate 10 --duration 30
 """
+
 import asyncio
 import ipaddress
 import json
@@ -88,8 +89,18 @@ def allowed_late(count):
     return count - rank(99.0, count)
 
 
-async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, progress=None,
-                method="GET", accepted=None):
+async def drive(
+    url,
+    rate,
+    seconds,
+    arrivals="constant",
+    seed=None,
+    drain_s=30.0,
+    slo_ms=None,
+    progress=None,
+    method="GET",
+    accepted=None,
+):
     """Load `url` at `rate` requests/s for `seconds`; the run's figures as a dict (see the module's doc).
 
     With `slo_ms`, the run stops early once its p99 can no longer be within the SLO and without a failure: a
@@ -160,8 +171,10 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
                 stopped_early = True
                 break
             if progress and now >= next_report:
-                progress(f"{now - start:.0f} s of {seconds:g}: {len(in_flight)} in flight, {latencies.total_count} "
-                         f"answered, {sum(errors.values())} failed")
+                progress(
+                    f"{now - start:.0f} s of {seconds:g}: {len(in_flight)} in flight, {latencies.total_count} "
+                    f"answered, {sum(errors.values())} failed"
+                )
                 next_report += 5
             task = asyncio.create_task(one(session, due))
             in_flight[task] = due
@@ -178,22 +191,37 @@ async def drive(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0
     cut_off = len(pending) if stopped_early else 0  # unanswered when it stopped: censored, not failed
     failed = sum(errors.values()) + len(pending) - cut_off
     run = {
-        "mode": "open", "rate": rate, "arrivals": arrivals, "duration_s": seconds, "planned": len(dues),
-        "sent": started, "ok": latencies.get_total_count(), "failed": failed, "errors": dict(errors),
-        "unfinished": len(pending) - cut_off, "stopped_early": stopped_early, "in_flight_at_stop": cut_off,
-        "elapsed_s": round(ended - start, 2), "drain_s": round(ended - scheduled_end, 2),
+        "mode": "open",
+        "rate": rate,
+        "arrivals": arrivals,
+        "duration_s": seconds,
+        "planned": len(dues),
+        "sent": started,
+        "ok": latencies.get_total_count(),
+        "failed": failed,
+        "errors": dict(errors),
+        "unfinished": len(pending) - cut_off,
+        "stopped_early": stopped_early,
+        "in_flight_at_stop": cut_off,
+        "elapsed_s": round(ended - start, 2),
+        "drain_s": round(ended - scheduled_end, 2),
         "transaction_rate": round(latencies.get_total_count() / max(ended - start, 1e-9), 2),
         "latency_ms": histogram_summary(latencies, failed + cut_off),
         "latency_hist": latencies.encode().decode(),  # so that --repeat's rounds can be merged (report.median_run)
-        "send_lag_ms": short_summary(lag), "connect_ms": short_summary(histogram_summary(connects)),
-        "valid": lags.get_total_count() == 0 or lag["p99"] <= MAX_SEND_LAG_MS and lag["max"] <= MAX_SEND_LAG_MAX_MS,
+        "send_lag_ms": short_summary(lag),
+        "connect_ms": short_summary(histogram_summary(connects)),
+        "valid": lags.get_total_count() == 0 or (lag["p99"] <= MAX_SEND_LAG_MS and lag["max"] <= MAX_SEND_LAG_MAX_MS),
     }
     if stopped_early:
-        run["note"] = (f"stopped after {started} of {len(dues)} requests ({len(pending)} of them unanswered, cut "
-                       f"off): its p99 could no longer be within the SLO of {slo_ms:g} ms without a failure")
+        run["note"] = (
+            f"stopped after {started} of {len(dues)} requests ({len(pending)} of them unanswered, cut "
+            f"off): its p99 could no longer be within the SLO of {slo_ms:g} ms without a failure"
+        )
     if not run["valid"]:
-        run["error"] = (f"send lag p99 {lag['p99']:.1f} ms (at most {MAX_SEND_LAG_MS:g}), max {lag['max']:.1f} ms "
-                        f"(at most {MAX_SEND_LAG_MAX_MS:g}): the driver fell behind")
+        run["error"] = (
+            f"send lag p99 {lag['p99']:.1f} ms (at most {MAX_SEND_LAG_MS:g}), max {lag['max']:.1f} ms "
+            f"(at most {MAX_SEND_LAG_MAX_MS:g}): the driver fell behind"
+        )
     return run
 
 
@@ -201,9 +229,19 @@ def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms
     """The driver in a process of its own (so that the harness's probe threads cannot delay its schedule), bounded
     in time and killed by pid if it outstays it; its figures as a dict. tick(line) gets its progress lines. `on`:
     what runs it elsewhere, e.g. ("ip", "netns", "exec", NAMESPACE) on a host of harness/hosts.py."""
-    arguments = [url, "--rate", repr(rate), "--duration", repr(seconds), "--arrivals", arrivals, "--drain",
-                 repr(drain_s), *(["--seed", str(seed)] if seed is not None else []),
-                 *(["--slo-ms", repr(slo_ms)] if slo_ms else [])]
+    arguments = [
+        url,
+        "--rate",
+        repr(rate),
+        "--duration",
+        repr(seconds),
+        "--arrivals",
+        arrivals,
+        "--drain",
+        repr(drain_s),
+        *(["--seed", str(seed)] if seed is not None else []),
+        *(["--slo-ms", repr(slo_ms)] if slo_ms else []),
+    ]
     run = in_a_process("harness.load.openloop", arguments, seconds + drain_s + 30, tick, on)
     return {"mode": "open", "rate": rate, "arrivals": arrivals, **run} if "error" in run else run
 
@@ -242,19 +280,26 @@ def check_url_and_rate(parser, args, path="/"):
     --duration in bounds."""
     parts = urllib.parse.urlsplit(args.url)
     if parts.scheme != "http" or not allowed_host(parts.hostname) or not parts.path.startswith(path):
-        parser.error(f"the url must be on loopback (or a host of harness/hosts.py, in {HOSTS_NETWORK}), its path "
-                     f"{path}...: http://127.0.0.1:PORT{path}...")
+        parser.error(
+            f"the url must be on loopback (or a host of harness/hosts.py, in {HOSTS_NETWORK}), its path "
+            f"{path}...: http://127.0.0.1:PORT{path}..."
+        )
     for name in ("rate", "duration"):
         if not 0 < getattr(args, name) <= 100_000:
             parser.error(f"--{name} must be above 0 and at most 100000")
+
 
 def parse_args(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="e.g. http://127.0.0.1:8003/?n=140000")
     parser.add_argument("--rate", type=float, required=True, help="requests per second")
     parser.add_argument("--duration", type=float, default=30, help="seconds of sending (default 30)")
-    parser.add_argument("--arrivals", choices=("constant", "poisson"), default="constant",
-                        help="constant: every 1/rate s (default); poisson: exponential gaps of mean 1/rate")
+    parser.add_argument(
+        "--arrivals",
+        choices=("constant", "poisson"),
+        default="constant",
+        help="constant: every 1/rate s (default); poisson: exponential gaps of mean 1/rate",
+    )
     parser.add_argument("--seed", type=int, help="the Poisson schedule's seed (default: a new one, printed)")
     parser.add_argument("--drain", type=float, default=30, help="seconds to wait for the last answers (default 30)")
     parser.add_argument("--slo-ms", type=float, help="stop early once the p99 cannot be within this")
@@ -285,11 +330,25 @@ def raise_priority():
 def main(argv=None):
     args = parse_args(argv)
     scheduling = raise_priority()
-    print(f"openloop: {args.rate:g} requests/s, {args.arrivals} arrivals"
-          + (f" (seed {args.seed})" if args.seed is not None else "") + f", {args.duration:g} s -> {args.url}",
-          file=sys.stderr, flush=True)
-    run = asyncio.run(drive(args.url, args.rate, args.duration, args.arrivals, args.seed, args.drain, args.slo_ms,
-                            progress=lambda line: print(f"openloop: {line}", file=sys.stderr, flush=True)))
+    print(
+        f"openloop: {args.rate:g} requests/s, {args.arrivals} arrivals"
+        + (f" (seed {args.seed})" if args.seed is not None else "")
+        + f", {args.duration:g} s -> {args.url}",
+        file=sys.stderr,
+        flush=True,
+    )
+    run = asyncio.run(
+        drive(
+            args.url,
+            args.rate,
+            args.duration,
+            args.arrivals,
+            args.seed,
+            args.drain,
+            args.slo_ms,
+            progress=lambda line: print(f"openloop: {line}", file=sys.stderr, flush=True),
+        )
+    )
     run.update(seed=args.seed, scheduling=scheduling)
     print(json.dumps(run, indent=2))
     return 0

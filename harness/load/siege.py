@@ -3,6 +3,7 @@
 siege prints its summary on stderr and, with -v, one line per transaction on stdout, e.g.
 ``HTTP/1.1 200     0.24 secs:     101 bytes ==> GET  /``. Its clock has 10 ms resolution.
 """
+
 import re
 import shutil
 import subprocess
@@ -22,8 +23,18 @@ _TRANSACTION = re.compile(r"^HTTP/\d\.\d\s+(\d{3})\s+([0-9.]+) secs:", re.M)
 
 
 def command(url, concurrency, seconds, verbose=False):
-    return ["siege", "-R", str(SIEGERC), "-b", "-c", str(concurrency), "-t", f"{seconds}S",
-            *(["-v"] if verbose else []), url]
+    return [
+        "siege",
+        "-R",
+        str(SIEGERC),
+        "-b",
+        "-c",
+        str(concurrency),
+        "-t",
+        f"{seconds}S",
+        *(["-v"] if verbose else []),
+        url,
+    ]
 
 
 def version():
@@ -42,8 +53,10 @@ def summary_block(text):
 
 def parse_summary(text):
     """Every figure of the summary, keyed by its label in snake case: {'transactions': 461.0, ...}."""
-    return {label.strip().lower().replace(" ", "_"): float(value)
-            for label, value, _unit in _SUMMARY_LINE.findall(summary_block(text))}
+    return {
+        label.strip().lower().replace(" ", "_"): float(value)
+        for label, value, _unit in _SUMMARY_LINE.findall(summary_block(text))
+    }
 
 
 def parse_transactions(text):
@@ -74,13 +87,17 @@ def figures(stdout, stderr, elapsed_s):
     attempted = len(transactions) + unanswered
     rate = len(ok_seconds) / elapsed if elapsed else 0.0  # only a 200 is a success here
     found = dict(
-        measured=bool(summary or transactions), siege=summary, siege_summary=summary_block(stderr),
-        elapsed_s=round(elapsed, 2), transactions=len(transactions),
+        measured=bool(summary or transactions),
+        siege=summary,
+        siege_summary=summary_block(stderr),
+        elapsed_s=round(elapsed, 2),
+        transactions=len(transactions),
         availability=round(100 * len(ok_seconds) / attempted, 2) if attempted else 0.0,
         transaction_rate=round(rate, 2),
         # Not siege's "Response time", which divides the time of every answer, 5xx included, by the successes.
         response_time_s=round(sum(ok_seconds) / len(ok_seconds), 3) if ok_seconds else None,
-        failed=unanswered + non_200, non_200=non_200,
+        failed=unanswered + non_200,
+        non_200=non_200,
         latency_ms=percentiles([seconds * 1000 for seconds in ok_seconds]),
         latency_hist=histogram_of(ok_seconds),
     )
@@ -100,6 +117,10 @@ def run(port, concurrency, seconds, verbose=False, tick=None, path="/"):
         tick(max(0, round(started + seconds - time.monotonic())))
 
     # siege ends on time, then waits for the answers in flight: 45 s more
-    done = run_bounded(command(f"http://{HOST}:{port}{path}", concurrency, seconds, verbose), seconds + 45,
-                       every_15_s if tick else None, every_s=15)
+    done = run_bounded(
+        command(f"http://{HOST}:{port}{path}", concurrency, seconds, verbose),
+        seconds + 45,
+        every_15_s if tick else None,
+        every_s=15,
+    )
     return done.stdout, done.stderr, done.seconds
