@@ -37,26 +37,26 @@ bench: venv venv313 venv313t tools
 	$(PY) run_all.py $(ARGS)
 
 report: venv venv313 venv313t tools
-	$(PY) -m harness.blocks $(ARGS)
+	$(PY) -m harness.report.blocks $(ARGS)
 
 soak: venv venv313 venv313t tools
-	$(PY) -m harness.soak $(ARGS)
+	$(PY) -m harness.experiments.soak $(ARGS)
 
 storm: venv venv313 venv313t tools
 	STORM_SCALE=10 $(PY) -m pytest -p no:cacheprovider tests/test_signal_storm.py --timeout 3000
 
 stall: venv tools
-	$(PY) -m harness.stall $(ARGS)
+	$(PY) -m harness.experiments.stall $(ARGS)
 
 pools: venv venv313 venv313t
-	$(if $(wildcard $(VENV313)/bin/python),$(VENV313)/bin/python,$(PY)) -m harness.pools
-	$(if $(wildcard $(VENV313T)/bin/python),$(VENV313T)/bin/python -m harness.pools)
+	$(if $(wildcard $(VENV313)/bin/python),$(VENV313)/bin/python,$(PY)) -m harness.experiments.pools
+	$(if $(wildcard $(VENV313T)/bin/python),$(VENV313T)/bin/python -m harness.experiments.pools)
 
 cluster: venv tools
-	$(PY) -m harness.cluster $(ARGS)
+	$(PY) -m harness.hosts.cluster $(ARGS)
 
 celery-waits: venv tools
-	$(PY) -m harness.celery_waits $(ARGS)
+	$(PY) -m harness.experiments.celery_waits $(ARGS)
 
 venv: $(VENV)/.installed
 
@@ -92,7 +92,7 @@ gil-twin:
 	@tools/free_threaded_python.sh --gil
 
 gil-cost: venv venv313t
-	$(PY) -m harness.gil_cost --free-threaded $(VENV313T)/bin/python --gil "$$(tools/free_threaded_python.sh --gil)" $(ARGS)
+	$(PY) -m harness.experiments.gil_cost --free-threaded $(VENV313T)/bin/python --gil "$$(tools/free_threaded_python.sh --gil)" $(ARGS)
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

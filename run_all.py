@@ -4,7 +4,7 @@ For each task kind, server and load: start it and wait for /health; verify its a
 run while a health probe and a process-tree sampler run beside it; stop it and check that nothing is left. The
 load is siege's closed loop (--concurrency: users), the open-loop driver (--rate: requests/s), a search for the
 highest rate within a latency target (--find-capacity), or background jobs (--mode background); the modes are the
-table in harness/modes.py. Results go to OUT/<time>/: results.json, results.rst and the charts (results.png,
+table in harness/run/modes.py. Results go to OUT/<time>/: results.json, results.rst and the charts (results.png,
 matrix.png for several kinds, hockey.png for open-loop runs).
 """
 
@@ -19,15 +19,17 @@ from pathlib import Path
 
 import processes
 import tasks
-from harness.bench import bench_one, probe_floor, progress, time_kind
 from harness.cli import OneLineParser, kind_list, positive_ints, positive_numbers, runnable, server_list, task_list
+from harness.instruments.provenance import environment
 from harness.load import openloop
-from harness.modes import MODES
-from harness.provenance import environment
-from harness.readme import holding
-from harness.report import environment_line, tables_rst
-from harness.results import save, update_readme
-from harness.servers import BACKEND, HOST, ROOT, SERVERS, ServerProcess
+from harness.network import HOST
+from harness.report.readme import holding
+from harness.report.render import environment_line, tables_rst
+from harness.report.results import save, update_readme
+from harness.run.bench import bench_one, probe_floor, progress, time_kind
+from harness.run.modes import MODES
+from harness.server_process import ServerProcess
+from harness.servers import BACKEND, ROOT, SERVERS
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
@@ -197,7 +199,7 @@ def parse_args(argv=None):
 def configured(server, task, load, env):
     """The server as a competent user would set it up for the task: the pools sized for the load when the work
     waits (a pool of CPUs threads is right for computing, wrong for waiting): for the requests its mode has in
-    flight (harness/modes.py: one per siege user, twice rate × T1 for an open loop), at least one per CPU."""
+    flight (harness/run/modes.py: one per siege user, twice rate × T1 for an open loop), at least one per CPU."""
     if not env["tasks"][task.kind]["waits"] or server.pool_option is None:
         return server
     mode, level = MODES[load[0]], load[1]

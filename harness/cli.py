@@ -5,9 +5,8 @@ import argparse
 import sys
 
 import tasks
+from harness.servers import SERVERS
 from serving.cli import OneLineParser  # the servers' convention: a mistake is one line, status 2
-
-from .servers import SERVERS
 
 __all__ = [
     "MAX_RATE",

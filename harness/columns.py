@@ -1,5 +1,5 @@
 """The columns of the results tables, per load mode, and the legends that say what they mean: data only (the
-load modes in harness/modes.py name theirs; harness/report.py draws the tables)."""
+load modes in harness/run/modes.py name theirs; harness/report/render.py draws the tables)."""
 
 
 def _get(*path):

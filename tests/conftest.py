@@ -5,8 +5,9 @@ import uuid
 import psutil
 import pytest
 
-from harness.measure import tree_cpu_seconds
-from harness.servers import SERVERS, ServerProcess
+from harness.instruments.measure import tree_cpu_seconds
+from harness.server_process import ServerProcess
+from harness.servers import SERVERS
 from processes import free_port
 
 

@@ -9,8 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasks
-from harness.servers import ServerProcess, by_name, request
-from harness.verify import prime_count
+from harness.instruments.verify import prime_count
+from harness.network import request
+from harness.server_process import ServerProcess
+from harness.servers import by_name
 from processes import free_port
 
 CPU = tasks.KINDS["cpu"]

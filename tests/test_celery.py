@@ -12,8 +12,9 @@ import pytest
 import redis
 
 import processes
-from harness.servers import HOST, by_name, request
-from harness.verify import prime_count
+from harness.instruments.verify import prime_count
+from harness.network import HOST, request
+from harness.servers import by_name
 from processes import free_port
 
 CELERY = by_name("6_async_celery")

@@ -13,8 +13,10 @@ import pytest
 from conftest import wait_for
 from distributed import Client
 
-from harness.servers import HOST, ServerProcess, by_name, request
-from harness.verify import prime_count
+from harness.instruments.verify import prime_count
+from harness.network import HOST, request
+from harness.server_process import ServerProcess
+from harness.servers import by_name
 from processes import free_port
 
 DASK = str(Path(sys.executable).with_name("dask"))

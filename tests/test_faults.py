@@ -11,9 +11,11 @@ import psutil
 import pytest
 from conftest import cpu_used, responsive
 
-from harness.measure import tree_cpu_seconds
-from harness.servers import GIL_ROWS, HOST, ServerProcess, by_name, request
-from harness.verify import prime_count
+from harness.instruments.measure import tree_cpu_seconds
+from harness.instruments.verify import prime_count
+from harness.network import HOST, request
+from harness.server_process import ServerProcess
+from harness.servers import GIL_ROWS, by_name
 from processes import free_port, port_is_free
 
 LONG_N = 600_000  # about 1 s

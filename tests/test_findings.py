@@ -1,7 +1,7 @@
 """The findings under the tables and the short answer are said by rules from the results: checked on runs whose
 figures are known."""
 
-from harness import findings
+from harness.report import findings
 
 
 def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", free_threaded=False, pss=50.0):

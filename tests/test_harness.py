@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import marked_environment, named
 
-from harness import limits, measure, readme
+from harness import limits
+from harness.instruments import measure
 from harness.load import siege
-from harness.modes import MODES
+from harness.report import readme
+from harness.run.modes import MODES
 from harness.servers import ROOT, SERVERS
 from processes import port_is_free
 
@@ -492,8 +494,8 @@ def test_every_column_a_mode_shows_is_defined_in_its_legend(mode):
 
 
 def test_a_saved_run_is_put_into_a_readme_section(tmp_path):
-    """python -m harness.results: the section replaced, its chart beside it; a wrong section or file is a one-line
-    error that leaves nothing in docs/."""
+    """python -m harness.report.results: the section replaced, its chart beside it; a wrong section or file is a
+    one-line error that leaves nothing in docs/."""
     saved = tmp_path / "run" / "results.json"
     saved.parent.mkdir()
     shutil.copyfile(DATA / "results.json", saved)
@@ -502,7 +504,7 @@ def test_a_saved_run_is_put_into_a_readme_section(tmp_path):
 
     def put(*args):
         return subprocess.run(
-            [sys.executable, "-m", "harness.results", *map(str, args), "--readme", readme],
+            [sys.executable, "-m", "harness.report.results", *map(str, args), "--readme", readme],
             cwd=ROOT,
             capture_output=True,
             text=True,

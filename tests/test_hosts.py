@@ -1,5 +1,5 @@
 """Servers 5 and 6 with their scheduler or broker and their workers each on a host of its own (network namespaces,
-harness/hosts.py), and one host cut off or killed mid-run: what was accepted is still done."""
+harness/hosts/namespaces.py), and one host cut off or killed mid-run: what was accepted is still done."""
 
 import os
 import shutil
@@ -11,11 +11,12 @@ import time
 import pytest
 from conftest import marked_environment, named, wait_for
 
-from harness import cluster
-from harness.hosts import Hosts, is_root, namespaces, remove_leftovers
+from harness.hosts import cluster
+from harness.hosts.namespaces import Hosts, is_root, namespaces, remove_leftovers
+from harness.instruments.verify import prime_count
 from harness.load import openloop
-from harness.servers import ROOT, request
-from harness.verify import prime_count
+from harness.network import request
+from harness.servers import ROOT
 from processes import tree
 
 pytestmark = pytest.mark.skipif(
@@ -177,7 +178,8 @@ def test_a_dask_worker_host_killed_mid_task_has_its_task_rerun_elsewhere(hosts, 
 
 def test_what_a_sigkilled_run_left_is_removed_by_the_next():
     code = (
-        "from harness.hosts import Hosts; import time; Hosts(['a', 'b']).up(); print('up', flush=True); time.sleep(60)"
+        "from harness.hosts.namespaces import Hosts; import time; "
+        "Hosts(['a', 'b']).up(); print('up', flush=True); time.sleep(60)"
     )
     process = subprocess.Popen([PYTHON, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -217,7 +219,7 @@ def test_the_fault_tables_figures_from_known_jobs(tmp_path):
 def test_make_cluster_stopped_mid_run_leaves_nothing(signum):
     env, find = marked_environment()
     suite = subprocess.Popen(
-        [PYTHON, "-m", "harness.cluster", "--engines", "celery"],
+        [PYTHON, "-m", "harness.hosts.cluster", "--engines", "celery"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -5,8 +5,8 @@ import socket
 import pytest
 
 import tasks
-from harness.servers import HOST, request
-from harness.verify import prime_count
+from harness.instruments.verify import prime_count
+from harness.network import HOST, request
 
 CPU = tasks.KINDS["cpu"]
 

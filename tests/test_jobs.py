@@ -12,9 +12,10 @@ import pytest
 from conftest import marked_environment, named, responsive
 
 import tasks
+from harness.instruments.verify import expected_result
 from harness.load import jobs
-from harness.servers import GIL_ROWS, ROOT, by_name, request
-from harness.verify import expected_result
+from harness.network import request
+from harness.servers import GIL_ROWS, ROOT, by_name
 
 IN_MEMORY = [s.name for s in GIL_ROWS if s.jobs == "memory"]
 # Jobs lost at a stop, on each web stack: Tornado's MemoryJobs (the process pool's row), FastAPI's BackgroundTasks

@@ -10,7 +10,9 @@ import tempfile
 
 import pytest
 
-from harness.servers import ROOT, SERVERS, ServerProcess, by_name, request
+from harness.network import request
+from harness.server_process import ServerProcess
+from harness.servers import ROOT, SERVERS, by_name
 from processes import free_port
 
 SCRIPTS = [s for s in SERVERS if not s.args and not s.free_threaded]  # one per script

@@ -14,8 +14,10 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 import processes
-from harness import measure, verify
-from harness.servers import HOST, ROOT, ServerProcess, by_name
+from harness.instruments import measure, verify
+from harness.network import HOST
+from harness.server_process import ServerProcess
+from harness.servers import ROOT, by_name
 from harness.subprocesses import run_bounded
 from processes import free_port
 from serving import contract
@@ -202,17 +204,17 @@ def test_verify_names_each_problem(fake_server, respond, says):
         assert problems and any(says in problem for problem in problems), problems
 
 
-# Every module of the harness, found rather than listed, but harness.celery_waits (by design: it measures the web
-# side of the Celery client).
+# Every module of the harness, found rather than listed, but harness.experiments.celery_waits (by design: it measures
+# the web side of the Celery client).
 WITHOUT_TORNADO = [
     module.name
     for module in pkgutil.walk_packages([str(ROOT / "harness")], "harness.")
-    if module.name != "harness.celery_waits"
+    if module.name != "harness.experiments.celery_waits"
 ]
 
 
 def test_the_harness_that_starts_measures_and_reports_imports_no_tornado():
-    """Each in a fresh interpreter (harness.provenance asks Tornado its version only when it records it)."""
+    """Each in a fresh interpreter (harness.instruments.provenance asks Tornado its version only when it records it)."""
     assert len(WITHOUT_TORNADO) > 20
     check = "import importlib, sys; importlib.import_module(sys.argv[1]); assert 'tornado' not in sys.modules"
     started = {

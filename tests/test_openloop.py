@@ -16,9 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import processes
-from harness import capacity, columns, measure, report, stall
+from harness import columns
+from harness.experiments import stall
+from harness.instruments import measure
 from harness.load import openloop
-from harness.servers import BACKEND, HOST, ROOT
+from harness.network import HOST
+from harness.report import render as report
+from harness.run import capacity
+from harness.servers import BACKEND, ROOT
 from processes import port_is_free
 
 

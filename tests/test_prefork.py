@@ -7,7 +7,8 @@ import time
 
 import psutil
 
-from harness.servers import by_name, request
+from harness.network import request
+from harness.servers import by_name
 from processes import port_is_free
 
 PREFORK = by_name("2_async --processes")

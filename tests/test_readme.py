@@ -8,7 +8,7 @@ import docutils.core
 import docutils.utils
 import pytest
 
-from harness import blocks
+from harness.report import blocks
 from harness.servers import ROOT, SERVERS
 
 DOCUMENTS = blocks.documents()

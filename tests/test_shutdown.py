@@ -12,7 +12,9 @@ import psutil
 import pytest
 from conftest import cpu_used
 
-from harness.servers import HOST, ROOT, SERVERS, ServerProcess, by_name
+from harness.network import HOST
+from harness.server_process import ServerProcess
+from harness.servers import ROOT, SERVERS, by_name
 from processes import port_is_free
 
 

@@ -15,7 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.servers import HOST, SERVERS, ServerProcess
+from harness.network import HOST
+from harness.server_process import ServerProcess
+from harness.servers import SERVERS
 from processes import free_port, port_is_free
 
 SEED = int(os.environ.get("STORM_SEED", time.time_ns() % 2**32))

@@ -6,7 +6,8 @@ import time
 import pytest
 from conftest import responsive
 
-from harness.servers import SERVERS, by_name, request
+from harness.network import request
+from harness.servers import SERVERS, by_name
 
 LONG_N = 1_200_000  # 1 to 2 s on this machine (600 000 took 0.66 s on a fast day: too close to the 0.5 s asserted)
 

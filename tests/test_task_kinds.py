@@ -8,9 +8,11 @@ import time
 import pytest
 
 import tasks
-from harness import verify
-from harness.measure import tree_cpu_seconds
-from harness.servers import BACKEND, GIL_ROWS, ServerProcess, by_name, request
+from harness.instruments import verify
+from harness.instruments.measure import tree_cpu_seconds
+from harness.network import request
+from harness.server_process import ServerProcess
+from harness.servers import BACKEND, GIL_ROWS, by_name
 from processes import free_port
 
 KINDS = list(tasks.KINDS)

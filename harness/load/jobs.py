@@ -27,10 +27,10 @@ import urllib.parse
 
 import aiohttp
 
-from ..cli import OneLineParser
-from ..measure import Periodic, rank
-from ..servers import request
-from . import openloop
+from harness.cli import OneLineParser
+from harness.instruments.measure import Periodic, rank
+from harness.load import openloop
+from harness.network import request
 
 READERS = 8  # the last look's requests in flight at once: gentle on the server the probe is still measuring
 READ_TIMEOUT_S = 10  # one job's status, from when its request may be sent (not while it waits for a reader)

@@ -32,15 +32,15 @@ from collections import Counter
 import aiohttp
 from hdrh.histogram import HdrHistogram
 
-from ..cli import OneLineParser
-from ..measure import rank
-from ..servers import HOSTS_NETWORK, ROOT
-from ..subprocesses import run_bounded
+from harness.cli import OneLineParser
+from harness.instruments.measure import histogram_summary, rank, short_summary
+from harness.network import HOSTS_NETWORK
+from harness.servers import ROOT
+from harness.subprocesses import run_bounded
 
 MAX_SEND_LAG_MS = 5.0
 MAX_SEND_LAG_MAX_MS = 50.0  # one send this late is a scheduler's hiccup the max and p99.9 columns would show
 HIGHEST_US = 3_600_000_000  # the histogram's range: 1 µs to an hour, 3 significant figures
-PERCENTILES = (50, 90, 99, 99.9)
 SPIN_S = 0.001
 
 
@@ -54,33 +54,6 @@ def schedule(rate, seconds, arrivals="constant", seed=None):
         times.append(due)
         due += rng.expovariate(rate)
     return times
-
-
-def histogram_summary(histogram, failed=0):
-    """{'p50': ms, 'p90': ..., 'p99': ..., 'p99.9': ..., 'max': ...} of an HDR histogram of µs (None if empty).
-    With `failed` requests that got no answer, each counted as slower than any recorded: a percentile whose rank
-    falls among them is {pN: None, pN_above: the largest recorded}, and max is None.
-
-    The suite's percentile definition (measure.rank: nearest rank, rounded), at the histogram's resolution of 3
-    significant figures (the highest value equivalent to the recorded one); max the same for the largest."""
-    keys = [f"p{p:g}" for p in PERCENTILES] + ["max"]
-    answered = histogram.get_total_count()
-    if answered == 0:
-        return dict.fromkeys(keys)
-    largest = round(histogram.get_max_value() / 1000, 3)
-    found = {}
-    for point in PERCENTILES:
-        at = rank(point, answered + failed)
-        if at <= answered:  # the value of rank `at` among the answers: that percentile of `answered` values
-            found[f"p{point:g}"] = round(histogram.get_value_at_percentile(100.0 * at / answered) / 1000, 3)
-        else:
-            found.update({f"p{point:g}": None, f"p{point:g}_above": largest})
-    return {**found, "max": None if failed else largest}
-
-
-def short_summary(summary):
-    """p50, p99 and max of a histogram_summary: what is kept of the driver's own timings."""
-    return {key: summary[key] for key in ("p50", "p99", "max")}
 
 
 def allowed_late(count):
@@ -228,7 +201,7 @@ async def drive(
 def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, tick=None, on=()):
     """The driver in a process of its own (so that the harness's probe threads cannot delay its schedule), bounded
     in time and killed by pid if it outstays it; its figures as a dict. tick(line) gets its progress lines. `on`:
-    what runs it elsewhere, e.g. ("ip", "netns", "exec", NAMESPACE) on a host of harness/hosts.py."""
+    what runs it elsewhere, e.g. ("ip", "netns", "exec", NAMESPACE) on a host of harness/hosts/namespaces.py."""
     arguments = [
         url,
         "--rate",
@@ -264,8 +237,8 @@ def in_a_process(module, arguments, budget_s, tick=None, on=()):
 
 
 def allowed_host(hostname):
-    """Loopback, or an address of the hosts harness/hosts.py makes (HOSTS_NETWORK, in network namespaces of its
-    own): the drivers load nothing else."""
+    """Loopback, or an address of the hosts harness/hosts/namespaces.py makes (HOSTS_NETWORK, in network namespaces
+    of its own): the drivers load nothing else."""
     if hostname == "localhost":
         return True
     try:
@@ -281,7 +254,7 @@ def check_url_and_rate(parser, args, path="/"):
     parts = urllib.parse.urlsplit(args.url)
     if parts.scheme != "http" or not allowed_host(parts.hostname) or not parts.path.startswith(path):
         parser.error(
-            f"the url must be on loopback (or a host of harness/hosts.py, in {HOSTS_NETWORK}), its path "
+            f"the url must be on loopback (or a host of harness/hosts/namespaces.py, in {HOSTS_NETWORK}), its path "
             f"{path}...: http://127.0.0.1:PORT{path}..."
         )
     for name in ("rate", "duration"):

@@ -11,10 +11,11 @@ import time
 
 from hdrh.histogram import HdrHistogram
 
-from ..measure import percentiles
-from ..servers import HOST, ROOT
-from ..subprocesses import run_bounded
-from .openloop import HIGHEST_US
+from harness.instruments.measure import percentiles
+from harness.load.openloop import HIGHEST_US
+from harness.network import HOST
+from harness.servers import ROOT
+from harness.subprocesses import run_bounded
 
 SIEGERC = ROOT / "siegerc"
 

@@ -7,10 +7,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import report
-from .cli import OneLineParser
-from .readme import holding, update_section
-from .servers import ROOT
+from harness.cli import OneLineParser
+from harness.report import render as report
+from harness.report.readme import holding, update_section
+from harness.servers import ROOT
 
 
 def save(out_dir, env, runs, render=True):

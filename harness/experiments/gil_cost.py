@@ -8,11 +8,10 @@ ratio within the round, as this machine's speed drifts by tens of percent within
 
 import json
 import statistics
-import subprocess
 import sys
 
-from .cli import OneLineParser
-from .servers import ROOT
+from harness.cli import OneLineParser
+from harness.interpreters import NoAnswer, ask
 
 KINDS = {"cpu": 140_000, "hash": 8_000}  # the kinds that compute, at their default sizes
 # In the interpreter measured: T1 of each kind (the median of 5), and the process's CPU seconds per wall second
@@ -31,12 +30,10 @@ print(json.dumps(found))
 
 
 def measure(python):
-    done = subprocess.run(
-        [python, "-c", PROBE, json.dumps(KINDS)], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"gil_cost: {python} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(done.stdout)
+    try:
+        return json.loads(ask(python, PROBE, json.dumps(KINDS), timeout=300))
+    except NoAnswer as failed:
+        raise SystemExit(f"gil_cost: {failed}") from None
 
 
 def spread(values, digits=2):

@@ -8,12 +8,14 @@ import time
 
 import processes
 import tasks
-
-from . import measure, verify
-from .drive import Measuring
-from .load import siege
-from .modes import MODES
-from .servers import BACKEND, ROOT, ServerProcess, python_version, request
+from harness.instruments import measure, verify
+from harness.interpreters import NoAnswer, ask, python_version
+from harness.load import siege
+from harness.network import request
+from harness.run.drive import Measuring
+from harness.run.modes import MODES
+from harness.server_process import ServerProcess
+from harness.servers import BACKEND
 
 RUN_OVERHEAD_S = 5  # start, verify, idle wait and stop: used for the time-left estimate only
 
@@ -38,10 +40,10 @@ def cpu_alone(python, task, n):
         "import sys, time, tasks; print(tasks.time_task(tasks.Task(sys.argv[1], sys.argv[2]), int(sys.argv[3]), "
         "runs=3, clock=time.thread_time))"
     )
-    found = subprocess.run(
-        [python, "-c", code, task.kind, task.backend, str(n)], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    return round(float(found.stdout), 5) if found.returncode == 0 and found.stdout.strip() else None
+    try:
+        return round(float(ask(python, code, task.kind, task.backend, n, timeout=120)), 5)
+    except (NoAnswer, ValueError):
+        return None
 
 
 def progress(index, todo, args):

@@ -4,8 +4,7 @@ import hashlib
 import http.client
 
 import tasks
-
-from .servers import request
+from harness.network import request
 
 SMALL_N = {"cpu": 1000, "hash": 3, "sleep": 20, "http": 20}
 

@@ -1,14 +1,15 @@
 """The measured part of a run under each load, with the instruments beside it: siege's closed loop, the open-loop
-driver, the background jobs; and how a server is let settle between two runs. harness/modes.py says which load
+driver, the background jobs; and how a server is let settle between two runs. harness/run/modes.py says which load
 mode runs which."""
 
 import http.client
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from . import limits, measure
-from .load import jobs, openloop, siege
-from .servers import HOST, request
+from harness import limits
+from harness.instruments import measure
+from harness.load import jobs, openloop, siege
+from harness.network import HOST, request
 
 
 @dataclass

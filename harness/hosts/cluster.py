@@ -1,9 +1,9 @@
 """make cluster: the fault table. Server 6 (Celery on Redis) and server 5 (Dask) each run with the broker or scheduler
-and two workers on hosts of their own (harness/hosts.py), under background jobs and a few users, while one host is
-cut off or killed: every accepted job accounted for (done, failed, lost, run twice, unfinished at the deadline),
+and two workers on hosts of their own (harness/hosts/namespaces.py), under background jobs and a few users, while one
+host is cut off or killed: every accepted job accounted for (done, failed, lost, run twice, unfinished at the deadline),
 how long until the jobs' throughput is back, what clients saw meanwhile, whether /health stayed up.
 
-    .venv/bin/python -m harness.cluster [--engines celery,dask]     (make cluster; into docs/: make report)
+    .venv/bin/python -m harness.hosts.cluster [--engines celery,dask]     (make cluster; into docs/: make report)
 
 Root only (network namespaces). Each job's task writes its n to a file shared by the hosts (one machine's disk) once
 it has computed it, so that a job run twice is seen twice.
@@ -22,14 +22,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from harness.cli import OneLineParser
+from harness.hosts.namespaces import Hosts, Loopback, is_root
+from harness.instruments.measure import percentiles
+from harness.instruments.provenance import environment
+from harness.load import openloop
+from harness.network import request
+from harness.servers import ROOT
 from processes import free_port
-
-from .cli import OneLineParser
-from .hosts import Hosts, Loopback, is_root
-from .load import openloop
-from .measure import percentiles
-from .provenance import environment
-from .servers import ROOT, request
 
 PYTHON = sys.executable
 DASK = str(Path(sys.executable).with_name("dask"))

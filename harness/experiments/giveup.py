@@ -1,14 +1,15 @@
 """How much CPU a server spends for clients that have gone: load it with 512 siege users for 10 s, stop siege,
 then measure the CPU seconds its process tree uses until it is idle (30 s at most).
 
-    .venv/bin/python -m harness.giveup 4_async_processexecutor [--port 8160] [--users 512]
+    .venv/bin/python -m harness.experiments.giveup 4_async_processexecutor [--port 8160] [--users 512]
 """
 
 import argparse
 
-from .load import siege
-from .measure import tree_cpu_seconds, wait_until_idle
-from .servers import SERVERS, ServerProcess, by_name
+from harness.instruments.measure import tree_cpu_seconds, wait_until_idle
+from harness.load import siege
+from harness.server_process import ServerProcess
+from harness.servers import SERVERS, by_name
 
 
 def main():

@@ -5,10 +5,9 @@ import argparse
 import numpy
 
 import tasks
-
-from . import limits
-from .cli import MAX_RATE
-from .drive import open_run, settle
+from harness import limits
+from harness.cli import MAX_RATE
+from harness.run.drive import open_run, settle
 
 CONFIRM_S = 60  # the longest confirming run; --confirm's default of 300 requests makes its p99 the 4th highest
 

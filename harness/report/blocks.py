@@ -1,6 +1,6 @@
 """Every results block of the README, as data: the command that measures it, where its results go, how it reads.
 
-    .venv/bin/python -m harness.blocks [--only kinds,soak] [--place-only]        (make report)
+    .venv/bin/python -m harness.report.blocks [--only kinds,soak] [--place-only]        (make report)
 
 runs every block's command in one sitting, one after the other, at one commit (a clean tree: the blocks must
 name the commit they were measured at), saves each block's results.json under docs/results/BLOCK/, then puts
@@ -23,14 +23,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cluster, findings, report, soak
-from .cli import OneLineParser
-from .provenance import environment, git_commit
-from .readme import documents as readme_documents
-from .readme import replace_section
-from .results import section_charts
-from .servers import ROOT
-from .subprocesses import end
+from harness.cli import OneLineParser
+from harness.experiments import soak
+from harness.hosts import cluster
+from harness.instruments.provenance import environment, git_commit
+from harness.report import findings
+from harness.report import render as report
+from harness.report.readme import documents as readme_documents
+from harness.report.readme import replace_section
+from harness.report.results import section_charts
+from harness.servers import ROOT
+from harness.subprocesses import end
 
 DOCS = ROOT / "docs"
 SAVED = DOCS / "results"
@@ -67,23 +70,33 @@ RUN_ALL = [PY, "run_all.py", "--out", "{out}"]
 BLOCKS = [
     Block("answer", (), 0, kind="answer"),  # the short answer, from the kinds' results: nothing to run
     Block("times", (), 0, kind="times"),  # make test's time (--record-test) and make report's (the blocks' own)
-    Block("stall", ((PY, "-m", "harness.stall"),), 0.5, kind="text"),
+    Block("stall", ((PY, "-m", "harness.experiments.stall"),), 0.5, kind="text"),
     Block(
         "pools",
         (
-            (str(ROOT / ".venv313/bin/python"), "-m", "harness.pools"),
-            (str(ROOT / ".venv313t/bin/python"), "-m", "harness.pools"),
+            (str(ROOT / ".venv313/bin/python"), "-m", "harness.experiments.pools"),
+            (str(ROOT / ".venv313t/bin/python"), "-m", "harness.experiments.pools"),
         ),
         0.3,
         kind="text",
     ),
     Block(
         "gil-cost",
-        ((PY, "-m", "harness.gil_cost", "--free-threaded", str(ROOT / ".venv313t/bin/python"), "--gil", GIL_TWIN),),
+        (
+            (
+                PY,
+                "-m",
+                "harness.experiments.gil_cost",
+                "--free-threaded",
+                str(ROOT / ".venv313t/bin/python"),
+                "--gil",
+                GIL_TWIN,
+            ),
+        ),
         1,
         kind="text",
     ),
-    Block("celery-waits", ((PY, "-m", "harness.celery_waits"),), 1.5, kind="text"),
+    Block("celery-waits", ((PY, "-m", "harness.experiments.celery_waits"),), 1.5, kind="text"),
     Block("results", (RUN_ALL + ["--duration", "20"],), 7, "20 s a row instead of 60"),
     Block(
         "kinds",
@@ -141,12 +154,12 @@ BLOCKS = [
     ),
     Block(
         "soak",
-        ((PY, "-m", "harness.soak", "--minutes", "3", "--out", "{out}"),),
+        ((PY, "-m", "harness.experiments.soak", "--minutes", "3", "--out", "{out}"),),
         4,
         "3 minutes instead of 10: the slopes are less sure",
         kind="soak",
     ),
-    Block("cluster", ((PY, "-m", "harness.cluster", "--out", "{out}"),), 16, kind="cluster"),
+    Block("cluster", ((PY, "-m", "harness.hosts.cluster", "--out", "{out}"),), 16, kind="cluster"),
 ]
 NAMED = {block.name: block for block in BLOCKS}
 STOP_WAIT_S = 180  # a child's own stop is bounded well within this
@@ -187,7 +200,7 @@ def section(block, saved, folder, document, draw=True):
             f"Generated from the task-kind matrix (commit {commit_of(env)}, {env['started']}, "
             f"``docs/results/kinds/results.json``)"
             + (" and the hosts' fault table (`docs/scaling.rst <docs/scaling.rst>`__)" if faults else "")
-            + ", by the rules of ``harness/findings.py``.\n\n"
+            + ", by the rules of ``harness/report/findings.py``.\n\n"
             + findings.answer(kinds, faults)
         )
     if block.kind == "suite":

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import psutil
 
 import processes
-
-from .servers import request
+from harness.network import request
 
 SLOW_S = 1.0  # a health answer slower than this counts as a failure of responsiveness
 
@@ -20,7 +19,7 @@ def percentiles(values, points=(50, 90, 99)):
     The suite's one percentile definition, for raw values and histograms alike (the open-loop driver's HDR
     histograms, the background jobs, siege's transactions, the health probe, the pools, Celery's waits): the value
     at p is the recorded value of rank rank(p, count), nearest rank rounded, no interpolation, as HdrHistogram's
-    get_value_at_percentile. No numpy: harness.pools imports this under .venv313, which has none."""
+    get_value_at_percentile. No numpy: harness.experiments.pools imports this under .venv313, which has none."""
     keys = [f"p{point:g}" for point in points] + ["max"]
     if len(values) == 0:
         return dict.fromkeys(keys)
@@ -133,6 +132,36 @@ class TreeFigures:
     rss: int = 0  # bytes, shared pages once per process: an upper bound
     fds: int = 0  # open file descriptors
     processes: int = 0
+
+
+PERCENTILES = (50, 90, 99, 99.9)
+
+
+def histogram_summary(histogram, failed=0):
+    """{'p50': ms, 'p90': ..., 'p99': ..., 'p99.9': ..., 'max': ...} of an HDR histogram of µs (None if empty).
+    With `failed` requests that got no answer, each counted as slower than any recorded: a percentile whose rank
+    falls among them is {pN: None, pN_above: the largest recorded}, and max is None.
+
+    The suite's percentile definition (measure.rank: nearest rank, rounded), at the histogram's resolution of 3
+    significant figures (the highest value equivalent to the recorded one); max the same for the largest."""
+    keys = [f"p{p:g}" for p in PERCENTILES] + ["max"]
+    answered = histogram.get_total_count()
+    if answered == 0:
+        return dict.fromkeys(keys)
+    largest = round(histogram.get_max_value() / 1000, 3)
+    found = {}
+    for point in PERCENTILES:
+        at = rank(point, answered + failed)
+        if at <= answered:  # the value of rank `at` among the answers: that percentile of `answered` values
+            found[f"p{point:g}"] = round(histogram.get_value_at_percentile(100.0 * at / answered) / 1000, 3)
+        else:
+            found.update({f"p{point:g}": None, f"p{point:g}_above": largest})
+    return {**found, "max": None if failed else largest}
+
+
+def short_summary(summary):
+    """p50, p99 and max of a histogram_summary: what is kept of the driver's own timings."""
+    return {key: summary[key] for key in ("p50", "p99", "max")}
 
 
 def tree_figures(root_pid):

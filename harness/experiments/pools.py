@@ -4,7 +4,7 @@ subinterpreter pools (as server 7), each with two workers, one after the other i
 process pool's worker by its own PSS; for threads and subinterpreters, which live in this process, what it grew
 by ÷ the workers. MB besides: what else the pool added (a process pool's forkserver and resource tracker).
 
-    .venv313/bin/python -m harness.pools      # or: make pools (with Python 3.11 it leaves the interpreter pool out)
+    .venv313/bin/python -m harness.experiments.pools  # or: make pools (Python 3.11 leaves the interpreter pool out)
 
 No Tornado and no numpy (the standard library, psutil and the suite's own modules), so that it runs under .venv313
 too.
@@ -21,10 +21,9 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import psutil
 
 import tasks
+from harness.cli import OneLineParser
+from harness.instruments.measure import percentiles, tree_figures
 from serving.pools import interpreter_pool
-
-from .cli import OneLineParser
-from .measure import percentiles, tree_figures
 
 WORKERS = 2
 TINY_N, TINY_CALLS = 10, 2000

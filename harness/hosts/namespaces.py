@@ -7,7 +7,7 @@ host ends of the links live inside them, so nothing is added to the machine's ow
 on the way out, by those names; a run that was SIGKILLed cannot, so the next one first removes what a run that is
 no longer alive left under "tbh".
 
-    .venv/bin/python -m harness.hosts up      # build them, print the hosts and addresses, wait for Ctrl-C
+    .venv/bin/python -m harness.hosts.namespaces up      # build them, print the hosts and addresses, wait for Ctrl-C
 """
 
 import ctypes
@@ -24,10 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
+from harness.instruments.measure import cpu_seconds, tree_cpu_seconds
+from harness.network import HOSTS_NETWORK as NETWORK
 from processes import kill_all, tree
-
-from .measure import cpu_seconds, tree_cpu_seconds
-from .servers import HOSTS_NETWORK as NETWORK
 
 PREFIX = "tbh"
 HOSTS = ("client", "web", "broker", "worker1", "worker2")
@@ -261,9 +260,9 @@ def enter(path):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv != ["up"]:
-        sys.exit("usage: python -m harness.hosts up")
+        sys.exit("usage: python -m harness.hosts.namespaces up")
     if not is_root():
-        sys.exit("harness.hosts: error: network namespaces need root (run as root, or with sudo)")
+        sys.exit("harness.hosts.namespaces: error: network namespaces need root (run as root, or with sudo)")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

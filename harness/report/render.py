@@ -6,7 +6,6 @@ re-renders a saved run's tables and charts (results.rst, results.png, matrix.png
 """
 
 import json
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -18,12 +17,11 @@ import numpy
 from hdrh.histogram import HdrHistogram
 from tabulate import tabulate
 
-from .cli import OneLineParser
-from .columns import CLOSED_COLUMNS, POOLED
-from .limits import limit_now
-from .load.openloop import histogram_summary
-from .measure import SLOW_S
-from .modes import MODES, load_of
+from harness.cli import OneLineParser
+from harness.columns import CLOSED_COLUMNS, POOLED
+from harness.instruments.measure import SLOW_S, histogram_summary
+from harness.limits import limit_now
+from harness.run.modes import MODES, load_of
 
 DOWN_PCT = 1.0  # a run unavailable longer than this share of its time cannot show as a health p99 at all
 REPEAT_LEGEND = (
@@ -551,7 +549,3 @@ def rendered(parser, path, out_dir):
         parser.error(f"{path}: {error.strerror or error}")
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
         parser.error(f"{path}: not the results of a run ({type(error).__name__}: {error})")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

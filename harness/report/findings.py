@@ -9,8 +9,8 @@ import textwrap
 
 from tabulate import tabulate
 
-from .modes import load_of
-from .report import DOWN_PCT, collapsed
+from harness.report.render import DOWN_PCT, collapsed
+from harness.run.modes import load_of
 
 # Two rows of one table closer than this share are not told apart: tasks/s of one row moves between runs minutes
 # apart (the machine's speed drifts; --repeat shows by how much). A short run has few tasks to count, and then the

@@ -4,7 +4,7 @@ Three copies of backend.py (each answers after 100 ms, on one IOLoop) on free po
 `seconds`: one by siege (closed loop, 25 users) and one by the open-loop driver (20 requests/s), both frozen with
 SIGSTOP for `pause_s` in the middle of the run; a third by the driver without the pause, for reference.
 
-    .venv/bin/python -m harness.stall          # or: make stall (into docs/: make report ARGS="--only stall")
+    .venv/bin/python -m harness.experiments.stall  # or: make stall (into docs/: make report ARGS="--only stall")
 """
 
 import signal
@@ -12,12 +12,13 @@ import sys
 import threading
 import time
 
+from harness.cli import OneLineParser
+from harness.instruments.measure import percentiles
+from harness.load import openloop, siege
+from harness.network import HOST
+from harness.server_process import ServerProcess
+from harness.servers import BACKEND
 from processes import free_port, on_stop_signals
-
-from .cli import OneLineParser
-from .load import openloop, siege
-from .measure import percentiles
-from .servers import BACKEND, HOST, ServerProcess
 
 MS = 100
 

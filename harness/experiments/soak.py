@@ -1,6 +1,6 @@
 """Soak: every server at once, for minutes, under mixed load, its process tree's memory and open files sampled.
 
-    .venv/bin/python -m harness.soak [--minutes 10] [--servers 1,4]   (make soak; into docs/: make report)
+    .venv/bin/python -m harness.experiments.soak [--minutes 10] [--servers 1,4]   (make soak; into docs/: make report)
 
 Each server gets, side by side with the others: siege in 30 s phases alternating 25 and 512 users; a checker
 that asks for random small n and compares every answer with the harness's own sieve; a bad request every second
@@ -25,14 +25,15 @@ import numpy
 from tabulate import tabulate
 
 import tasks
+from harness.cli import OneLineParser, runnable, server_list
+from harness.instruments.measure import tree_figures, wait_until_idle
+from harness.instruments.provenance import environment
+from harness.instruments.verify import prime_count
+from harness.load import siege
+from harness.network import HOST, request
+from harness.server_process import ServerProcess
+from harness.servers import ROOT, SERVERS
 from processes import free_port, on_stop_signals
-
-from .cli import OneLineParser, runnable, server_list
-from .load import siege
-from .measure import tree_figures, wait_until_idle
-from .provenance import environment
-from .servers import HOST, ROOT, SERVERS, ServerProcess, request
-from .verify import prime_count
 
 PHASE_S = 30
 SAMPLE_S = 5

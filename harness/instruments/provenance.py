@@ -9,9 +9,9 @@ from pathlib import Path
 import psutil
 
 import processes
-
-from .load import siege
-from .servers import FREE_THREADED_PYTHON, ROOT
+from harness.interpreters import NoAnswer, ask
+from harness.load import siege
+from harness.servers import FREE_THREADED_PYTHON, ROOT
 
 
 def tornado_version():
@@ -88,12 +88,10 @@ def free_threaded():
     python = FREE_THREADED_PYTHON
     if not python.exists():
         return {}
-    found = subprocess.run(
-        [str(python), "-c", "import platform, sys; print(platform.python_version()); print(sys.base_prefix)"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout.split()
+    try:
+        found = ask(python, "import platform, sys; print(platform.python_version()); print(sys.base_prefix)").split()
+    except NoAnswer:
+        found = []
     info = Path(found[1]) / "build-info.txt" if len(found) == 2 else None
     return {
         "free_threaded_python": found[0] if found else None,

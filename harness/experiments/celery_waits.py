@@ -21,11 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 import redis.asyncio
 
 import tasks
+from harness.cli import OneLineParser
+from harness.instruments.measure import percentiles
 from processes import cpu_count
 from serving import celery_client, lifecycle
-
-from .cli import OneLineParser
-from .measure import percentiles
 
 TINY = tasks.Task("cpu")
 N = 10
