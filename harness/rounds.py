@@ -1,0 +1,137 @@
+"""Rounds of a comparison: each row's tasks/s as a ratio to another row's measured in the same round (the machine's
+drift, tens of percent within minutes, cancels in the ratio), a 95 % interval over the rounds, and ties said as
+ties, broken by a stated order rather than by noise.
+
+A round measures every row of a comparison once, in a shuffled order. The ratio of two rows is taken within each
+round; over the rounds, its interval is Student's t on the logarithms (ratios multiply: 0.5 and 2 are as far from
+1), so it reads as "× 0.97 (0.91–1.03, 4 rounds)". Two rows whose interval reaches within MARGIN of the leader
+cannot be told apart: they are equal, and the answer picks among equals by what a reader must add to their stack
+(STACK), then by memory only where memory differs beyond its own spread over the rounds.
+"""
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from scipy import stats
+
+CONFIDENCE = 0.95
+# Rows within 5 % of the leader are equal: closer than that, a ranking would be decided by the machine, not the
+# strategy (a row measured several times in one sitting moved by more).
+MARGIN = 0.05
+# What a reader must add to their stack for a strategy, simplest first: the order that breaks a tie.
+STACK = ("nothing", "a standard-library pool", "another interpreter or build", "a cluster", "a broker")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A ratio over rounds: its estimate (the geometric mean of the rounds' ratios) and the interval at
+    CONFIDENCE; low and high are None with a single round, which has no spread to go by."""
+
+    estimate: float
+    low: float | None
+    high: float | None
+    rounds: int
+
+    def text(self, digits=2):
+        if self.low is None:
+            return f"{self.estimate:.{digits}f} (1 round)"
+        return f"{self.estimate:.{digits}f} ({self.low:.{digits}f}–{self.high:.{digits}f}, {self.rounds} rounds)"
+
+
+def interval(ratios, confidence=CONFIDENCE):
+    """The Interval of a ratio from its value in each round (all > 0)."""
+    if not ratios or any(ratio <= 0 for ratio in ratios):
+        raise ValueError(f"ratios must be positive, one per round: {ratios}")
+    logs = [math.log(ratio) for ratio in ratios]
+    centre = statistics.fmean(logs)
+    if len(logs) == 1:
+        return Interval(math.exp(centre), None, None, 1)
+    half = stats.t.ppf((1 + confidence) / 2, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return Interval(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(logs))
+
+
+def paired(rounds, row, other):
+    """row's value ÷ other's, within each round that measured both: rounds are [{label: value}, ...]."""
+    return [one[row] / one[other] for one in rounds if one.get(row) and one.get(other)]
+
+
+def against(rounds, row, other, confidence=CONFIDENCE):
+    """The Interval of row ÷ other over the rounds that measured both; None if none did."""
+    ratios = paired(rounds, row, other)
+    return interval(ratios, confidence) if ratios else None
+
+
+def leader(rounds, rows):
+    """The row with the most tasks/s, judged within rounds: the one whose geometric mean ratio to every other row
+    is highest (the first row is the yardstick; any would do, the ratios being taken round by round)."""
+    yardstick = rows[0]
+
+    def ratio(row):
+        found = against(rounds, row, yardstick) if row != yardstick else None
+        return 1.0 if row == yardstick else found.estimate if found else 0.0
+
+    return max(rows, key=ratio)
+
+
+def verdict(rounds, row, lead, margin=MARGIN):
+    """How row stands against the leader: "equal" (its interval reaches within `margin` of the leader's
+    tasks/s, or above), "slower" (its whole interval is further below than that), "open" (one round: too early
+    to say). The leader is equal to itself."""
+    if row == lead:
+        return "equal"
+    found = against(rounds, row, lead)
+    if found.low is None:
+        return "open"
+    return "slower" if found.high < 1 - margin else "equal"
+
+
+def settled(rounds, row, lead, margin=MARGIN):
+    """Whether more rounds could still change row's verdict: no once its interval lies wholly on one side of
+    1 - margin (surely slower, or surely within the margin)."""
+    if row == lead:
+        return True
+    found = against(rounds, row, lead)
+    return found.low is not None and (found.high < 1 - margin or found.low >= 1 - margin)
+
+
+def still_open(rounds, rows, cap, margin=MARGIN):
+    """The rows that need another round: after two rounds, those clearly out stop, and the rest go on until their
+    interval against the leader settles their verdict, or `cap` rounds are reached."""
+    if len(rounds) < 2:
+        return list(rows)
+    if len(rounds) >= cap:
+        return []
+    lead = leader(rounds, rows)
+    return [row for row in rows if row == lead or not settled(rounds, row, lead, margin)]
+
+
+def equals(rounds, rows, margin=MARGIN):
+    """(the leader, the rows equal to it, the leader first): those the answer chooses among."""
+    lead = leader(rounds, rows)
+    return lead, [lead, *(row for row in rows if row != lead and verdict(rounds, row, lead, margin) == "equal")]
+
+
+def clearly_less(memory_rounds, row, other, confidence=CONFIDENCE):
+    """Whether row's memory is below other's beyond the spread of their rounds: the interval of their ratio lies
+    wholly below 1 (a single round has no spread: never)."""
+    found = against(memory_rounds, row, other, confidence)
+    return found is not None and found.high is not None and found.high < 1
+
+
+def choose(rounds, rows, stack_of, memory_rounds=(), margin=MARGIN):
+    """The row the answer names, and why: (row, reason). Among the rows equal to the leader, the simplest by
+    STACK (`stack_of(row)` is one of its entries); among the equally simple, the one in clearly less memory;
+    else the leader."""
+    lead, tied = equals(rounds, rows, margin)
+    simplest = min(STACK.index(stack_of(row)) for row in tied)
+    candidates = [row for row in tied if STACK.index(stack_of(row)) == simplest]
+    if len(tied) == 1:
+        return lead, "the most tasks/s"
+    reason = f"equal within {margin * 100:g} % of the most tasks/s: the simplest ({STACK[simplest]} added)"
+    if lead in candidates:
+        lighter = [row for row in candidates if row != lead and clearly_less(memory_rounds, row, lead)]
+        return (lighter[0], reason + ", in clearly less memory") if lighter else (lead, reason)
+    best = max(candidates, key=lambda row: against(rounds, row, lead).estimate)  # the closest to the leader
+    lighter = [row for row in candidates if row != best and clearly_less(memory_rounds, row, best)]
+    return (lighter[0], reason + ", in clearly less memory") if lighter else (best, reason)

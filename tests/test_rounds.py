@@ -1,0 +1,98 @@
+"""The rounds of a comparison: known spreads give known intervals, ties are said as ties and broken by the stated
+order, never by a few tasks or 0.3 MB."""
+
+import math
+import statistics
+
+import pytest
+
+from harness import rounds
+
+T_975_DF2 = 4.302652729749462  # Student's t, 97.5th percentile, 2 degrees of freedom (any t table)
+T_975_DF3 = 3.182446305284263
+
+
+def test_an_interval_is_student_t_on_the_logarithms_of_the_ratios():
+    found = rounds.interval([0.9, 1.0, 1.1])
+    logs = [math.log(0.9), 0.0, math.log(1.1)]
+    half = T_975_DF2 * statistics.stdev(logs) / math.sqrt(3)
+    assert found.rounds == 3
+    assert found.estimate == pytest.approx(math.exp(statistics.fmean(logs)))
+    assert found.low == pytest.approx(math.exp(statistics.fmean(logs) - half))
+    assert found.high == pytest.approx(math.exp(statistics.fmean(logs) + half))
+    assert found.text() == "1.00 (0.78–1.28, 3 rounds)"
+
+
+def test_a_ratio_and_its_inverse_have_mirrored_intervals():
+    up, down = rounds.interval([1.2, 1.5, 1.3, 1.4]), rounds.interval([1 / 1.2, 1 / 1.5, 1 / 1.3, 1 / 1.4])
+    assert up.low == pytest.approx(1 / down.high) and up.high == pytest.approx(1 / down.low)
+
+
+def test_one_round_has_no_interval_and_bad_ratios_are_refused():
+    assert rounds.interval([0.8]).text() == "0.80 (1 round)"
+    with pytest.raises(ValueError, match="positive"):
+        rounds.interval([1.0, 0.0])
+    with pytest.raises(ValueError):
+        rounds.interval([])
+
+
+def drifting(rates, drift=(1.0, 0.8, 1.15, 0.9)):
+    """Rounds in which the machine's speed drifts by tens of percent, every row alike: {row: base rate}."""
+    return [{row: rate * speed for row, rate in rates.items()} for speed in drift]
+
+
+def test_drift_cancels_within_a_round():
+    found = rounds.against(drifting({"threads": 23.0, "processes": 24.0}), "threads", "processes")
+    assert found.estimate == pytest.approx(23 / 24) and found.high - found.low < 1e-9, "the same ratio each round"
+
+
+def test_a_row_a_few_tasks_behind_the_leader_is_equal_and_the_stated_order_picks():
+    """The hash table's case: plain threads a few tasks behind subinterpreters. Equal within the margin, the answer
+    names the simpler stack, whichever counted two more tasks and whichever used 0.3 MB less."""
+    measured = [
+        {"threads": 130, "interpreters": 133, "processes": 100},
+        {"threads": 134, "interpreters": 131, "processes": 98},
+        {"threads": 129, "interpreters": 135, "processes": 101},
+    ]
+    stack = {"threads": "a standard-library pool", "interpreters": "another interpreter or build"}.get
+    memory = [{"threads": 22.3, "interpreters": 22.0}] * 3
+    lead, tied = rounds.equals(measured, ["processes", "threads", "interpreters"])
+    assert lead == "interpreters" and set(tied) == {"interpreters", "threads"}
+    row, reason = rounds.choose(
+        measured, ["processes", "threads", "interpreters"], lambda r: stack(r) or "nothing", memory
+    )
+    assert row == "threads", "the simpler stack, not 0.3 MB"
+    assert "equal within 5 %" in reason and "a standard-library pool" in reason
+
+
+def test_memory_breaks_a_tie_only_beyond_its_own_spread():
+    rates = [{"a": 100, "b": 98}, {"a": 100, "b": 99}, {"a": 100, "b": 97.5}]  # a leads, b within 5 %
+    same_stack = lambda row: "a standard-library pool"  # noqa: E731
+    close = [{"a": 40.0, "b": 39.7}, {"a": 39.5, "b": 39.9}, {"a": 40.2, "b": 39.8}]
+    assert rounds.choose(rates, ["a", "b"], same_stack, close)[0] == "a", "0.3 MB within its spread: the leader"
+    apart = [{"a": 40.0, "b": 22.0}, {"a": 41.0, "b": 22.5}, {"a": 39.0, "b": 21.8}]
+    row, reason = rounds.choose(rates, ["a", "b"], same_stack, apart)
+    assert row == "b" and "clearly less memory" in reason
+
+
+def test_a_clearly_slower_row_is_out_after_two_rounds_and_contenders_go_on_to_the_cap():
+    two = [{"pool": 24, "async": 12, "threads": 23.5}, {"pool": 22, "async": 11.2, "threads": 22.8}]
+    assert rounds.verdict(two, "async", "pool") == "slower"
+    assert rounds.still_open(two, ["pool", "async", "threads"], cap=6) == ["pool", "threads"]
+    assert rounds.still_open(two[:1], ["pool", "async"], cap=6) == ["pool", "async"], "one round: all go on"
+    assert rounds.still_open(two * 3, ["pool", "async", "threads"], cap=6) == [], "the cap ends it"
+
+
+def test_a_row_surely_within_the_margin_is_settled_and_an_unsettled_one_is_equal():
+    steady = [{"a": 100, "b": 99}, {"a": 100, "b": 99.5}, {"a": 100, "b": 98.8}]
+    assert rounds.settled(steady, "b", "a") and rounds.verdict(steady, "b", "a") == "equal"
+    noisy = [{"a": 100, "b": 80}, {"a": 100, "b": 105}, {"a": 100, "b": 92}]
+    assert not rounds.settled(noisy, "b", "a"), "its interval spans 0.95: another round could tell"
+    assert rounds.verdict(noisy, "b", "a") == "equal", "what the interval cannot separate is a tie"
+
+
+def test_the_interval_matches_the_t_table_for_four_rounds():
+    ratios = [0.95, 1.02, 0.98, 1.05]
+    logs = [math.log(r) for r in ratios]
+    half = T_975_DF3 * statistics.stdev(logs) / 2
+    assert rounds.interval(ratios).high == pytest.approx(math.exp(statistics.fmean(logs) + half))
