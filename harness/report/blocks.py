@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.cli import OneLineParser
 from harness.experiments import soak
-from harness.hosts import cluster
+from harness.hosts import fault_table
 from harness.instruments.provenance import environment, git_commit
 from harness.report import findings
 from harness.report import render as report
@@ -239,10 +239,10 @@ def section(block, saved, folder, document, draw=True):
     if block.kind == "cluster":
         return (
             stamp(env, block)
-            + cluster.describe(saved)
-            + cluster.open_table(saved.get("open", []))
+            + fault_table.describe(saved)
+            + fault_table.open_table(saved.get("open", []))
             + "\n\n"
-            + cluster.table(saved["runs"])
+            + fault_table.table(saved["runs"])
         )
     return stamp(env, block) + "::\n\n" + textwrap.indent(saved["output"].rstrip(), "    ")
 
