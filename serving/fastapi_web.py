@@ -101,6 +101,7 @@ def strategy(args):
 
 
 def settings(args):
+    """What the start-up line says of the endpoint style: where GET / runs, on how many threads or processes."""
     threads = f"{args.workers} threads" if args.workers else "anyio's default of 40 threads"
     return {
         "def": f"def endpoint, {threads}",
