@@ -7,6 +7,7 @@ an async def calling the task, which blocks the event loop, as in 2_async. --end
 awaiting a pool of --workers processes, as in 4_async_processexecutor. --processes N: uvicorn's own N worker
 processes on one socket. Background jobs are FastAPI's BackgroundTasks, run after the 202 in the same process.
 """
+
 import contextlib
 
 import anyio.to_thread
@@ -17,29 +18,37 @@ from serving import cli, fastapi_web, lifecycle, pools
 
 
 def parse_args():
-    args = cli.parse_args(__doc__, port=8007, workers=True, copies=True, workers_default=None,
-                          workers_help="threads (def: anyio's default, 40) or processes (process: CPUs)",
-                          options={"--endpoint": dict(choices=("def", "async", "process"), default="def",
-                                                      help="how GET / is written (default %(default)s)")})
+    args = cli.parse_args(
+        __doc__,
+        port=8007,
+        workers=True,
+        copies=True,
+        workers_default=None,
+        workers_help="threads (def: anyio's default, 40) or processes (process: CPUs)",
+        options={
+            "--endpoint": dict(
+                choices=("def", "async", "process"), default="def", help="how GET / is written (default %(default)s)"
+            )
+        },
+    )
     if args.endpoint == "process":
         args.workers = args.workers or processes.cpu_count()
     return args
-
-
-def strategy(args):
-    return "8_fastapi" + (f" --endpoint {args.endpoint}" if args.endpoint != "def" else "") + \
-        (" --processes" if args.processes else "")
 
 
 def app():
     """The application, as each uvicorn process builds it (uvicorn's factory)."""
     args = parse_args()
     if args.endpoint == "def":
+
         def compute(n):
             return tasks.run(args.task, n)  # in one of anyio's threads
+
     elif args.endpoint == "async":
+
         async def compute(n):
             return tasks.run(args.task, n)  # on the event loop: nothing else is served until it returns
+
     else:
         pool = pools.ProcessPool(args.workers)
 
@@ -51,23 +60,14 @@ def app():
         if args.endpoint == "def" and args.workers:  # the usual fix for the 40-thread ceiling
             anyio.to_thread.current_default_thread_limiter().total_tokens = args.workers
         if args.endpoint == "process":
-            try:
-                await pools.start_workers(pool.executor, args)
-            except SystemExit as failed:  # its one line is said: not uvicorn's traceback and exit status 3
-                lifecycle.exit_now(failed.code)
+            await fastapi_web.start_workers(pool, args)  # before serving, as in 4_async_processexecutor
         yield
 
-    # With --processes, a job's status would live in one worker process and a poll could reach another.
-    return fastapi_web.make_app(strategy(args), args, compute, lifespan,
-                                "its jobs would live in one of its processes" if args.processes else None)
+    return fastapi_web.make_app(args, compute, lifespan)
 
 
 def main():
-    args = parse_args()
-    threads = f"{args.workers} threads" if args.workers else "anyio's default of 40 threads"
-    settings = {"def": f"def endpoint, {threads}", "async": "async def endpoint, the task on the event loop",
-                "process": f"async def endpoint, {args.workers} worker processes"}[args.endpoint]
-    fastapi_web.run(strategy(args), args, settings, app)
+    fastapi_web.run(parse_args(), app)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ async def main():
     try:
         app.listen(args.port, args.host, backlog=4096)
     except OSError as error:
-        lifecycle.fail(f"backend: cannot listen on {args.host}:{args.port}: {error.strerror}")
+        lifecycle.cannot_listen("backend", args, error)
     print(f"backend: serving http://{args.host}:{args.port}/?ms=N", flush=True)
     await asyncio.Event().wait()
 

@@ -1,4 +1,4 @@
-"""The web server's side of Celery (6_async_celery.py): tasks sent, results awaited on the IOLoop without a thread
+"""The web server's side of Celery (6_async_celery.py): tasks sent, results awaited on the event loop without a thread
 per request, background jobs kept in Redis, and an embedded redis-server with its worker. The workers themselves
 import jobqueue.py only.
 """
@@ -16,12 +16,12 @@ import uuid
 import kombu.exceptions
 import redis.asyncio
 import redis.exceptions
-from tornado.web import HTTPError
 
 from jobqueue import app, prepare, run_task
 from processes import die_with_parent, free_port, script_name
 
 from . import lifecycle
+from .contract import Unavailable
 
 QUEUE = "celery"  # Celery's default queue: a Redis list
 RESULT = "celery-task-meta-"  # the Redis backend stores each result under this prefix + id, and publishes it there
@@ -45,7 +45,7 @@ def send(task, n, task_id):
     try:
         run_task.apply_async((task.kind, task.backend, n), task_id=task_id)
     except kombu.exceptions.OperationalError as error:  # Redis down, after Celery's own retries
-        raise HTTPError(503, log_message=f"cannot queue the task: {error}") from None
+        raise Unavailable(f"cannot queue the task: {error}") from None
 
 
 def answer(meta):
@@ -58,7 +58,7 @@ def answer(meta):
 
 
 class Results:
-    """Celery's results, awaited on the IOLoop: one connection subscribed to everything the Redis backend
+    """Celery's results, awaited on the event loop: one connection subscribed to everything the Redis backend
     publishes (celery-task-meta-*), a future per task that a request waits for. No thread per waiting request, no
     polling; and once a second, one MGET for the tasks still awaited, for a result published while the
     subscription was down (Redis restarting)."""
@@ -116,7 +116,7 @@ def unavailable(method):
         try:
             return await method(self, *args)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-            raise HTTPError(503, log_message=f"Redis cannot be reached now ({error}): try again later") from None
+            raise Unavailable(f"Redis cannot be reached now ({error}): try again later") from None
 
     return guarded
 
@@ -133,7 +133,7 @@ class RedisJobs:
     @unavailable
     async def submit(self, n):
         if self.limit and (queued := await self.redis.llen(QUEUE)) >= self.limit:
-            raise HTTPError(503, log_message=f"{queued} jobs are queued already: try again later")
+            raise Unavailable(f"{queued} jobs are queued already: try again later")
         job_id = uuid.uuid4().hex
         await self.redis.set(f"job:{job_id}", n, ex=self.ttl_s)
         await self.submit_task(n, job_id)

@@ -22,35 +22,45 @@ from uvicorn.supervisors import Multiprocess
 
 from processes import die_with_parent, script_name
 
-from . import lifecycle, totals
-from .contract import BadRequest, Unavailable, health, method_not_allowed, no_jobs, parse_n, task_response
+from . import lifecycle, pools, totals
+from .contract import (
+    BadRequest,
+    Problem,
+    TaskFailed,
+    health,
+    method_not_allowed,
+    no_jobs,
+    no_such_job,
+    no_such_path,
+    parse_n,
+    task_response,
+)
 from .memory_jobs import JobBook
+from .pending import PendingLimit
 
 ALLOWED = {"/": "GET or HEAD", "/jobs": "POST (or GET for the counts)"}
 
 
-def error(status, message):
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return JSONResponse({"error": message}, status, headers=headers)
+def answer(problem):
+    """The one place a Problem becomes its HTTP answer on FastAPI."""
+    status, headers, body = problem.answer()
+    return JSONResponse(body, status, headers=headers or None)
 
 
 def task_size(request, kind):
     """n from the raw query, as every server parses it (not FastAPI's validation, which answers 422)."""
-    try:
-        return parse_n(request.url.query, kind)
-    except BadRequest as problem:
-        raise HTTPException(400, str(problem)) from None
+    return parse_n(request.url.query, kind)
 
 
 @contextlib.contextmanager
 def task_errors():
-    """A task that raises is a 500 that says why (a user's function); the suite's own errors pass as they are."""
+    """A task that raises is a 500 that says why (a user's function); the suite's own Problems pass as they are."""
     try:
         yield
-    except (HTTPException, Unavailable):
+    except Problem:
         raise
     except Exception as problem:  # noqa: BLE001
-        raise HTTPException(500, f"the task raised {type(problem).__name__}: {problem}") from None
+        raise TaskFailed(problem) from None
 
 
 def endpoint_for(compute, strategy, task):
@@ -75,25 +85,46 @@ def endpoint_for(compute, strategy, task):
 def pending_limit(max_pending):
     """A dependency of GET / that answers 503 at once while max_pending tasks are unfinished. An async def, so it
     runs on the loop, before a def endpoint waits for a thread (FastAPI runs a plain def dependency in one too)."""
-    pending = 0
+    limit = PendingLimit(max_pending)
 
     async def one_more():
-        nonlocal pending
-        if max_pending and pending >= max_pending:
-            raise Unavailable(f"{pending} tasks are pending already: try again later")
-        pending += 1
-        try:
+        with limit.one_more():
             yield
-        finally:
-            pending -= 1
 
     return one_more
 
 
-def make_app(strategy, args, compute, lifespan=None, no_jobs_because=None):
+def strategy(args):
+    """The server's name for its answers and its start-up line: 8_fastapi, and the options that change it."""
+    endpoint = f" --endpoint {args.endpoint}" if args.endpoint != "def" else ""
+    return f"8_fastapi{endpoint}" + (" --processes" if args.processes else "")
+
+
+def settings(args):
+    """What the start-up line says of the endpoint style: where GET / runs, on how many threads or processes."""
+    threads = f"{args.workers} threads" if args.workers else "anyio's default of 40 threads"
+    return {
+        "def": f"def endpoint, {threads}",
+        "async": "async def endpoint, the task on the event loop",
+        "process": f"async def endpoint, {args.workers} worker processes",
+    }[args.endpoint]
+
+
+async def start_workers(pool, args):
+    """pools.start_workers in the app's lifespan: a pool that cannot start is its one line and exit status 2, not
+    uvicorn's traceback and exit status 3."""
+    try:
+        await pools.start_workers(pool.executor, args)
+    except SystemExit as failed:
+        lifecycle.exit_now(failed.code)
+
+
+def make_app(args, compute, lifespan=None):
     """The FastAPI application: compute(n) (def or async def) behind GET /, the same interface as every server;
-    background jobs in this process's memory (BackgroundTasks), unless `no_jobs_because` says why there are none."""
-    task = args.task
+    background jobs in this process's memory (BackgroundTasks), except with --processes: a job's status would live
+    in one worker process, and a poll could reach another."""
+    task, name = args.task, strategy(args)
+    no_jobs_because = "its jobs would live in one of its processes" if args.processes else None
     jobs = None if no_jobs_because else JobBook(args.max_pending, args.job_ttl)
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)  # no extra paths
     if multiprocessing.parent_process():  # one of uvicorn's worker processes: none outlives its supervisor
@@ -102,24 +133,24 @@ def make_app(strategy, args, compute, lifespan=None, no_jobs_because=None):
     compute = counts.counted(compute)
     kind = task.spec()
 
+    @app.exception_handler(Problem)  # what the code raises: BadRequest, Unavailable, NotFound...
+    async def contract_problem(request, problem):
+        return answer(problem)
+
     @app.exception_handler(HTTPException)
-    async def http_error(request, problem):
+    async def starlette_error(request, problem):  # Starlette's own, for a path or a method it has no route for
         if problem.status_code == 405:
-            return error(405, method_not_allowed(request.method, ALLOWED.get(request.url.path, "GET or HEAD")))
-        if problem.status_code == 404 and problem.detail == "Not Found":  # no route: Starlette's own 404
-            return error(404, f"no such path: {request.url.path[:80]}")
-        return error(problem.status_code, str(problem.detail))
+            return answer(method_not_allowed(request.method, ALLOWED.get(request.url.path, "GET or HEAD")))
+        if problem.status_code == 404 and problem.detail == "Not Found":
+            return answer(no_such_path(request.url.path))
+        return answer(Problem(str(problem.detail), problem.status_code))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, problem):  # FastAPI's 422: the suite's 400, naming the problem
-        return error(400, "; ".join(str(item.get("msg")) for item in problem.errors()) or "invalid request")
-
-    @app.exception_handler(Unavailable)
-    async def unavailable(request, problem):
-        return error(503, str(problem))
+        return answer(BadRequest("; ".join(str(item.get("msg")) for item in problem.errors()) or "invalid request"))
 
     app.api_route("/", methods=["GET", "HEAD"], dependencies=[Depends(pending_limit(args.max_pending))])(
-        endpoint_for(compute, strategy, task)
+        endpoint_for(compute, name, task)
     )
 
     @app.api_route("/health", methods=["GET", "HEAD"])
@@ -136,7 +167,7 @@ def make_app(strategy, args, compute, lifespan=None, no_jobs_because=None):
     @app.post("/jobs")
     async def submit(request: Request, background: BackgroundTasks):
         if jobs is None:
-            return error(405, no_jobs(strategy, no_jobs_because))
+            raise no_jobs(name, "POST", no_jobs_because)
         job = jobs.add(task_size(request, kind))
         # After the answer, in this process: nothing outside it knows of the job.
         background.add_task(run_job, job, compute)
@@ -145,18 +176,18 @@ def make_app(strategy, args, compute, lifespan=None, no_jobs_because=None):
 
     @app.api_route("/jobs", methods=["GET", "HEAD"])
     async def job_counts():
-        return jobs.tally() if jobs else error(404, no_jobs(strategy, no_jobs_because))
+        if jobs is None:
+            raise no_jobs(name, "GET", no_jobs_because)
+        return jobs.tally()
 
     @app.api_route("/jobs/{job_id}", methods=["GET", "HEAD"])
     async def job(job_id: str):
         if jobs is None:
-            return error(404, no_jobs(strategy, no_jobs_because))
+            raise no_jobs(name, "GET", no_jobs_because)
         found = jobs.find(job_id)
         if found is None:
-            return error(
-                404, f"no such job: {job_id[:80]} (or it finished over {jobs.ttl_s:g} s ago and was forgotten)"
-            )
-        return {**task_response(strategy, task, found["n"], found), **found} if "result" in found else found
+            raise no_such_job(job_id, jobs.ttl_s)
+        return {**task_response(name, task, found["n"], found), **found} if "result" in found else found
 
     return app
 
@@ -169,11 +200,11 @@ class Server(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def run(strategy, args, settings, factory):
+def run(args, factory):
     """Serve with uvicorn until SIGINT or SIGTERM: in this process, or with --processes N in N worker processes
     of uvicorn's own on one socket (its supervisor), each building the app by calling `factory` (a function of
     the script, found there by its name)."""
-    lifecycle.check_port(strategy, args)
+    lifecycle.check_port(strategy(args), args)
     where = factory if not args.processes else f"{script_name()}:{factory.__name__}"  # a worker imports it
     config = uvicorn.Config(
         where,
@@ -191,7 +222,7 @@ def run(strategy, args, settings, factory):
     socket = config.bind_socket()
     if args.processes:  # every worker's GET /stats answers for all of them (serving/totals.py)
         os.environ[totals.SHARED_ENV] = tempfile.mkdtemp(prefix="totals-")
-    lifecycle.announce(strategy, args, settings)
+    lifecycle.announce(strategy(args), args, settings(args))
     if args.processes:
         Multiprocess(config, sockets=[socket]).run()
     else:  # in the loop a stop signal stops first, so that nothing in it starts a process while they are stopped

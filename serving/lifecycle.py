@@ -35,11 +35,16 @@ def announce(strategy, args, settings):
     )
 
 
+def cannot_listen(strategy, args, error):
+    """The one line a server says when it cannot have its port (taken, say: `error` is the OSError), status 1."""
+    fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+
+
 def check_port(strategy, args):
     """Fail in one line now if the port is taken, before starting what would be stopped again at once."""
     error = bind_error(args.port, args.host)
     if error:
-        fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+        cannot_listen(strategy, args, error)
 
 
 def own_tmpdir():

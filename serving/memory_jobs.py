@@ -49,7 +49,7 @@ class JobBook:
         if error is None:
             job.update(computed, status="done")
         else:
-            job.update(status="failed", error=f"{type(error).__name__}: {getattr(error, 'log_message', error)}")
+            job.update(status="failed", error=f"{type(error).__name__}: {error}")
         job["done_at"] = round(time.time(), 4)  # epoch seconds, as Celery's date_done
         with self.lock:
             self.expiry.append((time.monotonic() + self.ttl_s, job["id"]))

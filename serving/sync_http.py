@@ -4,7 +4,16 @@ import http.server
 import json
 
 from . import lifecycle
-from .contract import BadRequest, health, method_not_allowed, no_jobs, parse_n, task_response
+from .contract import (
+    Problem,
+    TaskFailed,
+    health,
+    method_not_allowed,
+    no_jobs,
+    no_such_path,
+    parse_n,
+    task_response,
+)
 from .totals import TaskTotals
 
 
@@ -15,39 +24,53 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
     timeout = 5  # seconds a client may stall while sending: one slow client holds a one-thread server this long
 
     def do_GET(self):
-        path, _, query = self.path.partition("?")
-        if path == "/health":
-            return self.send_json(200, health())
-        if path == "/stats":
-            return self.send_json(200, self.totals.snapshot())
-        if path == "/jobs" or path.startswith("/jobs/"):
-            return self.send_json(404, {"error": no_jobs(self.strategy)})
-        if path != "/":
-            return self.send_json(404, {"error": f"no such path: {path[:80]}"})
-        try:
-            n = parse_n(query, self.kind)
-        except BadRequest as error:
-            return self.send_json(400, {"error": str(error)})
-        try:
-            computed = self.compute(n)
-        except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
-            self.totals.add(None)
-            return self.send_json(500, {"error": f"the task raised {type(error).__name__}: {error}"})
-        self.totals.add(computed)
-        self.send_json(200, task_response(self.strategy, self.task, n, computed))
+        self.answering(self.get)
 
     do_HEAD = do_GET
 
     def do_POST(self):
-        if self.path.partition("?")[0] == "/jobs":
-            return self.send_json(405, {"error": no_jobs(self.strategy)})
-        self.send_json(405, {"error": method_not_allowed(self.command)})
+        self.answering(self.post)
 
-    def send_json(self, status, body):
+    def get(self):
+        path, _, query = self.path.partition("?")
+        if path == "/health":
+            return health()
+        if path == "/stats":
+            return self.totals.snapshot()
+        if path == "/jobs" or path.startswith("/jobs/"):
+            raise no_jobs(self.strategy, self.command)
+        if path != "/":
+            raise no_such_path(path)
+        n = parse_n(query, self.kind)
+        try:
+            computed = self.compute(n)
+        except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
+            self.totals.add(None)
+            raise TaskFailed(error) from None
+        self.totals.add(computed)
+        return task_response(self.strategy, self.task, n, computed)
+
+    def post(self):
+        if self.path.partition("?")[0] == "/jobs":
+            raise no_jobs(self.strategy, self.command)
+        raise method_not_allowed(self.command)
+
+    def answering(self, method):
+        """method()'s answer, a 200; or the Problem it raised, answered as the contract says (the one place)."""
+        try:
+            body = method()
+        except Problem as problem:
+            status, headers, body = problem.answer()
+            return self.send_json(status, body, headers)
+        self.send_json(200, body)
+
+    def send_json(self, status, body, headers=None):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -62,8 +85,11 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
     def __getattr__(self, name):
         # Every other method, even one HTTP does not know, gets 405 (http.server would say 501), as on Tornado.
         if name.startswith("do_"):
-            return lambda: self.send_json(405, {"error": method_not_allowed(self.command)})
+            return lambda: self.answering(self.not_allowed)
         raise AttributeError(name)
+
+    def not_allowed(self):
+        raise method_not_allowed(self.command)
 
     def log_message(self, format, *args):
         pass  # no access log, as on the Tornado servers
@@ -75,7 +101,7 @@ def serve_sync(server_class, handler_class, args, settings):
     try:
         server = server_class((args.host, args.port), handler_class)
     except OSError as error:
-        lifecycle.fail(f"{handler_class.strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+        lifecycle.cannot_listen(handler_class.strategy, args, error)
     with server:
         lifecycle.announce(handler_class.strategy, args, settings)
         server.serve_forever()

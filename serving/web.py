@@ -9,8 +9,19 @@ import tornado.web
 from tornado import httputil
 
 from . import lifecycle
-from .contract import BadRequest, Unavailable, health, method_not_allowed, no_jobs, parse_n, task_response
+from .contract import (
+    Problem,
+    TaskFailed,
+    health,
+    method_not_allowed,
+    no_jobs,
+    no_such_job,
+    no_such_path,
+    parse_n,
+    task_response,
+)
 from .memory_jobs import MemoryJobs
+from .pending import PendingLimit
 from .totals import TaskTotals
 
 
@@ -23,26 +34,30 @@ class JsonHandler(tornado.web.RequestHandler):
         self.strategy, self.task, self.kind = strategy, task, kind
 
     def task_size(self):
-        """n from the query, or a 400 that says what is wrong with it."""
-        try:
-            return parse_n(self.request.query, self.kind)
-        except BadRequest as error:
-            raise tornado.web.HTTPError(400, reason="Bad Request", log_message=str(error)) from None
+        """n from the query, or BadRequest (a 400) that says what is wrong with it."""
+        return parse_n(self.request.query, self.kind)
 
     def compute_etag(self):
         return None  # every answer is fresh
 
+    def send_error(self, status_code=500, **kwargs):
+        # The one place a Problem becomes its answer: its status here, its headers and body in write_error.
+        problem = kwargs.get("exc_info", (None, None))[1]
+        super().send_error(problem.status if isinstance(problem, Problem) else status_code, **kwargs)
+
     def write_error(self, status_code, **kwargs):
-        if status_code == 503:
-            self.set_header("Retry-After", "1")
-        error = kwargs.get("exc_info", (None, None))[1]
-        message = getattr(error, "log_message", None)
-        if status_code == 405 and not message:
-            message = method_not_allowed(self.request.method, self.allowed)
-        self.finish({"error": message or self._reason})
+        problem = kwargs.get("exc_info", (None, None))[1]
+        if status_code == 405 and not isinstance(problem, Problem):  # Tornado's, for a method the handler has not
+            problem = method_not_allowed(self.request.method, self.allowed)
+        elif not isinstance(problem, Problem):  # Tornado's own error, or a crash (a 500): what Tornado says of it
+            problem = Problem(getattr(problem, "log_message", None) or self._reason, status_code)
+        _, headers, body = problem.answer()  # its status: send_error's
+        for name, value in headers.items():
+            self.set_header(name, value)
+        self.finish(body)
 
     def log_exception(self, typ, value, tb):
-        if not isinstance(value, tornado.web.HTTPError):  # the client's mistakes are answered, not logged
+        if not isinstance(value, Problem | tornado.web.HTTPError):  # the client's mistakes are answered, not logged
             super().log_exception(typ, value, tb)
 
 
@@ -60,12 +75,10 @@ class TaskHandler(JsonHandler):
             computed = await self.running
         except asyncio.CancelledError:
             return  # the client has gone (on_connection_close): nobody to answer
-        except tornado.web.HTTPError:
+        except Problem:
             raise
-        except Unavailable as error:
-            raise tornado.web.HTTPError(503, log_message=str(error)) from None
         except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
-            raise tornado.web.HTTPError(500, log_message=f"the task raised {type(error).__name__}: {error}") from None
+            raise TaskFailed(error) from None
         self.write(task_response(self.strategy, self.task, n, computed))
 
     head = get  # Tornado sends the headers only for HEAD
@@ -99,7 +112,7 @@ class StatsHandler(JsonHandler):
 
 class NotFoundHandler(JsonHandler):
     def prepare(self):
-        raise tornado.web.HTTPError(404, log_message=f"no such path: {self.request.path[:80]}")
+        raise no_such_path(self.request.path)
 
 
 class JobsBase(JsonHandler):
@@ -112,8 +125,7 @@ class JobsBase(JsonHandler):
 
     def prepare(self):
         if self.jobs is None:
-            status = 405 if self.request.method == "POST" else 404
-            raise tornado.web.HTTPError(status, log_message=no_jobs(self.strategy))
+            raise no_jobs(self.strategy, self.request.method)
 
 
 class JobsHandler(JobsBase):
@@ -123,10 +135,7 @@ class JobsHandler(JobsBase):
     allowed = "POST (or GET for the counts)"
 
     async def post(self):
-        try:
-            job_id = await self.jobs.submit(self.task_size())
-        except Unavailable as error:
-            raise tornado.web.HTTPError(503, log_message=str(error)) from None
+        job_id = await self.jobs.submit(self.task_size())
         self.set_status(202)
         self.set_header("Location", f"/jobs/{job_id}")
         self.write({"id": job_id, "status": "queued", "url": f"/jobs/{job_id}"})
@@ -143,11 +152,7 @@ class JobHandler(JobsBase):
     async def get(self, job_id):
         job = await self.jobs.get(job_id)
         if job is None:
-            raise tornado.web.HTTPError(
-                404,
-                log_message=f"no such job: {job_id[:80]} (or it finished over "
-                f"{self.jobs.ttl_s:g} s ago and was forgotten)",
-            )
+            raise no_such_job(job_id, self.jobs.ttl_s)
         if "result" in job:
             job = {**task_response(self.strategy, self.task, job["n"], job), **job}
         self.write(job)
@@ -172,18 +177,12 @@ def make_app(strategy, task, compute, totals, jobs=None):
 
 
 def limit_pending(compute, max_pending):
-    """compute(), but answering 503 at once instead of queuing while max_pending tasks are unfinished."""
-    pending = 0
+    """compute(), but Unavailable (a 503) at once instead of queuing while max_pending tasks are unfinished."""
+    limit = PendingLimit(max_pending)
 
     async def limited(n):
-        nonlocal pending
-        if pending >= max_pending:
-            raise tornado.web.HTTPError(503, log_message=f"{pending} tasks are pending already: try again later")
-        pending += 1
-        try:
+        with limit.one_more():
             return await compute(n)
-        finally:
-            pending -= 1
 
     return limited
 
@@ -209,7 +208,7 @@ async def serve(strategy, compute, args, settings, job_slots=None, jobs=None, co
             args.port, args.host, idle_connection_timeout=10, body_timeout=10, reuse_port=copy
         )
     except OSError as error:
-        lifecycle.fail(f"{strategy}: cannot listen on {args.host}:{args.port}: {error.strerror}")
+        lifecycle.cannot_listen(strategy, args, error)
     if not copy:
         lifecycle.announce(strategy, args, settings)
     await asyncio.Event().wait()
