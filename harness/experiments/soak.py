@@ -12,7 +12,6 @@ left anything behind.
 """
 
 import datetime
-import json
 import os
 import random
 import signal
@@ -25,12 +24,14 @@ import numpy
 from tabulate import tabulate
 
 import tasks
+from harness.block_results import SoakResults
 from harness.cli import OneLineParser, runnable, server_list
 from harness.instruments.measure import tree_figures, wait_until_idle
 from harness.instruments.provenance import environment
 from harness.instruments.verify import prime_count
 from harness.load import siege
 from harness.network import HOST, request
+from harness.results_file import record_of, write
 from harness.server_process import ServerProcess
 from harness.servers import ROOT, SERVERS
 from processes import free_port, on_stop_signals
@@ -199,24 +200,26 @@ HEADERS = [
 
 
 def table(results):
+    """The soak's table, a row per server (block_results.SoakRun)."""
+
     def rest(before_after, peak):
         return f"{before_after[0]} → {before_after[1]} ({peak})"
 
     rows = [
         [
-            r["server"],
-            r["minutes"],
-            f"{r['checked']} ({r['wrong']})",
-            f"{r['bad_requests']} ({r['bad_wrong']})",
-            r["siege_availability"],
-            r["gave_up"],
-            r["workers_killed"],
-            rest(r["pss_mb_at_rest"], r["pss_mb_max"]),
-            r["pss_floor_slope_mb_per_min"],
-            rest(r["fds_at_rest"], r["fds_max"]),
-            r["fds_floor_slope_per_min"],
-            " → ".join(map(str, r["processes_at_rest"])),
-            "yes" if r["clean_stop"] else "NO",
+            r.server,
+            r.minutes,
+            f"{r.checked} ({r.wrong})",
+            f"{r.bad_requests} ({r.bad_wrong})",
+            r.siege_availability,
+            r.gave_up,
+            r.workers_killed,
+            rest(r.pss_mb_at_rest, r.pss_mb_max),
+            r.pss_floor_slope_mb_per_min,
+            rest(r.fds_at_rest, r.fds_max),
+            r.fds_floor_slope_per_min,
+            " → ".join(map(str, r.processes_at_rest)),
+            "yes" if r.clean_stop else "NO",
         ]
         for r in results
     ]
@@ -255,13 +258,12 @@ def main(argv=None):
         )
     for soak in soaks:
         soak.clean_stop = soak.process.stop()
-    results = [soak.result() for soak in soaks]
+    raw = {"environment": env, "minutes": args.minutes, "runs": [soak.result() for soak in soaks]}
+    saved = record_of(raw, SoakResults, "the soak's results")
     out = args.out / ("soak-" + datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
-    out.mkdir(parents=True)
-    saved = {"environment": env, "minutes": args.minutes, "runs": results}
-    (out / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
-    print(f"\n{table(results)}\n\nResults in {out}/")
-    bad = [r["server"] for r in results if r["wrong"] or r["bad_wrong"] or not r["clean_stop"]]
+    write(out / "results.json", saved)
+    print(f"\n{table(saved.runs)}\n\nResults in {out}/")
+    bad = [r.server for r in saved.runs if r.wrong or r.bad_wrong or not r.clean_stop]
     return 1 if bad or stop.is_set() else 0
 
 

@@ -10,7 +10,6 @@ it has computed it, so that a job run twice is seen twice.
 """
 
 import collections
-import json
 import os
 import signal
 import statistics
@@ -22,12 +21,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from harness.block_results import ClusterResults
 from harness.cli import OneLineParser
 from harness.hosts.namespaces import Hosts, Loopback, is_root
 from harness.instruments.measure import percentiles
 from harness.instruments.provenance import environment
 from harness.load import openloop
 from harness.network import request
+from harness.results_file import record_of, write
 from harness.servers import ROOT
 from processes import free_port
 
@@ -573,7 +574,7 @@ def main(argv=None):
         "open": open_runs,
         "runs": runs,
     }
-    (out / "results.json").write_text(json.dumps(saved, indent=2) + "\n")
+    write(out / "results.json", record_of(saved, ClusterResults, "the hosts' results"))
     text = open_table(open_runs) + "\n\n" + table(runs)
     print(text)
     return 0
