@@ -5,6 +5,7 @@ test's count and time. Each is a results.json, read and written by harness/resul
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from harness.hosts.measured import OPEN_RATE, OPEN_S
 from harness.record import Record
 from harness.suite_results import Environment
 
@@ -55,8 +56,8 @@ class ClusterLoad(Record):
     fault_at_s: float
     follow_s: float
     short_s: float = None
-    open_rate: float = 10  # not in older results: the open loop's constants then (cluster.OPEN_RATE, OPEN_S)
-    open_s: float = 20
+    open_rate: float = OPEN_RATE  # not in older results: the open loop's constants then
+    open_s: float = OPEN_S
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import marked_environment, named, wait_for
 
-from harness.hosts import cluster
+from harness.hosts import engines, faults, measured
 from harness.hosts.namespaces import Hosts, is_root, namespaces, remove_leftovers
 from harness.instruments.verify import prime_count
 from harness.load import openloop
@@ -87,11 +87,11 @@ def test_the_open_loop_driver_runs_on_the_client_host_and_its_cpu_is_counted_per
 def test_a_celery_worker_host_cut_off_and_restored_loses_no_job(hosts, tmp_path):
     broker = hosts.addresses["broker"]
     url = f"redis://{broker}:6379/0"
-    hosts.start("broker", cluster.redis(hosts, str(tmp_path)), stdout=subprocess.DEVNULL)
+    hosts.start("broker", engines.redis(hosts, str(tmp_path)), stdout=subprocess.DEVNULL)
     workers = {
         name: hosts.start(
             name,
-            cluster.celery_worker(hosts, name),
+            engines.celery_worker(hosts, name),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -139,14 +139,14 @@ def test_a_dask_worker_host_killed_mid_task_has_its_task_rerun_elsewhere(hosts, 
     scheduler = f"tcp://{broker}:8786"
     hosts.start(
         "broker",
-        cluster.dask_scheduler(hosts, str(tmp_path)),
+        engines.dask_scheduler(hosts, str(tmp_path)),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     workers = {
         name: hosts.start(
-            name, cluster.dask_worker(hosts, name), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            name, engines.dask_worker(hosts, name), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         for name in ("worker1", "worker2")
     }
@@ -198,17 +198,17 @@ def test_what_a_sigkilled_run_left_is_removed_by_the_next():
 
 
 def test_the_fault_tables_figures_from_known_jobs(tmp_path):
-    """Run.figures on jobs whose times are known: four done each second, none from 10 s to 14 s, one lost, one
+    """measured.figures on jobs whose times are known: four done each second, none from 10 s to 14 s, one lost, one
     still running, one whose n was marked twice."""
-    run = cluster.Run(cluster.ENGINES["celery"], cluster.FAULTS[0], str(tmp_path))
-    epoch, jobs = 1000.0, {}
-    for second in range(cluster.RUN_S):
+    assert faults.FAULTS[0].steps[1] == (measured.FAULT_AT_S, "cut", "worker1"), "the fault at 10 s"
+    record, epoch, jobs = measured.Record(), 1000.0, {}
+    for second in range(measured.RUN_S):
         for k in range(4 if not 10 <= second < 15 else 0):
             jobs[f"{second}-{k}"] = {"status": "done", "done_at": epoch + second + 0.1 * k}
     jobs["lost"], jobs["late"] = {"status": "lost"}, {"status": "running"}
-    run.accepted = {job: cluster.N_JOB + number for number, job in enumerate(jobs)}
-    (tmp_path / "marks").write_text(f"{cluster.N_JOB}\n{cluster.N_JOB + 1}\n{cluster.N_JOB}\n")
-    found = run.figures(jobs, epoch)
+    record.accepted = {job: measured.N_JOB + number for number, job in enumerate(jobs)}
+    (tmp_path / "marks").write_text(f"{measured.N_JOB}\n{measured.N_JOB + 1}\n{measured.N_JOB}\n")
+    found = measured.figures(record, jobs, epoch, tmp_path / "marks")
     assert (found["done"], found["lost"], found["unfinished"], found["ran_twice"]) == (len(jobs) - 2, 1, 1, 1)
     # 12 jobs in 3 s before; from 10 s: 0, 0, 0, 4 (13-15 s), 8 (14-16 s), 12 (15-17 s): the 3 s from 15 s on
     # are the first at that rate again, so it is back by their end, at 18 s: 8 s after the fault.

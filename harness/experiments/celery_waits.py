@@ -104,7 +104,8 @@ async def measure(one, users, seconds):
     }
 
 
-async def main(users, seconds, rounds):
+async def compare(users, seconds, rounds):
+    """Each way measured `rounds` times, interleaved, `users` tasks in flight for `seconds`: the table printed."""
     url = celery_client.start_embedded(cpu_count())
     celery_client.use(url)
     sender = ThreadPoolExecutor(1)
@@ -130,12 +131,17 @@ async def main(users, seconds, rounds):
         print(f"{name:20}" + "".join(cells))
 
 
-if __name__ == "__main__":
+def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=25, help="tasks in flight (default 25)")
     parser.add_argument("--seconds", type=float, default=10, help="per way and round (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    args = parser.parse_args()
-    if not 1 <= args.users <= 500 or not 0 < args.seconds <= 600 or not 1 <= args.rounds <= 20:
+    options = parser.parse_args(argv)
+    users, seconds, rounds = options.users, options.seconds, options.rounds
+    if not 1 <= users <= 500 or not 0 < seconds <= 600 or not 1 <= rounds <= 20:
         parser.error("--users from 1 to 500, --seconds above 0 and at most 600, --rounds from 1 to 20")
-    lifecycle.run_until_stopped(lambda: asyncio.run(main(args.users, args.seconds, args.rounds)))
+    lifecycle.run_until_stopped(lambda: asyncio.run(compare(users, seconds, rounds)))
+
+
+if __name__ == "__main__":
+    main()

@@ -40,19 +40,18 @@ def spread(values, digits=2):
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
-def main(argv=None):
-    parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--free-threaded", required=True, help="the free-threaded interpreter")
-    parser.add_argument("--gil", required=True, help="its twin with the GIL: same source and flags")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    args = parser.parse_args(argv)
-    if not 1 <= args.rounds <= 50:
-        parser.error("--rounds must be from 1 to 50")
+def interleaved(free_threaded, gil, count):
+    """`count` rounds, each measuring the free-threaded interpreter, then its twin with the GIL."""
     rounds = []
-    for round_ in range(args.rounds):
-        rounds.append({"free": measure(args.free_threaded), "gil": measure(args.gil)})
-        print(f"gil_cost: round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
-    print(f"{args.rounds} interleaved rounds; median (range) of each round's figure")
+    for round_ in range(count):
+        rounds.append({"free": measure(free_threaded), "gil": measure(gil)})
+        print(f"gil_cost: round {round_ + 1} of {count} done", file=sys.stderr, flush=True)
+    return rounds
+
+
+def report(rounds):
+    """The rounds' figures, each a median (range) of the rounds'."""
+    print(f"{len(rounds)} interleaved rounds; median (range) of each round's figure")
     print(f"{'kind':6} {'T1 GIL ms':>20} {'T1 free-threaded ms':>22} {'free-threaded ÷ GIL':>22}")
     for kind, _n in KINDS.items():
         gil = [r["gil"][kind] * 1000 for r in rounds]
@@ -64,6 +63,17 @@ def main(argv=None):
         f"{spread([r['gil']['two_threads_cores'] for r in rounds])}, free-threaded "
         f"{spread([r['free']['two_threads_cores'] for r in rounds])}"
     )
+
+
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--free-threaded", required=True, help="the free-threaded interpreter")
+    parser.add_argument("--gil", required=True, help="its twin with the GIL: same source and flags")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    options = parser.parse_args(argv)
+    if not 1 <= options.rounds <= 50:
+        parser.error("--rounds must be from 1 to 50")
+    report(interleaved(options.free_threaded, options.gil, options.rounds))
     return 0
 
 

@@ -226,20 +226,10 @@ def table(results):
     return tabulate(rows, HEADERS, "rst")
 
 
-def main(argv=None):
-    parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10, help="how long each server is soaked (default 10)")
-    parser.add_argument("--servers", type=server_list, default=list(SERVERS), help="as run_all.py's (default all)")
-    parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results go (default results/)")
-    args = parser.parse_args(argv)
-    if not 0.1 <= args.minutes <= 120:
-        parser.error("--minutes must be from 0.1 to 120")
-    args.servers = runnable(args.servers, "soak")
-    stop = threading.Event()
-    on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
-    env = environment({})
-    soaks = [Soak(server, args.minutes * 60, stop) for server in args.servers]
-    print(f"Soaking {len(soaks)} servers side by side for {args.minutes:g} min...", flush=True)
+def soak_side_by_side(servers, seconds, stop):
+    """Each of `servers` soaked for `seconds` beside the others (until `stop` is set), its progress printed each
+    minute, then stopped: each one's result."""
+    soaks = [Soak(server, seconds, stop) for server in servers]
     threads = [threading.Thread(target=soak.run, daemon=True) for soak in soaks]
     for thread in threads:
         thread.start()
@@ -258,11 +248,36 @@ def main(argv=None):
         )
     for soak in soaks:
         soak.clean_stop = soak.process.stop()
-    raw = {"environment": env, "minutes": args.minutes, "runs": [soak.result() for soak in soaks]}
-    saved = record_of(raw, SoakResults, "the soak's results")
-    out = args.out / ("soak-" + datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
-    write(out / "results.json", saved)
-    print(f"\n{table(saved.runs)}\n\nResults in {out}/")
+    return [soak.result() for soak in soaks]
+
+
+def save(out, saved):
+    """results.json in a new folder under `out`, the one place the soak writes it (harness/results_file.py): the
+    folder, and the record saved."""
+    folder = out / ("soak-" + datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
+    folder.mkdir(parents=True)
+    results = record_of(saved, SoakResults, "the soak's results")
+    write(folder / "results.json", results)
+    return folder, results
+
+
+def main(argv=None):
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10, help="how long each server is soaked (default 10)")
+    parser.add_argument("--servers", type=server_list, default=list(SERVERS), help="as run_all.py's (default all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results go (default results/)")
+    options = parser.parse_args(argv)
+    minutes, out = options.minutes, options.out
+    if not 0.1 <= minutes <= 120:
+        parser.error("--minutes must be from 0.1 to 120")
+    servers = runnable(options.servers, "soak")
+    stop = threading.Event()
+    on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
+    env = environment({})
+    print(f"Soaking {len(servers)} servers side by side for {minutes:g} min...", flush=True)
+    results = soak_side_by_side(servers, minutes * 60, stop)
+    folder, saved = save(out, {"environment": env, "minutes": minutes, "runs": results})
+    print(f"\n{table(saved.runs)}\n\nResults in {folder}/")
     bad = [r.server for r in saved.runs if r.wrong or r.bad_wrong or not r.clean_stop]
     return 1 if bad or stop.is_set() else 0
 

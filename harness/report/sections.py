@@ -7,7 +7,7 @@ import textwrap
 
 from harness.block_results import ClusterResults, TimesResults
 from harness.experiments import soak
-from harness.hosts import cluster
+from harness.hosts import fault_table
 from harness.report import findings
 from harness.report.answer import answer as short_answer
 from harness.report.block_list import DOCS, NAMED, SAVED, saved_of
@@ -105,10 +105,9 @@ def section(block, saved, folder, document, draw=True):
     if block.kind == "cluster":
         return (
             stamp(env, block)
-            # cluster.py's tables read the JSON form until it is split (another change): the records, as saved
-            + cluster.describe(saved.to_json())
-            + cluster.open_table([run.to_json() for run in saved.open])
+            + fault_table.describe(saved)
+            + fault_table.open_table(saved.open)
             + "\n\n"
-            + cluster.table([run.to_json() for run in saved.runs])
+            + fault_table.table(saved.runs)
         )
     return stamp(env, block) + "::\n\n" + textwrap.indent(saved.output.rstrip(), "    ")
