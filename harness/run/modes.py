@@ -1,7 +1,7 @@
 """The load modes, as one table: what a mode's level is called and how it reads, how its runs are sized, run and
-reported. The suite (run_all.py, harness/run/bench.py), the tables and the charts (harness/report/render.py) read
-it; a new load mode is one entry in MODES, with its measured part (harness/run/drive.py) and its columns
-(harness/columns.py)."""
+reported. The suite (run_all.py, harness/run/bench.py), the tables and the charts (harness/report/tables.py and
+charts.py) read it; a new load mode is one entry in MODES, with its measured part (harness/run/drive.py) and its
+columns (harness/columns.py)."""
 
 import math
 from collections.abc import Callable
