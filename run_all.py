@@ -24,12 +24,13 @@ from harness.instruments.provenance import environment
 from harness.load import openloop
 from harness.network import HOST
 from harness.report.readme import holding
-from harness.report.render import environment_line, tables_rst
 from harness.report.results import save, update_readme
+from harness.report.tables import environment_line, tables_rst
 from harness.run.bench import bench_one, probe_floor, progress, time_kind
 from harness.run.modes import MODES
 from harness.server_process import ServerProcess
 from harness.servers import BACKEND, ROOT, SERVERS
+from harness.suite_results import Environment
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
@@ -246,7 +247,7 @@ def main(argv=None):
         env = environment(
             {task.kind: time_kind(task, args.n or task.spec().default_n) for task in args.tasks}, seed=args.seed
         )
-        print(environment_line(env), flush=True)
+        print(environment_line(Environment.from_json(env)), flush=True)
         floor_s = min(FLOOR_S, args.duration)  # as long as one run (at most FLOOR_S), the same instruments beside it
         print(f"Measuring the health probe's reference ({floor_s:g} s, every core busy, no server load)...", flush=True)
         env["probe_floor_ms"] = probe_floor(floor_s)

@@ -1,36 +1,34 @@
 """The columns of the results tables, per load mode, and the legends that say what they mean: data only (the
-load modes in harness/run/modes.py name theirs; harness/report/render.py draws the tables)."""
+load modes in harness/run/modes.py name theirs; harness/report/tables.py draws the tables). A column reads a run's
+fields (harness/suite_results.py: Run); a figure the run has not is None, a "–" in its cell."""
+
+from operator import attrgetter
 
 
-def _get(*path):
-    def get(run):
-        for key in path:
-            run = run.get(key) if isinstance(run, dict) else None
-        return run
-
-    return get
+def _get(path):
+    """A run's field, or a field of it: "health_ms.p99"."""
+    return attrgetter(path)
 
 
-def _ms(key):
+def _ms(name):
     """A run's figure in seconds, read in milliseconds."""
-    return lambda run: run[key] * 1000 if run.get(key) else None
+    return lambda run: getattr(run, name) * 1000 if getattr(run, name) else None
 
 
-def _pct(key):
+def _pct(name):
     """A run's share (0 to 1), read in percent."""
-    return lambda run: run[key] * 100 if run.get(key) is not None else None
+    return lambda run: getattr(run, name) * 100 if getattr(run, name) is not None else None
 
 
-def _latency(key, figure="latency_ms"):
-    """A percentile of a run's `figure`: the open loop's latencies in ms, the background submitter's 202s
-    ("accept_ms"), its jobs' submit-to-done seconds ("submit_to_done_s"); "> X" where it is only known as a bound
-    (it fell among failures, or jobs not done: censored)."""
+def _latency(point, figure="latency_ms"):
+    """A percentile (p50, p99_9, max) of a run's `figure`: the open loop's latencies in ms, the background
+    submitter's 202s ("accept_ms"), its jobs' submit-to-done seconds ("submit_to_done_s"); "> X" where it is only
+    known as a bound (it fell among failures, or jobs not done: censored)."""
 
     def get(run):
-        found = run.get(figure) or {}
-        if found.get(f"{key}_above") is not None:
-            return f"> {found[f'{key}_above']:.0f}"
-        return found.get(key)
+        found = getattr(run, figure)
+        above = None if point == "max" else getattr(found, f"{point}_above")  # max has no bound: None then
+        return f"> {above:.0f}" if above is not None else getattr(found, point)
 
     return get
 
@@ -38,17 +36,17 @@ def _latency(key, figure="latency_ms"):
 def steps_text(run):
     """The rates a search tried: ✓ within the SLO, ✗ not; ! the step's send lag made it invalid."""
     return " ".join(
-        f"{step['rate']:g}{'✓' if step['passed'] else '✗'}{'!' if step.get('valid') is False else ''}"
-        for step in run.get("steps", [])
-        if not step.get("confirming")
+        f"{step.rate:g}{'✓' if step.passed else '✗'}{'!' if step.valid is False else ''}"
+        for step in run.steps
+        if not step.confirming
     )
 
 
 def confirmed_text(run):
-    step = next((step for step in run.get("steps", []) if step.get("confirming")), None)
+    step = next((step for step in run.steps if step.confirming), None)
     if step is None:
         return None
-    return f"{'✓' if step['passed'] else '✗'}{'!' if step.get('valid') is False else ''} {step.get('ok') or 0} answers"
+    return f"{'✓' if step.passed else '✗'}{'!' if step.valid is False else ''} {step.ok or 0} answers"
 
 
 POOLED = "pooled"  # a latency percentile: with --repeat, of the rounds' histograms merged (report.median_run)
@@ -60,9 +58,9 @@ CLOSED_COLUMNS = [
     ("Mean s", _get("response_time_s"), 2, False),
     ("p50 ms", _latency("p50"), 0, POOLED),
     ("p99 ms", _latency("p99"), 0, POOLED),
-    ("Health p50 ms", _get("health_ms", "p50"), 1, False),
-    ("Health p99 ms", _get("health_ms", "p99"), 1, True),
-    ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
+    ("Health p50 ms", _get("health_ms.p50"), 1, False),
+    ("Health p99 ms", _get("health_ms.p99"), 1, True),
+    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False),
     ("CPU s", _get("cpu_s"), 1, False),
     ("T1 now ms", _ms("task_s"), 1, False),
@@ -79,11 +77,11 @@ OPEN_COLUMNS = [
     ("p50 ms", _latency("p50"), 0, POOLED),
     ("p90 ms", _latency("p90"), 0, POOLED),
     ("p99 ms", _latency("p99"), 0, POOLED),
-    ("p99.9 ms", _latency("p99.9"), 0, POOLED),
+    ("p99.9 ms", _latency("p99_9"), 0, POOLED),
     ("max ms", _latency("max"), 0, POOLED),
-    ("Send lag p99 ms", _get("send_lag_ms", "p99"), 1, False),
-    ("Health p99 ms", _get("health_ms", "p99"), 1, True),
-    ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
+    ("Send lag p99 ms", _get("send_lag_ms.p99"), 1, False),
+    ("Health p99 ms", _get("health_ms.p99"), 1, True),
+    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False),
     ("CPU s", _get("cpu_s"), 1, False),
     ("T1 now ms", _ms("task_s"), 1, False),
@@ -96,8 +94,8 @@ CAPACITY_COLUMNS = [
     ("÷ CPUs / T1", _get("ratio"), 2, True),
     ("T1 during ms", _ms("t1_during_s"), 0, False),
     ("Confirmed", confirmed_text, None, False),
-    ("p99 ms there", _get("at_capacity", "p99_ms"), 0, False),
-    ("Health p99 ms there", _get("at_capacity", "health_p99_ms"), 1, False),
+    ("p99 ms there", _get("at_capacity.p99_ms"), 0, False),
+    ("Health p99 ms there", _get("at_capacity.health_p99_ms"), 1, False),
     ("Rates tried (round 1)", steps_text, None, False),
 ]
 
@@ -116,8 +114,8 @@ BACKGROUND_COLUMNS = [
     ("Failed", _get("failed"), 0, False),
     ("Lost", _get("lost"), 0, True),
     ("Unreachable", _get("unreachable"), 0, False),
-    ("Health p99 ms", _get("health_ms", "p99"), 1, True),
-    ("Unavail. %", _get("health_ms", "unavailable_pct"), 1, False),
+    ("Health p99 ms", _get("health_ms.p99"), 1, True),
+    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
 ]
 
 # What the columns mean, under the tables: each mode names the parts its tables need; a part shared by several

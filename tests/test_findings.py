@@ -1,31 +1,49 @@
 """The findings under the tables and the short answer are said by rules from the results: checked on runs whose
 figures are known."""
 
-from harness.report import findings
+from dataclasses import replace
+
+from harness.block_results import ClusterLoad, ClusterResults, FaultRun
+from harness.report import answer, findings
+from harness.suite_results import Environment, Health, Run, SuiteResults, TaskKind
 
 
 def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", free_threaded=False, pss=50.0):
-    return {
-        "server": server,
-        "strategy": strategy or server.split(" ")[0],
-        "task": task,
-        "mode": "closed",
-        "concurrency": 25,
-        "measured": True,
-        "transaction_rate": rate,
-        "efficiency": efficiency,
-        "health_ms": {"p99": p99, "unavailable_pct": down},
-        "peak_pss_mb": pss,
-        "free_threaded": free_threaded,
-    }
+    return Run(
+        server=server,
+        strategy=strategy or server.split(" ")[0],
+        task=task,
+        mode="closed",
+        concurrency=25,
+        measured=True,
+        transaction_rate=rate,
+        efficiency=efficiency,
+        health_ms=Health(p99=p99, unavailable_pct=down),
+        peak_pss_mb=pss,
+        free_threaded=free_threaded,
+    )
 
 
-ENV = {
-    "tasks": {
-        "cpu": {"t1_s": 0.08, "t1_s_end": 0.08, "waits": False},
-        "sleep": {"t1_s": 0.1, "t1_s_end": 0.1, "waits": True},
-    }
-}
+ENV = Environment(
+    cpu="a test CPU",
+    cpu_count=2,
+    os="Linux",
+    python="3.11.7",
+    commit="0" * 40,
+    started="2026-12-01T00:00:00+00:00",
+    tasks={
+        "cpu": TaskKind(n=140_000, t1_s=0.08, t1_s_end=0.08, waits=False),
+        "sleep": TaskKind(n=100, t1_s=0.1, t1_s_end=0.1, waits=True),
+    },
+)
+
+
+def cluster_of(*runs):
+    """The hosts' results of these fault runs."""
+    load = ClusterLoad(rate=4, run_s=40, users=2, fault_at_s=10, follow_s=60)
+    return ClusterResults(environment=ENV, load=load, runs=[FaultRun(**found) for found in runs])
+
+
 CPU = [
     run("1_sync", 12.0, 0.48, down=60.0, p99=5000.0),
     run("4_async_processexecutor", 24.0, 0.96),
@@ -37,8 +55,8 @@ CPU = [
 
 def test_the_first_does_the_most_tasks_and_keeps_health_answered_and_its_ties_are_said():
     _order, first, tied, _share = findings.ranked(CPU)
-    assert first["strategy"] == "4_async_processexecutor" and not first["free_threaded"], "the twin is not ranked"
-    assert [r["server"] for r in tied] == ["7_async_interpreterpool"], "23.5 is within 5 % of 24.0"
+    assert first.strategy == "4_async_processexecutor" and not first.free_threaded, "the twin is not ranked"
+    assert [r.server for r in tied] == ["7_async_interpreterpool"], "23.5 is within 5 % of 24.0"
     text = " ".join(findings.findings(CPU).split())
     assert "as fast within 5 % (not told apart), in more memory: 7_async_interpreterpool (23.50, 60 MB)" in text
     assert "1_sync 0.50×" in text and "(free-threaded) 0.58×" in text, "against the pool with the GIL"
@@ -46,21 +64,21 @@ def test_the_first_does_the_most_tasks_and_keeps_health_answered_and_its_ties_ar
 
 
 def test_of_rows_as_fast_the_first_is_the_one_in_the_least_memory():
-    assert findings.ranked(CPU)[1]["server"] == "4_async_processexecutor"
-    small = [dict(r, peak_pss_mb=20.0) if r["server"] == "7_async_interpreterpool" else r for r in CPU]
-    assert findings.ranked(small)[1]["server"] == "7_async_interpreterpool", "23.5 against 24.0: as fast, smaller"
+    assert findings.ranked(CPU)[1].server == "4_async_processexecutor"
+    small = [replace(r, peak_pss_mb=20.0) if r.server == "7_async_interpreterpool" else r for r in CPU]
+    assert findings.ranked(small)[1].server == "7_async_interpreterpool", "23.5 against 24.0: as fast, smaller"
 
 
 def test_a_short_run_widens_what_cannot_be_told_apart():
-    counted = [dict(r, transactions=100) for r in CPU]  # 1 / sqrt(100): 10 %
+    counted = [replace(r, transactions=100) for r in CPU]  # 1 / sqrt(100): 10 %
     assert findings.ranked(counted)[3] == 0.1 and findings.ranked(CPU)[3] == findings.NOISE
     slower = counted + [run("6_async_celery", 22.0, 0.9, pss=40.0)]  # 8 % slower than 24.0: within 10 %
-    assert findings.ranked(slower)[1]["strategy"] == "6_async_celery", "as fast, in less memory"
+    assert findings.ranked(slower)[1].strategy == "6_async_celery", "as fast, in less memory"
 
 
 def test_a_row_whose_health_went_unanswered_is_not_first_however_fast():
     fast_but_down = CPU + [run("2_async --processes", 25.0, 0.95, down=12.0)]
-    assert findings.ranked(fast_but_down)[1]["strategy"] == "4_async_processexecutor"
+    assert findings.ranked(fast_but_down)[1].strategy == "4_async_processexecutor"
 
 
 def test_a_pool_sized_for_the_users_stands_for_its_strategy():
@@ -71,7 +89,7 @@ def test_a_pool_sized_for_the_users_stands_for_its_strategy():
         run("2_async", 9.0, 0.04, down=90.0, task="sleep"),
     ]
     best = findings.best_per_strategy(sleep)
-    assert [r["server"] for r in best] == [
+    assert [r.server for r in best] == [
         "4_async_processexecutor --workers 25",
         "3_async_threadexecutor --workers 25",
         "2_async",
@@ -88,7 +106,7 @@ def test_a_pool_sized_for_the_users_stands_for_its_strategy():
         )
     ]
     assert findings.unsized(twin[-1]) == "3_async_threadexecutor (free-threaded)", "the twin keeps its build"
-    assert [r["server"] for r in findings.best_per_strategy(twin)][:3] == [
+    assert [r.server for r in findings.best_per_strategy(twin)][:3] == [
         "4_async_processexecutor --workers 25",
         "3_async_threadexecutor --workers 25 (free-threaded)",
         "3_async_threadexecutor --workers 25",
@@ -102,14 +120,14 @@ def test_a_pool_sized_for_the_users_stands_for_its_strategy():
 
 
 def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_behind_them():
-    kinds = {"environment": ENV, "runs": CPU}
-    cluster = {
-        "runs": [
+    kinds = SuiteResults(environment=ENV, runs=CPU)
+    cluster = cluster_of(
+        *[
             {"engine": engine, "fault": "the web host killed, restarted 2 s later", "accepted": 160, "lost": lost}
             for engine, lost in (("6_async_celery", 0), ("5_async_dask", 12))
         ]
-    }
-    table = findings.answer(kinds, cluster)
+    )
+    table = answer.answer(kinds, cluster)
     row = table.split("* - Pure-Python CPU")[1].split("* -")[0]
     assert "**4_async_processexecutor**: 1.00× the process pool" in row and "free-threaded" not in row, (
         "the free-threaded twin is another build of a strategy, not one to choose here"
@@ -133,7 +151,7 @@ def test_a_row_that_cannot_do_the_work_is_not_recommended_for_it():
         run("3_async_threadexecutor --workers 25", 235.0, 0.94, "3_async_threadexecutor", task="sleep", pss=22.0),
         run("4_async_processexecutor --workers 25", 234.0, 0.94, "4_async_processexecutor", task="sleep", pss=480.0),
     ]
-    table = findings.answer({"environment": ENV, "runs": sleep})
+    table = answer.answer(SuiteResults(environment=ENV, runs=sleep))
     row = table.split("* - A blocking call")[1].split("* -")[0]
     assert "**3_async_threadexecutor --workers 25**" in row and "--cooperative" not in row, (
         "the cooperative row awaits asyncio.sleep: it cannot make a blocking call"
@@ -143,31 +161,29 @@ def test_a_row_that_cannot_do_the_work_is_not_recommended_for_it():
 def test_a_table_without_a_process_pool_or_without_a_row_says_so_without_failing():
     alone = [
         run("3_async_threadexecutor", 12.0, 0.48),
-        dict(run("5_async_dask", 0, 0), measured=False, error="did not come up"),
+        replace(run("5_async_dask", 0, 0), measured=False, error="did not come up"),
     ]
     text = findings.findings(alone)
     assert "First: **3_async_threadexecutor**" in text and "process pool" not in text
     assert "Not measured: 5_async_dask (did not come up)" in text
-    assert "12.00 tasks/s" in findings.answer({"environment": ENV, "runs": alone})
-    assert findings.findings([dict(run("1_sync", 0, 0), measured=False)]).startswith("- Not measured")
+    assert "12.00 tasks/s" in answer.answer(SuiteResults(environment=ENV, runs=alone))
+    assert findings.findings([replace(run("1_sync", 0, 0), measured=False)]).startswith("- Not measured")
 
 
 def test_the_restart_row_compares_what_each_engine_lost_when_its_web_host_was_killed():
     def killed(engine, lost):
         return {"engine": engine, "fault": "the web host killed, restarted 2 s later", "accepted": 160, "lost": lost}
 
-    row = findings.restart_row({"runs": [killed("6_async_celery", 0), killed("5_async_dask", 12)]})
+    row = answer.restart_row(cluster_of(killed("6_async_celery", 0), killed("5_async_dask", 12)))
     assert "**6_async_celery**" in row[1] and "0 of 160" in row[1] and "5_async_dask: 12 of 160 lost" in row[3]
-    worse = findings.restart_row({"runs": [killed("6_async_celery", 20), killed("5_async_dask", 12)]})
+    worse = answer.restart_row(cluster_of(killed("6_async_celery", 20), killed("5_async_dask", 12)))
     assert worse[1] == "–" and "neither kept its jobs better" in worse[3]
     assert (
-        findings.restart_row(
-            {
-                "runs": [
-                    killed("6_async_celery", 0),
-                    {"engine": "5_async_dask", "fault": "the web host killed", "error": "x"},
-                ]
-            }
+        answer.restart_row(
+            cluster_of(
+                killed("6_async_celery", 0),
+                {"engine": "5_async_dask", "fault": "the web host killed", "error": "x"},
+            )
         )
         is None
     )

@@ -21,9 +21,10 @@ from harness.experiments import stall
 from harness.instruments import measure
 from harness.load import openloop
 from harness.network import HOST
-from harness.report import render as report
+from harness.report import charts, tables
 from harness.run import capacity
 from harness.servers import BACKEND, ROOT
+from harness.suite_results import Run
 from processes import port_is_free
 
 
@@ -220,22 +221,30 @@ def test_the_drivers_load_only_loopback_and_the_hosts_addresses(host, allowed):
     assert openloop.allowed_host(host) is allowed
 
 
+def record(fields):
+    """A run of the process pool's row, as the suite's results record it (suite_results.Run)."""
+    return Run.from_json(
+        {"server": "4_async_processexecutor", "strategy": "4_async_processexecutor", "task": "cpu", **fields}
+    )
+
+
 def test_repeated_rounds_show_the_median_and_the_range():
     runs = [
-        {
-            "server": "4_async_processexecutor",
-            "measured": True,
-            "transaction_rate": rate,
-            "latency_ms": {"p99": p99},
-            "health_ms": {"p99": 5.0},
-        }
+        record(
+            {
+                "measured": True,
+                "transaction_rate": rate,
+                "latency_ms": {"p99": p99},
+                "health_ms": {"p99": 5.0},
+            }
+        )
         for rate, p99 in ((10.0, 900), (14.0, 700), (12.0, 800))
     ]
-    cells = dict(zip(["Strategy", *[column[0] for column in report.CLOSED_COLUMNS]], report.row(runs), strict=True))
+    cells = dict(zip(["Strategy", *[column[0] for column in columns.CLOSED_COLUMNS]], tables.row(runs), strict=True))
     assert cells["Trans/s"] == "12.00 (10.00–14.00)"
     assert cells["p99 ms"] == "800", "latencies pooled, not ranged: without histograms, the median of the rounds"
     assert cells["Mean s"] == "–", "a figure no round has"
-    assert report.median_run(runs)["transaction_rate"] == 12.0
+    assert tables.median_run(runs).transaction_rate == 12.0
 
 
 def test_repeated_rounds_pool_their_latencies_so_that_a_stall_in_one_round_stays():
@@ -247,22 +256,23 @@ def test_repeated_rounds_pool_their_latencies_so_that_a_stall_in_one_round_stays
         for i in range(100):
             histogram.record_value(3_000_000 if i < stalled else 1000 + i)  # µs
         rounds.append(
-            {
-                "server": "4_async_processexecutor",
-                "mode": "open",
-                "measured": True,
-                "failed": 0,
-                "transaction_rate": 10.0,
-                "latency_ms": openloop.histogram_summary(histogram),
-                "latency_hist": histogram.encode().decode(),
-                "health_ms": {"p99": 5.0},
-            }
+            record(
+                {
+                    "mode": "open",
+                    "measured": True,
+                    "failed": 0,
+                    "transaction_rate": 10.0,
+                    "latency_ms": openloop.histogram_summary(histogram),
+                    "latency_hist": histogram.encode().decode(),
+                    "health_ms": {"p99": 5.0},
+                }
+            )
         )
-    assert sorted(run["latency_ms"]["p99"] for run in rounds)[1] < 2, "the median of the rounds' p99s: quiet"
+    assert sorted(run.latency_ms.p99 for run in rounds)[1] < 2, "the median of the rounds' p99s: quiet"
     headers = ["Strategy", *[column[0] for column in columns.OPEN_COLUMNS]]
-    cells = dict(zip(headers, report.row(rounds, columns.OPEN_COLUMNS), strict=True))
+    cells = dict(zip(headers, tables.row(rounds, columns.OPEN_COLUMNS), strict=True))
     assert cells["p99 ms"] == "3000" and cells["max ms"] == "3000" and cells["p50 ms"] == "1"
-    assert report.median_run(rounds)["latency_ms"]["p99"] == pytest.approx(3000, rel=0.001)
+    assert tables.median_run(rounds).latency_ms.p99 == pytest.approx(3000, rel=0.001)
 
 
 def test_repeated_rounds_are_interleaved_and_each_load_is_its_own_run():
@@ -353,8 +363,8 @@ def test_failures_censor_the_latency_percentiles():
 
 def test_a_server_unavailable_more_than_one_percent_of_the_time_cannot_show_the_best_health_bar():
     """The sweep's server 2 at 512 users answered 0.3 % of its probes, fast: its p99 of those must not be drawn."""
-    down = {"health_ms": {"p99": 3.0, "unavailable_pct": 99.7}}
-    up = {"health_ms": {"p99": 40.0, "unavailable_pct": 0.5}}
-    assert report.health_bar(down, 5000) == (5000, "down\n100 %", True)
-    assert report.health_bar(up, 5000) == (40.0, "40", False)
-    assert report.health_bar(None, 5000)[1:] == ("", False)
+    down = record({"health_ms": {"p99": 3.0, "unavailable_pct": 99.7}})
+    up = record({"health_ms": {"p99": 40.0, "unavailable_pct": 0.5}})
+    assert charts.health_bar(down, 5000) == (5000, "down\n100 %", True)
+    assert charts.health_bar(up, 5000) == (40.0, "40", False)
+    assert charts.health_bar(None, 5000)[1:] == ("", False)

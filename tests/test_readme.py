@@ -8,7 +8,8 @@ import docutils.core
 import docutils.utils
 import pytest
 
-from harness.report import blocks
+from harness.report import block_list, blocks
+from harness.report.sections import section
 from harness.servers import ROOT, SERVERS
 
 DOCUMENTS = blocks.documents()
@@ -50,9 +51,9 @@ def test_the_readme_is_an_entry_with_the_short_answer_first():
 def test_every_block_of_the_readme_and_docs_is_known_and_saved():
     found = [name for _, name, _ in sections()]
     assert sorted(found) == sorted(set(found)), "each block once"
-    assert set(found) == set(blocks.NAMED), "every block of make report has its place, and no other block is there"
+    assert set(found) == set(block_list.NAMED), "every block of make report has its place, and no other block is there"
     for name in found:
-        saved = blocks.SAVED / ("kinds" if name == "answer" else name) / "results.json"
+        saved = block_list.SAVED / ("kinds" if name == "answer" else name) / "results.json"
         # make test's time is recorded from a fresh clone's run of it, after the commit that run tested
         assert saved.exists() or name == "times", f"{name}: no {saved.relative_to(ROOT)}"
 
@@ -79,12 +80,12 @@ def test_the_readme_and_docs_name_one_commit_in_all():
 
 def test_every_block_is_what_its_saved_results_render():
     for document, name, content in sections():
-        saved = blocks.saved_of(blocks.NAMED[name])
+        saved = block_list.saved_of(block_list.NAMED[name])
         if saved is None and name == "times":
             assert content.strip() == "", "no make test recorded yet: the line stays empty"
             continue
         assert saved is not None, f"{document.name}: block {name} has no saved results (make report)"
-        expected = blocks.section(blocks.NAMED[name], saved, blocks.SAVED / name, document, draw=False)
+        expected = section(block_list.NAMED[name], saved, block_list.SAVED / name, document, draw=False)
         assert content.strip() == expected.strip(), f"{document.name}: block {name} differs from its results.json"
 
 
@@ -128,7 +129,7 @@ def test_the_figure_rule_catches_measured_figures_and_spares_settings(sentence, 
 
 
 def test_the_saved_results_are_json_with_their_environment_and_a_clean_commit():
-    saved = [json.loads(path.read_text()) for path in blocks.SAVED.glob("*/results.json")]
+    saved = [json.loads(path.read_text()) for path in block_list.SAVED.glob("*/results.json")]
     assert saved, "docs/results/ holds the saved results"
     for found in saved:
         assert {"commit", "started", "cpu"} <= set(found["environment"])

@@ -12,7 +12,6 @@ left anything behind.
 """
 
 import datetime
-import json
 import os
 import random
 import signal
@@ -25,12 +24,14 @@ import numpy
 from tabulate import tabulate
 
 import tasks
+from harness.block_results import SoakResults
 from harness.cli import OneLineParser, runnable, server_list
 from harness.instruments.measure import tree_figures, wait_until_idle
 from harness.instruments.provenance import environment
 from harness.instruments.verify import prime_count
 from harness.load import siege
 from harness.network import HOST, request
+from harness.results_file import record_of, write
 from harness.server_process import ServerProcess
 from harness.servers import ROOT, SERVERS
 from processes import free_port, on_stop_signals
@@ -199,24 +200,26 @@ HEADERS = [
 
 
 def table(results):
+    """The soak's table, a row per server (block_results.SoakRun)."""
+
     def rest(before_after, peak):
         return f"{before_after[0]} → {before_after[1]} ({peak})"
 
     rows = [
         [
-            r["server"],
-            r["minutes"],
-            f"{r['checked']} ({r['wrong']})",
-            f"{r['bad_requests']} ({r['bad_wrong']})",
-            r["siege_availability"],
-            r["gave_up"],
-            r["workers_killed"],
-            rest(r["pss_mb_at_rest"], r["pss_mb_max"]),
-            r["pss_floor_slope_mb_per_min"],
-            rest(r["fds_at_rest"], r["fds_max"]),
-            r["fds_floor_slope_per_min"],
-            " → ".join(map(str, r["processes_at_rest"])),
-            "yes" if r["clean_stop"] else "NO",
+            r.server,
+            r.minutes,
+            f"{r.checked} ({r.wrong})",
+            f"{r.bad_requests} ({r.bad_wrong})",
+            r.siege_availability,
+            r.gave_up,
+            r.workers_killed,
+            rest(r.pss_mb_at_rest, r.pss_mb_max),
+            r.pss_floor_slope_mb_per_min,
+            rest(r.fds_at_rest, r.fds_max),
+            r.fds_floor_slope_per_min,
+            " → ".join(map(str, r.processes_at_rest)),
+            "yes" if r.clean_stop else "NO",
         ]
         for r in results
     ]
@@ -249,11 +252,13 @@ def soak_side_by_side(servers, seconds, stop):
 
 
 def save(out, saved):
-    """results.json in a new folder under `out`, the one place the soak writes it: the folder."""
+    """results.json in a new folder under `out`, the one place the soak writes it (harness/results_file.py): the
+    folder, and the record saved."""
     folder = out / ("soak-" + datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
     folder.mkdir(parents=True)
-    (folder / "results.json").write_text(json.dumps(saved, indent=1) + "\n")
-    return folder
+    results = record_of(saved, SoakResults, "the soak's results")
+    write(folder / "results.json", results)
+    return folder, results
 
 
 def main(argv=None):
@@ -271,9 +276,9 @@ def main(argv=None):
     env = environment({})
     print(f"Soaking {len(servers)} servers side by side for {minutes:g} min...", flush=True)
     results = soak_side_by_side(servers, minutes * 60, stop)
-    folder = save(out, {"environment": env, "minutes": minutes, "runs": results})
-    print(f"\n{table(results)}\n\nResults in {folder}/")
-    bad = [r["server"] for r in results if r["wrong"] or r["bad_wrong"] or not r["clean_stop"]]
+    folder, saved = save(out, {"environment": env, "minutes": minutes, "runs": results})
+    print(f"\n{table(saved.runs)}\n\nResults in {folder}/")
+    bad = [r.server for r in saved.runs if r.wrong or r.bad_wrong or not r.clean_stop]
     return 1 if bad or stop.is_set() else 0
 
 

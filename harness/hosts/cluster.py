@@ -11,13 +11,13 @@ they run (placement.py), the faults (faults.py), what is measured (measured.py),
 the runs one after the other and their results.json.
 """
 
-import json
 import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from harness.block_results import ClusterResults
 from harness.cli import OneLineParser
 from harness.hosts import measured
 from harness.hosts.engines import ENGINES, MARKED
@@ -27,6 +27,7 @@ from harness.hosts.namespaces import is_root
 from harness.hosts.placement import PLACEMENTS, ROLES, Placement
 from harness.instruments.provenance import environment
 from harness.load import openloop
+from harness.results_file import record_of, write
 from harness.servers import ROOT
 
 LOAD = {  # saved with the results: the sentence before the tables says them
@@ -96,8 +97,10 @@ def open_loop(engine, where, folder):
 
 
 def save(folder, saved):
-    """The one place make cluster writes its results.json."""
-    (folder / "results.json").write_text(json.dumps(saved, indent=2) + "\n")
+    """The one place make cluster writes its results.json (harness/results_file.py): the record saved."""
+    results = record_of(saved, ClusterResults, "the hosts' results")
+    write(folder / "results.json", results)
+    return results
 
 
 def interrupted(signum, frame):
@@ -147,8 +150,8 @@ def measure_all(engines, out):
             return 1
     folder = out / time.strftime("cluster-%Y-%m-%d_%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
-    save(folder, {"environment": env, "load": LOAD, "open": open_runs, "runs": runs})
-    print(open_table(open_runs) + "\n\n" + table(runs))
+    saved = save(folder, {"environment": env, "load": LOAD, "open": open_runs, "runs": runs})
+    print(open_table(saved.open) + "\n\n" + table(saved.runs))
     return 0
 
 

@@ -1,43 +1,43 @@
 """make cluster's two tables, from its saved results.json (harness/hosts/cluster.py writes it; make report puts
 them into docs/scaling.rst): the open loop on hosts and on loopback, and the fault table, with the sentence that
-says the load and the fault's timing before them.
+says the load and the fault's timing before them. Each reads the records of harness/block_results.py.
 """
 
 from tabulate import tabulate
 
-from harness.hosts.measured import OPEN_RATE, OPEN_S
-
 
 def describe(saved):
-    """The load and the fault's timing, as a sentence before the table."""
-    load = saved["load"]
-    rate, seconds = load.get("open_rate", OPEN_RATE), load.get("open_s", OPEN_S)  # older results: these constants
+    """The load and the fault's timing (a ClusterResults' load), as a sentence before the table."""
+    load = saved.load
     return (
-        f"First, without a fault, ``GET /`` at {rate} requests/s for {seconds} s "
+        f"First, without a fault, ``GET /`` at {load.open_rate} requests/s for {load.open_s} s "
         f"(open loop), with every program on its host, then with the same programs on 127.0.0.1; then the "
-        f"faults: jobs at {load['rate']}/s for {load['run_s']} s and {load['users']} users, the fault at "
-        f"{load['fault_at_s']} s, jobs followed for up to {load['follow_s']} s more.\n\n"
+        f"faults: jobs at {load.rate}/s for {load.run_s} s and {load.users} users, the fault at "
+        f"{load.fault_at_s} s, jobs followed for up to {load.follow_s} s more.\n\n"
     )
 
 
 def open_table(runs):
-    """The open loop on hosts and on loopback, side by side."""
+    """The open loop on hosts and on loopback, side by side (OpenRun records)."""
 
     def ms(value):
         return "–" if value is None else f"{value:.0f}"
 
+    def none(value):  # a run that failed has no figures
+        return "–" if value is None else value
+
     rows = [
         [
-            run["engine"],
-            run["placement"],
-            run.get("answered_per_s", "–"),
-            run.get("failed", "–"),
-            ms(run.get("p50_ms")),
-            f"> {run['p99_above_ms']:.0f}" if run.get("p99_above_ms") else ms(run.get("p99_ms")),
-            ms(run.get("health_p99_ms")),
-            run.get("health_failed", "–"),
-            *[(run.get("cpu_ms_per_answer") or {}).get(role, "–") for role in ("web", "broker", "workers")],
-            run.get("error", ""),
+            run.engine,
+            run.placement,
+            none(run.answered_per_s),
+            none(run.failed),
+            ms(run.p50_ms),
+            f"> {run.p99_above_ms:.0f}" if run.p99_above_ms else ms(run.p99_ms),
+            ms(run.health_p99_ms),
+            none(run.health_failed),
+            *[(run.cpu_ms_per_answer or {}).get(role, "–") for role in ("web", "broker", "workers")],
+            run.error or "",
         ]
         for run in runs
     ]
@@ -62,21 +62,22 @@ def open_table(runs):
 
 
 def table(runs):
+    """The fault table, a row per engine and fault (FaultRun records)."""
     rows = [
         [
-            run["engine"],
-            run["fault"],
-            run.get("accepted"),
-            run.get("done"),
-            run.get("failed"),
-            run.get("lost"),
-            run.get("ran_twice"),
-            run.get("unfinished"),
-            "–" if run.get("back_after_s") is None else run["back_after_s"],
-            run.get("lowest_share"),
-            ", ".join(f"{k}: {v}" for k, v in sorted(run.get("users", {}).items())),
-            ", ".join(f"{k}: {v}" for k, v in sorted(run.get("refused", {}).items())) or "0",
-            f"{run.get('health_failed')} of {run.get('health_probes')}",
+            run.engine,
+            run.fault,
+            run.accepted,
+            run.done,
+            run.failed,
+            run.lost,
+            run.ran_twice,
+            run.unfinished,
+            "–" if run.back_after_s is None else run.back_after_s,
+            run.lowest_share,
+            ", ".join(f"{k}: {v}" for k, v in sorted(run.users.items())),
+            ", ".join(f"{k}: {v}" for k, v in sorted(run.refused.items())) or "0",
+            f"{run.health_failed} of {run.health_probes}",
         ]
         for run in runs
     ]

@@ -1,4 +1,4 @@
-"""Every results block of the README, as data: the command that measures it, where its results go, how it reads.
+"""make report: every results block of the README and docs/ (harness/report/block_list.py) measured and placed.
 
     .venv/bin/python -m harness.report.blocks [--only kinds,soak] [--place-only]        (make report)
 
@@ -9,159 +9,27 @@ each into README.rst between `.. begin BLOCK` and `.. end BLOCK`, the full table
 shorter than the suite's defaults, where the ranking is already clear at them: each block says so beside it.
 """
 
-import json
-import os
+import dataclasses
 import re
-import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from harness.block_results import TextResults, TimesResults
 from harness.cli import OneLineParser
-from harness.experiments import soak
-from harness.hosts import fault_table
 from harness.instruments.provenance import environment, git_commit
-from harness.report import findings
-from harness.report import render as report
+from harness.report.block_list import BLOCKS, FIND_GIL_TWIN, GIL_TWIN, NAMED, RECORDS, SAVED, saved_of
 from harness.report.readme import documents as readme_documents
 from harness.report.readme import replace_section
-from harness.report.results import section_charts
+from harness.report.sections import section
+from harness.results_file import load, write
 from harness.servers import ROOT
 from harness.subprocesses import end
+from harness.suite_results import Environment
 
-DOCS = ROOT / "docs"
-SAVED = DOCS / "results"
-PY = sys.executable
-GIL_TWIN = "{gil_twin}"  # the free-threaded build's twin with the GIL, found (or built, once) when it is needed
-FIND_GIL_TWIN = ["tools/free_threaded_python.sh", "--gil"]
-
-
-@dataclass(frozen=True)
-class Block:
-    name: str  # its README section, and its folder under docs/results/
-    commands: tuple  # argv lists, run from the project's root; "{out}" is a folder for its results
-    expected_min: float  # for the time left
-    why_short: str = ""  # what was shortened against the command's defaults, and why the ranking holds
-    kind: str = "suite"  # how its results read: suite (run_all.py), soak, cluster, text (the commands' output)
-
-    def shown_command(self):
-        """The commands as a reader would type them from the project's root (without the sitting's --out)."""
-
-        def shown(command):
-            parts = [
-                part
-                for index, part in enumerate(command)
-                if part != "{out}"
-                and not (part == "--out" and index + 1 < len(command) and command[index + 1] == "{out}")
-            ]
-            text = shlex.join(part.replace(PY, ".venv/bin/python").replace(str(ROOT) + "/", "") for part in parts)
-            return text.replace(shlex.quote(GIL_TWIN), '"$(' + " ".join(FIND_GIL_TWIN) + ')"')
-
-        return " && ".join(map(shown, self.commands))
-
-
-RUN_ALL = [PY, "run_all.py", "--out", "{out}"]
-BLOCKS = [
-    Block("answer", (), 0, kind="answer"),  # the short answer, from the kinds' results: nothing to run
-    Block("times", (), 0, kind="times"),  # make test's time (--record-test) and make report's (the blocks' own)
-    Block("stall", ((PY, "-m", "harness.experiments.stall"),), 0.5, kind="text"),
-    Block(
-        "pools",
-        (
-            (str(ROOT / ".venv313/bin/python"), "-m", "harness.experiments.pools"),
-            (str(ROOT / ".venv313t/bin/python"), "-m", "harness.experiments.pools"),
-        ),
-        0.3,
-        kind="text",
-    ),
-    Block(
-        "gil-cost",
-        (
-            (
-                PY,
-                "-m",
-                "harness.experiments.gil_cost",
-                "--free-threaded",
-                str(ROOT / ".venv313t/bin/python"),
-                "--gil",
-                GIL_TWIN,
-            ),
-        ),
-        1,
-        kind="text",
-    ),
-    Block("celery-waits", ((PY, "-m", "harness.experiments.celery_waits"),), 1.5, kind="text"),
-    Block("results", (RUN_ALL + ["--duration", "20"],), 7, "20 s a row instead of 60"),
-    Block(
-        "kinds",
-        (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6"],),
-        14,
-        "6 s a row instead of 60: about 150 tasks a row for computing work, 1 400 for waiting work",
-    ),
-    Block(
-        "original",
-        (RUN_ALL + ["--tasks", "sleep", "--n", "280", "--duration", "10", "--servers", "1,2,3,4,5,6"],),
-        3,
-        "10 s a row; servers 1 to 6",
-    ),
-    Block(
-        "sweep",
-        (RUN_ALL + ["--concurrency", "254", "--duration", "10"],),
-        5,
-        "254 users only (25 users: the default run above), 10 s a row",
-    ),
-    Block(
-        "capacity",
-        (RUN_ALL + ["--find-capacity", "--duration", "8", "--servers", "1,2,3,4,5,6,7,8_fastapi"],),
-        11,
-        "8 s steps instead of 15; of FastAPI, the def endpoint only; no free-threaded row",
-    ),
-    Block(
-        "production",
-        (RUN_ALL + ["--mode", "background", "--rate", "500", "--deadline", "30"],),
-        7,
-        "500 jobs/s only (the original's load)",
-    ),
-    Block(
-        "fastapi",
-        (RUN_ALL + ["--servers", "2_async,3_async_threadexecutor,4_async_processexecutor,8", "--duration", "10"],),
-        3,
-        "10 s a row",
-    ),
-    Block(
-        "fastapi-sleep",
-        (
-            RUN_ALL
-            + [
-                "--servers",
-                "3_async_threadexecutor,8_fastapi,8_fastapi --endpoint async",
-                "--tasks",
-                "sleep",
-                "--concurrency",
-                "254",
-                "--duration",
-                "10",
-            ],
-        ),
-        2,
-        "10 s a row",
-    ),
-    Block(
-        "soak",
-        ((PY, "-m", "harness.experiments.soak", "--minutes", "3", "--out", "{out}"),),
-        4,
-        "3 minutes instead of 10: the slopes are less sure",
-        kind="soak",
-    ),
-    Block("cluster", ((PY, "-m", "harness.hosts.cluster", "--out", "{out}"),), 16, kind="cluster"),
-]
-NAMED = {block.name: block for block in BLOCKS}
 STOP_WAIT_S = 180  # a child's own stop is bounded well within this
 TERMINATED = []
 
@@ -169,82 +37,6 @@ TERMINATED = []
 def terminated(signum, frame):
     TERMINATED.append(signum)
     raise KeyboardInterrupt
-
-
-def commit_of(env):
-    """The commit a result names: 12 hex digits, and -dirty if the code differed from it."""
-    return env["commit"][:12] + ("-dirty" if env["commit"].endswith("-dirty") else "")
-
-
-def stamp(env, block):
-    return (
-        f"Measured at commit {commit_of(env)}, {env['started']}, on {env['cpu']} ({env['cpu_count']} CPUs), "
-        f"by ``make report``: ``{block.shown_command()}``"
-        + (f" ({block.why_short})" if block.why_short else "")
-        + ". Saved in ``docs/results/"
-        + block.name
-        + "/results.json``.\n\n"
-    )
-
-
-def section(block, saved, folder, document, draw=True):
-    """What `document` (README.rst or a page of docs/) shows between the block's markers, from its saved results:
-    the README a narrow table per task kind with its findings, the docs every column; charts beside them (drawn
-    again unless draw is False: the text is the same)."""
-    env = saved["environment"]
-    if block.kind == "answer":
-        kinds = json.loads((SAVED / "kinds" / "results.json").read_text())
-        found = SAVED / "cluster" / "results.json"
-        faults = json.loads(found.read_text()) if found.exists() else None
-        return (
-            f"Generated from the task-kind matrix (commit {commit_of(env)}, {env['started']}, "
-            f"``docs/results/kinds/results.json``)"
-            + (" and the hosts' fault table (`docs/scaling.rst <docs/scaling.rst>`__)" if faults else "")
-            + ", by the rules of ``harness/report/findings.py``.\n\n"
-            + findings.answer(kinds, faults)
-        )
-    if block.kind == "suite":
-        if draw:
-            report.render(saved, folder)
-        images = []
-        for source, name in section_charts(saved, block.name):
-            if draw:
-                shutil.copyfile(folder / source, DOCS / name)
-            images.append(os.path.relpath(DOCS / name, document.parent))
-        if document.parent == ROOT:
-            full = os.path.relpath(folder / "results.rst", ROOT)
-            # No chart here: the README shows the headline chart after the short answer, by hand.
-            return stamp(env, block) + findings.narrow_section(saved) + f"\nEvery column: `{full} <{full}>`__.\n"
-        shown = findings.shown(saved)
-        return (
-            stamp(env, block)
-            + report.readme_section(saved, images)
-            + (f"\nWhat this run shows:\n\n{shown}\n" if shown else "")
-        )
-    if block.kind == "times":
-        took = [
-            json.loads(path.read_text()) for path in sorted(SAVED.glob("*/results.json")) if path.parent.name != "times"
-        ]
-        total_min = sum(found.get("took_s", 0) for found in took) / 60
-        commits = sorted({commit_of(found["environment"]) for found in took})
-        return (
-            f"``make test``: {saved['passed']} tests passed in {saved['seconds'] // 60:.0f} min "
-            f"{saved['seconds'] % 60:.0f} s, in a fresh clone's ``bash .ci/run`` on {env['started'][:10]} "
-            f"(its commit in ``docs/results/times/results.json``; setting up the venvs aside, and building the "
-            f"free-threaded Python once a machine). ``make report``: {total_min:.0f} min for every block, at "
-            f"commit {', '.join(commits)}, on {env['cpu']} ({env['cpu_count']} CPUs)."
-        )
-    if block.kind == "soak":
-        return stamp(env, block) + soak.table(saved["runs"])
-    if block.kind == "cluster":
-        return (
-            stamp(env, block)
-            + fault_table.describe(saved)
-            + fault_table.open_table(saved.get("open", []))
-            + "\n\n"
-            + fault_table.table(saved["runs"])
-        )
-    return stamp(env, block) + "::\n\n" + textwrap.indent(saved["output"].rstrip(), "    ")
 
 
 def measure(block):
@@ -277,14 +69,13 @@ def measure(block):
             printed.append(stdout or "")
             statuses.append(child.returncode)
         if block.kind == "text":
-            saved = {"environment": env, "output": "\n".join(printed)}
+            saved = TextResults(environment=Environment.from_json(env), output="\n".join(printed))
         else:
             found = sorted(Path(out).glob("*/results.json"))
             if not found:
                 raise RuntimeError(f"{block.shown_command()} saved no results (exit status {statuses[-1]})")
-            saved = json.loads(found[-1].read_text())
-        saved.update(took_s=round(time.monotonic() - started), exit_statuses=statuses)
-    return saved
+            saved = load(found[-1], RECORDS[block.kind])
+    return dataclasses.replace(saved, took_s=round(time.monotonic() - started), exit_statuses=statuses)
 
 
 def gil_twin():
@@ -293,14 +84,6 @@ def gil_twin():
     if done.returncode or not done.stdout.strip():
         raise RuntimeError(f"no twin with the GIL: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
     return done.stdout.strip()
-
-
-def write(path, saved):
-    """results.json written whole or not at all (a stop signal may land meanwhile)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(saved, indent=1) + "\n")
-    partial.replace(path)
 
 
 # A figure this suite measured, in hand-written text: a decimal with a unit (1.5 s, 3.2 per second, 0.98×), a
@@ -358,14 +141,11 @@ def record_test(log):
     found = {word: int(number) for number, word in re.findall(r"(\d+) (\w+)", counts)}
     if found.get("failed") or found.get("error") or found.get("errors") or not found.get("passed"):
         raise ValueError(f"{log}: its last run did not pass ({counts})")
-    saved = {"environment": environment({}), "passed": found["passed"], "seconds": float(seconds)}
+    saved = TimesResults(
+        environment=Environment.from_json(environment({})), passed=found["passed"], seconds=float(seconds)
+    )
     write(SAVED / "times" / "results.json", saved)
     return saved
-
-
-def saved_of(block):
-    path = SAVED / ("kinds" if block.kind == "answer" else block.name) / "results.json"
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def place(blocks):
@@ -402,7 +182,7 @@ def main(argv=None):
     if args.record_test:
         try:
             record_test(args.record_test)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError) as error:  # a RecordError is a ValueError
             parser.error(str(error))
         args.only, args.place_only = "times", True
     names = args.only.split(",") if args.only else list(NAMED)
@@ -437,7 +217,7 @@ def main(argv=None):
                 print(f"make report: {block.name} not measured: {type(error).__name__}: {error}", flush=True)
                 failed.append(block.name)
                 continue
-            if any(saved["exit_statuses"]):
+            if any(saved.exit_statuses):
                 print(
                     f"make report: {block.name} exited with {saved['exit_statuses']}: its results are kept, "
                     "and say what failed",

@@ -1,5 +1,5 @@
-"""What a run shows, said by rules from its results: the findings under each closed-loop table, the narrow tables
-of the README, and the short answer ("which strategy for my work?") from the task-kind matrix. Rules, not prose:
+"""What a run shows, said by rules from its results: the findings under each closed-loop table and the narrow
+tables of the README (the short answer, from the same rules: harness/report/answer.py). Rules, not prose:
 a figure in a sentence is a figure of the saved results, and two rows closer than the run's noise are said to be
 indistinguishable rather than ranked."""
 
@@ -9,7 +9,7 @@ import textwrap
 
 from tabulate import tabulate
 
-from harness.report.render import DOWN_PCT, collapsed
+from harness.report.tables import DOWN_PCT, collapsed
 from harness.run.modes import load_of
 
 # Two rows of one table closer than this share are not told apart: tasks/s of one row moves between runs minutes
@@ -19,7 +19,7 @@ NOISE = 0.05
 
 
 def noise(run):
-    counted = run.get("transactions") or 0
+    counted = run.transactions or 0
     return max(NOISE, 1 / math.sqrt(counted)) if counted else NOISE
 
 
@@ -36,31 +36,29 @@ def closed_tables(results):
     """{(task, users): [run, ...]} of the closed-loop runs (the rounds of --repeat merged: their medians), in the
     results' order; the runs that were not measured (did not come up, failed verification) included."""
     tables = {}
-    for run in collapsed(results)["runs"]:
+    for run in collapsed(results).runs:
         mode, level = load_of(run)
         if mode == "closed":
-            tables.setdefault((run["task"], level), []).append(run)
+            tables.setdefault((run.task, level), []).append(run)
     return tables
 
 
 def measured(runs):
-    return [run for run in runs if run.get("measured") and run.get("transaction_rate") is not None]
+    return [run for run in runs if run.measured and run.transaction_rate is not None]
 
 
 def unavailable(run):
-    return (run.get("health_ms") or {}).get("unavailable_pct") or 0
+    return run.health_ms.unavailable_pct or 0
 
 
 def pss(run):
-    return run.get("peak_pss_mb") or float("inf")  # no reading: not the least memory
+    return run.peak_pss_mb or float("inf")  # no reading: not the least memory
 
 
 def pool_rate(runs):
     """The process pool's tasks/s in this table: its best row (at its default size, or sized for waiting work)."""
     rates = [
-        run["transaction_rate"]
-        for run in measured(runs)
-        if run["strategy"] == PROCESS_POOL and not run.get("free_threaded")
+        run.transaction_rate for run in measured(runs) if run.strategy == PROCESS_POOL and not run.free_threaded
     ]  # the twin on the free-threaded build is another yardstick
     return max(rates) or None if rates else None
 
@@ -68,7 +66,7 @@ def pool_rate(runs):
 def unsized(run):
     """The row's label without the pool's size given for the load: 3_async_threadexecutor --workers 25
     (free-threaded) -> 3_async_threadexecutor (free-threaded)."""
-    return re.sub(r" --(?:workers|threads) \d+", "", run["server"])
+    return re.sub(r" --(?:workers|threads) \d+", "", run.server)
 
 
 def best_per_strategy(runs):
@@ -76,23 +74,23 @@ def best_per_strategy(runs):
     /health answered first, then the one that did more tasks/s; most tasks/s first."""
     best = {}
     for run in measured(runs):
-        key = (unavailable(run) <= DOWN_PCT, run["transaction_rate"])
+        key = (unavailable(run) <= DOWN_PCT, run.transaction_rate)
         if unsized(run) not in best or key > (
             unavailable(best[unsized(run)]) <= DOWN_PCT,
-            best[unsized(run)]["transaction_rate"],
+            best[unsized(run)].transaction_rate,
         ):
             best[unsized(run)] = run
-    return sorted(best.values(), key=lambda run: -run["transaction_rate"])
+    return sorted(best.values(), key=lambda run: -run.transaction_rate)
 
 
 def trap(runs):
     """For waiting work, each pool at its default size against the same pool sized for the load: {its label at
     the default size: the ratio of their tasks/s}, lowest first; {} where no pool ran both ways."""
-    sized = {unsized(run): run for run in measured(runs) if run["server"] != unsized(run)}
+    sized = {unsized(run): run for run in measured(runs) if run.server != unsized(run)}
     ratios = {
-        run["server"]: run["transaction_rate"] / sized[run["server"]]["transaction_rate"]
+        run.server: run.transaction_rate / sized[run.server].transaction_rate
         for run in measured(runs)
-        if run["server"] in sized and sized[run["server"]]["transaction_rate"]
+        if run.server in sized and sized[run.server].transaction_rate
     }
     return dict(sorted(ratios.items(), key=lambda item: item[1]))
 
@@ -102,31 +100,31 @@ def ranked(runs):
     of a strategy; the first to use; those as fast as it; the share within which they are), or None for a table
     with no such row. Among the rows that kept /health answered, those within noise() of the most tasks/s cannot be
     told apart by speed: the first of them is the one in the least memory."""
-    order = [run for run in best_per_strategy(runs) if not run.get("free_threaded")]
+    order = [run for run in best_per_strategy(runs) if not run.free_threaded]
     if not order:
         return None
     answered = [run for run in order if unavailable(run) <= DOWN_PCT] or order
     share = noise(answered[0])
     fast = sorted(
-        (run for run in answered if run["transaction_rate"] >= answered[0]["transaction_rate"] * (1 - share)), key=pss
+        (run for run in answered if run.transaction_rate >= answered[0].transaction_rate * (1 - share)), key=pss
     )
     return order, fast[0], fast[1:], share
 
 
 def mb(run):
-    return f"{run['peak_pss_mb']:.0f} MB" if run.get("peak_pss_mb") else "memory not read"
+    return f"{run.peak_pss_mb:.0f} MB" if run.peak_pss_mb else "memory not read"
 
 
 def narrow_table(runs):
     pool = pool_rate(runs)
     rows = [
         [
-            narrow_label(run["server"]),
-            f"{run['transaction_rate']:.2f}",
-            f"{run['transaction_rate'] / pool:.2f}" if pool else "–",
-            f"{run['health_ms']['p99']:.1f}" if (run.get("health_ms") or {}).get("p99") is not None else "–",
-            f"{unavailable(run):.1f}" if (run.get("health_ms") or {}).get("unavailable_pct") is not None else "–",
-            f"{run['peak_pss_mb']:.0f}" if run.get("peak_pss_mb") else "–",
+            narrow_label(run.server),
+            f"{run.transaction_rate:.2f}",
+            f"{run.transaction_rate / pool:.2f}" if pool else "–",
+            f"{run.health_ms.p99:.1f}" if run.health_ms.p99 is not None else "–",
+            f"{unavailable(run):.1f}" if run.health_ms.unavailable_pct is not None else "–",
+            f"{run.peak_pss_mb:.0f}" if run.peak_pss_mb else "–",
         ]
         for run in runs
     ]
@@ -143,12 +141,11 @@ def findings(runs, brief=False):
     if found:
         _, first, tied, share = found
         lines.append(
-            f"- First: **{first['server']}**, {first['transaction_rate']:.2f} tasks/s, {mb(first)}"
+            f"- First: **{first.server}**, {first.transaction_rate:.2f} tasks/s, {mb(first)}"
             + (
                 f"; as fast within {share * 100:.0f} % (not told apart), in more memory: "
                 + ", ".join(
-                    run["server"] if brief else f"{run['server']} ({run['transaction_rate']:.2f}, {mb(run)})"
-                    for run in tied
+                    run.server if brief else f"{run.server} ({run.transaction_rate:.2f}, {mb(run)})" for run in tied
                 )
                 if tied
                 else ""
@@ -160,9 +157,9 @@ def findings(runs, brief=False):
         lines.append(
             "- Against the process pool's tasks/s: "
             + ", ".join(
-                f"{run['server']} {run['transaction_rate'] / pool:.2f}×"
+                f"{run.server} {run.transaction_rate / pool:.2f}×"
                 for run in best_per_strategy(runs)
-                if run["strategy"] != PROCESS_POOL or run.get("free_threaded")
+                if run.strategy != PROCESS_POOL or run.free_threaded
             )
             + "."
         )
@@ -188,16 +185,14 @@ def findings(runs, brief=False):
     if down:
         lines.append(
             f"- /health unanswered for more than {DOWN_PCT:g} % of the run: "
-            + ", ".join(f"{run['server']} ({unavailable(run):.0f} %)" for run in down)
+            + ", ".join(f"{run.server} ({unavailable(run):.0f} %)" for run in down)
             + "."
         )
     figures = measured(runs)
     missing = [run for run in runs if run not in figures]
     if missing:
         lines.append(
-            "- Not measured: "
-            + "; ".join(f"{run['server']} ({run.get('error') or 'no figures'})" for run in missing)
-            + "."
+            "- Not measured: " + "; ".join(f"{run.server} ({run.error or 'no figures'})" for run in missing) + "."
         )
     return "\n".join(textwrap.fill(line, 116, subsequent_indent="  ", break_on_hyphens=False) for line in lines)
 
@@ -212,146 +207,13 @@ def shown(results):
 def narrow_section(results):
     """The README's version of a closed-loop block: per table, the narrow table (each strategy once, at its best
     size, on the main interpreter) and the findings of the whole table; every row is in docs/results/."""
-    env = results["environment"]
+    env = results.environment
     parts = []
     for (task, users), runs in closed_tables(results).items():
-        limit = "users" if env["tasks"][task]["waits"] else "CPUs"
-        rows = sorted((run for run in best_per_strategy(runs) if not run.get("free_threaded")), key=runs.index)
+        limit = "users" if env.tasks[task].waits else "CPUs"
+        rows = sorted((run for run in best_per_strategy(runs) if not run.free_threaded), key=runs.index)
         parts.append(
             f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
             f"\n\n{narrow_table(rows)}\n\n{findings(runs, brief=True)}\n"
         )
     return "\n".join(parts)
-
-
-# (the reader's work, the task kind that stands for it, the rows that cannot do that work)
-WORK = [
-    ("Pure-Python CPU work (templating, parsing, business logic)", "cpu", ()),
-    ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash", ()),
-    # The cooperative row awaits asyncio.sleep: it stands for an async client, not for a blocking call.
-    ("A blocking call (a synchronous database or API client)", "sleep", ("2_async --cooperative",)),
-    (
-        "A call over the network to a slow service (``2_async --cooperative`` awaits an async client; the pools "
-        "call a blocking one)",
-        "http",
-        (),
-    ),
-]
-
-
-def figures(run, pool):
-    ratio = (
-        f"{run['transaction_rate'] / pool:.2f}× the process pool" if pool else f"{run['transaction_rate']:.2f} tasks/s"
-    )
-    p99 = (run.get("health_ms") or {}).get("p99")
-    return (
-        f"{ratio}, health p99 "
-        + (f"{p99:.0f} ms" if p99 is not None else "–")
-        + f", {unavailable(run):.0f} % unavailable, {mb(run)}"
-    )
-
-
-def restart_row(cluster):
-    """The row for work that must survive a restart, from the hosts' fault table: the web host killed under
-    Celery (jobs in Redis) against Dask (jobs in the web server's memory); None without both runs."""
-    killed = {
-        run["engine"]: run
-        for run in cluster.get("runs", [])
-        if "web host" in run.get("fault", "") and not run.get("error") and run.get("accepted")
-    }
-    celery, dask = killed.get("6_async_celery"), killed.get("5_async_dask")
-    if not celery or not dask:
-        return None
-    said = [
-        f"web host killed mid-run: {celery['lost']} of {celery['accepted']} accepted jobs lost",
-        f"{dask['lost']} of {dask['accepted']} lost",
-    ]
-    if celery["lost"] > dask["lost"]:
-        return [
-            "Work that must survive a restart, or run on other machines",
-            "–",
-            "–",
-            f"neither kept its jobs better: 6_async_celery {said[0]}, 5_async_dask {said[1]}",
-        ]
-    return [
-        "Work that must survive a restart, or run on other machines",
-        f"**6_async_celery** (jobs in Redis, its own): {said[0]}",
-        "–",
-        f"jobs in the web server's memory (5_async_dask: {said[1]}; servers 3, 4, 7 and 8 keep them so too)",
-    ]
-
-
-def answer(kinds, cluster=None, link="`Results`_"):
-    """The decision table: per kind of work, the first strategy, the runner-up, the one to avoid and why, with the
-    figures behind them; from the task-kind matrix's results (and the hosts' fault table for work that must
-    survive a restart)."""
-    tables = closed_tables(kinds)
-    rows = []
-    for work, task, unfit in WORK:
-        runs = next((runs for (kind, _), runs in tables.items() if kind == task), [])
-        runs = [run for run in runs if not run.get("free_threaded") and unsized(run) not in unfit]
-        found = ranked(runs)
-        if not found:
-            continue
-        order, first, tied, share = found
-        pool = pool_rate(runs)
-        others = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT]
-        runner = (tied or others or [None])[0]  # the next as fast in more memory, else the next fastest
-        # To avoid: down the longest, else the slowest of those clearly slower than the first.
-        slow = [
-            run
-            for run in order
-            if unavailable(run) > DOWN_PCT or run["transaction_rate"] < first["transaction_rate"] * (1 - share)
-        ]
-        worst = max(
-            slow,
-            key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run["transaction_rate"]),
-            default=None,
-        )
-        why = (
-            "–"
-            if worst is None
-            else f"{worst['server']}: /health unanswered {unavailable(worst):.0f} % of the run"
-            if unavailable(worst) > DOWN_PCT
-            else f"{worst['server']}: {figures(worst, pool)}"
-        )
-        rows.append(
-            [
-                work,
-                f"**{first['server']}**: {figures(first, pool)}"
-                + (
-                    f" (as fast within {share * 100:.0f} %, in more memory: "
-                    + ", ".join(run["server"] for run in tied)
-                    + ")"
-                    if tied
-                    else ""
-                ),
-                f"{runner['server']}: {figures(runner, pool)}" if runner else "–",
-                why,
-            ]
-        )
-    restart = restart_row(cluster) if cluster else None
-    if restart:
-        rows.append(restart)
-    rows.append(
-        [
-            "Your own function",
-            '``make bench ARGS="--task mymodule:myfunction --n N"``: every strategy with it, in the same tables',
-            "–",
-            "–",
-        ]
-    )
-    lines = [
-        ".. list-table::",
-        "   :header-rows: 1",
-        "   :widths: 22 30 26 22",
-        "",
-        "   * - Your work",
-        "     - Use (measured: × the process pool's tasks/s, /health p99, share of the run unavailable, peak PSS)",
-        "     - Runner-up",
-        "     - Avoid, and why",
-    ]
-    for cells in rows:
-        lines.append(f"   * - {cells[0]}")
-        lines += [f"     - {cell}" for cell in cells[1:]]
-    return "\n".join(lines) + f"\n\nThe tables these figures come from: {link}."

@@ -1,24 +1,30 @@
 """Where a suite's results go: its folder (results.json, and the tables and charts drawn from it) and the README."""
 
 import argparse
-import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
 from harness.cli import OneLineParser
-from harness.report import render as report
+from harness.report.charts import charts_of
 from harness.report.readme import holding, update_section
+from harness.report.render import render as render_files
+from harness.report.render import rendered
+from harness.report.tables import readme_section
+from harness.results_file import record_of, write
 from harness.servers import ROOT
+from harness.suite_results import SuiteResults
 
 
 def save(out_dir, env, runs, render=True):
-    """results.json, and unless render is False the tables and charts drawn from it."""
-    results = {"environment": env, "runs": runs}
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    """results.json (the suite's environment and runs, as it built them, made a SuiteResults: a field the record
+    does not know fails here, not later in a table), and unless render is False the tables and charts drawn from
+    it. The record."""
+    results = record_of({"environment": env, "runs": runs}, SuiteResults, "the suite's results")
+    write(out_dir / "results.json", results)
     if runs and render:
-        report.render(results, out_dir)
+        render_files(results, out_dir)
     return results
 
 
@@ -26,7 +32,7 @@ def section_charts(results, section):
     """The charts a section shows: (the chart in the run's folder, its name under docs/). For several task kinds the
     matrix, which a person reads faster than bars in four colours (docs/SECTION.png); for open-loop runs the latency
     against the rate (docs/SECTION-hockey.png)."""
-    drawn = report.charts_of(results)
+    drawn = charts_of(results)
     main = next((chart for chart in ("matrix.png", "results.png") if chart in drawn), None)
     return ([(main, f"{section}.png")] if main else []) + (
         [("hockey.png", f"{section}-hockey.png")] if "hockey.png" in drawn else []
@@ -42,7 +48,7 @@ def update_readme(results, out_dir, section, readme):
         (readme.parent / chart).parent.mkdir(exist_ok=True)
         shutil.copyfile(source, readme.parent / chart)
     shown = [os.path.relpath(readme.parent / chart, document.parent) for _, chart in charts]
-    update_section(document, section, report.readme_section(results, shown))
+    update_section(document, section, readme_section(results, shown))
     where = f", charts in {', '.join(str(chart) for _, chart in charts)}" if charts else ""
     print(f"{document.relative_to(readme.parent)}: section '{section}' updated{where}")
 
@@ -57,7 +63,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if holding(args.readme, args.update_readme) is None:  # before any chart is copied to docs/
         parser.error(f"{args.readme.name} and docs/ have no '.. begin {args.update_readme}' marker")
-    results, _ = report.rendered(parser, args.results, args.results.parent)
+    results, _ = rendered(parser, args.results, args.results.parent)
     update_readme(results, args.results.parent, args.update_readme, args.readme)
     return 0
 

@@ -1,7 +1,7 @@
 """The load modes, as one table: what a mode's level is called and how it reads, how its runs are sized, run and
-reported. The suite (run_all.py, harness/run/bench.py), the tables and the charts (harness/report/render.py) read
-it; a new load mode is one entry in MODES, with its measured part (harness/run/drive.py) and its columns
-(harness/columns.py)."""
+reported. The suite (run_all.py, harness/run/bench.py), the tables and the charts (harness/report/tables.py and
+charts.py) read it; a new load mode is one entry in MODES, with its measured part (harness/run/drive.py) and its
+columns (harness/columns.py)."""
 
 import math
 from collections.abc import Callable
@@ -33,7 +33,7 @@ class Mode:
 
 
 def _background_title(task, level, env, runs, duration):
-    deadline = max((run.get("deadline_s") or 0 for run in runs), default=0)
+    deadline = max((run.deadline_s or 0 for run in runs), default=0)
     return (
         f"Task {task}: background jobs submitted at {level:g}/s for {duration:g} s, followed for {deadline:g} s "
         f"more: {limits.limit_now(env, task, runs).text}"
@@ -66,7 +66,7 @@ MODES = {
             level_key="rate",
             level_text=lambda rate: f"{rate:g} requests/s",
             title=lambda task, rate, env, runs, duration: (
-                f"Task {task}, open loop at {rate:g} requests/s ({runs[0].get('arrivals')} arrivals), {duration:g} s"
+                f"Task {task}, open loop at {rate:g} requests/s ({runs[0].arrivals} arrivals), {duration:g} s"
             ),
             columns=columns.OPEN_COLUMNS,
             legend=(columns.OPEN_LEGEND, columns.HEALTH),
@@ -118,6 +118,5 @@ MODES = {
 
 
 def load_of(run):
-    """What a run was loaded with: (its mode's name, its level), e.g. ("closed", 25), ("open", 10.0)."""
-    mode = MODES[run.get("mode", "closed")]
-    return mode.name, run.get(mode.level_key)
+    """What a run (suite_results.Run) was loaded with: (its mode's name, its level), e.g. ("closed", 25)."""
+    return run.mode, getattr(run, MODES[run.mode].level_key)

@@ -1,0 +1,155 @@
+"""Every results block of the README and docs/, as data: the command that measures it, where its results go, how
+they read (harness/report/blocks.py runs and places them; harness/report/sections.py says what each shows)."""
+
+import shlex
+import sys
+from dataclasses import dataclass
+
+from harness.block_results import ClusterResults, SoakResults, TextResults, TimesResults
+from harness.results_file import load
+from harness.servers import ROOT
+from harness.suite_results import SuiteResults
+
+DOCS = ROOT / "docs"
+SAVED = DOCS / "results"
+PY = sys.executable
+GIL_TWIN = "{gil_twin}"  # the free-threaded build's twin with the GIL, found (or built, once) when it is needed
+FIND_GIL_TWIN = ["tools/free_threaded_python.sh", "--gil"]
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str  # its README section, and its folder under docs/results/
+    commands: tuple  # argv lists, run from the project's root; "{out}" is a folder for its results
+    expected_min: float  # for the time left
+    why_short: str = ""  # what was shortened against the command's defaults, and why the ranking holds
+    kind: str = "suite"  # how its results read: suite (run_all.py), soak, cluster, text (the commands' output)
+
+    def shown_command(self):
+        """The commands as a reader would type them from the project's root (without the sitting's --out)."""
+
+        def shown(command):
+            parts = [
+                part
+                for index, part in enumerate(command)
+                if part != "{out}"
+                and not (part == "--out" and index + 1 < len(command) and command[index + 1] == "{out}")
+            ]
+            text = shlex.join(part.replace(PY, ".venv/bin/python").replace(str(ROOT) + "/", "") for part in parts)
+            return text.replace(shlex.quote(GIL_TWIN), '"$(' + " ".join(FIND_GIL_TWIN) + ')"')
+
+        return " && ".join(map(shown, self.commands))
+
+
+RUN_ALL = [PY, "run_all.py", "--out", "{out}"]
+BLOCKS = [
+    Block("answer", (), 0, kind="answer"),  # the short answer, from the kinds' results: nothing to run
+    Block("times", (), 0, kind="times"),  # make test's time (--record-test) and make report's (the blocks' own)
+    Block("stall", ((PY, "-m", "harness.experiments.stall"),), 0.5, kind="text"),
+    Block(
+        "pools",
+        (
+            (str(ROOT / ".venv313/bin/python"), "-m", "harness.experiments.pools"),
+            (str(ROOT / ".venv313t/bin/python"), "-m", "harness.experiments.pools"),
+        ),
+        0.3,
+        kind="text",
+    ),
+    Block(
+        "gil-cost",
+        (
+            (
+                PY,
+                "-m",
+                "harness.experiments.gil_cost",
+                "--free-threaded",
+                str(ROOT / ".venv313t/bin/python"),
+                "--gil",
+                GIL_TWIN,
+            ),
+        ),
+        1,
+        kind="text",
+    ),
+    Block("celery-waits", ((PY, "-m", "harness.experiments.celery_waits"),), 1.5, kind="text"),
+    Block("results", (RUN_ALL + ["--duration", "20"],), 7, "20 s a row instead of 60"),
+    Block(
+        "kinds",
+        (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6"],),
+        14,
+        "6 s a row instead of 60: about 150 tasks a row for computing work, 1 400 for waiting work",
+    ),
+    Block(
+        "original",
+        (RUN_ALL + ["--tasks", "sleep", "--n", "280", "--duration", "10", "--servers", "1,2,3,4,5,6"],),
+        3,
+        "10 s a row; servers 1 to 6",
+    ),
+    Block(
+        "sweep",
+        (RUN_ALL + ["--concurrency", "254", "--duration", "10"],),
+        5,
+        "254 users only (25 users: the default run above), 10 s a row",
+    ),
+    Block(
+        "capacity",
+        (RUN_ALL + ["--find-capacity", "--duration", "8", "--servers", "1,2,3,4,5,6,7,8_fastapi"],),
+        11,
+        "8 s steps instead of 15; of FastAPI, the def endpoint only; no free-threaded row",
+    ),
+    Block(
+        "production",
+        (RUN_ALL + ["--mode", "background", "--rate", "500", "--deadline", "30"],),
+        7,
+        "500 jobs/s only (the original's load)",
+    ),
+    Block(
+        "fastapi",
+        (RUN_ALL + ["--servers", "2_async,3_async_threadexecutor,4_async_processexecutor,8", "--duration", "10"],),
+        3,
+        "10 s a row",
+    ),
+    Block(
+        "fastapi-sleep",
+        (
+            RUN_ALL
+            + [
+                "--servers",
+                "3_async_threadexecutor,8_fastapi,8_fastapi --endpoint async",
+                "--tasks",
+                "sleep",
+                "--concurrency",
+                "254",
+                "--duration",
+                "10",
+            ],
+        ),
+        2,
+        "10 s a row",
+    ),
+    Block(
+        "soak",
+        ((PY, "-m", "harness.experiments.soak", "--minutes", "3", "--out", "{out}"),),
+        4,
+        "3 minutes instead of 10: the slopes are less sure",
+        kind="soak",
+    ),
+    Block("cluster", ((PY, "-m", "harness.hosts.cluster", "--out", "{out}"),), 16, kind="cluster"),
+]
+NAMED = {block.name: block for block in BLOCKS}
+# The record each kind of block saves (harness/suite_results.py, harness/block_results.py); the short answer reads
+# the task-kind matrix's.
+RECORDS = {
+    "suite": SuiteResults,
+    "answer": SuiteResults,
+    "soak": SoakResults,
+    "cluster": ClusterResults,
+    "text": TextResults,
+    "times": TimesResults,
+}
+
+
+def saved_of(block):
+    """The block's saved results (the kinds' for the short answer), or None if it has none yet."""
+    path = SAVED / ("kinds" if block.kind == "answer" else block.name) / "results.json"
+    return load(path, RECORDS[block.kind]) if path.exists() else None

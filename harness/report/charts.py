@@ -1,0 +1,269 @@
+"""The results as charts: throughput (or efficiency) and health per strategy, the task-kind matrix, latency
+against the offered rate (the hockey stick); each from the records of harness/suite_results.py, captioned with
+where it was measured."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen needed
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy
+
+from harness.instruments.measure import SLOW_S
+from harness.limits import limit_now
+from harness.report.tables import DOWN_PCT, collapsed, levels, modes_of, server_labels, task_kinds
+from harness.run.modes import MODES, load_of
+
+
+def short(label):
+    """A row's label on a chart's axis: 3_async_threadexecutor --workers 25 -> 3_threadexecutor / --workers 25."""
+    return label.replace(" --", "\n--").replace("_async_", "_")
+
+
+def health_bar(run, ceiling):
+    """(height, label, down) of a run's bar in the health chart: its p99, or, for a run that got no answer within
+    SLOW_S for more than DOWN_PCT of its time, the chart's full height, "down N %" (its p99 counts only the probes
+    answered: it must not look best); no bar without a run."""
+    if not run:
+        return numpy.nan, "", False
+    down = run.health_ms.unavailable_pct or 0
+    if down > DOWN_PCT:
+        return ceiling, f"down\n{down:.0f} %", True
+    p99 = run.health_ms.p99
+    return (numpy.nan, "", False) if p99 is None else (p99, f"{p99:.0f}", False)
+
+
+def caption(results):
+    """What a chart says of where it comes from: the commit, the date, the machine and each run's seconds."""
+    env = results.environment
+    seconds = sorted({run.duration_s for run in results.runs if run.duration_s})
+    return (
+        f"commit {env.commit[:12]}, {env.started[:10]}, {env.cpu_count} CPUs, "
+        f"{' or '.join(f'{s:g}' for s in seconds)} s a run"
+    )
+
+
+def write_chart(results, path):
+    """Transactions/s (as efficiency against each kind's limit) and health-probe p99 per strategy, one bar group
+    per (task kind, concurrency level)."""
+    results = collapsed(results)
+    servers = server_labels(results, "closed")
+    found = {
+        (run.server, run.task, run.concurrency): run
+        for run in results.runs
+        if run.measured and load_of(run)[0] == "closed"
+    }
+    groups = [(task, level) for task in task_kinds(results) for level in levels(results)]
+    width = 0.8 / len(groups)
+    figure, (rate_axes, health_axes) = plt.subplots(1, 2, figsize=(14, 5.5), constrained_layout=True)
+    one_kind = len(task_kinds(results)) == 1
+    ceiling = max([run.health_ms.p99 or 0 for run in found.values()] + [SLOW_S * 1000])
+    for i, (task, level) in enumerate(groups):
+        offsets = [s + (i - (len(groups) - 1) / 2) * width for s in range(len(servers))]
+        runs = [found.get((server, task, level)) for server in servers]
+        label = f"{level} users" if one_kind else f"{task}, {level} users"
+        key = "transaction_rate" if one_kind else "efficiency"
+        # A run that does not exist (a pool sized for waiting, with a kind that computes) gets no bar, not a zero.
+        bars = rate_axes.bar(offsets, [getattr(run, key) if run else numpy.nan for run in runs], width, label=label)
+        rate_axes.bar_label(
+            bars,
+            labels=[f"{getattr(run, key):.{1 if one_kind else 2}f}" if run else "" for run in runs],
+            fontsize=7 if len(groups) < 3 else 5,
+        )
+        heights, texts, downs = zip(*[health_bar(run, ceiling) for run in runs], strict=True)
+        bars = health_axes.bar(offsets, heights, width, label=label)
+        for bar, down in zip(bars, downs, strict=True):
+            if down:
+                bar.set_hatch("//")
+                bar.set_alpha(0.5)
+        health_axes.bar_label(bars, labels=texts, fontsize=7 if len(groups) < 3 else 5)
+    env = results.environment
+    if one_kind:
+        task = task_kinds(results)[0]
+        for level in levels(results)[:1] if env.tasks[task].waits else [None]:
+            line = limit_now(env, task, [run for run in found.values() if run.task == task], level)
+            value, text = line.per_s, line.text
+            rate_axes.axhline(value, color="grey", linestyle="--", linewidth=1)
+            tallest = max((run.transaction_rate for run in found.values()), default=0)
+            rate_axes.set_ylim(top=max(value, tallest) * 1.1)  # room for the limit's label
+            rate_axes.text(-0.4, value * 1.01, text, ha="left", va="bottom", color="grey", fontsize=8)
+        rate_axes.set_title(f"Throughput, task {task}: transactions/s (higher is better)")
+    else:
+        rate_axes.axhline(1, color="grey", linestyle="--", linewidth=1)
+        rate_axes.set_title("Efficiency: transactions/s ÷ the kind's limit (higher is better)")
+    health_axes.set_title("Responsiveness: /health p99, ms (lower is better, log scale)")
+    health_axes.text(
+        0.01,
+        0.99,
+        f"hatched: no answer within {SLOW_S:g} s for over {DOWN_PCT:g} % of the run",
+        transform=health_axes.transAxes,
+        ha="left",
+        va="top",
+        fontsize=8,
+        color="grey",
+    )
+    if found:
+        health_axes.set_yscale("log")  # from a few ms to seconds
+        health_axes.set_ylim(top=ceiling * 3)  # room for the bars' labels
+    for axes in (rate_axes, health_axes):
+        many = len(servers) > 6  # tilted, or the labels run into each other
+        axes.set_xticks(
+            range(len(servers)),
+            [short(s).replace("\n", " " if many else "\n") for s in servers],
+            fontsize=7,
+            rotation=30 if many else 0,
+            ha="right" if many else "center",
+        )
+        axes.grid(axis="y", alpha=0.3)
+        if len(groups) > 1:
+            axes.legend(fontsize=8)
+    figure.suptitle(caption(results), fontsize=9, color="grey")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_matrix(results, path):
+    """Strategies × task kinds, each cell coloured by efficiency against its kind's limit, with transactions/s;
+    beside it the health probe's p99 per cell. The first concurrency level only."""
+    results = collapsed(results)
+    level = levels(results)[0]
+    kinds = task_kinds(results)
+    found = {(run.server, run.task): run for run in results.runs if run.measured and load_of(run) == ("closed", level)}
+    servers = server_labels(results, "closed")
+    efficiency = numpy.full((len(servers), len(kinds)), numpy.nan)
+    health = numpy.full((len(servers), len(kinds)), numpy.nan)
+    for (server, task), run in found.items():
+        efficiency[servers.index(server), kinds.index(task)] = run.efficiency
+        down = (run.health_ms.unavailable_pct or 0) > DOWN_PCT  # red, whatever the answered probes' p99
+        health[servers.index(server), kinds.index(task)] = 10_000 if down else run.health_ms.p99 or numpy.nan
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(15, 0.5 * len(servers) + 2.2), constrained_layout=True, gridspec_kw={"width_ratios": [1, 1.15]}
+    )  # room for "NNNN ms, NN % down"
+    image = left.imshow(efficiency, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    figure.colorbar(image, ax=left, label="efficiency (1 = every core inside tasks, or the users' limit)")
+    image = right.imshow(numpy.log10(health), cmap="RdYlGn_r", vmin=0, vmax=4, aspect="auto")
+    bar = figure.colorbar(image, ax=right, label="/health p99 (ms, log scale)", ticks=[0, 1, 2, 3, 4])
+    bar.ax.set_yticklabels(["1", "10", "100", "1 000", "10 000"])
+    for (server, task), run in found.items():
+        i, j = servers.index(server), kinds.index(task)
+        left.text(j, i, f"{run.efficiency:.2f}\n{run.transaction_rate:.1f}/s", ha="center", va="center", fontsize=8)
+        p99 = run.health_ms.p99
+        right.text(
+            j,
+            i,
+            "–" if p99 is None else f"{p99:.0f} ms\n{run.health_ms.unavailable_pct:.0f} % down",
+            ha="center",
+            va="center",
+            fontsize=7,
+        )
+    for axes, title in (
+        (left, f"Efficiency and tasks/s, {level} users"),
+        (right, f"/health p99, share unavailable (red: over {DOWN_PCT:g} % down)"),
+    ):
+        axes.set_xticks(range(len(kinds)), kinds)
+        axes.set_yticks(range(len(servers)), [s.replace("_async_", "_") for s in servers], fontsize=8)
+        axes.set_title(title)
+    figure.suptitle(caption(results), fontsize=9, color="grey")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_hockey(results, path):
+    """Latency p99 against the offered rate, a line per strategy (the "hockey stick"), with the SLO and each
+    strategy's capacity marked; one panel per task kind. From the open-loop runs and the capacity searches' steps."""
+    env = results.environment
+    kinds = [
+        task for task in task_kinds(results) if any(load_of(r)[0] != "closed" and r.task == task for r in results.runs)
+    ]
+    figure, panels = plt.subplots(
+        1, len(kinds), figsize=(7.5 * len(kinds), 5.5), constrained_layout=True, squeeze=False
+    )
+    medians = collapsed(results).runs
+    labels = server_labels(results)
+    colours = [f"C{i}" for i in range(10)] if len(labels) <= 10 else plt.get_cmap("tab20").colors  # no twins
+    for axes, task in zip(panels[0], kinds, strict=True):
+        runs = [run for run in medians if run.task == task]
+        slo = next((run.slo_ms for run in runs if run.mode == "capacity"), None)
+        for i, label in enumerate(labels):
+            open_runs = [run for run in runs if run.server == label and run.mode == "open"]
+            steps = [
+                step for run in results.runs if run.server == label and run.task == task for step in run.steps
+            ]  # every round's search
+            points = [(run.rate, run.latency_ms.p99) for run in open_runs if run.measured]
+            points += [
+                (step.rate, step.p99_ms) for step in steps if not step.stopped_early and not step.confirming
+            ]  # the confirming run is the ★
+            early = [(step.rate, None) for step in steps if step.stopped_early]
+            if not points and not early:
+                continue
+            colour = colours[i % len(colours)]
+            points = sorted(p for p in points if p[1])
+            axes.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                "o-",
+                color=colour,
+                label=short(label).replace("\n", " "),
+                markersize=4,
+            )
+            if early and slo:
+                axes.plot([p[0] for p in early], [slo * 1.15] * len(early), "^", color=colour, markersize=6)
+            capacity = next((run for run in runs if run.server == label and run.mode == "capacity"), None)
+            if capacity and capacity.capacity_per_s:
+                axes.plot(
+                    [capacity.capacity_per_s],
+                    [capacity.at_capacity.p99_ms],
+                    "*",
+                    color=colour,
+                    markersize=15,
+                    markeredgecolor="black",
+                )
+        if slo:
+            axes.axhline(slo, color="red", linestyle="--", linewidth=1)
+            axes.text(
+                axes.get_xlim()[1],
+                slo * 0.95,
+                f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  \n★: capacity  ",
+                color="red",
+                fontsize=8,
+                va="top",
+                ha="right",
+            )
+        if not env.tasks[task].waits:
+            cpus_t1 = limit_now(env, task, runs).per_s  # as the capacity table's ratio: T1 during the searches
+            axes.axvline(cpus_t1, color="grey", linestyle=":", linewidth=1)
+            axes.text(
+                cpus_t1,
+                0.02,
+                " CPUs / T1 now",
+                color="grey",
+                fontsize=8,
+                rotation=90,
+                va="bottom",
+                transform=axes.get_xaxis_transform(),
+            )  # x in requests/s, y in the axes' height
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.yaxis.set_minor_formatter(
+            matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else "")
+        )
+        axes.set_xlabel("offered load, requests/s (open loop)")
+        axes.set_ylabel("latency p99, ms (log scale)")
+        axes.set_title(f"Task {task}: latency p99 against offered load")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8, loc="lower right")
+    figure.suptitle(caption(results), fontsize=9, color="grey")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+CHARTS = {"results.png": write_chart, "matrix.png": write_matrix, "hockey.png": write_hockey}
+
+
+def charts_of(results):
+    """The charts of the load modes the runs ran in (the matrix only for several task kinds)."""
+    return [
+        chart
+        for chart in dict.fromkeys(chart for name in modes_of(results) for chart in MODES[name].charts)
+        if chart != "matrix.png" or len(task_kinds(results)) > 1
+    ]

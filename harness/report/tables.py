@@ -1,0 +1,236 @@
+"""The results as RST tables: a row per strategy, a table per (task kind, load), the legends under them, the line
+that says where they were measured; and the runs grouped as the tables and the charts show them (the rounds of
+--repeat merged into one, the rows' order). Every figure is read from the records of harness/suite_results.py."""
+
+import dataclasses
+
+import numpy
+from hdrh.histogram import HdrHistogram
+from tabulate import tabulate
+
+from harness.columns import CLOSED_COLUMNS, POOLED
+from harness.instruments.measure import histogram_summary
+from harness.run.modes import MODES, load_of
+from harness.suite_results import Run
+
+DOWN_PCT = 1.0  # a run unavailable longer than this share of its time cannot show as a health p99 at all
+REPEAT_LEGEND = (
+    "Each figure: the median of {n} interleaved rounds, its range in brackets; the latency percentiles "
+    "and max: of every round's answers pooled (HDR histograms merged), so that one round's stall stays."
+)
+
+
+def _fmt(value, digits=1):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def cell(runs, get, digits, ranged):
+    """The median of the runs' values; with its min–max range if asked and there are several."""
+    values = [value for value in map(get, runs) if value is not None]
+    if not values:
+        return "–"
+    if digits is None:  # text, not a figure
+        return values[0]
+    censored = [value for value in values if isinstance(value, str)]
+    if censored:  # a percentile known only as a bound in some round ("> X"): the round's bound, not a median
+        return censored[0]
+    text = _fmt(float(numpy.median(values)), digits)
+    if ranged and len(runs) > 1:
+        text += f" ({_fmt(min(values), digits)}–{_fmt(max(values), digits)})"
+    return text
+
+
+def row(runs, columns=CLOSED_COLUMNS, python=None):
+    """One table row from the runs of one row: one run, or one per round with --repeat."""
+    measured = [run for run in runs if run.measured]
+    if not measured:
+        return [runs[0].server, *[""] * (len(columns) - 1), f"not run: {runs[0].error or '?'}"]
+    label = runs[0].server
+    if runs[0].python and runs[0].python != python:  # a row that ran on another Python than the suite
+        # "3_async_threadexecutor (Python 3.13.15t)": the free-threaded twin says so by its version's "t"
+        label = label.removesuffix(" (free-threaded)") + f" (Python {runs[0].python})"
+    label += "" if len(measured) == len(runs) else f" ({len(runs) - len(measured)} failed)"
+    if any(run.free_threaded and run.gil_enabled for run in measured):
+        label += " (GIL re-enabled by an import!)"  # a free-threaded row that did not run without the GIL
+    invalid = sum(1 for run in measured if run.valid is False)
+    if invalid:
+        label += f" ({invalid} invalid: send lag)"
+    busy = sum(1 for run in measured if run.started_busy or any(step.started_busy for step in run.steps))
+    if busy:
+        label += f" ({busy} started busy)"  # the server was not idle after a minute: the run was measured anyway
+    pooled = [median_run(measured)]  # its latencies from the rounds' histograms merged
+    return [
+        label,
+        *[
+            cell(pooled, get, digits, False) if ranged == POOLED else cell(measured, get, digits, ranged)
+            for _, get, digits, ranged in columns
+        ],
+    ]
+
+
+def median_run(runs):
+    """One run standing for several rounds of it (--repeat): every number the median of the rounds' numbers,
+    except the latencies: their percentiles are of the rounds' histograms merged (so that a stall in one round
+    stays in the p99, and the max is the largest), failures counted as in each round."""
+
+    def merge(values):
+        if all(isinstance(value, dict) for value in values):  # every key any round has (a censored pN_above)
+            return {
+                key: merge([value.get(key) for value in values])
+                for key in dict.fromkeys(key for value in values for key in value)
+            }
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return float(numpy.median(numbers)) if numbers and len(numbers) == len(values) else values[0]
+
+    if len(runs) == 1:
+        return runs[0]
+    merged = merge([run.to_json() for run in runs])  # field by field, as the rounds recorded them
+    if all(run.latency_hist for run in runs):
+        pooled = HdrHistogram.decode(runs[0].latency_hist)
+        for run in runs[1:]:
+            pooled.add(HdrHistogram.decode(run.latency_hist))
+        failed = sum((run.failed or 0) + (run.in_flight_at_stop or 0) for run in runs)
+        merged["latency_ms"] = histogram_summary(pooled, failed if runs[0].mode == "open" else 0)
+    return Run.from_json(merged, "the rounds' median")
+
+
+def collapsed(results):
+    """The runs with the rounds of each (server, task, load) merged into one, by median_run."""
+    groups = {}
+    for run in results.runs:
+        groups.setdefault((run.server, run.task, load_of(run)), []).append(run)
+    medians = [median_run([run for run in runs if run.measured] or runs) for runs in groups.values()]
+    return dataclasses.replace(results, runs=medians)
+
+
+def server_labels(results, mode=None):
+    """Every row's label, each strategy's sized variants (e.g. --workers 25) right after its default row."""
+    runs = [run for run in results.runs if mode is None or load_of(run)[0] == mode]
+    strategies = list(dict.fromkeys(run.strategy for run in runs))
+    labels = {(run.strategy, run.server) for run in runs}
+    return [label for _, label in sorted(labels, key=lambda pair: (strategies.index(pair[0]), len(pair[1])))]
+
+
+def task_kinds(results):
+    return list(dict.fromkeys(run.task for run in results.runs))
+
+
+def levels(results):
+    """The closed-loop levels (siege's users) of the results."""
+    return sorted({run.concurrency for run in results.runs if load_of(run)[0] == "closed"})
+
+
+def loads(results):
+    """Every (mode, level) of the results, in the order of the modes' table, then by level."""
+    return sorted({load_of(run) for run in results.runs}, key=lambda load: (list(MODES).index(load[0]), load[1]))
+
+
+def modes_of(results):
+    """The names of the load modes the runs ran in, in the order of the modes' table."""
+    return list(dict.fromkeys(load[0] for load in loads(results)))
+
+
+def rounds(results):
+    return max((run.round for run in results.runs), default=0) + 1
+
+
+def environment_line(env):
+    """Where a run was measured, in a line: the machine, the versions, the commit, T1 of each task kind."""
+    commit = env.commit[:12] + ("-dirty" if env.commit.endswith("-dirty") else "")
+    quota = f" (cgroup quota {env.cpu_quota:g})" if env.cpu_quota else ""
+    kinds = "; ".join(
+        f"{task} (n={kind.n}) T1 = {kind.t1_s * 1000:.1f} ms"
+        + (f", {kind.t1_s_end * 1000:.1f} ms at the end" if kind.t1_s_end is not None else "")
+        for task, kind in env.tasks.items()
+    )
+    built = next(
+        (line.split(": ", 1)[1] for line in env.free_threaded_build or [] if line.startswith("configure: ")),
+        None,
+    )  # how tools/free_threaded_python.sh built it
+    free = (
+        f" (free-threaded rows: Python {env.free_threaded_python}t"
+        + (f", configured {built.split(' --prefix')[0]}, no PGO or LTO" if built else "")
+        + ")"
+        if env.free_threaded_python
+        else ""
+    )
+    fastapi = (
+        f", FastAPI {env.fastapi} on uvicorn {env.uvicorn} ({env.uvicorn_extras.split(' (')[0]} of its extras)"
+        if env.fastapi
+        else ""
+    )
+    return (
+        f"{env.cpu}, {env.cpu_count} CPUs{quota}, {env.ram_gb} GB RAM, {env.os}; Python "
+        f"{env.python}{free}, Tornado {env.tornado}{fastapi}, siege {env.siege}; commit {commit}, "
+        f"{env.started}. One task alone: {kinds}."
+    )
+
+
+def title(env, task, load, runs):
+    name, level = load
+    duration = max((run.duration_s or 0 for run in runs), default=0)
+    return MODES[name].title(task, level, env, runs, duration)
+
+
+def floor_legend(env):
+    """The health probe's reference, under the tables: what the Health columns compare with."""
+    floor = env.probe_floor_ms
+    spread = floor.window_p99_range
+    sampler = " with the tree sampler running" if floor.window_s is not None else ""  # not in older runs'
+    return (
+        f"Health probe reference on this machine: p50 {floor.p50:.1f} ms, p99 {floor.p99:.1f} ms"
+        + (f" (the p99 of each {floor.window_s:g} s: {spread[0]:.1f} to {spread[1]:.1f} ms)" if spread else "")
+        + f", probing an idle backend.py for {floor.seconds:g} s{sampler}, while "
+        f"{env.cpu_count} busy loops keep every core busy. A reference, not a bound: a loop that "
+        "never sleeps contends for a core harder than a server under load."
+    )
+
+
+def tables_rst(results):
+    parts = []
+    env = results.environment
+    labels = server_labels(results)
+    for task in task_kinds(results):
+        for load in loads(results):
+            runs = [run for run in results.runs if load_of(run) == load and run.task == task]
+            if not runs:
+                continue
+            columns = MODES[load[0]].columns
+            rows = [
+                row([run for run in runs if run.server == label], columns, env.python)
+                for label in labels
+                if any(run.server == label for run in runs)
+            ]
+            heading = title(env, task, load, runs)
+            table = tabulate(
+                rows,
+                ["Strategy", *[column[0] for column in columns]],
+                "rst",
+                disable_numparse=True,
+                colalign=("left", *["right"] * len(columns)),
+            )
+            parts.append(f"{heading}\n{'-' * len(heading)}\n\n{table}\n")
+    legend = list(dict.fromkeys(part for name in modes_of(results) for part in MODES[name].legend))
+    if env.probe_floor_ms:
+        legend.append(floor_legend(env))
+    if rounds(results) > 1:
+        legend.append(REPEAT_LEGEND.format(n=rounds(results)))
+    return "\n".join(parts) + "\n" + "\n\n".join(legend) + "\n"
+
+
+def write_rst(results, path):
+    path.write_text(f"{environment_line(results.environment)}\n\n{tables_rst(results)}")
+
+
+def readme_section(results, charts):
+    """A results section of the README or docs/: the environment line, the charts, the tables."""
+    alt = (
+        "strategies by task kind: efficiency and /health p99"
+        if len(task_kinds(results)) > 1
+        else "transactions/s and /health p99 per strategy"
+    )
+    hockey = "latency p99 against offered load per strategy"
+    images = "".join(
+        f".. image:: {chart}\n   :alt: {hockey if 'hockey' in str(chart) else alt}\n\n" for chart in charts
+    )
+    return f"Measured on: {environment_line(results.environment)}\n\n{images}{tables_rst(results)}"

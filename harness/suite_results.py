@@ -1,0 +1,246 @@
+"""The suite's results as typed records: what run_all.py saves in results.json (the environment, and every run of
+a server under a load), read by the tables, the charts and the findings.
+
+The runs are built as dicts while they run (harness/run/bench.py, drive.py, the load drivers) and become records
+at the boundary, when they are saved or loaded (harness/results_file.py). A field a run lacks for a reason has its
+typed default here, once: None for a figure not measured (a run that did not come up, a mode without it), an
+empty Health or Percentiles for a mode without a health probe or latencies, so that a reader reads
+`run.health_ms.p99` and gets None rather than an error.
+"""
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from harness.record import Record, json_key
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskKind(Record):
+    """One task kind of the suite, timed alone at its start (harness/run/bench.py: time_kind)."""
+
+    n: int
+    t1_s: float  # one task alone, at the suite's start
+    waits: bool  # whether the work waits (limit: users / T1) or computes (CPUs / T1)
+    t1_cpu_s: float = None  # its CPU time alone: what a run's Cost × alone divides by (not in older runs)
+    t1_s_end: float = None  # T1 again at the suite's end (absent if the suite was interrupted)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeFloor(Record):
+    """The health probe's reference: its p50/p99 against an idle server while every core is busy."""
+
+    p50: float = None
+    p99: float = None
+    seconds: float = 0  # how long it probed (not in the oldest runs)
+    window_s: float = None  # the windows of window_p99_range; absent in runs without the tree sampler beside it
+    window_p99_range: list = None  # [lowest, highest] p99 of the windows
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment(Record):
+    """The machine, the versions and the commit of a run (harness/instruments/provenance.py)."""
+
+    NESTED: ClassVar[dict] = {"tasks": {str: TaskKind}, "probe_floor_ms": ProbeFloor}
+
+    cpu: str
+    cpu_count: int
+    os: str
+    python: str
+    commit: str  # 40 hex digits, "-dirty" after it if the tree had changes
+    started: str  # ISO 8601, to the second
+    cpu_affinity: int = None
+    cpu_quota: float = None  # the cgroup's CPU quota; None without one
+    ram_gb: float = None
+    tornado: str = None
+    siege: str = None
+    tasks: dict = field(default_factory=dict)  # {kind: TaskKind}; {} for the blocks that time no task
+    seed: int = None  # the Poisson schedule's seed, when the suite was given one
+    probe_floor_ms: ProbeFloor = None  # the suite's only; None if its server did not come up
+    free_threaded_python: str = None  # the version of the free-threaded twin rows' interpreter, if there is one
+    free_threaded_build: list = None  # how tools/free_threaded_python.sh built it: its build-info lines
+    fastapi: str = None
+    uvicorn: str = None
+    uvicorn_extras: str = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Percentiles(Record):
+    """A latency summary (ms, or s where the field says): nearest-rank percentiles and the max. Where a percentile
+    falls among failures or unfinished jobs it is None, and `pN_above` the bound it is known to exceed (censored);
+    max is then None. An empty summary: nothing answered, or a mode that has none."""
+
+    p50: float = None
+    p90: float = None
+    p99: float = None
+    p99_9: float = field(default=None, metadata=json_key("p99.9"))
+    max: float = None
+    p50_above: float = None
+    p90_above: float = None
+    p99_above: float = None
+    p99_9_above: float = field(default=None, metadata=json_key("p99.9_above"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Health(Record):
+    """The health probe beside a run (harness/instruments/measure.py: HealthProbe); empty for the capacity search,
+    whose steps record their own."""
+
+    p50: float = None  # of the answered probes, ms
+    p99: float = None
+    max: float = None
+    planned: int = None
+    count: int = None
+    failed: int = None
+    slow_or_failed: int = None
+    unavailable_pct: float = None  # the share of the run in which a probe got no answer within SLOW_S
+    errors: list = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step(Record):
+    """One open-loop run of a capacity search (harness/run/capacity.py)."""
+
+    rate: float
+    passed: bool
+    p99_ms: float = None
+    stopped_early: bool = None
+    failed: int = None
+    send_lag_p99_ms: float = None
+    valid: bool = None
+    health_p99_ms: float = None
+    planned: int = None
+    sent: int = None
+    ok: int = None
+    confirming: bool = False  # the rate found, run once more for longer (not in older runs)
+    started_busy: bool = False  # the server was not idle before it (not in older runs)
+    error: str = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AtCapacity(Record):
+    p99_ms: float = None  # of the last step at the capacity that passed
+    health_p99_ms: float = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run(Record):
+    """One server under one load: what it was, whether it was measured, and the figures of its mode."""
+
+    NESTED: ClassVar[dict] = {
+        "health_ms": Health,
+        "latency_ms": Percentiles,
+        "send_lag_ms": Percentiles,
+        "connect_ms": Percentiles,
+        "accept_ms": Percentiles,
+        "submit_to_done_s": Percentiles,
+        "submit_to_done_ms": Percentiles,
+        "steps": [Step],
+        "at_capacity": AtCapacity,
+    }
+
+    # What ran (harness/run/bench.py: bench_one)
+    server: str  # the row's label: "3_async_threadexecutor --workers 25 (free-threaded)"
+    strategy: str  # the script's name, the same for its sized variants and its twin
+    task: str
+    mode: str = "closed"  # a load mode of harness/run/modes.py (runs before there were modes: closed)
+    concurrency: int = None  # the closed loop's level: siege's users
+    rate: float = None  # the open loop's and the background load's level, per second
+    slo_ms: float = None  # the capacity search's level
+    arrivals: str = None  # the open loop's schedule: constant or poisson
+    deadline_s: float = None  # the background load's: how long its jobs are followed after the submitting
+    duration_s: float = None
+    round: int = 0  # which of --repeat's rounds
+    port: int = None
+    python: str = None  # the interpreter's version, "t" after it for a free-threaded build
+    free_threaded: bool = False
+    gil_enabled: bool = None  # as the server said after its imports; None if it did not say
+    verified: bool = False
+    measured: bool = False  # False: a row with no figures (error says why)
+    clean_shutdown: bool = None  # None: not stopped yet when it was saved
+    error: str = None
+    note: str = None
+    idle_wait_s: float = None  # how long the server took to go idle after the warm-up
+    started_busy: bool = False  # it did not go idle within a minute, and was measured anyway
+    task_s: float = None  # T1 now: one task alone, just before the run
+    t1_cpu_s: float = None  # a task's CPU alone on the row's own interpreter, if it is not the suite's
+    # The closed loop (harness/load/siege.py)
+    transactions: int = None
+    non_200: int = None
+    failed: int = None  # requests that failed; for the background load, jobs whose task raised
+    availability: float = None
+    transaction_rate: float = None  # answers 200 per second
+    response_time_s: float = None
+    elapsed_s: float = None
+    latency_ms: Percentiles = field(default_factory=Percentiles)
+    latency_hist: str = None  # the latencies as an encoded HDR histogram: what --repeat merges
+    siege: dict = None  # siege's own summary, its names
+    siege_summary: str = None
+    limit_per_s: float = None
+    efficiency: float = None
+    # The instruments beside the load (harness/instruments/measure.py)
+    health_ms: Health = field(default_factory=Health)
+    peak_pss_mb: float = None
+    peak_rss_sum_mb: float = None
+    cpu_s: float = None
+    cores_busy: float = None
+    processes: int = None
+    machine_busy_s: float = None
+    machine_busy_cores: float = None
+    accounted_s: float = None
+    others_cores: float = None
+    steal_pct: float = None
+    tasks_counted: int = None
+    task_cpu_s: float = None
+    task_cpu_ms: float = None
+    task_wall_ms: float = None
+    in_task_share: float = None  # the tasks' CPU seconds ÷ (CPUs × the run's seconds); None without accounting
+    cost_x: float = None
+    # The open loop (harness/load/openloop.py)
+    planned: int = None
+    sent: int = None
+    ok: int = None
+    errors: dict = None  # failures by kind
+    unfinished: int = None  # requests never answered; for the background load, jobs still queued or running
+    stopped_early: bool = None
+    in_flight_at_stop: int = None
+    drain_s: float = None
+    send_lag_ms: Percentiles = field(default_factory=Percentiles)
+    connect_ms: Percentiles = field(default_factory=Percentiles)
+    valid: bool = None  # False: the driver's send lag made the run invalid
+    seed: int = None
+    scheduling: str = None
+    # The capacity search (harness/run/capacity.py)
+    capacity_per_s: float = None
+    confirmed: bool = None
+    ratio: float = None
+    steps: list = field(default_factory=list)  # [Step]
+    t1_during_s: float = None
+    t1_samples_s: list = None
+    at_capacity: AtCapacity = field(default_factory=AtCapacity)
+    # The background load (harness/load/jobs.py)
+    accepted: int = None
+    accepted_share: float = None
+    accept_rate: float = None  # older runs'
+    refused: int = None
+    accept_ms: Percentiles = field(default_factory=Percentiles)
+    done: int = None
+    lost: int = None
+    unreachable: int = None
+    done_share: float = None
+    completion_rate: float = None
+    submit_to_done_s: Percentiles = field(default_factory=Percentiles)
+    submit_to_done_ms: Percentiles = field(default_factory=Percentiles)  # older runs', in ms
+    max_backlog: int = None
+    status_requests: int = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteResults(Record):
+    """A suite's results.json: the environment and the runs; the time the block took when make report ran it."""
+
+    NESTED: ClassVar[dict] = {"environment": Environment, "runs": [Run]}
+
+    environment: Environment
+    runs: list  # [Run], in the order they ran
+    took_s: int = None  # make report's: the block's minutes, and its commands' exit statuses
+    exit_statuses: list = None

@@ -1,0 +1,104 @@
+"""results.json's one loader and one writer (harness/results_file.py): an older file is upgraded and renders the
+same, a version this code does not know is refused in one line, a write is whole or not at all, and a field renamed
+on one side fails at load rather than as an empty column."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness import results_file
+from harness.record import RecordError
+from harness.report.render import render
+from harness.report.results import save
+from harness.servers import ROOT
+from harness.suite_results import SuiteResults
+
+DATA = Path(__file__).parent / "data" / "results.json"  # saved before there were versions: version 1
+
+
+def rerender(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "harness.report", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_an_unversioned_file_is_upgraded_and_renders_the_same_once_written_again(tmp_path):
+    old = results_file.load(DATA, SuiteResults)
+    assert "version" not in json.loads(DATA.read_text())
+    assert all(run.mode for run in old.runs), "version 1's runs without a mode ran the closed loop: said on upgrade"
+    again = tmp_path / "again" / "results.json"
+    results_file.write(again, old)
+    assert json.loads(again.read_text())["version"] == results_file.VERSION
+    new = results_file.load(again, SuiteResults)
+    assert new.to_json() == old.to_json()
+    render(old, tmp_path)
+    render(new, again.parent)
+    for name in ("results.rst", "results.png", "hockey.png"):
+        assert (tmp_path / name).read_bytes() == (again.parent / name).read_bytes(), name
+
+
+def test_version_1_said_a_busy_start_by_a_null_idle_wait_and_version_2_says_it():
+    raw = json.loads(DATA.read_text())
+    run = next(run for run in raw["runs"] if run.get("mode", "closed") == "closed")
+    busy = {**raw, "runs": [{**run, "idle_wait_s": None}, {**run, "idle_wait_s": 1.5}, run]}
+    runs = results_file.record_of(busy, SuiteResults).runs
+    assert [found.started_busy for found in runs] == [True, False, False]
+    assert results_file.record_of(runs[0].to_json() | {"version": 2}, type(runs[0])).started_busy
+
+
+@pytest.mark.parametrize("version", [results_file.VERSION + 1, 0, "2", None])
+def test_a_newer_or_unknown_version_is_refused_in_one_line(tmp_path, version):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**json.loads(DATA.read_text()), "version": version}))
+    with pytest.raises(RecordError, match=rf"results version {version!r}, which this code does not read"):
+        results_file.load(path, SuiteResults)
+    done = rerender(path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"version {version!r}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_renamed_field_fails_at_load_naming_it_and_where(tmp_path):
+    raw = json.loads(DATA.read_text())
+    raw["runs"][1]["tasks_per_s"] = raw["runs"][1].pop("transaction_rate")
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(RecordError, match=r"SuiteResults\.runs\[1\]: unknown field 'tasks_per_s'"):
+        results_file.load(path, SuiteResults)
+    done = rerender(path)
+    assert done.returncode == 2 and "unknown field 'tasks_per_s'" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    del raw["runs"][1]["tasks_per_s"], raw["runs"][1]["server"]
+    with pytest.raises(RecordError, match=r"runs\[1\]: no 'server'"):
+        results_file.record_of(raw, SuiteResults)
+
+
+def test_a_run_the_suite_built_with_a_field_the_record_lacks_is_refused_when_saved(tmp_path):
+    raw = json.loads(DATA.read_text())
+    run = {**raw["runs"][0], "new_figure": 1}
+    with pytest.raises(RecordError, match="unknown field 'new_figure'"):
+        save(tmp_path, raw["environment"], [run], render=False)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_a_write_is_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    old = results_file.load(DATA, SuiteResults)
+    results_file.write(path, old)
+    before = path.read_bytes()
+    unwritable = replace(old, took_s=object())  # json cannot write it: the write stops midway
+    with pytest.raises(TypeError):
+        results_file.write(path, unwritable)
+
+    def interrupted(source, target):
+        raise KeyboardInterrupt  # a stop signal just before the rename
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        results_file.write(path, replace(old, took_s=12))
+    assert path.read_bytes() == before, "the old file is left whole"
+    assert sorted(found.name for found in tmp_path.iterdir()) == ["results.json"], "no partial file left"
