@@ -144,4 +144,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main()  # run_until_stopped exits the process with the run's status

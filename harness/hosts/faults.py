@@ -4,7 +4,7 @@ started anew, and long jobs sent just before a worker is cut.
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness.hosts.measured import FAULT_AT_S
 
@@ -12,7 +12,10 @@ from harness.hosts.measured import FAULT_AT_S
 # another worker. At the suite's (Celery's visibility_timeout 600 s in jobqueue.py, Dask's worker-ttl 5 min), a
 # cut of seconds only delays it; the last fault sets both short, and a cut past them.
 SHORT_S = 15
-SHORT_TIMEOUTS = {"CELERY_VISIBILITY_TIMEOUT": str(SHORT_S), "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": f"{SHORT_S}s"}
+SHORT_TIMEOUTS = (
+    ("CELERY_VISIBILITY_TIMEOUT", str(SHORT_S)),
+    ("DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL", f"{SHORT_S}s"),
+)
 
 
 @dataclass(frozen=True)
@@ -22,10 +25,9 @@ class Fault:
 
     name: str
     steps: tuple = ()
-    settings: dict = field(default_factory=dict)
+    settings: tuple = ()  # (name, value) pairs: a frozen record that hashes
 
 
-NO_FAULT = Fault("no fault")
 FAULTS = [
     # Long jobs just before a worker host is cut off: one of them is on the cut host when it goes (each worker
     # takes one, a second may wait on it).

@@ -4,7 +4,8 @@ sending GET / beside them, GET /health every 0.2 s; and from what they recorded,
 accepted job accounted for, how long until the jobs' throughput is back) and the open loop's.
 
 The seam for the suite's own instruments: the parts that run during the run are `during` (the job submitter, the
-health probe, the users), `follow` and `figures`, each taking the placement and a Record, so that the suite's
+health probe, the users, each writing into a Record), `follow` (asks the placement's client host for each
+accepted job's end) and `figures` (from the Record alone), so that the suite's
 open-schedule health probe (harness.instruments.measure) and job driver (harness.load.jobs) can take the place of
 `probe` and of `submit_jobs` and `follow` here without cluster.py or the faults changing.
 """

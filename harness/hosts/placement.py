@@ -44,7 +44,7 @@ class Placement:
             "PYTHONPATH": os.pathsep.join((folder, str(ROOT))),
             "CLUSTER_MARKS": self.marks,
             "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
-            **(settings or {}),
+            **dict(settings or ()),
         }
         self.log = None
 
