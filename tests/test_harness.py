@@ -157,6 +157,19 @@ def test_quick_and_max_pending_options():
     assert all(s.options == () for s in bounded.servers if s.name not in with_option)
 
 
+def test_the_run_path_gets_frozen_settings_built_once_from_the_command_line():
+    import dataclasses
+
+    import run_all as suite
+
+    settings = suite.settings_from(suite.parse_args(["--quick", "--rate", "5", "--arrivals", "poisson", "--n", "7"]))
+    assert (settings.duration_s, settings.warmup_s, settings.arrivals, settings.n) == (5, 1, "poisson", 7)
+    assert settings.seed is not None, "a Poisson schedule's seed is drawn once, and recorded"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.duration_s = 9
+    assert dataclasses.replace(settings, duration_s=9).duration_s == 9 and settings.duration_s == 5
+
+
 @contextmanager
 def suite_run(*args, log):
     """run_all.py in the background, with every process it starts marked; whatever happens, everything it started
