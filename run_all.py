@@ -10,7 +10,6 @@ matrix.png for several kinds, hockey.png for open-loop runs).
 
 import argparse
 import datetime
-import math
 import random
 import shutil
 import sys
@@ -227,8 +226,7 @@ def configured(server, task, load, env):
         return server
     mode, level = MODES[load[0]], load[1]
     in_flight = max(mode.in_flight(level, env["tasks"][task.kind]["t1_s"]), env["cpu_count"])
-    per_worker = math.ceil(in_flight / env["cpu_count"]) if server.pool_option == "--threads" else in_flight
-    return server.with_options(server.pool_option, str(per_worker))
+    return server.sized_for(in_flight, env["cpu_count"])
 
 
 def plan(args, env):

@@ -157,6 +157,13 @@ def test_quick_and_max_pending_options():
     assert all(s.options == () for s in bounded.servers if s.name not in with_option)
 
 
+def test_a_pool_is_sized_for_the_tasks_at_once_per_worker_process_where_its_option_says_so():
+    rows = {server.name: server for server in SERVERS if not server.free_threaded}
+    assert rows["3_async_threadexecutor"].sized_for(21, cpus=2).options == ("--workers", "21")
+    assert rows["5_async_dask"].sized_for(21, cpus=2).options == ("--threads", "11"), "threads per worker, one a CPU"
+    assert rows["1_sync"].sized_for(21, cpus=2) is rows["1_sync"], "no pool to size"
+
+
 def test_the_run_path_gets_frozen_settings_built_once_from_the_command_line():
     import dataclasses
 
