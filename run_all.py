@@ -10,7 +10,6 @@ matrix.png for several kinds, hockey.png for open-loop runs).
 
 import argparse
 import datetime
-import math
 import random
 import shutil
 import sys
@@ -28,6 +27,7 @@ from harness.report.results import save, update_readme
 from harness.report.tables import environment_line, tables_rst
 from harness.run.bench import bench_one, probe_floor, progress, time_kind
 from harness.run.modes import MODES
+from harness.run.settings import Settings
 from harness.server_process import ServerProcess
 from harness.servers import BACKEND, ROOT, SERVERS
 from harness.suite_results import Environment
@@ -148,7 +148,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.duration and len(args.duration) > 1:
         parser.error("--duration takes one number of seconds")
-    chosen = [mode for mode in MODES.values() if mode.chosen(args)]
+    chosen = [mode for mode in MODES.values() if mode.chosen(load_options_given(args))]
     if len(chosen) > 1:
         parser.error(f"choose one load: {', '.join(mode.option for mode in MODES.values())}")
     if not 0 <= args.deadline <= 3600:
@@ -197,6 +197,27 @@ def parse_args(argv=None):
     return args
 
 
+def load_options_given(args):
+    """The load options the command line gave, with their values: what the modes' `chosen` look at."""
+    given = {key: getattr(args, key) for key in ("concurrency", "rate", "mode", "find_capacity")}
+    return {key: value for key, value in given.items() if value is not None and value is not False}
+
+
+def settings_from(args):
+    """The run path's settings (harness/run/settings.py), from the parsed command line: built once, by main()."""
+    return Settings(
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        deadline_s=args.deadline,
+        arrivals=args.arrivals,
+        seed=args.seed,
+        slo_ms=args.slo_ms,
+        confirm=args.confirm,
+        n=args.n,
+        port_offset=args.port_offset,
+    )
+
+
 def configured(server, task, load, env):
     """The server as a competent user would set it up for the task: the pools sized for the load when the work
     waits (a pool of CPUs threads is right for computing, wrong for waiting): for the requests its mode has in
@@ -205,8 +226,7 @@ def configured(server, task, load, env):
         return server
     mode, level = MODES[load[0]], load[1]
     in_flight = max(mode.in_flight(level, env["tasks"][task.kind]["t1_s"]), env["cpu_count"])
-    per_worker = math.ceil(in_flight / env["cpu_count"]) if server.pool_option == "--threads" else in_flight
-    return server.with_options(server.pool_option, str(per_worker))
+    return server.sized_for(in_flight, env["cpu_count"])
 
 
 def plan(args, env):
@@ -226,6 +246,7 @@ def plan(args, env):
 
 def main(argv=None):
     args = parse_args(argv)
+    settings = settings_from(args)
     if shutil.which("siege") is None:
         sys.exit(
             "run_all.py: error: siege is not installed; install it with: sudo apt-get install siege "
@@ -240,20 +261,21 @@ def main(argv=None):
     runs, suite_started = [], time.monotonic()
     try:
         if any(task.kind == "http" for task in args.tasks):  # the http kind's slow service, on the same machine
-            backend = ServerProcess(BACKEND, BACKEND.port + args.port_offset).start()
+            backend = ServerProcess(BACKEND, BACKEND.port + settings.port_offset).start()
             if not backend.wait_healthy(30):
                 sys.exit(f"run_all.py: error: backend.py did not come up: {backend.output().strip()}")
         print(f"Timing one task of each kind alone ({', '.join(task.kind for task in args.tasks)})...", flush=True)
         env = environment(
-            {task.kind: time_kind(task, args.n or task.spec().default_n) for task in args.tasks}, seed=args.seed
+            {task.kind: time_kind(task, settings.n or task.spec().default_n) for task in args.tasks}, seed=settings.seed
         )
         print(environment_line(Environment.from_json(env)), flush=True)
-        floor_s = min(FLOOR_S, args.duration)  # as long as one run (at most FLOOR_S), the same instruments beside it
+        # As long as one run (at most FLOOR_S), the same instruments beside it.
+        floor_s = min(FLOOR_S, settings.duration_s)
         print(f"Measuring the health probe's reference ({floor_s:g} s, every core busy, no server load)...", flush=True)
         env["probe_floor_ms"] = probe_floor(floor_s)
         todo = plan(args, env)
         for index, (round_, task, server, load) in enumerate(todo):
-            runs.append(bench_one(task, server, load, args, env, progress(index, todo, args), round_))
+            runs.append(bench_one(task, server, load, settings, env, progress(index, todo, settings), round_))
             save(out_dir, env, runs, render=False)  # what has finished is kept, even if the suite dies later
         for task in args.tasks:  # the machine's speed may drift during a suite
             env["tasks"][task.kind]["t1_s_end"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)

@@ -1,5 +1,6 @@
 """The numbered servers as a declarative list: each row's traits, and the interpreter it runs on."""
 
+import math
 import shutil
 import sys
 from dataclasses import dataclass, replace
@@ -26,6 +27,9 @@ class Server:
     runs_in: str = "server"
     takes_max_pending: bool = False  # has the option --max-pending N
     pool_option: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (Dask's)
+    # Whether pool_option sizes each of its worker processes, one a CPU (Dask's --threads: threads per worker),
+    # rather than the one pool; sized_for() turns N tasks at once into its value either way.
+    pool_per_worker: bool = False
     # What answers HTTP: "tornado", "http.server" (the standard library's, one thread), "uvicorn" (FastAPI on it).
     http_stack: str = "tornado"
     jobs: str = None  # where POST /jobs keeps background jobs: "memory" (lost when it stops), "redis"; None: no jobs
@@ -82,6 +86,14 @@ class Server:
     def with_options(self, *options):
         return replace(self, options=self.options + options)
 
+    def sized_for(self, at_once, cpus):
+        """The row with its pool sized to run `at_once` tasks at once on `cpus` CPUs: pool_option with at_once, or,
+        when the option sizes each worker process (one a CPU), with at_once / cpus rounded up. Itself if it has no
+        pool to size."""
+        if self.pool_option is None:
+            return self
+        return self.with_options(self.pool_option, str(math.ceil(at_once / cpus) if self.pool_per_worker else at_once))
+
 
 SERVERS = [
     Server("1_sync", "1_sync.py", 8000, http_stack="http.server"),
@@ -113,6 +125,7 @@ SERVERS = [
         runs_in="cluster",
         takes_max_pending=True,
         pool_option="--threads",
+        pool_per_worker=True,
         jobs="memory",
     ),
     Server(

@@ -17,7 +17,7 @@ from conftest import marked_environment, named
 
 from harness import limits
 from harness.instruments import measure
-from harness.load import siege
+from harness.load import jobs, openloop, siege
 from harness.report import readme
 from harness.run.modes import MODES
 from harness.servers import ROOT, SERVERS
@@ -155,6 +155,43 @@ def test_quick_and_max_pending_options():
     assert with_option == [s.name for s in SERVERS if s.takes_max_pending and not s.missing]
     assert {"3_async_threadexecutor", "4_async_processexecutor", "5_async_dask"} <= set(with_option)
     assert all(s.options == () for s in bounded.servers if s.name not in with_option)
+
+
+def test_a_pool_is_sized_for_the_tasks_at_once_per_worker_process_where_its_option_says_so():
+    rows = {server.name: server for server in SERVERS if not server.free_threaded}
+    assert rows["3_async_threadexecutor"].sized_for(21, cpus=2).options == ("--workers", "21")
+    assert rows["5_async_dask"].sized_for(21, cpus=2).options == ("--threads", "11"), "threads per worker, one a CPU"
+    assert rows["1_sync"].sized_for(21, cpus=2) is rows["1_sync"], "no pool to size"
+
+
+def test_the_drivers_get_their_values_as_keyword_arguments_and_refuse_a_wrong_one_in_a_line():
+    off_loopback = openloop.run("http://example.com/", 5, 1)
+    assert off_loopback["error"].startswith("driver failed: openloop: error: the url must be on loopback")
+    too_long = jobs.run("http://127.0.0.1:1/jobs", 5, 200, deadline_s=100)
+    assert too_long["error"] == (
+        "driver failed: jobs: error: --duration + --deadline must be at most 240 s: the servers forget a finished "
+        "job after 300 s"
+    )
+    call = {"function": "openloop.drive_here", "kwargs": {"url": "http://127.0.0.1:1/", "rate": 5.0, "seconds": 0}}
+    refused = subprocess.run(
+        [sys.executable, "-m", "harness.load.child", json.dumps(call)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "openloop: error: --duration must be above 0 and at most 100000"
+    ]
+
+
+def test_the_run_path_gets_frozen_settings_built_once_from_the_command_line():
+    import dataclasses
+
+    import run_all as suite
+
+    settings = suite.settings_from(suite.parse_args(["--quick", "--rate", "5", "--arrivals", "poisson", "--n", "7"]))
+    assert (settings.duration_s, settings.warmup_s, settings.arrivals, settings.n) == (5, 1, "poisson", 7)
+    assert settings.seed is not None, "a Poisson schedule's seed is drawn once, and recorded"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.duration_s = 9
+    assert dataclasses.replace(settings, duration_s=9).duration_s == 9 and settings.duration_s == 5
 
 
 @contextmanager

@@ -196,11 +196,35 @@ def summarize(submitted, accepted, jobs, max_backlog, rate, seconds, looked_at):
 
 
 def run(url, rate, seconds, deadline_s=60.0, tick=None):
-    """The driver in a process of its own, bounded in time; its figures as a dict."""
-    arguments = [url, "--rate", repr(rate), "--duration", repr(seconds), "--deadline", repr(deadline_s)]
+    """The driver in a process of its own (harness/load/child.py), bounded in time; its figures as a dict."""
+    kwargs = {"url": url, "rate": float(rate), "seconds": float(seconds), "deadline_s": float(deadline_s)}
     # The last look can take minutes: 5 000 jobs read 8 at a time from a server still busy with its backlog.
-    run = openloop.in_a_process("harness.load.jobs", arguments, seconds + deadline_s + 420, tick)
+    run = openloop.in_a_process("jobs.drive_here", kwargs, seconds + deadline_s + 420, tick)
     return {"mode": "background", "rate": rate, **run} if "error" in run and "accepted" not in run else run
+
+
+def problem(url, rate, seconds, deadline_s):
+    """What is wrong with the background driver's values, or None."""
+    if found := openloop.url_and_rate_problem(url, rate, seconds, path="/jobs"):
+        return found
+    if not 0 <= deadline_s or seconds + deadline_s > 240:  # each job is read once, at the end
+        return "--duration + --deadline must be at most 240 s: the servers forget a finished job after 300 s"
+    return None
+
+
+def drive_here(url, rate, seconds, deadline_s=60.0):
+    """The driver in this process, as its own program runs it (by hand, or run() through harness/load/child.py):
+    the values checked (openloop.Refused if wrong), its priority raised for the schedule, a line on stderr of what
+    it sends and its progress lines after it ("jobs: ... s of ..."); its figures, with the scheduling it had."""
+    if found := problem(url, rate, seconds, deadline_s):
+        raise openloop.Refused(found)
+    scheduling = openloop.raise_priority()
+    print(f"jobs: {rate:g} jobs/s for {seconds:g} s -> {url}", file=sys.stderr, flush=True)
+    run = asyncio.run(
+        drive(url, rate, seconds, deadline_s, progress=lambda line: print(f"jobs: {line}", file=sys.stderr, flush=True))
+    )
+    run["scheduling"] = scheduling
+    return run
 
 
 def main(argv=None):
@@ -210,22 +234,9 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=10, help="seconds of submitting (default 10)")
     parser.add_argument("--deadline", type=float, default=60, help="seconds to follow the jobs after (default 60)")
     args = parser.parse_args(argv)
-    openloop.check_url_and_rate(parser, args, path="/jobs")
-    if not 0 <= args.deadline or args.duration + args.deadline > 240:  # each job is read once, at the end
-        parser.error("--duration + --deadline must be at most 240 s: the servers forget a finished job after 300 s")
-    scheduling = openloop.raise_priority()
-    print(f"jobs: {args.rate:g} jobs/s for {args.duration:g} s -> {args.url}", file=sys.stderr, flush=True)
-    run = asyncio.run(
-        drive(
-            args.url,
-            args.rate,
-            args.duration,
-            args.deadline,
-            progress=lambda line: print(f"jobs: {line}", file=sys.stderr, flush=True),
-        )
-    )
-    run["scheduling"] = scheduling
-    print(json.dumps(run, indent=2))
+    if found := problem(args.url, args.rate, args.duration, args.deadline):
+        parser.error(found)
+    print(json.dumps(drive_here(args.url, args.rate, args.duration, args.deadline), indent=2))
     return 0
 
 

@@ -202,34 +202,34 @@ def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms
     """The driver in a process of its own (so that the harness's probe threads cannot delay its schedule), bounded
     in time and killed by pid if it outstays it; its figures as a dict. tick(line) gets its progress lines. `on`:
     what runs it elsewhere, e.g. ("ip", "netns", "exec", NAMESPACE) on a host of harness/hosts/namespaces.py."""
-    arguments = [
-        url,
-        "--rate",
-        repr(rate),
-        "--duration",
-        repr(seconds),
-        "--arrivals",
-        arrivals,
-        "--drain",
-        repr(drain_s),
-        *(["--seed", str(seed)] if seed is not None else []),
-        *(["--slo-ms", repr(slo_ms)] if slo_ms else []),
-    ]
-    run = in_a_process("harness.load.openloop", arguments, seconds + drain_s + 30, tick, on)
+    kwargs = {
+        "url": url,
+        "rate": float(rate),
+        "seconds": float(seconds),
+        "arrivals": arrivals,
+        "seed": seed,
+        "drain_s": float(drain_s),
+        "slo_ms": float(slo_ms) if slo_ms else None,
+    }
+    run = in_a_process("openloop.drive_here", kwargs, seconds + drain_s + 30, tick, on)
     return {"mode": "open", "rate": rate, "arrivals": arrivals, **run} if "error" in run else run
 
 
-def in_a_process(module, arguments, budget_s, tick=None, on=()):
-    """`python -m module arguments`, ended by pid after budget_s; the JSON it prints, or {"error": its last
-    line}. tick(line) gets the progress lines it writes to stderr ("NAME: ... s of ...")."""
-    prefix = module.rsplit(".", 1)[-1] + ": "
+def in_a_process(function, kwargs, budget_s, tick=None, on=()):
+    """`function(**kwargs)`, a driver's in-process part (one of harness/load/child.py's FUNCTIONS, e.g.
+    "openloop.drive_here"), run by `python -m harness.load.child` in a process of its own, the keyword arguments
+    serialized once as JSON; ended by pid after budget_s. The JSON it prints, or {"error": its last line}.
+    tick(line) gets the progress lines it writes to stderr ("NAME: ... s of ...", NAME the driver's module)."""
+    prefix = function.split(".", 1)[0] + ": "
 
     def progress(written):
         for line in written.splitlines():
             if line.startswith(prefix) and " s of " in line:
                 tick(line.removeprefix(prefix).strip())
 
-    done = run_bounded([*on, sys.executable, "-m", module, *arguments], budget_s, progress if tick else None, cwd=ROOT)
+    call = json.dumps({"function": function, "kwargs": kwargs})
+    command = [*on, sys.executable, "-m", "harness.load.child", call]
+    done = run_bounded(command, budget_s, progress if tick else None, cwd=ROOT)
     if done.status != 0 or not done.stdout.strip():
         lines = done.stderr.strip().splitlines() or [f"exit status {done.status}"]
         return {"error": f"driver failed: {lines[-1]}"}
@@ -248,18 +248,41 @@ def allowed_host(hostname):
     return address.is_loopback or address in HOSTS_NETWORK
 
 
-def check_url_and_rate(parser, args, path="/"):
-    """What both drivers' command lines check: a URL on loopback whose path starts with `path`, and a --rate and
-    --duration in bounds."""
-    parts = urllib.parse.urlsplit(args.url)
+class Refused(ValueError):
+    """A value a driver will not run with (harness/load/child.py says it in one line, status 2)."""
+
+
+def url_and_rate_problem(url, rate, seconds, path="/"):
+    """What both drivers check, called or run by hand: a URL on loopback whose path starts with `path`, and a rate
+    and a duration in bounds. What is wrong, or None."""
+    parts = urllib.parse.urlsplit(url)
     if parts.scheme != "http" or not allowed_host(parts.hostname) or not parts.path.startswith(path):
-        parser.error(
+        return (
             f"the url must be on loopback (or a host of harness/hosts/namespaces.py, in {HOSTS_NETWORK}), its path "
             f"{path}...: http://127.0.0.1:PORT{path}..."
         )
-    for name in ("rate", "duration"):
-        if not 0 < getattr(args, name) <= 100_000:
-            parser.error(f"--{name} must be above 0 and at most 100000")
+    for name, value in (("rate", rate), ("duration", seconds)):
+        if not 0 < value <= 100_000:
+            return f"--{name} must be above 0 and at most 100000"
+    return None
+
+
+def check_url_and_rate(parser, args, path="/"):
+    """url_and_rate_problem() of a driver's command line (its url, --rate and --duration), as argparse's error."""
+    problem = url_and_rate_problem(args.url, args.rate, args.duration, path)
+    if problem:
+        parser.error(problem)
+
+
+def problem(url, rate, seconds, drain_s=30.0, slo_ms=None):
+    """What is wrong with the open-loop driver's values, or None."""
+    if found := url_and_rate_problem(url, rate, seconds):
+        return found
+    if not 0 <= drain_s <= 3600:
+        return "--drain must be from 0 to 3600 seconds"
+    if slo_ms is not None and slo_ms <= 0:
+        return "--slo-ms must be above 0"
+    return None
 
 
 def parse_args(argv=None):
@@ -277,11 +300,8 @@ def parse_args(argv=None):
     parser.add_argument("--drain", type=float, default=30, help="seconds to wait for the last answers (default 30)")
     parser.add_argument("--slo-ms", type=float, help="stop early once the p99 cannot be within this")
     args = parser.parse_args(argv)
-    check_url_and_rate(parser, args)
-    if not 0 <= args.drain <= 3600:
-        parser.error("--drain must be from 0 to 3600 seconds")
-    if args.slo_ms is not None and args.slo_ms <= 0:
-        parser.error("--slo-ms must be above 0")
+    if found := problem(args.url, args.rate, args.duration, args.drain, args.slo_ms):
+        parser.error(found)
     if args.arrivals == "poisson" and args.seed is None:
         args.seed = random.randrange(2**32)
     return args
@@ -300,29 +320,43 @@ def raise_priority():
         return "normal"
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def drive_here(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None):
+    """The driver in this process, as its own program runs it (by hand, or run() through harness/load/child.py):
+    the values checked (Refused if wrong), its priority raised, a line on stderr of what it sends and its progress
+    lines after it ("openloop: ... s of ..."); its figures, with the seed and the scheduling it had."""
+    if found := problem(url, rate, seconds, drain_s, slo_ms):
+        raise Refused(found)
+    if arrivals not in ("constant", "poisson"):
+        raise Refused(f"arrivals must be constant or poisson, not {arrivals!r}")
+    if arrivals == "poisson" and seed is None:
+        seed = random.randrange(2**32)
     scheduling = raise_priority()
     print(
-        f"openloop: {args.rate:g} requests/s, {args.arrivals} arrivals"
-        + (f" (seed {args.seed})" if args.seed is not None else "")
-        + f", {args.duration:g} s -> {args.url}",
+        f"openloop: {rate:g} requests/s, {arrivals} arrivals"
+        + (f" (seed {seed})" if seed is not None else "")
+        + f", {seconds:g} s -> {url}",
         file=sys.stderr,
         flush=True,
     )
     run = asyncio.run(
         drive(
-            args.url,
-            args.rate,
-            args.duration,
-            args.arrivals,
-            args.seed,
-            args.drain,
-            args.slo_ms,
+            url,
+            rate,
+            seconds,
+            arrivals,
+            seed,
+            drain_s,
+            slo_ms,
             progress=lambda line: print(f"openloop: {line}", file=sys.stderr, flush=True),
         )
     )
-    run.update(seed=args.seed, scheduling=scheduling)
+    run.update(seed=seed, scheduling=scheduling)
+    return run
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    run = drive_here(args.url, args.rate, args.duration, args.arrivals, args.seed, args.drain, args.slo_ms)
     print(json.dumps(run, indent=2))
     return 0
 

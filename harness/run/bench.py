@@ -46,11 +46,11 @@ def cpu_alone(python, task, n):
         return None
 
 
-def progress(index, todo, args):
-    """progress(phase) for the run todo[index] (round, task, server, load) of a suite: a line with the run, the
-    phase, and the suite's time left, estimated."""
+def progress(index, todo, settings):
+    """progress(phase) for the run todo[index] (round, task, server, load) of a suite (its harness/run/settings.py
+    Settings): a line with the run, the phase, and the suite's time left, estimated."""
     _, task, server, (name, level) = todo[index]
-    per_run = args.warmup + MODES[name].expected_s(args) + RUN_OVERHEAD_S
+    per_run = settings.warmup_s + MODES[name].expected_s(settings) + RUN_OVERHEAD_S
     started = time.monotonic()
 
     def line(phase):
@@ -64,10 +64,11 @@ def progress(index, todo, args):
     return line
 
 
-def bench_one(task, server, load, args, env, progress, round_=0):
-    """One server under one load (its mode's name, its level): start it and wait for /health, verify its answers,
-    warm up, time T1 again, the mode's measured part, stop it. The run is returned whatever happens."""
-    port = server.port + args.port_offset
+def bench_one(task, server, load, settings, env, progress, round_=0):
+    """One server under one load (its mode's name, its level) with the suite's settings (harness/run/settings.py):
+    start it and wait for /health, verify its answers, warm up, time T1 again, the mode's measured part, stop it.
+    The run is returned whatever happens."""
+    port = server.port + settings.port_offset
     mode, level = MODES[load[0]], load[1]
     run = {
         "server": server.label,
@@ -76,14 +77,14 @@ def bench_one(task, server, load, args, env, progress, round_=0):
         "port": port,
         "mode": mode.name,
         mode.level_key: level,
-        "duration_s": args.duration,
+        "duration_s": settings.duration_s,
         "round": round_,
         "verified": False,
         "measured": False,
         "clean_shutdown": None,
         "python": ".".join(map(str, python_version(server.python))) + ("t" if server.free_threaded else ""),
         "free_threaded": server.free_threaded,
-        **mode.recorded(args),
+        **mode.recorded(settings),
     }
     extra = ("--task", task.kind, "--backend", task.backend)
     process = ServerProcess(server, port, extra).start()
@@ -100,21 +101,21 @@ def bench_one(task, server, load, args, env, progress, round_=0):
         except (OSError, http.client.HTTPException, ValueError):
             run["gil_enabled"] = None  # it answered a moment ago: verification says what is wrong
         progress("verifying")
-        problems = verify.problems(port, server.name, task, n=args.n)
+        problems = verify.problems(port, server.name, task, n=settings.n)
         if problems:
             run["error"] = "failed verification: " + "; ".join(problems)
             return run
         run["verified"] = True
-        progress(f"warming up for {args.warmup} s")
+        progress(f"warming up for {settings.warmup_s} s")
         path = f"/?n={env['tasks'][task.kind]['n']}"
-        siege.run(port, mode.warm_users(level, env["cpu_count"]), args.warmup, path=path)
+        siege.run(port, mode.warm_users(level, env["cpu_count"]), settings.warmup_s, path=path)
         # None: still busy after a minute; the run is measured anyway, and marked (the table's row says so).
         run["idle_wait_s"] = measure.wait_until_idle(process)
         # T1 again, now, as a record of drift: this machine's speed varies by tens of percent within minutes.
         run["task_s"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
         if server.python and server.python != sys.executable:  # a task's cost is against its CPU alone there
             run["t1_cpu_s"] = cpu_alone(server.python, task, env["tasks"][task.kind]["n"])
-        run.update(mode.measure(Measuring(run, process, port, path, task, level, args, env, progress)))
+        run.update(mode.measure(Measuring(run, process, port, path, task, level, settings, env, progress)))
         return run
     finally:
         progress("stopping")

@@ -1,6 +1,6 @@
 """A strategy's capacity: the highest open-loop rate it sustains within a latency target, found by search."""
 
-import argparse
+import dataclasses
 
 import numpy
 
@@ -51,9 +51,9 @@ def find_capacity(m):
     steps, t1_samples = [], [m.run["task_s"]]
     idle = [m.run.get("idle_wait_s", 0)]  # whether the server was idle before each step (None: still busy)
 
-    def passes(rate, args=m.args, confirming=False):
+    def passes(rate, settings=m.settings, confirming=False):
         m.progress(f"capacity search, {'confirming' if confirming else 'trying'} {rate:g} requests/s")
-        step = open_run(m.process, m.port, m.path, rate, args, m.progress, slo_ms=slo_ms)
+        step = open_run(m.process, m.port, m.path, rate, settings, m.progress, slo_ms=slo_ms)
         p99 = step.get("latency_ms", {}).get("p99")
         # Not step["valid"]: latency counts from the due time, so a driver that sent late only adds to it; a send
         # lag of a few ms cannot pass a rate that fails a target of a second (it is reported with the step).
@@ -91,12 +91,12 @@ def find_capacity(m):
     start = round_rate(limits.limit(m.env, m.task.kind, t1_s=m.run["task_s"]).per_s / 2)
     found = search(passes, start=start, highest=MAX_RATE)
     confirmed = None
-    if found and m.args.confirm:
+    if found and m.settings.confirm:
         # A step of 15 s at a dozen requests/s has ~180 samples: its p99 is the 3rd highest value, near an
         # outlier's. The rate found is run once more for at least --confirm requests (their time capped at
         # CONFIRM_S), and never shorter than a step.
-        seconds = max(m.args.duration, min(CONFIRM_S, m.args.confirm / found))
-        confirmed = passes(found, argparse.Namespace(**{**vars(m.args), "duration": seconds}), confirming=True)
+        seconds = max(m.settings.duration_s, min(CONFIRM_S, m.settings.confirm / found))
+        confirmed = passes(found, dataclasses.replace(m.settings, duration_s=seconds), confirming=True)
     t1 = float(numpy.median(t1_samples))
     limit_per_s = limits.limit(m.env, m.task.kind, t1_s=t1).per_s
     at = next((step for step in reversed(steps) if step["rate"] == found and step["passed"]), {})

@@ -22,7 +22,7 @@ class Measuring:
     path: str  # "/?n=N": the task of the size timed
     task: object  # the tasks.Task
     level: float  # the load mode's level: users, requests/s, the SLO in ms or jobs/s
-    args: object  # the suite's arguments (duration, deadline, arrivals, seed, slo_ms)
+    settings: object  # the suite's settings (harness/run/settings.py: duration_s, deadline_s, arrivals, seed, slo_ms)
     env: dict  # the environment, with each task kind's T1
     progress: object  # progress(phase): a line on how the run is going
 
@@ -50,16 +50,16 @@ def instruments(process, port, seconds, readings, t1_cpu_s=None):
 
 def closed_loop(m):
     """siege's `level` users for the duration: its figures, the efficiency against the limit, the instruments'."""
-    m.progress(f"measuring for {m.args.duration} s")
+    m.progress(f"measuring for {m.settings.duration_s} s")
     readings = {}
     # The task's CPU time alone on the row's own Python (bench_one times it there when it is not the suite's; if
     # that failed, no cost is reported rather than one against another interpreter).
     t1_cpu_s = m.run["t1_cpu_s"] if "t1_cpu_s" in m.run else m.env["tasks"][m.task.kind].get("t1_cpu_s")
-    with instruments(m.process, m.port, m.args.duration, readings, t1_cpu_s):
+    with instruments(m.process, m.port, m.settings.duration_s, readings, t1_cpu_s):
         stdout, stderr, elapsed = siege.run(
             m.port,
             m.level,
-            m.args.duration,
+            m.settings.duration_s,
             verbose=True,
             path=m.path,
             tick=lambda left: m.progress(
@@ -77,21 +77,22 @@ def closed_loop(m):
 
 def open_loop(m):
     """The open-loop driver at `level` requests/s for the duration."""
-    m.progress(f"measuring for {m.args.duration} s")
-    return open_run(m.process, m.port, m.path, m.level, m.args, m.progress)
+    m.progress(f"measuring for {m.settings.duration_s} s")
+    return open_run(m.process, m.port, m.path, m.level, m.settings, m.progress)
 
 
-def open_run(process, port, path, rate, args, progress, slo_ms=None):
-    """One open-loop run at `rate` with the instruments beside it: the driver's figures and theirs."""
+def open_run(process, port, path, rate, settings, progress, slo_ms=None):
+    """One open-loop run at `rate` with the instruments beside it, for the settings' duration_s, arrivals and seed
+    (the drain: 30 s, or 3 times their slo_ms): the driver's figures and theirs. `slo_ms`: stop early (capacity)."""
     readings = {}
-    with instruments(process, port, args.duration, readings):
+    with instruments(process, port, settings.duration_s, readings):
         result = openloop.run(
             f"http://{HOST}:{port}{path}",
             rate,
-            args.duration,
-            args.arrivals,
-            seed=args.seed,
-            drain_s=max(30, 3 * args.slo_ms / 1000),
+            settings.duration_s,
+            settings.arrivals,
+            seed=settings.seed,
+            drain_s=max(30, 3 * settings.slo_ms / 1000),
             slo_ms=slo_ms,
             tick=lambda line: progress(f"at {rate:g}/s: {line}"),
         )
@@ -102,17 +103,17 @@ def open_run(process, port, path, rate, args, progress, slo_ms=None):
 def background(m):
     """POST /jobs at `level` jobs/s for the duration, then the jobs followed until none is queued or running, or
     the deadline, and each read once (harness/load/jobs.py)."""
-    m.progress(f"measuring for {m.args.duration} s")
+    m.progress(f"measuring for {m.settings.duration_s} s")
     readings = {}
-    with instruments(m.process, m.port, m.args.duration + m.args.deadline, readings):
+    with instruments(m.process, m.port, m.settings.duration_s + m.settings.deadline_s, readings):
         result = jobs.run(
             f"http://{HOST}:{m.port}/jobs{m.path[1:]}",
             m.level,
-            m.args.duration,
-            m.args.deadline,
+            m.settings.duration_s,
+            m.settings.deadline_s,
             tick=lambda line: m.progress(f"at {m.level:g} jobs/s: {line}"),
         )
-    return {**result, **readings, "deadline_s": m.args.deadline, "measured": result.get("accepted", 0) > 0}
+    return {**result, **readings, "deadline_s": m.settings.deadline_s, "measured": result.get("accepted", 0) > 0}
 
 
 def settle(process, port):

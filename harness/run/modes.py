@@ -23,13 +23,16 @@ class Mode:
     measure: Callable  # drive.Measuring -> the figures of the measured part, merged into the run
     default_level: float = None  # when the command line gives none
     default_s: int = 60  # the measured run's seconds unless --duration (or --quick) says
-    expected_s: Callable = lambda args: args.duration  # the measured part's seconds, for the time-left estimate
+    # settings (harness/run/settings.py) -> the measured part's seconds, for the time-left estimate
+    expected_s: Callable = lambda settings: settings.duration_s
     warm_users: Callable = lambda level, cpus: 2 * cpus  # siege's users while the server warms up
-    recorded: Callable = lambda args: {}  # what else of the command line a run records
+    recorded: Callable = lambda settings: {}  # settings -> what else of them a run records
     needs_jobs: bool = False  # only for the servers that run background jobs
     charts: tuple = ()  # the charts its runs are drawn in
     option: str = ""  # the command line that chooses it, as the one-load error names it
-    chosen: Callable = lambda args: False  # whether the command line asks for it (none asked: the first mode)
+    # given -> whether the command line asks for it (none asked: the first mode); given: the load options the
+    # command line gave, by their argparse names, each with its value ({"rate": [5.0], "mode": "background"})
+    chosen: Callable = lambda given: False
 
 
 def _background_title(task, level, env, runs, duration):
@@ -59,7 +62,7 @@ MODES = {
             warm_users=lambda users, cpus: min(users, 2 * cpus),
             charts=("results.png", "matrix.png"),
             option="--concurrency (siege)",
-            chosen=lambda args: args.concurrency is not None,
+            chosen=lambda given: "concurrency" in given,
         ),
         Mode(
             "open",
@@ -72,10 +75,10 @@ MODES = {
             legend=(columns.OPEN_LEGEND, columns.HEALTH),
             in_flight=lambda rate, t1_s: math.ceil(2 * rate * t1_s),  # twice rate × T1 (Little's law)
             measure=drive.open_loop,
-            recorded=lambda args: {"arrivals": args.arrivals},
+            recorded=lambda settings: {"arrivals": settings.arrivals},
             charts=("hockey.png",),
             option="--rate (open loop)",
-            chosen=lambda args: args.rate is not None and not args.mode,
+            chosen=lambda given: "rate" in given and "mode" not in given,
         ),
         Mode(
             "capacity",
@@ -91,10 +94,10 @@ MODES = {
             measure=capacity.find_capacity,
             default_s=15,
             # About six runs, those that fail stopping early: four measured runs' time, roughly.
-            expected_s=lambda args: 4 * args.duration,
+            expected_s=lambda settings: 4 * settings.duration_s,
             charts=("hockey.png",),
             option="--find-capacity",
-            chosen=lambda args: args.find_capacity,
+            chosen=lambda given: "find_capacity" in given,
         ),
         # 500 jobs/s: the original's load; 10 s of it: a backlog to see.
         Mode(
@@ -108,10 +111,10 @@ MODES = {
             measure=drive.background,
             default_level=500,
             default_s=10,
-            expected_s=lambda args: args.duration + args.deadline,
+            expected_s=lambda settings: settings.duration_s + settings.deadline_s,
             needs_jobs=True,
             option="--mode background",
-            chosen=lambda args: args.mode == "background",
+            chosen=lambda given: given.get("mode") == "background",
         ),
     ]
 }
