@@ -267,13 +267,6 @@ def url_and_rate_problem(url, rate, seconds, path="/"):
     return None
 
 
-def check_url_and_rate(parser, args, path="/"):
-    """url_and_rate_problem() of a driver's command line (its url, --rate and --duration), as argparse's error."""
-    problem = url_and_rate_problem(args.url, args.rate, args.duration, path)
-    if problem:
-        parser.error(problem)
-
-
 def problem(url, rate, seconds, drain_s=30.0, slo_ms=None):
     """What is wrong with the open-loop driver's values, or None."""
     if found := url_and_rate_problem(url, rate, seconds):
