@@ -22,6 +22,7 @@ from harness.cli import OneLineParser, kind_list, positive_ints, positive_number
 from harness.instruments.provenance import environment
 from harness.load import openloop
 from harness.network import HOST
+from harness.records.suite import Environment
 from harness.report.readme import holding
 from harness.report.results import save, update_readme
 from harness.report.tables import environment_line, tables_rst
@@ -30,7 +31,6 @@ from harness.run.modes import MODES
 from harness.run.settings import Settings
 from harness.server_process import ServerProcess
 from harness.servers import BACKEND, ROOT, SERVERS
-from harness.suite_results import Environment
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5

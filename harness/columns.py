@@ -1,6 +1,6 @@
 """The columns of the results tables, per load mode, and the legends that say what they mean: data only (the
 load modes in harness/run/modes.py name theirs; harness/report/tables.py draws the tables). A column reads a run's
-fields (harness/suite_results.py: Run); a figure the run has not is None, a "–" in its cell."""
+fields (harness/records/suite.py: Run); a figure the run has not is None, a "–" in its cell."""
 
 from operator import attrgetter
 

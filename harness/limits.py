@@ -33,7 +33,7 @@ def limit(env, task, users=None, t1_s=None):
 
 
 def limit_now(env, task, runs, users=None):
-    """The limit of a table or a chart of `runs` (suite_results records): against T1 in the same minutes as they
+    """The limit of a table or a chart of `runs` (harness.records.suite records): against T1 in the same minutes as they
     ran (the median of the runs' own T1 now: timed before each run, or a capacity search's median during it), so
     that the title, the chart's line and each row's efficiency use one definition. The start's T1 where no run
     has one."""

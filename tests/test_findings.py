@@ -3,9 +3,9 @@ figures are known."""
 
 from dataclasses import replace
 
-from harness.block_results import ClusterLoad, ClusterResults, FaultRun
+from harness.records.blocks import ClusterLoad, ClusterResults, FaultRun
+from harness.records.suite import Environment, Health, Run, SuiteResults, TaskKind
 from harness.report import answer, findings
-from harness.suite_results import Environment, Health, Run, SuiteResults, TaskKind
 
 
 def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", free_threaded=False, pss=50.0):

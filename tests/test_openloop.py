@@ -21,10 +21,10 @@ from harness.experiments import stall
 from harness.instruments import measure
 from harness.load import openloop
 from harness.network import HOST
+from harness.records.suite import Run
 from harness.report import charts, tables
 from harness.run import capacity
 from harness.servers import BACKEND, ROOT
-from harness.suite_results import Run
 from processes import port_is_free
 
 
@@ -222,7 +222,7 @@ def test_the_drivers_load_only_loopback_and_the_hosts_addresses(host, allowed):
 
 
 def record(fields):
-    """A run of the process pool's row, as the suite's results record it (suite_results.Run)."""
+    """A run of the process pool's row, as the suite's results record it (harness.records.suite.Run)."""
     return Run.from_json(
         {"server": "4_async_processexecutor", "strategy": "4_async_processexecutor", "task": "cpu", **fields}
     )

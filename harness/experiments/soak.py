@@ -24,14 +24,14 @@ import numpy
 from tabulate import tabulate
 
 import tasks
-from harness.block_results import SoakResults
 from harness.cli import OneLineParser, runnable, server_list
 from harness.instruments.measure import tree_figures, wait_until_idle
 from harness.instruments.provenance import environment
 from harness.instruments.verify import prime_count
 from harness.load import siege
 from harness.network import HOST, request
-from harness.results_file import record_of, write
+from harness.records.blocks import SoakResults
+from harness.records.file import record_of, write
 from harness.server_process import ServerProcess
 from harness.servers import ROOT, SERVERS
 from processes import free_port, on_stop_signals
@@ -200,7 +200,7 @@ HEADERS = [
 
 
 def table(results):
-    """The soak's table, a row per server (block_results.SoakRun)."""
+    """The soak's table, a row per server (harness.records.blocks.SoakRun)."""
 
     def rest(before_after, peak):
         return f"{before_after[0]} → {before_after[1]} ({peak})"
@@ -252,7 +252,7 @@ def soak_side_by_side(servers, seconds, stop):
 
 
 def save(out, saved):
-    """results.json in a new folder under `out`, the one place the soak writes it (harness/results_file.py): the
+    """results.json in a new folder under `out`, the one place the soak writes it (harness/records/file.py): the
     folder, and the record saved."""
     folder = out / ("soak-" + datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
     folder.mkdir(parents=True)

@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.block_results import ClusterResults
 from harness.cli import OneLineParser
 from harness.hosts import measured
 from harness.hosts.engines import ENGINES, MARKED
@@ -27,7 +26,8 @@ from harness.hosts.namespaces import is_root
 from harness.hosts.placement import PLACEMENTS, ROLES, Placement
 from harness.instruments.provenance import environment
 from harness.load import openloop
-from harness.results_file import record_of, write
+from harness.records.blocks import ClusterResults
+from harness.records.file import record_of, write
 from harness.servers import ROOT
 
 LOAD = {  # saved with the results: the sentence before the tables says them
@@ -97,7 +97,7 @@ def open_loop(engine, where, folder):
 
 
 def save(folder, saved):
-    """The one place make cluster writes its results.json (harness/results_file.py): the record saved."""
+    """The one place make cluster writes its results.json (harness/records/file.py): the record saved."""
     results = record_of(saved, ClusterResults, "the hosts' results")
     write(folder / "results.json", results)
     return results

@@ -1,6 +1,6 @@
 """make cluster's two tables, from its saved results.json (harness/hosts/cluster.py writes it; make report puts
 them into docs/scaling.rst): the open loop on hosts and on loopback, and the fault table, with the sentence that
-says the load and the fault's timing before them. Each reads the records of harness/block_results.py.
+says the load and the fault's timing before them. Each reads the records of harness/records/blocks.py.
 """
 
 from tabulate import tabulate

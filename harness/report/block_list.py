@@ -5,10 +5,10 @@ import shlex
 import sys
 from dataclasses import dataclass
 
-from harness.block_results import ClusterResults, SoakResults, TextResults, TimesResults
-from harness.results_file import load
+from harness.records.blocks import ClusterResults, SoakResults, TextResults, TimesResults
+from harness.records.file import load
+from harness.records.suite import SuiteResults
 from harness.servers import ROOT
-from harness.suite_results import SuiteResults
 
 DOCS = ROOT / "docs"
 SAVED = DOCS / "results"
@@ -137,7 +137,7 @@ BLOCKS = [
     Block("cluster", ((PY, "-m", "harness.hosts.cluster", "--out", "{out}"),), 16, kind="cluster"),
 ]
 NAMED = {block.name: block for block in BLOCKS}
-# The record each kind of block saves (harness/suite_results.py, harness/block_results.py); the short answer reads
+# The record each kind of block saves (harness/records/suite.py, harness/records/blocks.py); the short answer reads
 # the task-kind matrix's.
 RECORDS = {
     "suite": SuiteResults,

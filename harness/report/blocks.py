@@ -18,17 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.block_results import TextResults, TimesResults
 from harness.cli import OneLineParser
 from harness.instruments.provenance import environment, git_commit
+from harness.records.blocks import TextResults, TimesResults
+from harness.records.file import load, write
+from harness.records.suite import Environment
 from harness.report.block_list import BLOCKS, FIND_GIL_TWIN, GIL_TWIN, NAMED, RECORDS, SAVED, saved_of
 from harness.report.readme import documents as readme_documents
 from harness.report.readme import replace_section
 from harness.report.sections import section
-from harness.results_file import load, write
 from harness.servers import ROOT
 from harness.subprocesses import end
-from harness.suite_results import Environment
 
 STOP_WAIT_S = 180  # a child's own stop is bounded well within this
 TERMINATED = []

@@ -1,5 +1,5 @@
 """The results as charts: throughput (or efficiency) and health per strategy, the task-kind matrix, latency
-against the offered rate (the hockey stick); each from the records of harness/suite_results.py, captioned with
+against the offered rate (the hockey stick); each from the records of harness/records/suite.py, captioned with
 where it was measured."""
 
 import matplotlib

@@ -8,11 +8,11 @@ harness/report/tables.py's, the charts harness/report/charts.py's."""
 from pathlib import Path
 
 from harness.cli import OneLineParser
-from harness.record import RecordError
+from harness.records.base import RecordError
+from harness.records.file import load
+from harness.records.suite import SuiteResults
 from harness.report.charts import CHARTS, charts_of
 from harness.report.tables import write_rst
-from harness.results_file import load
-from harness.suite_results import SuiteResults
 
 
 def render(results, out_dir):
@@ -37,7 +37,7 @@ def main(argv=None):
 
 
 def rendered(parser, path, out_dir):
-    """A saved run's results.json read (harness/results_file.py) and rendered into out_dir: (its results, their
+    """A saved run's results.json read (harness/records/file.py) and rendered into out_dir: (its results, their
     paths), or the parser's one-line error (exit status 2)."""
     try:
         results = load(path, SuiteResults)

@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 from harness.cli import OneLineParser
+from harness.records.file import record_of, write
+from harness.records.suite import SuiteResults
 from harness.report.charts import charts_of
 from harness.report.readme import holding, update_section
 from harness.report.render import render as render_files
 from harness.report.render import rendered
 from harness.report.tables import readme_section
-from harness.results_file import record_of, write
 from harness.servers import ROOT
-from harness.suite_results import SuiteResults
 
 
 def save(out_dir, env, runs, render=True):

@@ -5,18 +5,18 @@ import os
 import shutil
 import textwrap
 
-from harness.block_results import ClusterResults, TimesResults
 from harness.experiments import soak
 from harness.hosts import fault_table
+from harness.records.blocks import ClusterResults, TimesResults
+from harness.records.file import load
+from harness.records.suite import SuiteResults
 from harness.report import findings
 from harness.report.answer import answer as short_answer
 from harness.report.block_list import DOCS, NAMED, SAVED, saved_of
 from harness.report.render import render
 from harness.report.results import section_charts
 from harness.report.tables import readme_section
-from harness.results_file import load
 from harness.servers import ROOT
-from harness.suite_results import SuiteResults
 
 
 def commit_of(env):

@@ -1,6 +1,6 @@
 """The results as RST tables: a row per strategy, a table per (task kind, load), the legends under them, the line
 that says where they were measured; and the runs grouped as the tables and the charts show them (the rounds of
---repeat merged into one, the rows' order). Every figure is read from the records of harness/suite_results.py."""
+--repeat merged into one, the rows' order). Every figure is read from the records of harness/records/suite.py."""
 
 import dataclasses
 
@@ -10,8 +10,8 @@ from tabulate import tabulate
 
 from harness.columns import CLOSED_COLUMNS, POOLED
 from harness.instruments.measure import histogram_summary
+from harness.records.suite import Run
 from harness.run.modes import MODES, load_of
-from harness.suite_results import Run
 
 DOWN_PCT = 1.0  # a run unavailable longer than this share of its time cannot show as a health p99 at all
 REPEAT_LEGEND = (

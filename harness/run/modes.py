@@ -121,5 +121,5 @@ MODES = {
 
 
 def load_of(run):
-    """What a run (suite_results.Run) was loaded with: (its mode's name, its level), e.g. ("closed", 25)."""
+    """What a run (harness.records.suite.Run) was loaded with: (its mode's name, its level), e.g. ("closed", 25)."""
     return run.mode, getattr(run, MODES[run.mode].level_key)

@@ -1,12 +1,12 @@
 """The results of make report's other blocks as typed records: the soak (harness/experiments/soak.py), the hosts'
 open loop and fault table (harness/hosts/cluster.py), the blocks that keep what their commands printed, and make
-test's count and time. Each is a results.json, read and written by harness/results_file.py."""
+test's count and time. Each is a results.json, read and written by harness/records/file.py."""
 
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from harness.record import Record
-from harness.suite_results import Environment
+from harness.records.base import Record
+from harness.records.suite import Environment
 
 
 @dataclass(frozen=True, kw_only=True)

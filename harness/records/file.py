@@ -1,7 +1,7 @@
 """results.json, the one way in and out: the loader, which reads every version written so far (upgrading the older
 ones) and refuses any other in one line, and the writer, which replaces the file whole or not at all.
 
-Each record (harness/suite_results.py, harness/block_results.py) is written under a version, as pyperf writes its
+Each record (harness/records/suite.py, harness/records/blocks.py) is written under a version, as pyperf writes its
 own: {"version": 2, ...the record}. A file without one was written before there were versions: version 1.
 """
 
@@ -9,8 +9,8 @@ import json
 import os
 import tempfile
 
-from harness.record import RecordError
-from harness.suite_results import SuiteResults
+from harness.records.base import RecordError
+from harness.records.suite import SuiteResults
 
 VERSION = 2
 

@@ -2,7 +2,7 @@
 a server under a load), read by the tables, the charts and the findings.
 
 The runs are built as dicts while they run (harness/run/bench.py, drive.py, the load drivers) and become records
-at the boundary, when they are saved or loaded (harness/results_file.py). A field a run lacks for a reason has its
+at the boundary, when they are saved or loaded (harness/records/file.py). A field a run lacks for a reason has its
 typed default here, once: None for a figure not measured (a run that did not come up, a mode without it), an
 empty Health or Percentiles for a mode without a health probe or latencies, so that a reader reads
 `run.health_ms.p99` and gets None rather than an error.
@@ -11,7 +11,7 @@ empty Health or Percentiles for a mode without a health probe or latencies, so t
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from harness.record import Record, json_key
+from harness.records.base import Record, json_key
 
 
 @dataclass(frozen=True, kw_only=True)

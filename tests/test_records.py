@@ -1,4 +1,4 @@
-"""results.json's one loader and one writer (harness/results_file.py): an older file is upgraded and renders the
+"""results.json's one loader and one writer (harness/records/file.py): an older file is upgraded and renders the
 same, a version this code does not know is refused in one line, a write is whole or not at all, and a field renamed
 on one side fails at load rather than as an empty column."""
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import results_file
-from harness.record import RecordError
+from harness.records import file as results_file
+from harness.records.base import RecordError
+from harness.records.suite import SuiteResults
 from harness.report.render import render
 from harness.report.results import save
 from harness.servers import ROOT
-from harness.suite_results import SuiteResults
 
 DATA = Path(__file__).parent / "data" / "results.json"  # saved before there were versions: version 1
 

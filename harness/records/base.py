@@ -1,5 +1,5 @@
 """A typed record read from JSON and written back as it was read: the base of the results' records
-(harness/suite_results.py, harness/block_results.py).
+(harness/records/suite.py, harness/records/blocks.py).
 
 A record's fields are its JSON keys (a field may name another key: `json_key`). Reading refuses a key the record
 does not know and a required field that is missing, naming it and where it is: a field renamed on one side fails
