@@ -204,8 +204,7 @@ def test_verify_names_each_problem(fake_server, respond, says):
         assert problems and any(says in problem for problem in problems), problems
 
 
-# Every module of the harness, found rather than listed, but harness.experiments.celery_waits (by design: it measures
-# the web side of the Celery client).
+# Every module of the harness, found rather than listed (harness.experiments.celery_waits included).
 WITHOUT_TORNADO = [module.name for module in pkgutil.walk_packages([str(ROOT / "harness")], "harness.")]
 
 

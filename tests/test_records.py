@@ -4,6 +4,7 @@ on one side fails at load rather than as an empty column."""
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from dataclasses import replace
@@ -102,3 +103,19 @@ def test_a_write_is_whole_or_not_at_all(tmp_path, monkeypatch):
         results_file.write(path, replace(old, took_s=12))
     assert path.read_bytes() == before, "the old file is left whole"
     assert sorted(found.name for found in tmp_path.iterdir()) == ["results.json"], "no partial file left"
+
+
+def test_a_written_file_is_readable_as_open_would_make_it(tmp_path):
+    """mkstemp makes a file its owner's alone; results.json gets the umask's mode, as a plain open() gave it."""
+    path = tmp_path / "results.json"
+    results_file.write(path, results_file.load(DATA, SuiteResults))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~results_file.UMASK
+
+
+def test_a_run_as_the_suite_builds_it_says_a_busy_start_itself():
+    raw = json.loads(DATA.read_text())
+    run = {**raw["runs"][0], "idle_wait_s": None, "started_busy": True}
+    saved = results_file.record_of(
+        {"version": results_file.VERSION, "environment": raw["environment"], "runs": [run]}, SuiteResults
+    )
+    assert saved.runs[0].started_busy, "the current version reads it as written, no upgrade in between"

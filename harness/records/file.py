@@ -13,6 +13,8 @@ from harness.records.base import RecordError
 from harness.records.suite import SuiteResults
 
 VERSION = 2
+UMASK = os.umask(0)
+os.umask(UMASK)  # read once: the umask can only be read by setting it
 
 
 def _from_1(raw, kind):
@@ -67,11 +69,14 @@ def write(path, record):
     """`record` into results.json at `path`, under the current version, whole or not at all: written beside it
     and renamed over it (a stop signal or a full disk mid-write leaves the old file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"version": VERSION, **record.to_json()}, indent=1) + "\n"
+    text = json.dumps({"version": VERSION, **record.to_json()}, indent=2) + "\n"
     descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
+        os.fchmod(descriptor, 0o666 & ~UMASK)  # as open() would make it: mkstemp's are the owner's alone
         with os.fdopen(descriptor, "w") as file:
             file.write(text)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename, so that a power cut too leaves one or the other
         os.replace(partial, path)
     except BaseException:
         os.unlink(partial)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.cli import OneLineParser
-from harness.records.file import record_of, write
+from harness.records.file import VERSION, record_of, write
 from harness.records.suite import SuiteResults
 from harness.report.charts import charts_of
 from harness.report.readme import holding, update_section
@@ -21,7 +21,7 @@ def save(out_dir, env, runs, render=True):
     """results.json (the suite's environment and runs, as it built them, made a SuiteResults: a field the record
     does not know fails here, not later in a table), and unless render is False the tables and charts drawn from
     it. The record."""
-    results = record_of({"environment": env, "runs": runs}, SuiteResults, "the suite's results")
+    results = record_of({"version": VERSION, "environment": env, "runs": runs}, SuiteResults, "the suite's results")
     write(out_dir / "results.json", results)
     if runs and render:
         render_files(results, out_dir)

@@ -111,6 +111,7 @@ def bench_one(task, server, load, settings, env, progress, round_=0):
         siege.run(port, mode.warm_users(level, env["cpu_count"]), settings.warmup_s, path=path)
         # None: still busy after a minute; the run is measured anyway, and marked (the table's row says so).
         run["idle_wait_s"] = measure.wait_until_idle(process)
+        run["started_busy"] = run["idle_wait_s"] is None
         # T1 again, now, as a record of drift: this machine's speed varies by tens of percent within minutes.
         run["task_s"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
         if server.python and server.python != sys.executable:  # a task's cost is against its CPU alone there
