@@ -22,7 +22,10 @@ from harness.cli import OneLineParser, kind_list, positive_ints, positive_number
 from harness.instruments.provenance import environment
 from harness.load import openloop
 from harness.network import HOST
-from harness.records.suite import Environment
+from harness.records.file import VERSION, record_of
+from harness.records.suite import Environment, SuiteResults
+from harness.report.comparison import going_on
+from harness.report.findings import closed_rounds
 from harness.report.readme import holding
 from harness.report.results import save, update_readme
 from harness.report.tables import environment_line, tables_rst
@@ -30,7 +33,7 @@ from harness.run.bench import bench_one, probe_floor, progress, time_kind
 from harness.run.modes import MODES
 from harness.run.settings import Settings
 from harness.server_process import ServerProcess
-from harness.servers import BACKEND, ROOT, SERVERS
+from harness.servers import BACKEND, ROOT, SERVERS, with_yardsticks
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
@@ -117,8 +120,9 @@ def parse_args(argv=None):
         type=int,
         default=1,
         metavar="N",
-        help="N interleaved rounds of everything; each figure reported as median and range, the "
-        "latencies of every round's answers pooled",
+        help="up to N rounds, each in a shuffled order; every ratio taken within a round, with its interval over "
+        "the rounds; after two, a closed-loop row whose place against the first of its table is settled stops "
+        "(harness/rounds.py); each figure reported as median and range, the latencies of every round's answers pooled",
     )
     parser.add_argument(
         "--duration", type=positive_ints, default=None, help="seconds of each measured run (default 60; --quick: 5)"
@@ -184,7 +188,7 @@ def parse_args(argv=None):
             server.with_options("--max-pending", str(args.max_pending)) if server.takes_max_pending else server
             for server in args.servers
         ]
-    args.servers = runnable(args.servers, "run_all.py")
+    args.servers = with_yardsticks(runnable(args.servers, "run_all.py"))
     if not args.servers:
         parser.error("no server left to run")
     backend = f"http://{HOST}:{BACKEND.port + args.port_offset}"  # started by main() for the http kind
@@ -230,9 +234,8 @@ def configured(server, task, load, env):
 
 
 def plan(args, env):
-    """(round, task, server, load) of every run: for waiting work, each pool at its default size (the trap) and
-    sized; with --repeat, the rounds interleaved (A, B, C, then A, B, C again), so that a slow minute of this
-    machine falls on every server alike rather than on one."""
+    """(task, server, load) of every run of one round: for waiting work, each pool at its default size (the trap)
+    and sized."""
     one_round = []
     for task in args.tasks:
         for load in args.loads:
@@ -241,7 +244,26 @@ def plan(args, env):
                 sized = configured(server, task, load, env)
                 if sized is not server:
                     one_round.append((task, sized, load))
-    return [(round_, *planned) for round_ in range(args.repeat) for planned in one_round]
+    return one_round
+
+
+def this_round(round_, one_round, runs, env, cap, order):
+    """The runs of round `round_`, in a shuffled order (a slow minute of this machine falls on any row alike, and
+    no row always follows the same one): every run in the first two rounds; after them, of the closed-loop tables
+    only the rows whose place against the first is not yet settled, and their pools (harness/report/comparison.py
+    going_on); the other modes' runs every round."""
+    todo = list(one_round)
+    if round_ >= 2:
+        results = record_of({"version": VERSION, "environment": env, "runs": runs}, SuiteResults, "the rounds")
+        tables = closed_rounds(results)
+        open_rows = {key: going_on(found, env["python"], cap) for key, found in tables.items()}
+        todo = [
+            (task, server, load)
+            for task, server, load in todo
+            if load[0] != "closed" or server.label in open_rows.get((task.kind, load[1]), ())
+        ]
+    order.shuffle(todo)
+    return [(round_, *planned) for planned in todo]
 
 
 def main(argv=None):
@@ -273,10 +295,18 @@ def main(argv=None):
         floor_s = min(FLOOR_S, settings.duration_s)
         print(f"Measuring the health probe's reference ({floor_s:g} s, every core busy, no server load)...", flush=True)
         env["probe_floor_ms"] = probe_floor(floor_s)
-        todo = plan(args, env)
-        for index, (round_, task, server, load) in enumerate(todo):
-            runs.append(bench_one(task, server, load, settings, env, progress(index, todo, settings), round_))
-            save(out_dir, env, runs, render=False)  # what has finished is kept, even if the suite dies later
+        one_round = plan(args, env)
+        env["order_seed"] = random.randrange(2**32)  # the rounds' shuffled order, recorded
+        order = random.Random(env["order_seed"])
+        for round_ in range(args.repeat):
+            todo = this_round(round_, one_round, runs, env, args.repeat, order)
+            if not todo:
+                break
+            if args.repeat > 1:
+                print(f"Round {round_ + 1} of at most {args.repeat}: {len(todo)} runs", flush=True)
+            for index, (_, task, server, load) in enumerate(todo):
+                runs.append(bench_one(task, server, load, settings, env, progress(index, todo, settings), round_))
+                save(out_dir, env, runs, render=False)  # what has finished is kept, even if the suite dies later
         for task in args.tasks:  # the machine's speed may drift during a suite
             env["tasks"][task.kind]["t1_s_end"] = round(tasks.time_task(task, env["tasks"][task.kind]["n"], runs=5), 5)
     except KeyboardInterrupt:
@@ -310,7 +340,7 @@ def main(argv=None):
         )
     if failed:
         print(f"Not measured cleanly: {', '.join(failed)}")
-    return 1 if failed or todo is None or len(runs) < len(todo) else 0
+    return 1 if failed or todo is None else 0
 
 
 if __name__ == "__main__":

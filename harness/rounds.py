@@ -33,10 +33,12 @@ class Interval:
     high: float | None
     rounds: int
 
-    def text(self, digits=2):
+    def text(self, digits=2, rounds=True):
+        """ "0.97 (0.91–1.03, 4 rounds)"; without the count of rounds where a heading says it."""
         if self.low is None:
-            return f"{self.estimate:.{digits}f} (1 round)"
-        return f"{self.estimate:.{digits}f} ({self.low:.{digits}f}–{self.high:.{digits}f}, {self.rounds} rounds)"
+            return f"{self.estimate:.{digits}f}" + (" (1 round)" if rounds else "")
+        count = f", {self.rounds} rounds" if rounds else ""
+        return f"{self.estimate:.{digits}f} ({self.low:.{digits}f}–{self.high:.{digits}f}{count})"
 
 
 def interval(ratios, confidence=CONFIDENCE):
@@ -76,13 +78,13 @@ def leader(rounds, rows):
 
 def verdict(rounds, row, lead, margin=MARGIN):
     """How row stands against the leader: "equal" (its interval reaches within `margin` of the leader's
-    tasks/s, or above), "slower" (its whole interval is further below than that), "open" (one round: too early
-    to say). The leader is equal to itself."""
+    tasks/s, or above), "slower" (its whole interval is further below than that). With one round there is no
+    interval: its ratio alone against the margin (the tables say "1 round"). The leader is equal to itself."""
     if row == lead:
         return "equal"
     found = against(rounds, row, lead)
     if found.low is None:
-        return "open"
+        return "equal" if found.estimate >= 1 - margin else "slower"
     return "slower" if found.high < 1 - margin else "equal"
 
 
@@ -121,17 +123,15 @@ def clearly_less(memory_rounds, row, other, confidence=CONFIDENCE):
 
 def choose(rounds, rows, stack_of, memory_rounds=(), margin=MARGIN):
     """The row the answer names, and why: (row, reason). Among the rows equal to the leader, the simplest by
-    STACK (`stack_of(row)` is one of its entries); among the equally simple, the one in clearly less memory;
-    else the leader."""
+    STACK (`stack_of(row)` is one of its entries); among the equally simple, the first in the order `rows` are
+    given in (the suite's: a stated order, so that a second sitting names the same row), unless another is in
+    clearly less memory."""
     lead, tied = equals(rounds, rows, margin)
-    simplest = min(STACK.index(stack_of(row)) for row in tied)
-    candidates = [row for row in tied if STACK.index(stack_of(row)) == simplest]
     if len(tied) == 1:
         return lead, "the most tasks/s"
+    simplest = min(STACK.index(stack_of(row)) for row in tied)
+    candidates = [row for row in rows if row in tied and STACK.index(stack_of(row)) == simplest]
     reason = f"equal within {margin * 100:g} % of the most tasks/s: the simplest ({STACK[simplest]} added)"
-    if lead in candidates:
-        lighter = [row for row in candidates if row != lead and clearly_less(memory_rounds, row, lead)]
-        return (lighter[0], reason + ", in clearly less memory") if lighter else (lead, reason)
-    best = max(candidates, key=lambda row: against(rounds, row, lead).estimate)  # the closest to the leader
-    lighter = [row for row in candidates if row != best and clearly_less(memory_rounds, row, best)]
-    return (lighter[0], reason + ", in clearly less memory") if lighter else (best, reason)
+    first = candidates[0]
+    lighter = [row for row in candidates[1:] if clearly_less(memory_rounds, row, first)]
+    return (lighter[0], reason + ", in clearly less memory") if lighter else (first, reason)

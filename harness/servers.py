@@ -38,11 +38,16 @@ class Server:
     # On a free-threaded Python (the GIL removed; .venv313t, make venv313t): the same script as its twin with the
     # GIL, the interpreter the only difference.
     free_threaded: bool = False
+    # A yardstick's: runs on the interpreter of the row of this label (the process pool beside server 7 on
+    # .venv313), so that every row's ratio is against a process pool on its own Python. Not a strategy to test.
+    python_of: str = None
 
     @property
     def python(self):
         """The interpreter to start it with: this one if new enough, else .venv313's (make venv313), or .venv313t's
         for a free-threaded row (make venv313t); None if none."""
+        if self.python_of:
+            return by_name(self.python_of).python
         if self.free_threaded:
             found = str(FREE_THREADED_PYTHON)
             return found if FREE_THREADED_PYTHON.exists() and is_free_threaded(found) else None
@@ -81,7 +86,10 @@ class Server:
     @property
     def label(self):
         """What results, tables and tests call it: unique among the rows."""
-        return " ".join((self.name, *self.options)) + (" (free-threaded)" if self.free_threaded else "")
+        interpreter = (
+            " (free-threaded)" if self.free_threaded else f" (beside {self.python_of})" if self.python_of else ""
+        )
+        return " ".join((self.name, *self.options)) + interpreter
 
     def with_options(self, *options):
         return replace(self, options=self.options + options)
@@ -204,10 +212,45 @@ SERVERS = [
         free_threaded=True,
     ),
 ]
+# Where the task runs -> what a reader adds for it: their web server alone, a pool of the standard library, an
+# interpreter of their own (subinterpreters, before 3.14's concurrent.futures.InterpreterPoolExecutor), a cluster,
+# a broker.
+RUNS_IN_ADDS = {
+    "server": "nothing",
+    "loop": "nothing",
+    "copies": "nothing",
+    "threads": "a standard-library pool",
+    "processes": "a standard-library pool",
+    "interpreters": "another interpreter or build",
+    "cluster": "a cluster",
+    "queue": "a broker",
+}
+PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
+# Rows that are only yardsticks, added by with_yardsticks where a comparison needs them (not in SERVERS, so the tests
+# that run every strategy do not run the process pool twice on Python 3.13).
+YARDSTICKS = [
+    replace(next(s for s in SERVERS if s.name == PROCESS_POOL), python_of="7_async_interpreterpool"),
+]
 GIL_ROWS = [server for server in SERVERS if not server.free_threaded]  # the tests where a twin behaves the same
 BACKEND = Server("backend", "backend.py", 8100)  # the slow service of the http task kind
 
 
 def by_name(label):
     """The row of that label: "3_async_threadexecutor", "3_async_threadexecutor (free-threaded)"."""
-    return next(server for server in SERVERS if server.label == label)
+    return next(server for server in SERVERS + YARDSTICKS if server.label == label)
+
+
+def with_yardsticks(servers):
+    """The servers and, for a comparison of several, the process pool on every interpreter one of them runs on
+    where they have none: each ratio is then against the pool on the row's own Python (server 7 runs on .venv313's
+    3.13, not on the suite's Python)."""
+    if len(servers) < 2:
+        return servers
+    pools = {server.python for server in servers if server.name == PROCESS_POOL}
+    added = []
+    for yardstick in [s for s in SERVERS if s.name == PROCESS_POOL] + YARDSTICKS:
+        python = yardstick.python
+        if python and python not in pools and any(server.python == python for server in servers):
+            added.append(yardstick)
+            pools.add(python)
+    return servers + added

@@ -3,15 +3,18 @@ figures are known."""
 
 from dataclasses import replace
 
+import pytest
+
 from harness.records.blocks import ClusterLoad, ClusterResults, FaultRun
 from harness.records.suite import Environment, Health, Run, SuiteResults, TaskKind
 from harness.report import answer, findings
+from harness.report.comparison import compare, going_on
 
 
-def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", free_threaded=False, pss=50.0):
+def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", free_threaded=False, pss=50.0, **more):
     return Run(
         server=server,
-        strategy=strategy or server.split(" ")[0],
+        strategy=strategy or server.split(" (")[0].split(" --workers")[0],
         task=task,
         mode="closed",
         concurrency=25,
@@ -21,7 +24,21 @@ def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", 
         health_ms=Health(p99=p99, unavailable_pct=down),
         peak_pss_mb=pss,
         free_threaded=free_threaded,
+        python="3.13.15t" if free_threaded else more.pop("python", "3.11.7"),
+        **more,
     )
+
+
+def rounds_of(runs, factors):
+    """The runs measured once a round, each round's tasks/s scaled by the machine's speed then (its drift)
+    and by a row's own wobble: {label: [factor per round]}."""
+    return [
+        replace(
+            one, round=index, transaction_rate=one.transaction_rate * speed * factors.get(one.server, [1] * 9)[index]
+        )
+        for index, speed in enumerate((1.0, 0.8, 1.1))
+        for one in runs
+    ]
 
 
 ENV = Environment(
@@ -47,80 +64,68 @@ def cluster_of(*runs):
 CPU = [
     run("1_sync", 12.0, 0.48, down=60.0, p99=5000.0),
     run("4_async_processexecutor", 24.0, 0.96),
-    run("7_async_interpreterpool", 23.5, 0.94, pss=60.0),
+    run("7_async_interpreterpool", 23.5, 0.94, pss=60.0, python="3.13.0"),
+    run("4_async_processexecutor (beside 7_async_interpreterpool)", 23.0, 0.94, python="3.13.0"),
     run("3_async_threadexecutor", 12.2, 0.49, p99=500.0),
-    run("4_async_processexecutor (free-threaded)", 14.0, 0.97, "4_async_processexecutor", free_threaded=True),
+    run("4_async_processexecutor (free-threaded)", 14.0, 0.97, free_threaded=True),
+    run("3_async_threadexecutor (free-threaded)", 13.8, 0.97, free_threaded=True),
 ]
+# Three rounds of it, the machine's speed drifting by tens of percent, each row wobbling by a few.
+CPU_ROUNDS = rounds_of(CPU, {"7_async_interpreterpool": [1.0, 1.04, 0.99], "3_async_threadexecutor": [1, 0.97, 1.02]})
 
 
-def test_the_first_does_the_most_tasks_and_keeps_health_answered_and_its_ties_are_said():
-    _order, first, tied, _share = findings.ranked(CPU)
-    assert first.strategy == "4_async_processexecutor" and not first.free_threaded, "the twin is not ranked"
-    assert [r.server for r in tied] == ["7_async_interpreterpool"], "23.5 is within 5 % of 24.0"
-    text = " ".join(findings.findings(CPU).split())
-    assert "as fast within 5 % (not told apart), in more memory: 7_async_interpreterpool (23.50, 60 MB)" in text
-    assert "1_sync 0.50×" in text and "(free-threaded) 0.58×" in text, "against the pool with the GIL"
-    assert "1_sync (60 %)" in text and "3_async_threadexecutor (" not in text.split("unanswered")[1]
+def test_every_ratio_is_against_the_process_pool_on_the_rows_own_python_with_its_interval():
+    found = compare(CPU_ROUNDS, "3.11.7")
+    ratios = {row.label: row.ratio for row in found.rows}
+    assert ratios["7_async_interpreterpool"].estimate == pytest.approx(23.5 / 23.0 * (1.04 * 0.99) ** (1 / 3))
+    assert ratios["7_async_interpreterpool"].rounds == 3 and ratios["7_async_interpreterpool"].low < 1.02
+    assert ratios["3_async_threadexecutor (free-threaded)"].estimate == pytest.approx(13.8 / 14.0), (
+        "the free-threaded twin against the pool on its own build, not the one with the GIL"
+    )
+    assert ratios["1_sync"].high - ratios["1_sync"].low < 1e-9, "the drift cancels within each round"
 
 
-def test_of_rows_as_fast_the_first_is_the_one_in_the_least_memory():
-    assert findings.ranked(CPU)[1].server == "4_async_processexecutor"
-    small = [replace(r, peak_pss_mb=20.0) if r.server == "7_async_interpreterpool" else r for r in CPU]
-    assert findings.ranked(small)[1].server == "7_async_interpreterpool", "23.5 against 24.0: as fast, smaller"
+def test_the_first_is_the_simplest_of_those_equal_and_a_row_down_is_never_first():
+    found = compare(CPU_ROUNDS, "3.11.7")
+    assert found.chosen.label == "4_async_processexecutor", "a standard-library pool before another interpreter"
+    assert "equal within 5 %" in found.reason and "a standard-library pool" in found.reason
+    equal = {row.label for row in found.equal}
+    assert "7_async_interpreterpool" in equal and "3_async_threadexecutor (free-threaded)" in equal
+    assert "1_sync" not in {row.label for row in found.equal + found.slower}, "60 % unavailable: not a candidate"
+    assert "3_async_threadexecutor" in {row.label for row in found.slower}
+    text = " ".join(findings.findings(CPU_ROUNDS, "3.11.7").split())
+    assert "First: **4_async_processexecutor**" in text and "3 rounds" in text
+    assert "7_async_interpreterpool (Python 3.13.0) ×1.0" in text
+    assert "1_sync (60 %)" in text
 
 
-def test_a_short_run_widens_what_cannot_be_told_apart():
-    counted = [replace(r, transactions=100) for r in CPU]  # 1 / sqrt(100): 10 %
-    assert findings.ranked(counted)[3] == 0.1 and findings.ranked(CPU)[3] == findings.NOISE
-    slower = counted + [run("6_async_celery", 22.0, 0.9, pss=40.0)]  # 8 % slower than 24.0: within 10 %
-    assert findings.ranked(slower)[1].strategy == "6_async_celery", "as fast, in less memory"
+def test_a_row_clearly_slower_stops_after_two_rounds_and_the_contenders_go_on():
+    two = [one for one in CPU_ROUNDS if one.round < 2]
+    going = going_on(two, "3.11.7", cap=5)
+    assert "3_async_threadexecutor" not in going, "half the pool's tasks/s: settled after two rounds"
+    assert "4_async_processexecutor (beside 7_async_interpreterpool)" in going, "its pool goes on with it"
+    assert going_on(two[:7], "3.11.7", cap=5) == {one.server for one in CPU}, "one round: every row goes on"
 
 
-def test_a_row_whose_health_went_unanswered_is_not_first_however_fast():
-    fast_but_down = CPU + [run("2_async --processes", 25.0, 0.95, down=12.0)]
-    assert findings.ranked(fast_but_down)[1].strategy == "4_async_processexecutor"
-
-
-def test_a_pool_sized_for_the_users_stands_for_its_strategy():
+def test_a_pool_sized_for_the_users_stands_for_its_strategy_and_the_trap_has_its_interval():
     sleep = [
         run("3_async_threadexecutor", 19.0, 0.08, task="sleep"),
         run("3_async_threadexecutor --workers 25", 230.0, 0.92, task="sleep"),
         run("4_async_processexecutor --workers 25", 231.0, 0.93, task="sleep"),
         run("2_async", 9.0, 0.04, down=90.0, task="sleep"),
     ]
-    best = findings.best_per_strategy(sleep)
-    assert [r.server for r in best] == [
-        "4_async_processexecutor --workers 25",
-        "3_async_threadexecutor --workers 25",
-        "2_async",
-    ]
-    assert findings.trap(sleep) == {"3_async_threadexecutor": 19.0 / 230.0}, "only the pool that ran both ways"
-    twin = sleep + [
-        run(
-            "3_async_threadexecutor --workers 25 (free-threaded)",
-            231.0,
-            0.92,
-            "3_async_threadexecutor",
-            task="sleep",
-            free_threaded=True,
-        )
-    ]
-    assert findings.unsized(twin[-1]) == "3_async_threadexecutor (free-threaded)", "the twin keeps its build"
-    assert [r.server for r in findings.best_per_strategy(twin)][:3] == [
-        "4_async_processexecutor --workers 25",
-        "3_async_threadexecutor --workers 25 (free-threaded)",
-        "3_async_threadexecutor --workers 25",
-    ], "the twin does not take the place of its strategy"
-    assert findings.trap(twin) == {"3_async_threadexecutor": 19.0 / 230.0}
-    assert (
-        "sized for the users (the trap of a pool of CPUs places for work that waits): 3_async_threadexecutor "
-        "0.08×." in " ".join(findings.findings(sleep).split())
-    )
-    assert findings.trap(CPU) == {}
+    labels = [row.label for row in compare(sleep, "3.11.7").rows]
+    assert labels == ["4_async_processexecutor --workers 25", "3_async_threadexecutor --workers 25", "2_async"]
+    sleep_rounds = rounds_of(sleep, {"3_async_threadexecutor": [1, 1.1, 0.9]})
+    trap = findings.trap(sleep_rounds)
+    assert list(trap) == ["3_async_threadexecutor"], "only the pool that ran both ways"
+    assert trap["3_async_threadexecutor"].estimate == pytest.approx(19 / 230 * (1.1 * 0.9) ** (1 / 3))
+    assert trap["3_async_threadexecutor"].rounds == 3
+    assert "3_async_threadexecutor ×0.08 (0.0" in " ".join(findings.findings(sleep_rounds, "3.11.7").split())
 
 
 def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_behind_them():
-    kinds = SuiteResults(environment=ENV, runs=CPU)
+    kinds = SuiteResults(environment=ENV, runs=CPU_ROUNDS)
     cluster = cluster_of(
         *[
             {"engine": engine, "fault": "the web host killed, restarted 2 s later", "accepted": 160, "lost": lost}
@@ -129,10 +134,12 @@ def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_b
     )
     table = answer.answer(kinds, cluster)
     row = table.split("* - Pure-Python CPU")[1].split("* -")[0]
-    assert "**4_async_processexecutor**: 1.00× the process pool" in row and "free-threaded" not in row, (
-        "the free-threaded twin is another build of a strategy, not one to choose here"
+    assert "**4_async_processexecutor**: ×1.00 (1.00–1.00, 3 rounds) the process pool" in row
+    assert "the simplest (a standard-library pool added)" in row
+    assert "also equal: 7_async_interpreterpool (Python 3.13.0)" in row
+    assert "And threads on a free-threaded build, 3_async_threadexecutor (Python 3.13.15t): ×0.99" in row, (
+        "threads with the GIL clearly slower, without it equal: where the build makes the difference"
     )
-    assert "(as fast within 5 %, in more memory: 7_async_interpreterpool)" in row
     assert "1_sync: /health unanswered 60 % of the run" in row
     assert "0 of 160 accepted jobs lost" in table
     assert "C code that releases the GIL" not in table, "no row without its kind's results"
@@ -140,9 +147,10 @@ def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_b
 
 
 def test_the_narrow_table_has_at_most_seven_columns_within_120_characters():
-    table = findings.narrow_table(CPU + [run("8_fastapi --endpoint process --workers 25", 24.0, 0.96)])
-    lines = table.splitlines()
+    wide = CPU_ROUNDS + [run("8_fastapi --endpoint process --workers 25", 24.0, 0.96)]
+    lines = findings.narrow_table(compare(wide, "3.11.7"), "3.11.7").splitlines()
     assert max(map(len, lines)) <= 120 and len(lines[0].split()) <= 7
+    assert any("7_interpreterpool (3.13.0)" in line for line in lines), "every row names its interpreter"
 
 
 def test_a_row_that_cannot_do_the_work_is_not_recommended_for_it():
@@ -163,11 +171,11 @@ def test_a_table_without_a_process_pool_or_without_a_row_says_so_without_failing
         run("3_async_threadexecutor", 12.0, 0.48),
         replace(run("5_async_dask", 0, 0), measured=False, error="did not come up"),
     ]
-    text = findings.findings(alone)
+    text = findings.findings(alone, "3.11.7")
     assert "First: **3_async_threadexecutor**" in text and "process pool" not in text
     assert "Not measured: 5_async_dask (did not come up)" in text
     assert "12.00 tasks/s" in answer.answer(SuiteResults(environment=ENV, runs=alone))
-    assert findings.findings([replace(run("1_sync", 0, 0), measured=False)]).startswith("- Not measured")
+    assert findings.findings([replace(run("1_sync", 0, 0), measured=False)], "3.11.7").startswith("- Not measured")
 
 
 def test_the_restart_row_compares_what_each_engine_lost_when_its_web_host_was_killed():

@@ -75,6 +75,23 @@ def test_memory_breaks_a_tie_only_beyond_its_own_spread():
     assert row == "b" and "clearly less memory" in reason
 
 
+def test_among_the_equally_simple_the_stated_order_picks_not_the_point_estimate():
+    """Two sittings in which two pools trade the lead by a task or two name the same row: the first in the order
+    given (the suite's), since the interval cannot tell them apart."""
+    sitting_a = [{"pool": 24.0, "fastapi": 24.6}, {"pool": 23.1, "fastapi": 23.5}, {"pool": 22.0, "fastapi": 22.3}]
+    sitting_b = [{"pool": 24.4, "fastapi": 24.0}, {"pool": 23.3, "fastapi": 23.1}, {"pool": 22.5, "fastapi": 22.0}]
+    same_stack = lambda row: "a standard-library pool"  # noqa: E731
+    picks = {rounds.choose(sitting, ["pool", "fastapi"], same_stack)[0] for sitting in (sitting_a, sitting_b)}
+    assert rounds.leader(sitting_a, ["pool", "fastapi"]) != rounds.leader(sitting_b, ["pool", "fastapi"])
+    assert picks == {"pool"}
+
+
+def test_one_round_compares_its_ratio_with_the_margin_alone():
+    one = [{"pool": 24.0, "threads": 23.2, "async": 11.0}]
+    assert rounds.verdict(one, "threads", "pool") == "equal" and rounds.verdict(one, "async", "pool") == "slower"
+    assert not rounds.settled(one, "threads", "pool"), "one round settles nothing"
+
+
 def test_a_clearly_slower_row_is_out_after_two_rounds_and_contenders_go_on_to_the_cap():
     two = [{"pool": 24, "async": 12, "threads": 23.5}, {"pool": 22, "async": 11.2, "threads": 22.8}]
     assert rounds.verdict(two, "async", "pool") == "slower"

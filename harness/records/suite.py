@@ -55,6 +55,7 @@ class Environment(Record):
     siege: str = None
     tasks: dict = field(default_factory=dict)  # {kind: TaskKind}; {} for the blocks that time no task
     seed: int = None  # the Poisson schedule's seed, when the suite was given one
+    order_seed: int = None  # the seed of the rounds' shuffled order (not in older runs)
     probe_floor_ms: ProbeFloor = None  # the suite's only; None if its server did not come up
     free_threaded_python: str = None  # the version of the free-threaded twin rows' interpreter, if there is one
     free_threaded_build: list = None  # how tools/free_threaded_python.sh built it: its build-info lines

@@ -2,7 +2,8 @@
 hosts' fault table: per kind of work, the strategy to use, the runner-up and the one to avoid, with the figures
 behind them (the rules of each table's findings: harness/report/findings.py)."""
 
-from harness.report.findings import closed_tables, mb, pool_rate, ranked, unavailable, unsized
+from harness.report.comparison import compare, named, runs_in, unavailable
+from harness.report.findings import closed_rounds, mb
 from harness.report.tables import DOWN_PCT
 
 # (the reader's work, the task kind that stands for it, the rows that cannot do that work)
@@ -20,14 +21,27 @@ WORK = [
 ]
 
 
-def figures(run, pool):
-    ratio = f"{run.transaction_rate / pool:.2f}× the process pool" if pool else f"{run.transaction_rate:.2f} tasks/s"
-    p99 = run.health_ms.p99
+def figures(row):
+    """A row's figures in the answer: its ratio to the process pool on its own Python with the interval, /health,
+    memory."""
+    ratio = f"×{row.ratio.text()} the process pool" if row.ratio else f"{row.run.transaction_rate:.2f} tasks/s"
+    p99 = row.run.health_ms.p99
     return (
         f"{ratio}, health p99 "
         + (f"{p99:.0f} ms" if p99 is not None else "–")
-        + f", {unavailable(run):.0f} % unavailable, {mb(run)}"
+        + f", {unavailable(row.run):.0f} % unavailable, {mb(row.run)}"
     )
+
+
+def free_threaded_threads(comparison, suite_python):
+    """Threads on a free-threaded build, said where the GIL makes the difference: where the thread pool with the GIL
+    is clearly slower than the first and its free-threaded twin is not; None elsewhere."""
+    equal = [comparison.chosen, *comparison.equal]
+    twins = [row for row in equal if row.run.free_threaded and runs_in(row.run) == "threads"]
+    gil = [row for row in comparison.slower if not row.run.free_threaded and runs_in(row.run) == "threads"]
+    if not twins or not gil or twins[0] is comparison.chosen:
+        return None
+    return f"threads on a free-threaded build, {named(twins[0], suite_python)}: {figures(twins[0])}"
 
 
 def restart_row(cluster):
@@ -57,51 +71,42 @@ def restart_row(cluster):
 
 
 def answer(kinds, cluster=None, link="`Results`_"):
-    """The decision table: per kind of work, the first strategy, the runner-up, the one to avoid and why, with the
-    figures behind them; from the task-kind matrix's results (and the hosts' fault table for work that must
-    survive a restart)."""
-    tables = closed_tables(kinds)
+    """The decision table: per kind of work, the strategy to use, the runner-up, the one to avoid and why, with the
+    figures behind them; from the task-kind matrix's results over its rounds (harness/report/comparison.py), and
+    the hosts' fault table for work that must survive a restart."""
+    suite_python = kinds.environment.python
+    tables = closed_rounds(kinds)
     rows = []
     for work, task, unfit in WORK:
         runs = next((runs for (kind, _), runs in tables.items() if kind == task), [])
-        runs = [run for run in runs if not run.free_threaded and unsized(run) not in unfit]
-        found = ranked(runs)
-        if not found:
+        found = compare(runs, suite_python, unfit)
+        if found.chosen is None:
             continue
-        order, first, tied, share = found
-        pool = pool_rate(runs)
-        others = [run for run in order if run is not first and unavailable(run) <= DOWN_PCT]
-        runner = (tied or others or [None])[0]  # the next as fast in more memory, else the next fastest
-        # To avoid: down the longest, else the slowest of those clearly slower than the first.
-        slow = [
-            run
-            for run in order
-            if unavailable(run) > DOWN_PCT or run.transaction_rate < first.transaction_rate * (1 - share)
-        ]
-        worst = max(
-            slow,
-            key=lambda run: (unavailable(run) > DOWN_PCT, unavailable(run), -run.transaction_rate),
-            default=None,
-        )
+        first = found.chosen
+        # The runner-up: the next of those equal to the first, else the fastest of the rest.
+        runner = (found.equal or found.slower or [None])[0]
+        # To avoid: the row down the longest, else the slowest of those clearly slower than the first.
+        down = [row for row in found.rows if unavailable(row.run) > DOWN_PCT]
+        worst = max(down, key=lambda row: unavailable(row.run)) if down else (found.slower or [None])[-1]
         why = (
             "–"
             if worst is None
-            else f"{worst.server}: /health unanswered {unavailable(worst):.0f} % of the run"
-            if unavailable(worst) > DOWN_PCT
-            else f"{worst.server}: {figures(worst, pool)}"
+            else f"{named(worst, suite_python)}: /health unanswered {unavailable(worst.run):.0f} % of the run"
+            if unavailable(worst.run) > DOWN_PCT
+            else f"{named(worst, suite_python)}: {figures(worst)}"
         )
+        also = free_threaded_threads(found, suite_python)
         rows.append(
             [
                 work,
-                f"**{first.server}**: {figures(first, pool)}"
+                f"**{named(first, suite_python)}**: {figures(first)}; {found.reason}"
                 + (
-                    f" (as fast within {share * 100:.0f} %, in more memory: "
-                    + ", ".join(run.server for run in tied)
-                    + ")"
-                    if tied
+                    f" (also equal: {', '.join(named(row, suite_python) for row in found.equal)})"
+                    if found.equal
                     else ""
-                ),
-                f"{runner.server}: {figures(runner, pool)}" if runner else "–",
+                )
+                + (f". And {also}" if also else ""),
+                f"{named(runner, suite_python)}: {figures(runner)}" if runner else "–",
                 why,
             ]
         )
@@ -122,7 +127,8 @@ def answer(kinds, cluster=None, link="`Results`_"):
         "   :widths: 22 30 26 22",
         "",
         "   * - Your work",
-        "     - Use (measured: × the process pool's tasks/s, /health p99, share of the run unavailable, peak PSS)",
+        "     - Use (measured: × the process pool's tasks/s on the same Python, its 95 % interval over the rounds,"
+        " /health p99, share of the run unavailable, peak PSS)",
         "     - Runner-up",
         "     - Avoid, and why",
     ]

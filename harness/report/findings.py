@@ -3,173 +3,128 @@ tables of the README (the short answer, from the same rules: harness/report/answ
 a figure in a sentence is a figure of the saved results, and two rows closer than the run's noise are said to be
 indistinguishable rather than ranked."""
 
-import math
-import re
 import textwrap
 
 from tabulate import tabulate
 
-from harness.report.tables import DOWN_PCT, collapsed
+from harness import rounds as stats
+from harness.report.comparison import compare, measured, named, rate, unavailable, unsized
+from harness.report.tables import DOWN_PCT, collapsed, median_run
 from harness.run.modes import load_of
 
-# Two rows of one table closer than this share are not told apart: tasks/s of one row moves between runs minutes
-# apart (the machine's speed drifts; --repeat shows by how much). A short run has few tasks to count, and then the
-# share is wider: one in the square root of the tasks it counted (150 tasks: 8 %).
-NOISE = 0.05
+NARROW = ["Strategy (Python)", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
 
 
-def noise(run):
-    counted = run.transactions or 0
-    return max(NOISE, 1 / math.sqrt(counted)) if counted else NOISE
-
-
-PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
-NARROW = ["Strategy", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
-
-
-def narrow_label(label):
-    """A row's label in a narrow table: 3_async_threadexecutor --workers 25 -> 3_threadexecutor --workers 25."""
-    return label.replace("_async_", "_")
+def narrow_label(row, suite_python):
+    """A row's label in a narrow table, its interpreter named where it is not the suite's:
+    3_async_threadexecutor --workers 25 (free-threaded) -> 3_threadexecutor --workers 25 (3.13.15t)."""
+    return named(row, suite_python).replace("_async_", "_").replace(" (Python ", " (")
 
 
 def closed_tables(results):
     """{(task, users): [run, ...]} of the closed-loop runs (the rounds of --repeat merged: their medians), in the
     results' order; the runs that were not measured (did not come up, failed verification) included."""
+    return _closed(collapsed(results).runs)
+
+
+def closed_rounds(results):
+    """{(task, users): [run, ...]} of the closed-loop runs, every round's: what a comparison over rounds reads."""
+    return _closed(results.runs)
+
+
+def _closed(runs):
     tables = {}
-    for run in collapsed(results).runs:
+    for run in runs:
         mode, level = load_of(run)
         if mode == "closed":
             tables.setdefault((run.task, level), []).append(run)
     return tables
 
 
-def measured(runs):
-    return [run for run in runs if run.measured and run.transaction_rate is not None]
-
-
-def unavailable(run):
-    return run.health_ms.unavailable_pct or 0
-
-
-def pss(run):
-    return run.peak_pss_mb or float("inf")  # no reading: not the least memory
-
-
-def pool_rate(runs):
-    """The process pool's tasks/s in this table: its best row (at its default size, or sized for waiting work)."""
-    rates = [
-        run.transaction_rate for run in measured(runs) if run.strategy == PROCESS_POOL and not run.free_threaded
-    ]  # the twin on the free-threaded build is another yardstick
-    return max(rates) or None if rates else None
-
-
-def unsized(run):
-    """The row's label without the pool's size given for the load: 3_async_threadexecutor --workers 25
-    (free-threaded) -> 3_async_threadexecutor (free-threaded)."""
-    return re.sub(r" --(?:workers|threads) \d+", "", run.server)
-
-
-def best_per_strategy(runs):
-    """Each strategy's best row (the default size or the sized one: a reader sizes a pool), the one that kept
-    /health answered first, then the one that did more tasks/s; most tasks/s first."""
-    best = {}
-    for run in measured(runs):
-        key = (unavailable(run) <= DOWN_PCT, run.transaction_rate)
-        if unsized(run) not in best or key > (
-            unavailable(best[unsized(run)]) <= DOWN_PCT,
-            best[unsized(run)].transaction_rate,
-        ):
-            best[unsized(run)] = run
-    return sorted(best.values(), key=lambda run: -run.transaction_rate)
-
-
-def trap(runs):
-    """For waiting work, each pool at its default size against the same pool sized for the load: {its label at
-    the default size: the ratio of their tasks/s}, lowest first; {} where no pool ran both ways."""
-    sized = {unsized(run): run for run in measured(runs) if run.server != unsized(run)}
-    ratios = {
-        run.server: run.transaction_rate / sized[run.server].transaction_rate
-        for run in measured(runs)
-        if run.server in sized and sized[run.server].transaction_rate
-    }
-    return dict(sorted(ratios.items(), key=lambda item: item[1]))
-
-
-def ranked(runs):
-    """(the strategies, most tasks/s first, each at its best size and not the free-threaded twins: another build
-    of a strategy; the first to use; those as fast as it; the share within which they are), or None for a table
-    with no such row. Among the rows that kept /health answered, those within noise() of the most tasks/s cannot be
-    told apart by speed: the first of them is the one in the least memory."""
-    order = [run for run in best_per_strategy(runs) if not run.free_threaded]
-    if not order:
-        return None
-    answered = [run for run in order if unavailable(run) <= DOWN_PCT] or order
-    share = noise(answered[0])
-    fast = sorted(
-        (run for run in answered if run.transaction_rate >= answered[0].transaction_rate * (1 - share)), key=pss
-    )
-    return order, fast[0], fast[1:], share
-
-
 def mb(run):
     return f"{run.peak_pss_mb:.0f} MB" if run.peak_pss_mb else "memory not read"
 
 
-def narrow_table(runs):
-    pool = pool_rate(runs)
+def trap(runs):
+    """For waiting work, each pool at its default size against the same pool sized for the load, round by round:
+    {its label at the default size: the Interval of their ratio}, lowest first; {} where no pool ran both ways."""
+    count = max((run.round for run in runs), default=-1) + 1
+    raw = [{run.server: rate(run) for run in measured(runs) if run.round == index} for index in range(count)]
+    sized = {unsized(run.server): run.server for run in measured(runs) if run.server != unsized(run.server)}
+    ratios = {
+        label: stats.against(raw, label, sized[label])
+        for label in dict.fromkeys(run.server for run in measured(runs))
+        if label in sized
+    }
+    return dict(sorted(((label, found) for label, found in ratios.items() if found), key=lambda i: i[1].estimate))
+
+
+def ratio_text(row, rounds=True):
+    """Its ratio to the process pool on its Python, with the interval; the pool itself is the yardstick."""
+    return "–" if row.ratio is None else "1 (yardstick)" if row.label == row.pool else row.ratio.text(rounds=rounds)
+
+
+def narrow_table(comparison, suite_python):
     rows = [
         [
-            narrow_label(run.server),
-            f"{run.transaction_rate:.2f}",
-            f"{run.transaction_rate / pool:.2f}" if pool else "–",
-            f"{run.health_ms.p99:.1f}" if run.health_ms.p99 is not None else "–",
-            f"{unavailable(run):.1f}" if run.health_ms.unavailable_pct is not None else "–",
-            f"{run.peak_pss_mb:.0f}" if run.peak_pss_mb else "–",
+            narrow_label(row, suite_python),
+            f"{row.run.transaction_rate:.2f}",
+            ratio_text(row, rounds=False),
+            f"{row.run.health_ms.p99:.1f}" if row.run.health_ms.p99 is not None else "–",
+            f"{unavailable(row.run):.1f}" if row.run.health_ms.unavailable_pct is not None else "–",
+            f"{row.run.peak_pss_mb:.0f}" if row.run.peak_pss_mb else "–",
         ]
-        for run in runs
+        for row in comparison.rows
+        if row.label != row.pool or row.python == suite_python  # another Python's pool: 1, by definition
     ]
     return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * (len(NARROW) - 1)))
 
 
-def findings(runs, brief=False):
-    """The bullets under a table: who is first, who cannot be told from it, the ratios against the process pool
-    (each strategy at its best size, the free-threaded twins too), the pools at their default size for waiting
-    work, which rows left /health unanswered, and which were not measured. Brief (the README's, beside its narrow
-    table): no ratios (the table has them), the rows as fast as the first and the pools' default sizes in short."""
+def findings(runs, suite_python, brief=False):
+    """The bullets under a table: which row to use and why, which cannot be told from the first, the ratios against
+    the process pool on each row's Python with their intervals, the pools at their default size for waiting work,
+    which rows left /health unanswered, and which were not measured. Brief (the README's, beside its narrow table):
+    no ratios (the table has them), the rows equal to the first and the pools' default sizes in short."""
     lines = []
-    found = ranked(runs)
-    if found:
-        _, first, tied, share = found
+    found = compare(runs, suite_python)
+    rounds_said = f"{found.rounds} round" + ("s" if found.rounds != 1 else "")
+    if found.chosen and brief:
         lines.append(
-            f"- First: **{first.server}**, {first.transaction_rate:.2f} tasks/s, {mb(first)}"
+            f"- First: **{named(found.chosen, suite_python)}**"
+            + (f", the simplest of {len(found.equal) + 1} within {stats.MARGIN * 100:g} %" if found.equal else "")
+            + f" ({rounds_said})."
+        )
+    elif found.chosen:
+        lines.append(
+            f"- First: **{named(found.chosen, suite_python)}** ({found.reason}; {rounds_said})"
             + (
-                f"; as fast within {share * 100:.0f} % (not told apart), in more memory: "
-                + ", ".join(
-                    run.server if brief else f"{run.server} ({run.transaction_rate:.2f}, {mb(run)})" for run in tied
-                )
-                if tied
+                "; equal to it: " + ", ".join(f"{named(row, suite_python)} ({ratio_text(row)})" for row in found.equal)
+                if found.equal
                 else ""
             )
             + "."
         )
-    pool = pool_rate(runs)
-    if pool and not brief:
+    if not brief and any(row.ratio for row in found.rows):
         lines.append(
-            "- Against the process pool's tasks/s: "
+            "- Against the process pool's tasks/s on the same Python, round by round (95 % interval): "
             + ", ".join(
-                f"{run.server} {run.transaction_rate / pool:.2f}×"
-                for run in best_per_strategy(runs)
-                if run.strategy != PROCESS_POOL or run.free_threaded
+                f"{named(row, suite_python)} ×{row.ratio.text()}"
+                for row in found.rows
+                if row.ratio and row.label != row.pool
             )
             + "."
         )
+    no_pool = [named(row, suite_python) for row in found.rows if row.ratio is None and any(r.ratio for r in found.rows)]
+    if no_pool:
+        lines.append(f"- No process pool measured on their Python in this sitting, so no ratio: {', '.join(no_pool)}.")
     default = trap(runs)
-    short = {server: ratio for server, ratio in default.items() if ratio < 1 - NOISE}
+    short = {server: found for server, found in default.items() if found.estimate < 1 - stats.MARGIN}
     if short:
         each = (
-            f"{min(short.values()):.2f}× to {max(short.values()):.2f}× ({len(short)} pools)"
+            f"{min(f.estimate for f in short.values()):.2f}× to {max(f.estimate for f in short.values()):.2f}× "
+            f"({len(short)} pools)"
             if brief
-            else ", ".join(f"{server} {ratio:.2f}×" for server, ratio in short.items())
+            else ", ".join(f"{server} ×{found.text()}" for server, found in short.items())
         )
         lines.append(
             "- At its default size, each pool against itself sized for the users (the trap of a pool of "
@@ -181,15 +136,15 @@ def findings(runs, brief=False):
             )
             + "."
         )
-    down = sorted((run for run in measured(runs) if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
+    merged = measured(collapsed_runs(runs))
+    down = sorted((run for run in merged if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
     if down:
         lines.append(
             f"- /health unanswered for more than {DOWN_PCT:g} % of the run: "
             + ", ".join(f"{run.server} ({unavailable(run):.0f} %)" for run in down)
             + "."
         )
-    figures = measured(runs)
-    missing = [run for run in runs if run not in figures]
+    missing = [run for run in collapsed_runs(runs) if run not in merged]
     if missing:
         lines.append(
             "- Not measured: " + "; ".join(f"{run.server} ({run.error or 'no figures'})" for run in missing) + "."
@@ -197,23 +152,36 @@ def findings(runs, brief=False):
     return "\n".join(textwrap.fill(line, 116, subsequent_indent="  ", break_on_hyphens=False) for line in lines)
 
 
+def collapsed_runs(runs):
+    """One run a row, its rounds merged (their medians), in the order of the rows' first runs."""
+    by_label = {}
+    for run in runs:
+        by_label.setdefault(run.server, []).append(run)
+    return [median_run([run for run in group if run.measured] or group) for group in by_label.values()]
+
+
 def shown(results):
     """The findings of every closed-loop table of the results, each under its heading."""
+    python = results.environment.python
     return "\n\n".join(
-        f"Task {task}, {users} users:\n\n{findings(runs)}" for (task, users), runs in closed_tables(results).items()
+        f"Task {task}, {users} users:\n\n{findings(runs, python)}"
+        for (task, users), runs in closed_rounds(results).items()
     )
 
 
 def narrow_section(results):
     """The README's version of a closed-loop block: per table, the narrow table (each strategy once, at its best
-    size, on the main interpreter) and the findings of the whole table; every row is in docs/results/."""
+    size, its interpreter named) and the findings of the whole table; every row is in docs/results/."""
     env = results.environment
     parts = []
-    for (task, users), runs in closed_tables(results).items():
+    for (task, users), runs in closed_rounds(results).items():
         limit = "users" if env.tasks[task].waits else "CPUs"
-        rows = sorted((run for run in best_per_strategy(runs) if not run.free_threaded), key=runs.index)
+        found = compare(runs, env.python)
+        spread = "its 95 % interval" if found.rounds > 1 else "no interval from one round"
         parts.append(
-            f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size)"
-            f"\n\n{narrow_table(rows)}\n\n{findings(runs, brief=True)}\n"
+            f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size, on Python "
+            f"{env.python} unless named; × the process pool on the same Python, {spread}, "
+            f"{found.rounds} round{'s' if found.rounds != 1 else ''})"
+            f"\n\n{narrow_table(found, env.python)}\n\n{findings(runs, env.python, brief=True)}\n"
         )
     return "\n".join(parts)

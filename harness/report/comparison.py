@@ -1,0 +1,192 @@
+"""A closed-loop table compared over its rounds (harness/rounds.py): each strategy at its best pool size, its
+tasks/s as a ratio to the process pool on the same Python taken round by round (the machine's drift cancels, and no
+ratio is between two interpreters), with its interval; the row to use among those equal to the first, by what a
+reader adds to their stack, then by memory beyond its spread."""
+
+import re
+from dataclasses import dataclass
+
+from harness import rounds as stats
+from harness.records.suite import Run
+from harness.report.tables import DOWN_PCT, median_run
+from harness.servers import PROCESS_POOL, RUNS_IN_ADDS, SERVERS, YARDSTICKS
+
+
+def rate(run):
+    """A run's tasks/s: counted in steady state by the server where it could be, else siege's."""
+    return run.transaction_rate
+
+
+def unavailable(run):
+    return run.health_ms.unavailable_pct or 0
+
+
+def server_of(run):
+    """The harness/servers.py row of the run's strategy; None for a strategy no longer listed."""
+    return next((s for s in SERVERS + YARDSTICKS if s.name == run.strategy), None)
+
+
+def runs_in(run):
+    """Where the run's task ran (harness/servers.py Server.runs_in); "server" for a strategy no longer listed."""
+    server = server_of(run)
+    return server.runs_in if server else "server"
+
+
+def adds(run, suite_python):
+    """What a reader adds to their stack for the run's strategy (harness/rounds.py STACK): by where its task runs
+    (pre-fork copies that run their tasks in a pool of their own add that pool), and another interpreter or build
+    for a row not on the suite's Python."""
+    server = server_of(run)
+    pooled_copies = server is not None and server.runs_in == "copies" and server.pool_option is not None
+    own = RUNS_IN_ADDS["threads" if pooled_copies else runs_in(run)]
+    if run.free_threaded or (run.python and run.python != suite_python):
+        return max(own, "another interpreter or build", key=stats.STACK.index)
+    return own
+
+
+def python_of(run, suite_python):
+    """The row's interpreter as a table names it: "3.11.7", "3.13.0", "3.13.15t"."""
+    return run.python or suite_python
+
+
+@dataclass(frozen=True)
+class Row:
+    run: Run  # the row's runs merged over the rounds (their medians)
+    python: str
+    adds: str  # an entry of harness/rounds.py STACK
+    pool: str = None  # the label of the process pool on the same Python; None: none measured there
+    ratio: stats.Interval = None  # tasks/s ÷ that pool's, round by round; None without the pool
+
+    @property
+    def label(self):
+        return self.run.server
+
+
+def named(row, suite_python):
+    """The row as a sentence names it, its interpreter said where it is not the suite's: "3_async_threadexecutor
+    (Python 3.13.15t)" for the free-threaded twin."""
+    label = re.sub(r" \((?:free-threaded|beside [^)]*)\)$", "", row.label)
+    return label + (f" (Python {row.python})" if row.python != suite_python else "")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: list  # [Row], every strategy at its best size, highest ratio first
+    chosen: Row = None  # the one to use: None if no row kept /health answered with a pool to compare with
+    reason: str = ""  # why it, in the answer's words
+    equal: list = ()  # the other rows equal to the first, closest first
+    slower: list = ()  # the rows clearly slower than the first, slowest last
+    rounds: int = 0
+
+
+def unsized(label):
+    """The row's label without its pool's size for the load: "3_async_threadexecutor --workers 25
+    (free-threaded)" -> "3_async_threadexecutor (free-threaded)"."""
+    return re.sub(r" --(?:workers|threads) \d+", "", label)
+
+
+def best_rows(merged):
+    """Each strategy's best row on each Python (its default size or the size for the load, as a reader sizes a
+    pool): the one that kept /health answered first, then the one with more tasks/s."""
+    best = {}
+    for run in merged:
+        score = (unavailable(run) <= DOWN_PCT, rate(run))
+        known = best.get(unsized(run.server))
+        if known is None or score > (unavailable(known) <= DOWN_PCT, rate(known)):
+            best[unsized(run.server)] = run
+    return list(best.values())
+
+
+def measured(runs):
+    return [run for run in runs if run.measured and rate(run)]
+
+
+def normalized(runs, suite_python):
+    """(the rows, each strategy at its best size, highest ratio first; the rounds as [{label: value}], each row's
+    tasks/s over the process pool's on the same Python in that round, or tasks/s themselves where the table has no
+    pool; whether it has a pool) of one closed-loop table's runs, every round's."""
+    runs = measured(runs)
+    by_label = {}
+    for run in runs:
+        by_label.setdefault(run.server, []).append(run)
+    merged = best_rows(median_run(group) for group in by_label.values())
+    count = max((run.round for run in runs), default=-1) + 1
+    raw = [{run.server: rate(run) for run in runs if run.round == index} for index in range(count)]
+    pools = {
+        python_of(run, suite_python): run.server
+        for run in sorted(merged, key=rate)
+        if run.strategy == PROCESS_POOL  # the best pool row of each Python, by the order of the sort
+    }
+    rows = []
+    for run in merged:
+        python = python_of(run, suite_python)
+        pool = pools.get(python)
+        ratio = stats.against(raw, run.server, pool) if pool else None  # the pool against itself: 1, exactly
+        rows.append(Row(run, python, adds(run, suite_python), pool, ratio))
+    rows.sort(key=lambda row: (-(row.ratio.estimate if row.ratio else 0), -rate(row.run)))
+    # Rows on two interpreters compare through their own pools, never directly.
+    if pools:
+        normal = [
+            {row.label: one[row.label] / one[row.pool] for row in rows if row.pool in one and row.label in one}
+            for one in raw
+        ]
+    else:
+        normal = [{row.label: one[row.label] for row in rows if row.label in one} for one in raw]
+    return rows, normal, bool(pools)
+
+
+def candidates(rows, has_pools, unfit=()):
+    """The labels of the rows the choice is among: with a ratio (or no pool in the table at all), /health kept
+    answered, able to do the work, in the suite's order (a stated order: it breaks a tie among the equally
+    simple, so that two sittings name the same row)."""
+    fit = [
+        row
+        for row in rows
+        if (row.ratio or not has_pools) and unavailable(row.run) <= DOWN_PCT and unsized(row.label) not in unfit
+    ]
+    return [row.label for row in sorted(fit, key=lambda row: suite_order(row.run))]
+
+
+def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
+    """The Comparison of one closed-loop table from its runs, every round's (run.round), leaving out of the choice
+    the rows whose unsized label is in `unfit` (they cannot do the reader's work)."""
+    rows, normal, has_pools = normalized(runs, suite_python)
+    memory = [
+        {run.server: run.peak_pss_mb for run in measured(runs) if run.round == index and run.peak_pss_mb}
+        for index in range(len(normal))
+    ]
+    listed = candidates(rows, has_pools, unfit)
+    if not listed:
+        return Comparison(rows, rounds=len(normal))
+    of = {row.label: row for row in rows}
+    chosen, reason = stats.choose(normal, listed, lambda label: of[label].adds, memory, margin)
+    _, tied = stats.equals(normal, listed, margin)
+    by_ratio = [row for row in rows if row.label in listed]
+    equal = [row for row in by_ratio if row.label in tied and row.label != chosen]
+    slower = [row for row in by_ratio if row.label not in tied]
+    return Comparison(rows, of[chosen], reason, equal, slower, len(normal))
+
+
+def going_on(runs, suite_python, cap):
+    """The labels of one closed-loop table to measure in another round (harness/rounds.py still_open on the ratios
+    to each Python's pool): the contenders until their interval settles their place or `cap` rounds are reached,
+    and the pools they are measured against; every row for the first two rounds."""
+    rows, normal, has_pools = normalized(runs, suite_python)
+    if len(normal) < 2:
+        return {run.server for run in runs}
+    listed = candidates(rows, has_pools)
+    if not listed:
+        return set()
+    open_rows = set(stats.still_open(normal, listed, cap))
+    pools = {row.pool for row in rows if row.label in open_rows and row.pool}
+    return open_rows | pools
+
+
+def suite_order(run):
+    """The run's strategy's place in harness/servers.py's list (yardsticks last), then its sized variant after."""
+    listed = SERVERS + YARDSTICKS
+    place = next(
+        (index for index, s in enumerate(listed) if s.name == run.strategy and s.free_threaded == run.free_threaded),
+        len(listed),
+    )
+    return place, len(run.server)
