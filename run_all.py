@@ -18,7 +18,18 @@ from pathlib import Path
 
 import processes
 import tasks
-from harness.cli import OneLineParser, kind_list, positive_ints, positive_numbers, runnable, server_list, task_list
+from harness import limits
+from harness.cli import (
+    MAX_RATE,
+    OneLineParser,
+    Share,
+    kind_list,
+    positive_ints,
+    rates,
+    runnable,
+    server_list,
+    task_list,
+)
 from harness.instruments.provenance import environment
 from harness.load import openloop
 from harness.network import HOST
@@ -27,7 +38,7 @@ from harness.report.readme import holding
 from harness.report.results import save, update_readme
 from harness.report.tables import environment_line, tables_rst
 from harness.run.bench import bench_one, probe_floor, progress, time_kind
-from harness.run.modes import MODES
+from harness.run.modes import MODES, Load
 from harness.run.settings import Settings
 from harness.server_process import ServerProcess
 from harness.servers import BACKEND, ROOT, SERVERS
@@ -70,9 +81,10 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--rate",
-        type=positive_numbers,
+        type=rates,
         metavar="R1,R2",
-        help="open loop instead of siege: requests per second, comma-separated, e.g. 5,10,15",
+        help="open loop instead of siege: requests per second, comma-separated, e.g. 5,10,15; or a share of each "
+        "task kind's limit CPUs / T1 (T1 timed at the start), e.g. 0.5x (background: jobs per second)",
     )
     parser.add_argument(
         "--arrivals",
@@ -162,7 +174,7 @@ def parse_args(argv=None):
     mode = chosen[0] if chosen else next(iter(MODES.values()))
     given = getattr(args, mode.level_key)  # the mode's levels: --concurrency, --rate or --slo-ms
     levels = [mode.default_level] if given is None else given if isinstance(given, list) else [given]
-    args.loads = [(mode.name, level) for level in levels]
+    args.loads = [Load(mode.name, level) for level in levels]
     if mode.needs_jobs:
         without = [server.name for server in args.servers if not server.jobs]
         if without:
@@ -229,13 +241,27 @@ def configured(server, task, load, env):
     return server.sized_for(in_flight, env["cpu_count"])
 
 
+def at_rate(load, task, env):
+    """The load with a share of the limit (--rate 0.5x) made a rate: of the task kind's CPUs / T1, T1 timed at the
+    suite's start; ValueError (one line) if that is more than the drivers keep their schedule at."""
+    if not isinstance(load.level, Share):
+        return load
+    rate = round(load.level.of_limit * limits.limit(env, task.kind).per_s, 1)
+    if not 0 < rate <= MAX_RATE:
+        raise ValueError(
+            f"--rate {load.level} is {rate:g}/s for the {task.kind} task (its limit: "
+            f"{limits.limit(env, task.kind).text}); it must be above 0 and at most {MAX_RATE}"
+        )
+    return Load(load.mode, rate, load.level.of_limit)
+
+
 def plan(args, env):
     """(round, task, server, load) of every run: for waiting work, each pool at its default size (the trap) and
     sized; with --repeat, the rounds interleaved (A, B, C, then A, B, C again), so that a slow minute of this
     machine falls on every server alike rather than on one."""
     one_round = []
     for task in args.tasks:
-        for load in args.loads:
+        for load in (at_rate(given, task, env) for given in args.loads):
             for server in args.servers:
                 one_round.append((task, server, load))
                 sized = configured(server, task, load, env)
@@ -273,7 +299,11 @@ def main(argv=None):
         floor_s = min(FLOOR_S, settings.duration_s)
         print(f"Measuring the health probe's reference ({floor_s:g} s, every core busy, no server load)...", flush=True)
         env["probe_floor_ms"] = probe_floor(floor_s)
-        todo = plan(args, env)
+        try:
+            todo = plan(args, env)
+        except ValueError as error:
+            print(f"run_all.py: error: {error}", file=sys.stderr)
+            return 2
         for index, (round_, task, server, load) in enumerate(todo):
             runs.append(bench_one(task, server, load, settings, env, progress(index, todo, settings), round_))
             save(out_dir, env, runs, render=False)  # what has finished is kept, even if the suite dies later
