@@ -18,7 +18,18 @@ from pathlib import Path
 
 import processes
 import tasks
-from harness.cli import OneLineParser, kind_list, positive_ints, positive_numbers, runnable, server_list, task_list
+from harness import limits
+from harness.cli import (
+    MAX_RATE,
+    OneLineParser,
+    Share,
+    kind_list,
+    positive_ints,
+    rates,
+    runnable,
+    server_list,
+    task_list,
+)
 from harness.instruments.provenance import environment
 from harness.load import openloop
 from harness.network import HOST
@@ -30,7 +41,7 @@ from harness.report.readme import holding
 from harness.report.results import save, update_readme
 from harness.report.tables import environment_line, tables_rst
 from harness.run.bench import bench_one, probe_floor, progress, time_kind
-from harness.run.modes import MODES
+from harness.run.modes import MODES, Load
 from harness.run.settings import Settings
 from harness.server_process import ServerProcess
 from harness.servers import BACKEND, ROOT, SERVERS, with_yardsticks
@@ -73,9 +84,10 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--rate",
-        type=positive_numbers,
+        type=rates,
         metavar="R1,R2",
-        help="open loop instead of siege: requests per second, comma-separated, e.g. 5,10,15",
+        help="open loop instead of siege: requests per second, comma-separated, e.g. 5,10,15; or a share of each "
+        "task kind's limit CPUs / T1 (T1 timed at the start), e.g. 0.5x (background: jobs per second)",
     )
     parser.add_argument(
         "--arrivals",
@@ -166,7 +178,7 @@ def parse_args(argv=None):
     mode = chosen[0] if chosen else next(iter(MODES.values()))
     given = getattr(args, mode.level_key)  # the mode's levels: --concurrency, --rate or --slo-ms
     levels = [mode.default_level] if given is None else given if isinstance(given, list) else [given]
-    args.loads = [(mode.name, level) for level in levels]
+    args.loads = [Load(mode.name, level) for level in levels]
     if mode.needs_jobs:
         without = [server.name for server in args.servers if not server.jobs]
         if without:
@@ -233,12 +245,26 @@ def configured(server, task, load, env):
     return server.sized_for(in_flight, env["cpu_count"])
 
 
+def at_rate(load, task, env):
+    """The load with a share of the limit (--rate 0.5x) made a rate: of the task kind's CPUs / T1, T1 timed at the
+    suite's start; ValueError (one line) if that is more than the drivers keep their schedule at."""
+    if not isinstance(load.level, Share):
+        return load
+    rate = round(load.level.of_limit * limits.limit(env, task.kind).per_s, 1)
+    if not 0 < rate <= MAX_RATE:
+        raise ValueError(
+            f"--rate {load.level} is {rate:g}/s for the {task.kind} task (its limit: "
+            f"{limits.limit(env, task.kind).text}); it must be above 0 and at most {MAX_RATE}"
+        )
+    return Load(load.mode, rate, load.level.of_limit)
+
+
 def plan(args, env):
     """(task, server, load) of every run of one round: for waiting work, each pool at its default size (the trap)
     and sized."""
     one_round = []
     for task in args.tasks:
-        for load in args.loads:
+        for load in (at_rate(given, task, env) for given in args.loads):
             for server in args.servers:
                 one_round.append((task, server, load))
                 sized = configured(server, task, load, env)
@@ -295,7 +321,11 @@ def main(argv=None):
         floor_s = min(FLOOR_S, settings.duration_s)
         print(f"Measuring the health probe's reference ({floor_s:g} s, every core busy, no server load)...", flush=True)
         env["probe_floor_ms"] = probe_floor(floor_s)
-        one_round = plan(args, env)
+        try:
+            one_round = plan(args, env)
+        except ValueError as error:
+            print(f"run_all.py: error: {error}", file=sys.stderr)
+            return 2
         env["order_seed"] = random.randrange(2**32)  # the rounds' shuffled order, recorded
         order = random.Random(env["order_seed"])
         for round_ in range(args.repeat):

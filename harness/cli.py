@@ -3,6 +3,7 @@ the servers can run here."""
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 import tasks
 from harness.servers import SERVERS
@@ -10,16 +11,30 @@ from serving.cli import OneLineParser  # the servers' convention: a mistake is o
 
 __all__ = [
     "MAX_RATE",
+    "MAX_SHARE",
     "OneLineParser",
+    "Share",
     "kind_list",
     "positive_ints",
-    "positive_numbers",
+    "rates",
     "runnable",
     "server_list",
     "task_list",
 ]
 
 MAX_RATE = 500  # the open-loop driver keeps its schedule (send lag p99 under 5 ms) up to a few hundred per second
+MAX_SHARE = 4  # a share of the limit beyond 4x is no longer a rate the servers are tried at, only a flood
+
+
+@dataclass(frozen=True)
+class Share:
+    """A rate given as a share of the task kind's limit, CPUs / T1 (T1 timed at the suite's start): "0.5x". The
+    suite turns it into requests or jobs per second once it has timed T1 (run_all.py: plan)."""
+
+    of_limit: float
+
+    def __str__(self):
+        return f"{self.of_limit:g}x"
 
 
 def server_list(text):
@@ -50,14 +65,25 @@ def positive_ints(text):
     return number_list(text, int, "whole numbers", lambda value: value >= 1, "every value must be at least 1")
 
 
-def positive_numbers(text):
-    return number_list(
-        text,
-        float,
-        "numbers",
-        lambda value: 0 < value <= MAX_RATE,
-        f"every rate must be above 0 and at most {MAX_RATE}",
-    )
+def rates(text):
+    """--rate's levels, comma-separated: per second (5, 12.5), or a share of the limit (0.5x), each checked."""
+    found = []
+    for value in text.split(","):
+        share = value.strip().lower().endswith("x")
+        try:
+            number = float(value.strip()[:-1] if share else value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a comma-separated list of numbers (per second) or shares of the limit (0.5x)"
+            ) from None
+        if share and not 0 < number <= MAX_SHARE:
+            raise argparse.ArgumentTypeError(
+                f"{value!r}: a share of the limit must be above 0 and at most {MAX_SHARE}x"
+            )
+        if not share and not 0 < number <= MAX_RATE:
+            raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0 and at most {MAX_RATE}")
+        found.append(Share(number) if share else number)
+    return found
 
 
 def kind_list(text):

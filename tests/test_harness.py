@@ -126,6 +126,9 @@ def run_all(*args, timeout=120, env=None):
         (["--update-readme", "nosuchsection"], "no '.. begin nosuchsection' marker"),
         (["--rate", "0"], "every rate must be above 0"),
         (["--rate", "fast"], "not a comma-separated list of numbers"),
+        (["--mode", "background", "--rate", "0x"], "'0x': a share of the limit must be above 0 and at most 4x"),
+        (["--mode", "background", "--rate", "0.5x,5x"], "'5x': a share of the limit must be above 0 and at most 4x"),
+        (["--rate", "halfx"], "not a comma-separated list of numbers (per second) or shares of the limit (0.5x)"),
         (["--rate", "5", "--concurrency", "25"], "choose one load"),
         (["--rate", "5", "--find-capacity"], "choose one load"),
         (["--repeat", "0"], "--repeat must be from 1 to 20"),
@@ -142,6 +145,27 @@ def test_bad_arguments_are_one_line_errors(args, says):
     assert run.returncode == 2
     assert len(run.stderr.strip().splitlines()) == 1 and says in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_rate_as_a_share_of_the_limit_is_made_a_rate_per_task_kind_at_the_start():
+    import run_all as suite
+
+    args = suite.parse_args(["--mode", "background", "--rate", "0.4x,500", "--servers", "4", "--tasks", "cpu,hash"])
+    env = {"cpu_count": 2, "tasks": {"cpu": {"t1_s": 0.08, "waits": False}, "hash": {"t1_s": 0.2, "waits": False}}}
+    loads = {(task.kind, load) for _, task, _, load in suite.plan(args, env)}
+    assert loads == {
+        ("cpu", ("background", 10.0, 0.4)),  # 0.4 × 2 CPUs / 80 ms
+        ("cpu", ("background", 500.0, None)),
+        ("hash", ("background", 4.0, 0.4)),
+        ("hash", ("background", 500.0, None)),
+    }
+
+
+def test_a_share_of_the_limit_above_what_the_driver_keeps_is_a_one_line_error_once_t1_is_timed():
+    run = run_all("--servers", "4", "--mode", "background", "--rate", "4x", "--n", "1000", "--quick")
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("run_all.py: error: --rate 4x is ") and "it must be above 0 and at most 500" in line
 
 
 def test_quick_and_max_pending_options():

@@ -3,6 +3,7 @@ with the right result while /health answers, --max-pending and --job-ttl as docu
 the server stops; the servers that cannot run them say so."""
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -134,6 +135,17 @@ def test_the_background_figures_from_known_jobs():
     assert run["submit_to_done_s"] == {"p50": 3.5, "p99": None, "p99_above": 8.5, "max": None}
 
 
+def test_the_follow_line_never_counts_more_jobs_than_it_names():
+    """Server 6 once read "1879 of 625 jobs still queued or running": its 202s came so late that the submitter's
+    drain cut off 4 375 POSTs, which the server had queued all the same. The line counts against the POSTs sent."""
+    line = jobs.follow_line(12.4, 30, backlog=1879, accepted=625, sent=5000)
+    counted, total = map(int, re.search(r"(\d+) of the (\d+) jobs sent", line).groups())
+    assert (counted, total) == (1879, 5000) and "(625 accepted with a 202)" in line
+    assert line.startswith("12 s of 30 after sending: ")
+    assert " s of " in line, "the form harness/load/openloop.py's in_a_process passes on as progress"
+    assert "? of the 0 jobs sent" in jobs.follow_line(5, 30, backlog=None, accepted=0, sent=0), "no count yet"
+
+
 def test_a_percentile_is_censored_where_a_done_job_took_longer_than_an_unfinished_one_had_waited():
     """A job done late can rank above one still waiting: its time is then no percentile, only the bound is."""
     accepted = {"early": 0.0, "late": 9.0, "quick": 1.0}
@@ -253,3 +265,31 @@ def test_the_suite_in_background_mode(tmp_path):
     assert result["submit_to_done_s"]["p99"] > 0 and result["scheduling"] in ("SCHED_FIFO", "normal")
     assert result["accept_ms"]["p99"] is not None and result["health_ms"]["count"] > 10
     assert "background jobs submitted at 40/s for 2 s" in run.stdout
+
+
+def test_a_share_of_the_limit_is_a_rate_the_server_keeps_up_with(tmp_path):
+    """run_all.py --rate 0.4x in background mode, for real, on the process pool: the rate made from T1 at the start,
+    recorded with its share, and every job done by the deadline, so that Done p50/p99 are figures, not bounds."""
+    env, find = marked_environment()
+    command = ["--servers", "4", "--mode", "background", "--rate", "0.4x", "--duration", "3", "--deadline", "10"]
+    run = subprocess.run(
+        [sys.executable, "run_all.py", *command, "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert named(find()) == {}, "processes left behind"
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    (out_dir,) = tmp_path.iterdir()
+    saved = json.loads((out_dir / "results.json").read_text())
+    (result,) = saved["runs"]
+    t1_s = saved["environment"]["tasks"]["cpu"]["t1_s"]
+    assert result["rate_share"] == 0.4 and result["rate"] == round(0.4 * saved["environment"]["cpu_count"] / t1_s, 1)
+    assert result["planned"] == result["accepted"] == result["done"] > 0, result
+    done_s = result["submit_to_done_s"]
+    assert done_s["p50"] is not None and done_s["p99"] is not None and done_s["p50"] <= done_s["p99"], done_s
+    assert f"background jobs submitted at {result['rate']:g}/s (0.4 × the limit, with T1 at the suite's start)" in (
+        run.stdout
+    )

@@ -281,7 +281,12 @@ def test_repeated_rounds_are_interleaved_and_each_load_is_its_own_run():
     args = run_all.parse_args(["--servers", "1,4", "--rate", "5,10", "--repeat", "2"])
     env = {"cpu_count": 2, "tasks": {"cpu": {"waits": False, "t1_s": 0.1}}}
     order = [(round_, server.number, load) for round_, _, server, load in run_all.plan(args, env)]
-    one_round = [("1", ("open", 5)), ("4", ("open", 5)), ("1", ("open", 10)), ("4", ("open", 10))]
+    one_round = [
+        ("1", ("open", 5, None)),
+        ("4", ("open", 5, None)),
+        ("1", ("open", 10, None)),
+        ("4", ("open", 10, None)),
+    ]
     assert order == [(0, *run) for run in one_round] + [(1, *run) for run in one_round]
     sleep = run_all.parse_args(["--servers", "3", "--tasks", "sleep", "--rate", "100"])
     env["tasks"]["sleep"] = {"waits": True, "t1_s": 0.1}

@@ -1,6 +1,7 @@
 """README.rst and docs/ are what users read: they must render, name what exists, and every figure in them must come
 from the one sitting's saved results (make report), none from hand-written text."""
 
+import dataclasses
 import json
 import re
 
@@ -9,7 +10,7 @@ import docutils.utils
 import pytest
 
 from harness.report import block_list, blocks
-from harness.report.sections import section
+from harness.report.sections import section, stamp
 from harness.servers import ROOT, SERVERS
 
 DOCUMENTS = blocks.documents()
@@ -134,3 +135,39 @@ def test_the_saved_results_are_json_with_their_environment_and_a_clean_commit():
     for found in saved:
         assert {"commit", "started", "cpu"} <= set(found["environment"])
         assert not found["environment"]["commit"].endswith("-dirty"), "measured on a tree with changes"
+
+
+def test_saved_results_of_a_blocks_earlier_command_are_stamped_with_that_command():
+    block = block_list.Block(
+        "x",
+        ((block_list.PY, "run_all.py", "--rate", "0.4x"),),
+        1,
+        "as now",
+        earlier=(block_list.Earlier("abc123abc123", "run_all.py --rate 500", "as then"),),
+    )
+    env = block_list.saved_of(block_list.NAMED["production"]).environment
+    then = stamp(dataclasses.replace(env, commit="abc123abc123" + "0" * 28), block)
+    assert "by ``make report``: ``run_all.py --rate 500`` (as then)." in then
+    assert "``make report`` now runs ``.venv/bin/python run_all.py --rate 0.4x`` (as now)" in then
+    now = stamp(dataclasses.replace(env, commit="def456" * 6 + "0000"), block)
+    assert "by ``make report``: ``.venv/bin/python run_all.py --rate 0.4x`` (as now)." in now
+    assert "earlier" not in now and "run_all.py --rate 500" not in now
+
+
+def test_a_block_of_several_suites_keeps_the_runs_of_all_with_the_first_ones_environment():
+    """blocks.measure on two real commands that each save a suite's results (a copy of tests/data's, one with its
+    runs marked): the block's results hold both suites' runs in the order they ran."""
+    write = (
+        "import json, pathlib, sys; raw = json.loads(pathlib.Path(sys.argv[1]).read_text()); "
+        "[run.update(server=run['server'] + sys.argv[3]) for run in raw['runs']]; "
+        "out = pathlib.Path(sys.argv[2]) / sys.argv[3]; out.mkdir(); (out / 'results.json').write_text(json.dumps(raw))"
+    )
+    data = str(ROOT / "tests" / "data" / "results.json")
+    block = block_list.Block(
+        "two", ((block_list.PY, "-c", write, data, "{out}", "1"), (block_list.PY, "-c", write, data, "{out}", "2")), 1
+    )
+    saved = blocks.measure(block)
+    one = json.loads((ROOT / "tests" / "data" / "results.json").read_text())
+    servers = [run["server"] for run in one["runs"]]
+    assert [run.server for run in saved.runs] == [s + "1" for s in servers] + [s + "2" for s in servers]
+    assert saved.environment.started == one["environment"]["started"] and saved.exit_statuses == [0, 0]

@@ -120,11 +120,9 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
         while accepted and not sampler.drained(since=last_202[0]) and time.monotonic() < deadline:
             await asyncio.sleep(0.25)
             if progress and time.monotonic() >= next_report:
-                backlog = sampler.samples[-1][1] if sampler.samples else "?"
-                progress(
-                    f"{deadline_s - (deadline - time.monotonic()):.0f} s of {deadline_s:g} after sending: "
-                    f"{backlog} of {len(accepted)} jobs still queued or running"
-                )
+                backlog = sampler.samples[-1][1] if sampler.samples else None
+                elapsed = deadline_s - (deadline - time.monotonic())
+                progress(follow_line(elapsed, deadline_s, backlog, len(accepted), submitted.get("sent") or 0))
                 next_report += 5
         looked_at = time.time()
         answers = await read_jobs(base, list(accepted))
@@ -134,6 +132,18 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
     run = summarize(submitted, accepted, jobs, max_backlog, rate, seconds, looked_at)
     run["status_requests"] = sampler.requests + len(accepted)
     return run
+
+
+def follow_line(elapsed_s, deadline_s, backlog, accepted, sent):
+    """The progress line while the jobs are followed. The backlog is the server's own count, of every job it
+    took: a POST whose 202 had not come when the submitter's drain ended was cut off here but may have been
+    queued there all the same (server 6, its 202s behind one sending thread, took jobs it never answered), so the
+    count is of the POSTs sent, never of the 202s alone."""
+    counted = "?" if backlog is None else backlog
+    return (
+        f"{elapsed_s:.0f} s of {deadline_s:g} after sending: {counted} of the {sent} jobs sent still queued or "
+        f"running ({accepted} accepted with a 202)"
+    )
 
 
 def lower_priority():

@@ -146,6 +146,7 @@ class Run(Record):
     mode: str = "closed"  # a load mode of harness/run/modes.py (runs before there were modes: closed)
     concurrency: int = None  # the closed loop's level: siege's users
     rate: float = None  # the open loop's and the background load's level, per second
+    rate_share: float = None  # that rate as a share of CPUs / T1 at the suite's start, when asked as one (0.5x)
     slo_ms: float = None  # the capacity search's level
     arrivals: str = None  # the open loop's schedule: constant or poisson
     deadline_s: float = None  # the background load's: how long its jobs are followed after the submitting

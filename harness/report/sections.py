@@ -25,13 +25,23 @@ def commit_of(env):
 
 
 def stamp(env, block):
+    """Where and how the saved results were measured: by the block's commands, or by those it had before they
+    changed (block_list.Earlier), then said as such beside what make report runs now."""
+    earlier = block.earlier_at(env.commit)
+    command, why_short = (earlier.command, earlier.why_short) if earlier else (block.shown_command(), block.why_short)
+    now = (
+        f" These results come from the block's earlier command: ``make report`` now runs "
+        f"``{block.shown_command()}`` ({block.why_short}), whose results will replace them."
+        if earlier
+        else ""
+    )
     return (
         f"Measured at commit {commit_of(env)}, {env.started}, on {env.cpu} ({env.cpu_count} CPUs), "
-        f"by ``make report``: ``{block.shown_command()}``"
-        + (f" ({block.why_short})" if block.why_short else "")
+        f"by ``make report``: ``{command}``"
+        + (f" ({why_short})" if why_short else "")
         + ". Saved in ``docs/results/"
         + block.name
-        + "/results.json``.\n\n"
+        + f"/results.json``.{now}\n\n"
     )
 
 

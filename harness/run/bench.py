@@ -49,7 +49,8 @@ def cpu_alone(python, task, n):
 def progress(index, todo, settings):
     """progress(phase) for the run todo[index] (round, task, server, load) of a suite (its harness/run/settings.py
     Settings): a line with the run, the phase, and the suite's time left, estimated."""
-    _, task, server, (name, level) = todo[index]
+    _, task, server, load = todo[index]
+    name, level = load.mode, load.level
     per_run = settings.warmup_s + MODES[name].expected_s(settings) + RUN_OVERHEAD_S
     started = time.monotonic()
 
@@ -65,11 +66,11 @@ def progress(index, todo, settings):
 
 
 def bench_one(task, server, load, settings, env, progress, round_=0):
-    """One server under one load (its mode's name, its level) with the suite's settings (harness/run/settings.py):
-    start it and wait for /health, verify its answers, warm up, time T1 again, the mode's measured part, stop it.
-    The run is returned whatever happens."""
+    """One server under one load (harness/run/modes.py's Load: its mode's name, its level) with the suite's
+    settings (harness/run/settings.py): start it and wait for /health, verify its answers, warm up, time T1 again,
+    the mode's measured part, stop it. The run is returned whatever happens."""
     port = server.port + settings.port_offset
-    mode, level = MODES[load[0]], load[1]
+    mode, level = MODES[load.mode], load.level
     run = {
         "server": server.label,
         "strategy": server.name,
@@ -85,6 +86,7 @@ def bench_one(task, server, load, settings, env, progress, round_=0):
         "python": ".".join(map(str, python_version(server.python))) + ("t" if server.free_threaded else ""),
         "free_threaded": server.free_threaded,
         **mode.recorded(settings),
+        **({"rate_share": load.share} if load.share else {}),
     }
     extra = ("--task", task.kind, "--backend", task.backend)
     process = ServerProcess(server, port, extra).start()

@@ -6,9 +6,19 @@ columns (harness/columns.py)."""
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from harness import columns, limits
 from harness.run import capacity, drive
+
+
+class Load(NamedTuple):
+    """What a run is loaded with: its mode's name and level; a rate asked for as a share of the limit (--rate 0.5x)
+    keeps the share beside the rate it was made (run_all.py: at_rate)."""
+
+    mode: str
+    level: object  # users, requests or jobs per second, the SLO in ms; a harness.cli.Share until it is made a rate
+    share: float = None
 
 
 @dataclass(frozen=True)
@@ -35,11 +45,22 @@ class Mode:
     chosen: Callable = lambda given: False
 
 
+def _rate_said(level, env, task, runs):
+    """How a rate reads in a title: as a share of the limit where it was asked as one (T1 at the suite's start
+    made it a rate), and as an overload where it is above the limit the table names."""
+    share = runs[0].rate_share
+    limit = limits.limit_now(env, task, runs)
+    said = f" ({share:g} × the limit, with T1 at the suite's start)" if share else ""
+    if level > limit.per_s:
+        said += f" (overload: {level / limit.per_s:.1f} × the limit)"
+    return said
+
+
 def _background_title(task, level, env, runs, duration):
     deadline = max((run.deadline_s or 0 for run in runs), default=0)
     return (
-        f"Task {task}: background jobs submitted at {level:g}/s for {duration:g} s, followed for {deadline:g} s "
-        f"more: {limits.limit_now(env, task, runs).text}"
+        f"Task {task}: background jobs submitted at {level:g}/s{_rate_said(level, env, task, runs)} for "
+        f"{duration:g} s, followed for {deadline:g} s more: {limits.limit_now(env, task, runs).text}"
     )
 
 
@@ -69,7 +90,9 @@ MODES = {
             level_key="rate",
             level_text=lambda rate: f"{rate:g} requests/s",
             title=lambda task, rate, env, runs, duration: (
-                f"Task {task}, open loop at {rate:g} requests/s ({runs[0].arrivals} arrivals), {duration:g} s"
+                f"Task {task}, open loop at {rate:g} requests/s"
+                + (f" ({runs[0].rate_share:g} × the limit, with T1 at the suite's start)" if runs[0].rate_share else "")
+                + f" ({runs[0].arrivals} arrivals), {duration:g} s"
             ),
             columns=columns.OPEN_COLUMNS,
             legend=(columns.OPEN_LEGEND, columns.HEALTH),
