@@ -2,6 +2,7 @@
 hosts' fault table: per kind of work, the strategy to use, the runner-up and the one to avoid, with the figures
 behind them (the rules of each table's findings: harness/report/findings.py)."""
 
+from harness.columns import health_p99_text
 from harness.report.findings import closed_tables, mb, pool_rate, ranked, unavailable, unsized
 from harness.report.tables import DOWN_PCT
 
@@ -22,10 +23,9 @@ WORK = [
 
 def figures(run, pool):
     ratio = f"{run.transaction_rate / pool:.2f}× the process pool" if pool else f"{run.transaction_rate:.2f} tasks/s"
-    p99 = run.health_ms.p99
     return (
         f"{ratio}, health p99 "
-        + (f"{p99:.0f} ms" if p99 is not None else "–")
+        + health_p99_text(run.health_ms, 0, " ms")
         + f", {unavailable(run):.0f} % unavailable, {mb(run)}"
     )
 

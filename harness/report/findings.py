@@ -9,6 +9,7 @@ import textwrap
 
 from tabulate import tabulate
 
+from harness.columns import health_p99_text
 from harness.report.tables import DOWN_PCT, collapsed
 from harness.run.modes import load_of
 
@@ -122,7 +123,7 @@ def narrow_table(runs):
             narrow_label(run.server),
             f"{run.transaction_rate:.2f}",
             f"{run.transaction_rate / pool:.2f}" if pool else "–",
-            f"{run.health_ms.p99:.1f}" if run.health_ms.p99 is not None else "–",
+            health_p99_text(run.health_ms),
             f"{unavailable(run):.1f}" if run.health_ms.unavailable_pct is not None else "–",
             f"{run.peak_pss_mb:.0f}" if run.peak_pss_mb else "–",
         ]
