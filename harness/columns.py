@@ -4,6 +4,8 @@ fields (harness/records/suite.py: Run); a figure the run has not is None, a "–
 
 from operator import attrgetter
 
+from harness.instruments.measure import MIN_PROBES, rank
+
 
 def _get(path):
     """A run's field, or a field of it: "health_ms.p99"."""
@@ -33,6 +35,53 @@ def _latency(point, figure="latency_ms"):
     return get
 
 
+OLD_TIMEOUT_S = 10  # the health probe's timeout in runs that did not record theirs (Health.timeout_s None)
+
+
+def health_percentile(health, point=99, digits=1):
+    """What is known of a health probe's percentile `point` (a run's Health, or the ProbeFloor), as a table cell:
+    the figure in ms (a number) where it is one; else text: "≥ T" where it falls among the probes not answered
+    within the timeout T ms; for the p99, "M (max of N)" where N probes are too few for one (under MIN_PROBES:
+    the nearest rank is one of the highest two); "≥ P" for an older run whose failures do not hold the rank but
+    whose percentile P counted only the answered (a lower bound). None without probes.
+
+    Older runs (timeout_s None) probed with a 10 s timeout and counted as unavailable an answer slower than
+    SLOW_S too: their "failed" probes had no answer within 10 s, so where those hold the rank the percentile is
+    at least 10 000 ms; where they do not, the answered probes hold it, exactly if none failed."""
+    if not health.count:
+        return None
+    timeout_ms = (health.timeout_s or OLD_TIMEOUT_S) * 1000
+    failed = health.failed or 0
+    if rank(point, health.count) > health.count - failed:
+        return f"≥ {timeout_ms:.0f}"
+    if point == 99 and health.count < MIN_PROBES:
+        return f"{f'≥ {timeout_ms:.0f}' if failed else f'{health.max:.{digits}f}'} (max of {health.count})"
+    value = getattr(health, f"p{point}")
+    return f"≥ {value:.{digits}f}" if failed and health.timeout_s is None else value
+
+
+def health_p99_text(health, digits=1, unit=""):
+    """A health p99 as text, for every table and sentence that prints one (health_percentile): "–" if unknown;
+    `unit` after the figure ("9 ms (max of 56)")."""
+    found = health_percentile(health, 99, digits)
+    if found is None:
+        return "–"
+    if not isinstance(found, str):
+        return f"{found:.{digits}f}{unit}"
+    figure, _, count = found.partition(" (")
+    return figure + unit + (f" ({count}" if count else "")
+
+
+def _health(point):
+    return lambda run: health_percentile(run.health_ms, point)
+
+
+def _health_p99_there(run):
+    """The capacity's health p99; in older runs, of the answered probes only (their number not recorded)."""
+    there = run.at_capacity
+    return health_percentile(there.health) if there.health.count else there.health_p99_ms
+
+
 def steps_text(run):
     """The rates a search tried: ✓ within the SLO, ✗ not; ! the step's send lag made it invalid."""
     return " ".join(
@@ -58,8 +107,8 @@ CLOSED_COLUMNS = [
     ("Mean s", _get("response_time_s"), 2, False),
     ("p50 ms", _latency("p50"), 0, POOLED),
     ("p99 ms", _latency("p99"), 0, POOLED),
-    ("Health p50 ms", _get("health_ms.p50"), 1, False),
-    ("Health p99 ms", _get("health_ms.p99"), 1, True),
+    ("Health p50 ms", _health(50), 1, False),
+    ("Health p99 ms", _health(99), 1, True),
     ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False),
     ("CPU s", _get("cpu_s"), 1, False),
@@ -80,7 +129,7 @@ OPEN_COLUMNS = [
     ("p99.9 ms", _latency("p99_9"), 0, POOLED),
     ("max ms", _latency("max"), 0, POOLED),
     ("Send lag p99 ms", _get("send_lag_ms.p99"), 1, False),
-    ("Health p99 ms", _get("health_ms.p99"), 1, True),
+    ("Health p99 ms", _health(99), 1, True),
     ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False),
     ("CPU s", _get("cpu_s"), 1, False),
@@ -95,7 +144,7 @@ CAPACITY_COLUMNS = [
     ("T1 during ms", _ms("t1_during_s"), 0, False),
     ("Confirmed", confirmed_text, None, False),
     ("p99 ms there", _get("at_capacity.p99_ms"), 0, False),
-    ("Health p99 ms there", _get("at_capacity.health_p99_ms"), 1, False),
+    ("Health p99 ms there", _health_p99_there, 1, False),
     ("Rates tried (round 1)", steps_text, None, False),
 ]
 
@@ -114,16 +163,21 @@ BACKGROUND_COLUMNS = [
     ("Failed", _get("failed"), 0, False),
     ("Lost", _get("lost"), 0, True),
     ("Unreachable", _get("unreachable"), 0, False),
-    ("Health p99 ms", _get("health_ms.p99"), 1, True),
+    ("Health p99 ms", _health(99), 1, True),
     ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
 ]
 
 # What the columns mean, under the tables: each mode names the parts its tables need; a part shared by several
 # modes in one block is printed once.
 HEALTH = (
-    "Health: ``GET /health`` sent every 100 ms whatever the answers, latency from the time it was meant to be "
-    "sent (p50/p99 of those answered); Unavail. %: the share of the run in which a probe got no answer within "
-    "1 s. Peak PSS: the whole process tree, a page shared by several processes counted once. CPU s: the CPU "
+    "Health: ``GET /health`` sent on a fixed schedule whatever the answers (every 100 ms; in a run shorter "
+    "than 10 s often enough for 100 probes), latency from the time it was meant to be sent. A probe not "
+    "answered 200 within 1 s (refused, reset, late) failed, and counts as slower than any answer: "
+    '"≥ 1000" where the p99 falls among the failures; "M (max of N)": N probes, too few for a p99, M the '
+    "highest. Results saved before the probe counted its failures: a probe failed after 10 s without an "
+    'answer ("≥ 10000" where those hold the p99\'s rank), and p50/p99 are otherwise of the answered probes. '
+    "Unavail. %: the share of the run in which a probe got no answer within 1 s. Peak PSS: the whole "
+    "process tree, a page shared by several processes counted once. CPU s: the CPU "
     "seconds of the server's whole tree during the run. T1 now: one task alone, timed just before the run. "
     "In task %: the CPU seconds the tasks themselves took, as each process that ran one measured it "
     "(``GET /stats``; a thread's own time, so waiting for the GIL is not counted) ÷ (CPUs × the run's "
@@ -153,7 +207,8 @@ CAPACITY_LEGEND = (
     "for at least --confirm requests (default 300: its p99 is then the 4th highest value, not an "
     "outlier's; at most 60 s, so fewer below 5 requests/s), with its answers counted (✗: it did not hold, "
     "the capacity is below the figure). p99 ms there and "
-    "Health p99 ms there: of the last run at the capacity that passed."
+    "Health p99 ms there: of the last run at the capacity that passed (in results saved before the probe "
+    "counted its failures: of its answered probes, how many not recorded)."
 )
 BACKGROUND_LEGEND = (
     "Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "

@@ -101,11 +101,13 @@ def test_a_stalled_server_is_unavailable_for_the_time_it_stalls(start_server):
     server.process.send_signal(signal.SIGCONT)
     time.sleep(1)
     result = probe.stop()
-    # ~41 probes in 4.1 s. Of those meant for the 2 s stall, the ones sent in its first second were answered
-    # more than 1 s after they were meant to go (the last second's, within 1 s): (2 - 1) / 4.1 = 24 %.
-    assert result["count"] == result["planned"] and result["failed"] == 0
+    # ~41 probes in 4.1 s. Of those meant for the 2 s stall, the ones sent in its first second got no answer
+    # within 1 s of when they were meant to go, and failed (the last second's were answered within 1 s):
+    # (2 - 1) / 4.1 = 24 %.
+    assert result["count"] == result["planned"] and result["failed"] == result["slow_or_failed"]
     assert 15 <= result["unavailable_pct"] <= 35, result
-    assert result["p99"] > 1500, "latency counts from the intended send time"
+    assert result["p99"] is None and result["max"] is None, "the stalled probes are slower than any answer"
+    assert result["p50"] < 1000
 
 
 def test_wait_healthy_waits_between_tries(fake_server):

@@ -10,28 +10,45 @@ import psutil
 import processes
 from harness.network import request
 
-SLOW_S = 1.0  # a health answer slower than this counts as a failure of responsiveness
+# A health answer slower than this counts as a failure of responsiveness: the probe's timeout, so that a probe
+# "unavailable" and one "counted as slower than any answer" are the same event.
+SLOW_S = 1.0
 
 
-def percentiles(values, points=(50, 90, 99)):
+def percentiles(values, points=(50, 90, 99), failed=0):
     """{'p50': ..., 'p90': ..., 'max': ...} of raw `values`; None for each if there are none. Rounded to 3 decimals.
+    With `failed` that got no answer, each counted as slower than any value: as histogram_summary's.
 
     The suite's one percentile definition, for raw values and histograms alike (the open-loop driver's HDR
     histograms, the background jobs, siege's transactions, the health probe, the pools, Celery's waits): the value
     at p is the recorded value of rank rank(p, count), nearest rank rounded, no interpolation, as HdrHistogram's
     get_value_at_percentile. No numpy: harness.experiments.pools imports this under .venv313, which has none."""
-    keys = [f"p{point:g}" for point in points] + ["max"]
-    if len(values) == 0:
-        return dict.fromkeys(keys)
     ordered = sorted(values)
-    found = [ordered[rank(point, len(ordered)) - 1] for point in points] + [ordered[-1]]
-    return {key: round(value, 3) for key, value in zip(keys, found, strict=True)}
+    return censored(points, len(ordered), failed, lambda at: ordered[at - 1], ordered[-1] if ordered else None)
 
 
 def rank(point, count):
     """The rank (from 1) of the value at percentile `point` of `count` values: int(point % of count + 0.5), at
     least 1 (HdrHistogram's get_target_count_at_percentile)."""
     return max(1, int(point * count / 100 + 0.5))
+
+
+def censored(points, answered, failed, value_of_rank, largest):
+    """The percentiles `points` and the max of `answered` values and `failed` ones counted as slower than any of
+    them (the suite's one way of counting a failure in a percentile): {pN: value_of_rank(rank among the answered),
+    ..., max: largest}, rounded to 3 decimals. A percentile whose rank falls among the failures is {pN: None,
+    pN_above: largest}, and max is then None; all None if nothing was answered."""
+    keys = [f"p{point:g}" for point in points] + ["max"]
+    if answered == 0:
+        return dict.fromkeys(keys)
+    found = {}
+    for point in points:
+        at = rank(point, answered + failed)
+        if at <= answered:
+            found[f"p{point:g}"] = round(value_of_rank(at), 3)
+        else:
+            found.update({f"p{point:g}": None, f"p{point:g}_above": round(largest, 3)})
+    return {**found, "max": None if failed else round(largest, 3)}
 
 
 class Periodic(threading.Thread):
@@ -58,18 +75,33 @@ class Periodic(threading.Thread):
         return self.result()
 
 
+MIN_PROBES = 100  # a p99 of fewer values is not one (nearest rank: of 60, the second highest)
+MIN_INTERVAL_S = 0.05  # the densest schedule: 20 probes/s, each a new connection and a thread of the harness
+
+
+def probe_interval(seconds):
+    """The health probe's interval for a run of `seconds`: every 100 ms, denser for a short run so that it sends
+    MIN_PROBES (a 6 s run: every 60 ms), no denser than MIN_INTERVAL_S (shorter runs: their column says "max of
+    N"). Denser rather than only labelled: the short blocks are the ones the answer reads, and a p99 of 60 probes
+    is their second highest. The probe's own load, 20 answers of /health a second, is 1 to 2 % of a core (0.5 ms
+    of CPU a probe on 1_sync, 1.1 ms on 2_async, measured on a busy machine): small beside a row's 2 cores."""
+    return max(MIN_INTERVAL_S, min(0.1, seconds / MIN_PROBES))
+
+
 class HealthProbe(Periodic):
     """GET /health on a fixed schedule, every `interval` seconds, whether or not earlier probes were answered (a
     probe that waited for the previous answer would count a 10 s stall as one sample). Each probe runs in a thread
     of its own; its latency is taken from the time it was *meant* to be sent, so that a late send counts too.
 
-    unavailable_pct is time-weighted: the share of the run's probes (each stands for `interval` seconds) that got
-    no 200 within SLOW_S. A refused or reset connection fails at once; a probe still unanswered after `timeout`
-    fails then. p50/p99 are of the answered probes' latencies."""
+    A probe fails if it gets no 200 within `timeout` (SLOW_S) of that time: refused, reset, another status, or
+    late (still unanswered then, or answered after). A failed probe counts as slower than any answer in every
+    percentile (measure.censored, as the open-loop driver counts its failures): a p99 that falls among them is
+    None, known only as at least the timeout. unavailable_pct is time-weighted: the share of the run's probes
+    (each stands for `interval` seconds) that failed."""
 
-    MAX_IN_FLIGHT = 400  # 40 s of unanswered probes: past that, a probe is counted failed without being sent
+    MAX_IN_FLIGHT = 400  # a bound on the probe's threads: past that, a probe is counted failed without being sent
 
-    def __init__(self, port, max_seconds, interval=0.1, timeout=10):
+    def __init__(self, port, max_seconds, interval=0.1, timeout=SLOW_S):
         super().__init__(interval, max_seconds)
         self.port, self.timeout = port, timeout
         self.outcomes = []  # (intended send time, seconds until a 200 from then, or None; error)
@@ -91,12 +123,16 @@ class HealthProbe(Periodic):
             self.threads.append(thread)
 
     def probe(self, intended):
+        left = intended + self.timeout - time.perf_counter()  # the timeout counts from the intended send too
         try:
-            status = request(self.port, "/health", timeout=self.timeout)[0]
+            status = request(self.port, "/health", timeout=max(left, 0.001))[0]
             error = None if status == 200 else f"status {status}"
         except Exception as failure:  # noqa: BLE001 - any failure is a failed probe, counted, never a dead thread
             error = type(failure).__name__
-        self.record(intended, None if error else time.perf_counter() - intended, error)
+        seconds = time.perf_counter() - intended
+        if error is None and seconds > self.timeout:  # a socket's timeout is per call: the answer came too late
+            error = f"answered after {self.timeout:g} s"
+        self.record(intended, None if error else seconds, error)
 
     def record(self, intended, seconds, error):
         with self.lock:
@@ -106,22 +142,26 @@ class HealthProbe(Periodic):
         self._stopping.set()
         self.join()
         for thread in self.threads:
-            thread.join(self.timeout + 1)  # every probe sent ends, answered or failed, within its timeout
+            thread.join(self.timeout + 1)  # every probe sent ends, answered or failed, about its timeout after
         return self.result()
 
     def result(self):
+        """p50, p99 and max of every probe (ms), a failure slower than any answer; the probes planned, sent and
+        failed; the timeout and the interval, which say what a failure and a probe stand for."""
         with self.lock:
             outcomes = sorted(self.outcomes)
         answered = [seconds * 1000 for _, seconds, _ in outcomes if seconds is not None]
-        summary = percentiles(answered, (50, 99))
-        unavailable = sum(1 for _, seconds, _ in outcomes if seconds is None or seconds > SLOW_S)
+        failed = len(outcomes) - len(answered)
+        summary = percentiles(answered, (50, 99), failed)
         summary.update(
             planned=round((outcomes[-1][0] - self.started) / self.interval) + 1 if outcomes else 0,
             count=len(outcomes),
-            failed=sum(1 for _, seconds, _ in outcomes if seconds is None),
-            slow_or_failed=unavailable,
-            unavailable_pct=round(100 * unavailable / len(outcomes), 1) if outcomes else None,
+            failed=failed,
+            slow_or_failed=failed,  # the same event now (older runs': failed within 10 s, or slower than SLOW_S)
+            unavailable_pct=round(100 * failed / len(outcomes), 1) if outcomes else None,
             errors=sorted({error for _, _, error in outcomes if error}),
+            timeout_s=self.timeout,
+            interval_s=self.interval,
         )
         return summary
 
@@ -144,19 +184,14 @@ def histogram_summary(histogram, failed=0):
 
     The suite's percentile definition (measure.rank: nearest rank, rounded), at the histogram's resolution of 3
     significant figures (the highest value equivalent to the recorded one); max the same for the largest."""
-    keys = [f"p{p:g}" for p in PERCENTILES] + ["max"]
     answered = histogram.get_total_count()
-    if answered == 0:
-        return dict.fromkeys(keys)
-    largest = round(histogram.get_max_value() / 1000, 3)
-    found = {}
-    for point in PERCENTILES:
-        at = rank(point, answered + failed)
-        if at <= answered:  # the value of rank `at` among the answers: that percentile of `answered` values
-            found[f"p{point:g}"] = round(histogram.get_value_at_percentile(100.0 * at / answered) / 1000, 3)
-        else:
-            found.update({f"p{point:g}": None, f"p{point:g}_above": largest})
-    return {**found, "max": None if failed else largest}
+    return censored(
+        PERCENTILES,
+        answered,
+        failed,
+        lambda at: histogram.get_value_at_percentile(100.0 * at / answered) / 1000,  # the value of rank `at`
+        histogram.get_max_value() / 1000,
+    )
 
 
 def short_summary(summary):

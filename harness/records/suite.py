@@ -27,13 +27,18 @@ class TaskKind(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class ProbeFloor(Record):
-    """The health probe's reference: its p50/p99 against an idle server while every core is busy."""
+    """The health probe's reference: its p50/p99 against an idle server while every core is busy, counted as in a
+    run (Health's fields of the same names; count, failed and timeout_s are not in older runs)."""
 
     p50: float = None
     p99: float = None
     seconds: float = 0  # how long it probed (not in the oldest runs)
     window_s: float = None  # the windows of window_p99_range; absent in runs without the tree sampler beside it
-    window_p99_range: list = None  # [lowest, highest] p99 of the windows
+    window_p99_range: list = None  # [lowest, highest] p99 of the windows (a window's failures counted in it)
+    max: float = None
+    count: int = None
+    failed: int = None
+    timeout_s: float = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,22 +89,33 @@ class Percentiles(Record):
 @dataclass(frozen=True, kw_only=True)
 class Health(Record):
     """The health probe beside a run (harness/instruments/measure.py: HealthProbe); empty for the capacity search,
-    whose steps record their own."""
+    whose steps record their own. Rendered by harness/columns.py: health_p99_text.
 
-    p50: float = None  # of the answered probes, ms
+    Since timeout_s: p50/p99/max of every probe, a failure (no 200 within timeout_s, which is SLOW_S) counted
+    as slower than any answer ("pN_above": the largest answer, where the percentile fell among the failures).
+    Older runs (no timeout_s): of the answered probes only; "failed" had no 200 within 10 s, and unavailable_pct
+    counted those and the answers slower than SLOW_S (slow_or_failed)."""
+
+    p50: float = None  # ms
     p99: float = None
     max: float = None
+    p50_above: float = None
+    p99_above: float = None
     planned: int = None
-    count: int = None
+    count: int = None  # probes sent
     failed: int = None
     slow_or_failed: int = None
     unavailable_pct: float = None  # the share of the run in which a probe got no answer within SLOW_S
     errors: list = None
+    timeout_s: float = None  # None: an older run's probe (10 s, its p99 of the answered only)
+    interval_s: float = None  # None: an older run's, every 0.1 s
 
 
 @dataclass(frozen=True, kw_only=True)
 class Step(Record):
     """One open-loop run of a capacity search (harness/run/capacity.py)."""
+
+    NESTED: ClassVar[dict] = {"health": Health}
 
     rate: float
     passed: bool
@@ -108,7 +124,8 @@ class Step(Record):
     failed: int = None
     send_lag_p99_ms: float = None
     valid: bool = None
-    health_p99_ms: float = None
+    health_p99_ms: float = None  # older runs': of the answered probes only (health.p99 now)
+    health: Health = field(default_factory=Health)  # not in older runs
     planned: int = None
     sent: int = None
     ok: int = None
@@ -119,8 +136,11 @@ class Step(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class AtCapacity(Record):
+    NESTED: ClassVar[dict] = {"health": Health}
+
     p99_ms: float = None  # of the last step at the capacity that passed
-    health_p99_ms: float = None
+    health_p99_ms: float = None  # older runs': of the answered probes only, how many not recorded
+    health: Health = field(default_factory=Health)  # not in older runs
 
 
 @dataclass(frozen=True, kw_only=True)

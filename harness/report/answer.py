@@ -2,6 +2,7 @@
 hosts' fault table: per kind of work, the strategy to use, the runner-up and the one to avoid, with the figures
 behind them (the rules of each table's findings: harness/report/findings.py)."""
 
+from harness.columns import health_p99_text
 from harness.report.comparison import compare, named, runs_in, unavailable
 from harness.report.findings import closed_rounds, mb
 from harness.report.tables import DOWN_PCT
@@ -25,10 +26,9 @@ def figures(row):
     """A row's figures in the answer: its ratio to the process pool on its own Python with the interval, /health,
     memory."""
     ratio = f"×{row.ratio.text()} the process pool" if row.ratio else f"{row.run.transaction_rate:.2f} tasks/s"
-    p99 = row.run.health_ms.p99
     return (
         f"{ratio}, health p99 "
-        + (f"{p99:.0f} ms" if p99 is not None else "–")
+        + health_p99_text(row.run.health_ms, 0, " ms")
         + f", {unavailable(row.run):.0f} % unavailable, {mb(row.run)}"
     )
 

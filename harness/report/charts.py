@@ -27,7 +27,7 @@ def health_bar(run, ceiling):
     if not run:
         return numpy.nan, "", False
     down = run.health_ms.unavailable_pct or 0
-    if down > DOWN_PCT:
+    if down > DOWN_PCT or (run.health_ms.p99 is None and run.health_ms.failed):  # its p99 among the failures
         return ceiling, f"down\n{down:.0f} %", True
     p99 = run.health_ms.p99
     return (numpy.nan, "", False) if p99 is None else (p99, f"{p99:.0f}", False)
@@ -134,7 +134,7 @@ def write_matrix(results, path):
     health = numpy.full((len(servers), len(kinds)), numpy.nan)
     for (server, task), run in found.items():
         efficiency[servers.index(server), kinds.index(task)] = run.efficiency
-        down = (run.health_ms.unavailable_pct or 0) > DOWN_PCT  # red, whatever the answered probes' p99
+        down = (run.health_ms.unavailable_pct or 0) > DOWN_PCT or (run.health_ms.p99 is None and run.health_ms.failed)
         health[servers.index(server), kinds.index(task)] = 10_000 if down else run.health_ms.p99 or numpy.nan
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(15, 0.5 * len(servers) + 2.2), constrained_layout=True, gridspec_kw={"width_ratios": [1, 1.15]}

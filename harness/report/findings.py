@@ -8,6 +8,7 @@ import textwrap
 from tabulate import tabulate
 
 from harness import rounds as stats
+from harness.columns import health_p99_text
 from harness.report.comparison import compare, measured, named, rate, unavailable, unsized
 from harness.report.tables import DOWN_PCT, collapsed, median_run
 from harness.run.modes import load_of
@@ -70,7 +71,7 @@ def narrow_table(comparison, suite_python):
             narrow_label(row, suite_python),
             f"{row.run.transaction_rate:.2f}",
             ratio_text(row, rounds=False),
-            f"{row.run.health_ms.p99:.1f}" if row.run.health_ms.p99 is not None else "–",
+            health_p99_text(row.run.health_ms),
             f"{unavailable(row.run):.1f}" if row.run.health_ms.unavailable_pct is not None else "–",
             f"{row.run.peak_pss_mb:.0f}" if row.run.peak_pss_mb else "–",
         ]

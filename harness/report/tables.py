@@ -8,7 +8,7 @@ import numpy
 from hdrh.histogram import HdrHistogram
 from tabulate import tabulate
 
-from harness.columns import CLOSED_COLUMNS, POOLED
+from harness.columns import CLOSED_COLUMNS, POOLED, health_p99_text
 from harness.instruments.measure import histogram_summary
 from harness.records.suite import Run
 from harness.run.modes import MODES, load_of
@@ -178,7 +178,8 @@ def floor_legend(env):
     spread = floor.window_p99_range
     sampler = " with the tree sampler running" if floor.window_s is not None else ""  # not in older runs'
     return (
-        f"Health probe reference on this machine: p50 {floor.p50:.1f} ms, p99 {floor.p99:.1f} ms"
+        f"Health probe reference on this machine: p50 {_fmt(floor.p50)} ms, p99 "
+        + (health_p99_text(floor, 1, " ms") if floor.count else f"{floor.p99:.1f} ms")  # older: count not kept
         + (f" (the p99 of each {floor.window_s:g} s: {spread[0]:.1f} to {spread[1]:.1f} ms)" if spread else "")
         + f", probing an idle backend.py for {floor.seconds:g} s{sampler}, while "
         f"{env.cpu_count} busy loops keep every core busy. A reference, not a bound: a loop that "

@@ -132,9 +132,10 @@ def bench_one(task, server, load, settings, env, progress, round_=0):
 
 def probe_floor(seconds, window_s=10):
     """The health probe's p50/p99 against an idle server (backend.py) while a plain busy loop runs on every core,
-    for as long as a run and with the tree sampler running beside it as in a run: a reference for the health
-    columns, with the range of the p99 of each `window_s`. Not a bound: a loop that never sleeps contends for a
-    core harder than a server under load, which waits for its answers now and then."""
+    for as long as a run, on a run's schedule and with the tree sampler running beside it as in a run: a reference
+    for the health columns, counted as theirs are (failures too), with the range of the p99 of each `window_s`.
+    Not a bound: a loop that never sleeps contends for a core harder than a server under load, which waits for
+    its answers now and then."""
     server = ServerProcess(BACKEND, processes.free_port()).start()
     loops = []
     try:
@@ -143,21 +144,24 @@ def probe_floor(seconds, window_s=10):
         busy = f"import time\nend = time.monotonic() + {seconds + 5}\nwhile time.monotonic() < end: pass"
         loops = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(processes.cpu_count())]
         time.sleep(0.5)
-        probe = measure.HealthProbe(server.port, max_seconds=seconds + 30)
+        probe = measure.HealthProbe(server.port, seconds + 30, interval=measure.probe_interval(seconds))
         sampler = measure.TreeSampler(server, max_seconds=seconds + 30)
         probe.start()
         sampler.start()
         time.sleep(seconds)
         sampler.stop()
         health = probe.stop()
-        windows = {}
+        windows = {}  # each window's probes: seconds, or None for a failure
         for intended, answered, _ in probe.outcomes:
-            if answered is not None:
-                windows.setdefault(int((intended - probe.started) // window_s), []).append(answered * 1000)
-        p99s = [measure.percentiles(found, (99,))["p99"] for found in windows.values() if len(found) >= 50]
+            windows.setdefault(int((intended - probe.started) // window_s), []).append(answered)
+        p99s = []
+        for found in windows.values():
+            if len(found) >= 50:
+                answered = [seconds * 1000 for seconds in found if seconds is not None]
+                p99 = measure.percentiles(answered, (99,), len(found) - len(answered))["p99"]
+                p99s.append(p99 if p99 is not None else probe.timeout * 1000)  # among failures: at least that
         return {
-            "p50": health["p50"],
-            "p99": health["p99"],
+            **{key: health[key] for key in ("p50", "p99", "max", "count", "failed", "timeout_s")},
             "seconds": seconds,
             "window_s": window_s,
             "window_p99_range": [min(p99s), max(p99s)] if p99s else None,

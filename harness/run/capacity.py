@@ -73,7 +73,7 @@ def find_capacity(m):
                 "failed": step.get("failed"),
                 "send_lag_p99_ms": step.get("send_lag_ms", {}).get("p99"),
                 "valid": step.get("valid"),
-                "health_p99_ms": step.get("health_ms", {}).get("p99"),
+                "health": step.get("health_ms", {}),
                 "planned": step.get("planned"),
                 "sent": step.get("sent"),
                 "ok": step.get("ok"),
@@ -109,5 +109,5 @@ def find_capacity(m):
         steps=steps,
         t1_during_s=round(t1, 5),
         t1_samples_s=[round(sample, 5) for sample in t1_samples],
-        at_capacity={"p99_ms": at.get("p99_ms"), "health_p99_ms": at.get("health_p99_ms")},
+        at_capacity={"p99_ms": at.get("p99_ms"), "health": at.get("health", {})},
     )

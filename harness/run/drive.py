@@ -31,7 +31,7 @@ class Measuring:
 def instruments(process, port, seconds, readings, t1_cpu_s=None):
     """The health probe, the tree sampler and the tasks' own accounting beside a measured run; their figures go
     into `readings`."""
-    probe = measure.HealthProbe(port, max_seconds=seconds + 60)
+    probe = measure.HealthProbe(port, max_seconds=seconds + 60, interval=measure.probe_interval(seconds))
     sampler = measure.TreeSampler(process, max_seconds=seconds + 60)
     accounting = measure.TaskAccounting(port, t1_cpu_s)
     accounting.start()
