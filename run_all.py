@@ -279,7 +279,7 @@ def this_round(round_, one_round, runs, env, cap, order):
     only the rows whose place against the first is not yet settled, and their pools (harness/report/comparison.py
     going_on); the other modes' runs every round."""
     todo = list(one_round)
-    if round_ >= 2:
+    if round_ >= 2 and any(load[0] == "closed" for _, _, load in todo):
         results = record_of({"version": VERSION, "environment": env, "runs": runs}, SuiteResults, "the rounds")
         tables = closed_rounds(results)
         open_rows = {key: going_on(found, env["python"], cap) for key, found in tables.items()}

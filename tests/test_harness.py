@@ -152,7 +152,7 @@ def test_a_rate_as_a_share_of_the_limit_is_made_a_rate_per_task_kind_at_the_star
 
     args = suite.parse_args(["--mode", "background", "--rate", "0.4x,500", "--servers", "4", "--tasks", "cpu,hash"])
     env = {"cpu_count": 2, "tasks": {"cpu": {"t1_s": 0.08, "waits": False}, "hash": {"t1_s": 0.2, "waits": False}}}
-    loads = {(task.kind, load) for _, task, _, load in suite.plan(args, env)}
+    loads = {(task.kind, load) for task, _, load in suite.plan(args, env)}
     assert loads == {
         ("cpu", ("background", 10.0, 0.4)),  # 0.4 × 2 CPUs / 80 ms
         ("cpu", ("background", 500.0, None)),
