@@ -325,9 +325,12 @@ def test_the_suite_in_open_loop_records_what_the_issue_asks(tmp_path):
 
 def test_the_capacity_search_of_the_process_pool(tmp_path):
     # Steps of 2 s, 10 × an SLO of 200 ms: an overload of 10 % passes the SLO by a step's end, one of 5 % fails on
-    # its backlog; the bound below leaves room for drift.
+    # its backlog. A task of ~30 ms (n=40000), so that the SLO is several T1 on a busy machine too; the bound below
+    # leaves room for drift.
     results, out_dir, stdout = suite(
-        tmp_path, "--find-capacity", "--duration", "2", "--slo-ms", "200", "--confirm", "60", "--port-offset", "26000"
+        tmp_path,
+        *("--find-capacity", "--duration", "2", "--slo-ms", "200", "--confirm", "60", "--n", "40000"),
+        *("--port-offset", "26000"),
     )
     (run,) = results["runs"]
     assert run["mode"] == "capacity" and run["slo_ms"] == 200 and run["measured"] and run["duration_s"] == 2
