@@ -114,7 +114,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--find-capacity",
         action="store_true",
-        help="search each server's highest open-loop rate with p99 within --slo-ms and no failure",
+        help="search each server's capacity: the highest open-loop rate confirmed with p99 within --slo-ms, no "
+        "failure and no growing backlog, and the lowest that failed (steps of --duration, at least 10 × --slo-ms)",
     )
     parser.add_argument(
         "--slo-ms", type=float, default=1000, help="the latency target of --find-capacity (p99, default 1000 ms)"
@@ -125,7 +126,7 @@ def parse_args(argv=None):
         default=300,
         metavar="N",
         help="--find-capacity: run the rate found once more for at least N requests (at most 60 s; "
-        "default 300; 0: not)",
+        "default 300; 0: not, and no capacity is published); if it does not hold, one lower rate",
     )
     parser.add_argument(
         "--repeat",

@@ -77,25 +77,69 @@ def _health(point):
 
 
 def _health_p99_there(run):
-    """The capacity's health p99; in older runs, of the answered probes only (their number not recorded)."""
+    """The capacity's health p99, of the confirming run that held (none held: None); in older runs, of the
+    answered probes only (their number not recorded)."""
+    if not any(step.confirming and step.passed for step in run.steps):
+        return None
     there = run.at_capacity
     return health_percentile(there.health) if there.health.count else there.health_p99_ms
 
 
 def steps_text(run):
-    """The rates a search tried: ✓ within the SLO, ✗ not; ! the step's send lag made it invalid."""
+    """The rates a search tried: ✓ passed, ✗ failed; ↗ failed on its backlog alone (its p99 was within the SLO);
+    ! the step's send lag made it invalid."""
+
+    def mark(step):
+        within = not step.stopped_early and not step.failed and step.p99_ms is not None and step.p99_ms <= run.slo_ms
+        return "↗" if within and step.steady is False else "✓" if step.passed else "✗"
+
     return " ".join(
-        f"{step.rate:g}{'✓' if step.passed else '✗'}{'!' if step.valid is False else ''}"
-        for step in run.steps
-        if not step.confirming
+        f"{step.rate:g}{mark(step)}{'!' if step.valid is False else ''}" for step in run.steps if not step.confirming
     )
 
 
 def confirmed_text(run):
-    step = next((step for step in run.steps if step.confirming), None)
-    if step is None:
-        return None
-    return f"{'✓' if step.passed else '✗'}{'!' if step.valid is False else ''} {step.ok or 0} answers"
+    """Each confirming run: its rate, ✓ or ✗ (↗: its backlog grew), its answers of those planned."""
+    return (
+        ", ".join(
+            f"{step.rate:g}{'✓' if step.passed else '✗'}{'!' if step.valid is False else ''} "
+            f"{step.ok or 0} of {step.planned or 0}"
+            for step in run.steps
+            if step.confirming
+        )
+        or None
+    )
+
+
+def capacity(run):
+    """The highest rate confirmed (Run.capacity_bracket), "not confirmed" if the search ran but none held; a *
+    after it if its steps were judged on p99 alone (saved before the backlog test)."""
+    confirmed, _ = run.capacity_bracket()
+    if confirmed is None:
+        return "not confirmed" if run.steps else None
+    if any(step.steady is None for step in run.steps):
+        return f"{confirmed:.1f}*"
+    return confirmed  # a figure: with --repeat, the rounds' median and range
+
+
+def failed_at(run):
+    return run.capacity_bracket()[1]
+
+
+def capacity_ratio(run):
+    """The confirmed capacity ÷ CPUs / T1 during the search."""
+    confirmed, _ = run.capacity_bracket()
+    return confirmed / run.limit_per_s if confirmed and run.limit_per_s else None
+
+
+def _at_capacity(name):
+    """A figure of the confirming run that held (the capacity's), None if none held."""
+
+    def get(run):
+        held = [step for step in run.steps if step.confirming and step.passed]
+        return getattr(held[-1], name) if held else None
+
+    return get
 
 
 POOLED = "pooled"  # a latency percentile: with --repeat, of the rounds' histograms merged (report.median_run)
@@ -139,11 +183,12 @@ OPEN_COLUMNS = [
 
 
 CAPACITY_COLUMNS = [
-    ("Capacity req/s", _get("capacity_per_s"), 1, True),
-    ("÷ CPUs / T1", _get("ratio"), 2, True),
+    ("Capacity req/s", capacity, 1, True),
+    ("Failed at req/s", failed_at, 1, True),
+    ("÷ CPUs / T1", capacity_ratio, 2, True),
     ("T1 during ms", _ms("t1_during_s"), 0, False),
-    ("Confirmed", confirmed_text, None, False),
-    ("p99 ms there", _get("at_capacity.p99_ms"), 0, False),
+    ("Confirming runs", confirmed_text, None, False),
+    ("p99 ms there", _at_capacity("p99_ms"), 0, False),
     ("Health p99 ms there", _health_p99_there, 1, False),
     ("Rates tried (round 1)", steps_text, None, False),
 ]
@@ -200,15 +245,21 @@ OPEN_LEGEND = (
     "marked invalid."
 )
 CAPACITY_LEGEND = (
-    "Capacity: the highest open-loop rate of the search whose p99 was within the SLO with no failure; "
-    "÷ CPUs / T1: that ÷ (CPUs ÷ T1 during), T1 during the median of T1 timed before the search and "
-    "after each step. Rates tried: ✓ passed, ✗ failed (most stop early), ! invalid by send lag "
-    "(reported, not excluded: a late send only adds latency). Confirmed: the rate found run once more "
-    "for at least --confirm requests (default 300: its p99 is then the 4th highest value, not an "
-    "outlier's; at most 60 s, so fewer below 5 requests/s), with its answers counted (✗: it did not hold, "
-    "the capacity is below the figure). p99 ms there and "
-    "Health p99 ms there: of the last run at the capacity that passed (in results saved before the probe "
-    "counted its failures: of its answered probes, how many not recorded)."
+    'Capacity: a bracket. Capacity req/s: the highest rate whose confirming run held ("not confirmed": '
+    "none did, and no capacity is published); Failed at req/s: the lowest rate that did not hold, a step or a "
+    "confirming run: the capacity lies between the two. A run holds when its p99 is within the SLO, no request "
+    "failed and its backlog did not grow: the mean count of requests in flight over the run's second half at "
+    "most 5 % of half the run's arrivals (or 1 request) above the first half's, so an overload over 5 % fails "
+    "(↗: failed on its backlog alone). Steps last at least 10 × the SLO: an overload e adds e × t seconds of "
+    "waiting by time t, over the SLO s once t > s / e, 10 % at 10 × s. * after a capacity: results saved "
+    "before the backlog test, judged on p99 alone. ÷ CPUs / T1: the capacity ÷ (CPUs ÷ T1 during), T1 "
+    "during the median of T1 timed before the search and after each run. Rates tried: ✓ passed, ✗ failed "
+    "(most stop early), ! invalid by send lag (reported, not excluded: a late send only adds latency). "
+    "Confirming runs: the rate found run once more for at least --confirm requests (default 300: its p99 is "
+    "then the 4th highest value, not an outlier's; at most 60 s, so fewer below 5 requests/s), with its "
+    "answers of those planned; if it did not hold, one lower rate is confirmed instead. p99 ms there and "
+    "Health p99 ms there: of the confirming run that held (in results saved before the probe counted its "
+    "failures: of its answered probes, how many not recorded)."
 )
 BACKGROUND_LEGEND = (
     "Background: ``POST /jobs`` at the rate in the title for the run's duration (the open-loop "

@@ -505,7 +505,8 @@ def test_a_saved_run_is_rendered_again(tmp_path):
     for heading in (
         "Task cpu, 25 concurrent users, 5 s: limit 2 CPUs / T1 now = 25.9 tasks/s",
         "Task cpu, open loop at 5 requests/s (constant arrivals), 5 s",
-        "Task cpu: capacity, the highest open-loop rate with p99 ≤ 1000 ms and no failure, 3 s steps",
+        "Task cpu: capacity, the highest open-loop rate confirmed with p99 ≤ 1000 ms, no failure and a steady "
+        "backlog, 3 s steps",
         "Task cpu: background jobs submitted at 20/s for 5 s, followed for 60 s more: limit 2 CPUs / T1 now = 26.0",
     ):
         assert f"\n{heading}" in text

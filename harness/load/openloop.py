@@ -14,7 +14,8 @@ schedule, so the latencies are not the server's). Requests still unanswered when
 to `drain_s`, then counted as failures (`unfinished`); a refused or reset connection, or an answer other than 200,
 is a failure at its time. A failure never got an answer: the latency percentiles are of every request sent, a
 failure counted as slower than any answer, so that a percentile that falls among the failures reads {"p99": None,
-"p99_above": the largest answer} and never as a figure.
+"p99_above": the largest answer} and never as a figure. The requests in flight at each send, averaged over the
+schedule's first half and its second (`in_flight_halves`), say whether the backlog grew (harness/run/capacity.py).
 
     .venv/bin/python -m harness.load.openloop http://127.0.0.1:8003/ --rate 10 --duration 30
 """
@@ -85,6 +86,7 @@ async def drive(
     latencies, lags, connects = (HdrHistogram(1, HIGHEST_US, 3) for _ in range(3))
     errors, in_flight = Counter(), {}  # in_flight: task -> due time
     started = 0
+    backlog = ([], [])  # the requests in flight at each send, in the schedule's first half and its second
     late = 0  # answers (or failures) later than the SLO
     allowed = allowed_late(len(dues))
     loop = asyncio.get_running_loop()
@@ -149,6 +151,7 @@ async def drive(
                     f"answered, {sum(errors.values())} failed"
                 )
                 next_report += 5
+            backlog[due - start >= seconds / 2].append(len(in_flight))
             task = asyncio.create_task(one(session, due))
             in_flight[task] = due
             task.add_done_callback(in_flight.pop)
@@ -176,6 +179,8 @@ async def drive(
         "unfinished": len(pending) - cut_off,
         "stopped_early": stopped_early,
         "in_flight_at_stop": cut_off,
+        # the mean of each half's counts: a backlog that grows shows as a second half above the first
+        "in_flight_halves": [round(sum(half) / len(half), 2) for half in backlog] if all(backlog) else None,
         "elapsed_s": round(ended - start, 2),
         "drain_s": round(ended - scheduled_end, 2),
         "transaction_rate": round(latencies.get_total_count() / max(ended - start, 1e-9), 2),

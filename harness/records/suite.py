@@ -131,6 +131,9 @@ class Step(Record):
     ok: int = None
     confirming: bool = False  # the rate found, run once more for longer (not in older runs)
     started_busy: bool = False  # the server was not idle before it (not in older runs)
+    seconds: float = None  # how long it sent (not in older runs: the run's duration_s, or a confirming run's)
+    in_flight_halves: list = None  # requests in flight, the mean over each half (not in older runs: unknown)
+    steady: bool = None  # its backlog held (capacity.steady); None: not known, older runs judged by p99 alone
     error: str = None
 
 
@@ -225,6 +228,7 @@ class Run(Record):
     unfinished: int = None  # requests never answered; for the background load, jobs still queued or running
     stopped_early: bool = None
     in_flight_at_stop: int = None
+    in_flight_halves: list = None  # the mean count in flight over the schedule's first half and its second
     drain_s: float = None
     send_lag_ms: Percentiles = field(default_factory=Percentiles)
     connect_ms: Percentiles = field(default_factory=Percentiles)
@@ -232,7 +236,8 @@ class Run(Record):
     seed: int = None
     scheduling: str = None
     # The capacity search (harness/run/capacity.py)
-    capacity_per_s: float = None
+    capacity_per_s: float = None  # the highest rate confirmed (older runs: the rate found, confirmed or not)
+    failed_per_s: float = None  # the lowest rate that failed a step or a confirmation (not in older runs)
     confirmed: bool = None
     ratio: float = None
     steps: list = field(default_factory=list)  # [Step]
@@ -254,6 +259,14 @@ class Run(Record):
     submit_to_done_ms: Percentiles = field(default_factory=Percentiles)  # older runs', in ms
     max_backlog: int = None
     status_requests: int = None
+
+    def capacity_bracket(self):
+        """A capacity search's (highest rate confirmed or None, lowest rate failed or None), read from its steps:
+        the rule for runs saved before the bracket too, whose capacity_per_s is the rate found even where its
+        confirming run failed. A rate is a capacity only if a confirming run at it passed."""
+        confirmed = [step.rate for step in self.steps if step.confirming and step.passed]
+        failed = [step.rate for step in self.steps if not step.passed]
+        return max(confirmed, default=None), min(failed, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)

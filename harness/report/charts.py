@@ -208,11 +208,12 @@ def write_hockey(results, path):
             )
             if early and slo:
                 axes.plot([p[0] for p in early], [slo * 1.15] * len(early), "^", color=colour, markersize=6)
-            capacity = next((run for run in runs if run.server == label and run.mode == "capacity"), None)
-            if capacity and capacity.capacity_per_s:
+            search = next((run for run in runs if run.server == label and run.mode == "capacity"), None)
+            held = [step for step in search.steps if step.confirming and step.passed] if search else []
+            if held:  # the capacity is a confirmed rate (Run.capacity_bracket): none, no star
                 axes.plot(
-                    [capacity.capacity_per_s],
-                    [capacity.at_capacity.p99_ms],
+                    [held[-1].rate],
+                    [held[-1].p99_ms],
                     "*",
                     color=colour,
                     markersize=15,
@@ -223,7 +224,7 @@ def write_hockey(results, path):
             axes.text(
                 axes.get_xlim()[1],
                 slo * 0.95,
-                f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  \n★: capacity  ",
+                f"SLO: p99 ≤ {slo:g} ms  \n▲: a run stopped early, p99 above it  \n★: capacity (confirmed)  ",
                 color="red",
                 fontsize=8,
                 va="top",

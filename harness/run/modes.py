@@ -108,16 +108,16 @@ MODES = {
             level_key="slo_ms",
             level_text=lambda slo_ms: "capacity search",
             title=lambda task, slo_ms, env, runs, duration: (
-                f"Task {task}: capacity, the highest open-loop rate with "
-                f"p99 ≤ {slo_ms:g} ms and no failure, {duration:g} s steps"
+                f"Task {task}: capacity, the highest open-loop rate confirmed with "
+                f"p99 ≤ {slo_ms:g} ms, no failure and a steady backlog, {duration:g} s steps"
             ),
             columns=columns.CAPACITY_COLUMNS,
             legend=(columns.OPEN_LEGEND, columns.CAPACITY_LEGEND, columns.HEALTH),
             in_flight=lambda slo_ms, t1_s: 25,
             measure=capacity.find_capacity,
             default_s=15,
-            # About six runs, those that fail stopping early: four measured runs' time, roughly.
-            expected_s=lambda settings: 4 * settings.duration_s,
+            # About six steps, those that fail stopping early, and a confirming run or two: six steps' time.
+            expected_s=lambda settings: 6 * capacity.step_seconds(settings.duration_s, settings.slo_ms),
             charts=("hockey.png",),
             option="--find-capacity",
             chosen=lambda given: "find_capacity" in given,
