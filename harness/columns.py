@@ -148,6 +148,7 @@ POOLED = "pooled"  # a latency percentile: with --repeat, of the rounds' histogr
 CLOSED_COLUMNS = [
     ("Avail. %", _get("availability"), 2, False),
     ("Trans/s", _get("transaction_rate"), 2, True),
+    ("Steady/s", _get("steady_tasks_per_s"), 2, True),
     ("Mean s", _get("response_time_s"), 2, False),
     ("p50 ms", _latency("p50"), 0, POOLED),
     ("p99 ms", _latency("p99"), 0, POOLED),
@@ -234,7 +235,13 @@ LEGEND = (
     "on the row's Python. Others cores: the cores busy on the machine (``/proc/stat``) less the server "
     "tree's: siege, the harness, anything else. Steal %: the share of the machine's CPU time its hypervisor "
     "gave to others. Efficiency: for work that computes, In task % as a share (what the strategy kept the "
-    "cores doing); for work that waits, Trans/s ÷ (users / T1 now)."
+    "cores doing); for work that waits, Trans/s ÷ (users / T1 now). Steady/s: the tasks the server counted "
+    "(``GET /stats``) between its first and last answer inside siege's time less its edges (from 15 % of it "
+    "to 90 %, or its last second) ÷ the seconds between them; Trans/s counts the edges too, where a server "
+    "that queues requests inside it finishes up to one per user that siege no longer counts. –: not known "
+    "(results saved before it, or too few answers of a busy server inside that window): Trans/s stands. "
+    "(counts disagree: +N): the server counted N tasks more (−N: fewer) over the run than siege's answers "
+    "200, more than the users in flight, siege's failed requests and 2 allow."
 )
 OPEN_LEGEND = (
     "Open loop: requests sent on schedule whatever the answers, each on a new connection, latency from the "

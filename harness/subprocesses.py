@@ -15,15 +15,18 @@ class Finished:
     status: int  # its exit status; negative: the signal that ended it
 
 
-def run_bounded(command, budget_s, tick=None, every_s=1.0, cwd=None, grace_s=5.0):
+def run_bounded(command, budget_s, tick=None, every_s=1.0, cwd=None, grace_s=5.0, on_start=None):
     """Run `command` (stdin /dev/null, in a session of its own) for at most `budget_s` seconds: then SIGTERM, and
     SIGKILL if it is still there `grace_s` seconds later. While it runs, tick(new_stderr) is called every `every_s`
-    seconds with the whole lines it has written to stderr since the last call. A Finished."""
+    seconds with the whole lines it has written to stderr since the last call; on_start(time.monotonic() of its
+    start) once, as it starts. A Finished."""
     with tempfile.TemporaryFile("w+b") as out, tempfile.TemporaryFile("w+b") as err:
         process = subprocess.Popen(
             command, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
         )
         started = time.monotonic()
+        if on_start:
+            on_start(started)
         deadline, partial = started + budget_s, b""
         # Read through a file of its own: `err` shares its offset with the program, which writes at it.
         with open(f"/proc/self/fd/{err.fileno()}", "rb") as written:

@@ -109,9 +109,9 @@ def figures(stdout, stderr, elapsed_s):
     return found
 
 
-def run(port, concurrency, seconds, verbose=False, tick=None, path="/"):
+def run(port, concurrency, seconds, verbose=False, tick=None, path="/", on_start=None):
     """siege against the server, bounded in time; (stdout, stderr, seconds it ran). Ended by pid if it outstays
-    its time. tick(seconds_left) is called every 15 s while it runs."""
+    its time. tick(seconds_left) is called every 15 s while it runs; on_start(time.monotonic()) as it starts."""
     started = time.monotonic()
 
     def every_15_s(_):
@@ -123,5 +123,6 @@ def run(port, concurrency, seconds, verbose=False, tick=None, path="/"):
         seconds + 45,
         every_15_s if tick else None,
         every_s=15,
+        on_start=on_start,
     )
     return done.stdout, done.stderr, done.seconds

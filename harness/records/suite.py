@@ -202,6 +202,15 @@ class Run(Record):
     siege_summary: str = None
     limit_per_s: float = None
     efficiency: float = None
+    # The closed loop's tasks in steady state and siege's count beside the server's (harness/instruments/steady.py);
+    # None in results saved before them
+    steady_tasks_per_s: float = None  # the server's tasks between two reads inside siege's time ÷ their seconds
+    steady_tasks: int = None
+    steady_s: float = None
+    stats_wait_s: list = None  # how long each of the two reads waited for its answer
+    steady_error: str = None  # why steady_tasks_per_s is None in a run that had it measured
+    count_gap: int = None  # the server's tasks over the whole run less siege's answers 200
+    counts_disagree: bool = None  # |count_gap| beyond the users in flight, siege's failures and a slack
     # The instruments beside the load (harness/instruments/measure.py)
     health_ms: Health = field(default_factory=Health)
     peak_pss_mb: float = None
@@ -267,6 +276,13 @@ class Run(Record):
         confirmed = [step.rate for step in self.steps if step.confirming and step.passed]
         failed = [step.rate for step in self.steps if not step.passed]
         return max(confirmed, default=None), min(failed, default=None)
+
+    @property
+    def throughput(self):
+        """A closed-loop row's tasks/s: in steady state (steady_tasks_per_s) where it was measured, else siege's
+        rate over the whole run, edges included (transaction_rate): for older results, or a read of the server's
+        totals that failed (steady_error says why). Not `rate`: that field is the open loop's level."""
+        return self.steady_tasks_per_s if self.steady_tasks_per_s is not None else self.transaction_rate
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,8 +13,8 @@ from harness.servers import PROCESS_POOL, RUNS_IN_ADDS, SERVERS, YARDSTICKS
 
 
 def rate(run):
-    """A run's tasks/s: counted in steady state by the server where it could be, else siege's."""
-    return run.transaction_rate
+    """A run's tasks/s: counted in steady state by the server where it could be, else siege's (Run.throughput)."""
+    return run.throughput
 
 
 def unavailable(run):

@@ -55,6 +55,9 @@ def row(runs, columns=CLOSED_COLUMNS, python=None):
     invalid = sum(1 for run in measured if run.valid is False)
     if invalid:
         label += f" ({invalid} invalid: send lag)"
+    disagree = [run.count_gap for run in measured if run.counts_disagree]
+    if disagree:  # the server's tasks and siege's answers 200 over the run (harness/instruments/steady.py)
+        label += f" (counts disagree: {', '.join(f'{gap:+d}' for gap in disagree)})"
     busy = sum(1 for run in measured if run.started_busy or any(step.started_busy for step in run.steps))
     if busy:
         label += f" ({busy} started busy)"  # the server was not idle after a minute: the run was measured anyway

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from harness import limits
-from harness.instruments import measure
+from harness.instruments import measure, steady
 from harness.load import jobs, openloop, siege
 from harness.network import HOST, request
 
@@ -55,6 +55,8 @@ def closed_loop(m):
     # The task's CPU time alone on the row's own Python (bench_one times it there when it is not the suite's; if
     # that failed, no cost is reported rather than one against another interpreter).
     t1_cpu_s = m.run["t1_cpu_s"] if "t1_cpu_s" in m.run else m.env["tasks"][m.task.kind].get("t1_cpu_s")
+    # The server's totals read twice inside siege's time: the tasks/s with siege's edges left out.
+    steady_count = steady.SteadyCount(m.port, m.settings.duration_s)
     with instruments(m.process, m.port, m.settings.duration_s, readings, t1_cpu_s):
         stdout, stderr, elapsed = siege.run(
             m.port,
@@ -65,9 +67,14 @@ def closed_loop(m):
             tick=lambda left: m.progress(
                 f"measuring, {left} s left" if left else "siege is collecting its last answers"
             ),
+            on_start=steady_count.begin,
         )
+        readings.update(steady_count.stop())
     limit = limits.limit(m.env, m.task.kind, m.level, t1_s=m.run["task_s"])  # T1 now, as the efficiency's
     found = {**siege.figures(stdout, stderr, elapsed), **readings, "task_s": m.run["task_s"]}
+    if found["measured"] and "tasks_counted" in found:  # the server's count of the whole run beside siege's
+        answered = found["transactions"] - found["non_200"]
+        found.update(steady.count_check(found["tasks_counted"], answered, m.level, found["failed"]))
     return {
         **found,
         "limit_per_s": round(limit.per_s, 2),
