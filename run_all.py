@@ -276,11 +276,11 @@ def plan(args, env):
 
 def this_round(round_, one_round, runs, env, cap, order):
     """The runs of round `round_`, in a shuffled order (a slow minute of this machine falls on any row alike, and
-    no row always follows the same one): every run in the first two rounds; after them, of the closed-loop tables
-    only the rows whose place against the first is not yet settled, and their pools (harness/report/comparison.py
-    going_on); the other modes' runs every round."""
+    no row always follows the same one): every run in the first round; after it, of the closed-loop tables only the
+    rows whose place against the first is not yet settled, and their pools (harness/report/comparison.py going_on:
+    every strategy at its best size for two rounds); the other modes' runs every round."""
     todo = list(one_round)
-    if round_ >= 2 and any(load[0] == "closed" for _, _, load in todo):
+    if round_ >= 1 and any(load[0] == "closed" for _, _, load in todo):
         results = record_of({"version": VERSION, "environment": env, "runs": runs}, SuiteResults, "the rounds")
         tables = closed_rounds(results)
         open_rows = {key: going_on(found, env["python"], cap) for key, found in tables.items()}

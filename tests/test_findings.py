@@ -104,7 +104,16 @@ def test_a_row_clearly_slower_stops_after_two_rounds_and_the_contenders_go_on():
     going = going_on(two, "3.11.7", cap=5)
     assert "3_async_threadexecutor" not in going, "half the pool's tasks/s: settled after two rounds"
     assert "4_async_processexecutor (beside 7_async_interpreterpool)" in going, "its pool goes on with it"
-    assert going_on(two[:7], "3.11.7", cap=5) == {one.server for one in CPU}, "one round: every row goes on"
+    assert going_on(two[:7], "3.11.7", cap=5) == {one.server for one in CPU}, "one round: every strategy goes on"
+    sleep = [
+        run("3_async_threadexecutor", 19.0, 0.08, task="sleep"),
+        run("3_async_threadexecutor --workers 25", 230.0, 0.92, task="sleep"),
+        run("4_async_processexecutor --workers 25", 231.0, 0.93, task="sleep"),
+    ]
+    assert going_on(sleep, "3.11.7", cap=5) == {
+        "3_async_threadexecutor --workers 25",
+        "4_async_processexecutor --workers 25",
+    }, "a pool at its default size (the trap) is not in the choice: one round shows it"
 
 
 def test_a_pool_sized_for_the_users_stands_for_its_strategy_and_the_trap_has_its_interval():

@@ -170,10 +170,11 @@ def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
 def going_on(runs, suite_python, cap):
     """The labels of one closed-loop table to measure in another round (harness/rounds.py still_open on the ratios
     to each Python's pool): the contenders until their interval settles their place or `cap` rounds are reached,
-    and the pools they are measured against; every row for the first two rounds."""
+    and the pools they are measured against; every strategy at its best size for the first two rounds (a pool's
+    other size, the trap for waiting work, is shown from the first round alone: it is not in the choice)."""
     rows, normal, has_pools = normalized(runs, suite_python)
     if len(normal) < 2:
-        return {run.server for run in runs}
+        return {row.label for row in rows} | {row.pool for row in rows if row.pool}
     listed = candidates(rows, has_pools)
     if not listed:
         return set()
