@@ -15,8 +15,9 @@ from harness.run.modes import MODES, load_of
 
 DOWN_PCT = 1.0  # a run unavailable longer than this share of its time cannot show as a health p99 at all
 REPEAT_LEGEND = (
-    "Each figure: the median of {n} interleaved rounds, its range in brackets; the latency percentiles "
-    "and max: of every round's answers pooled (HDR histograms merged), so that one round's stall stays."
+    "Each figure: the median of the rounds that measured the row (up to {n}, each in a shuffled order; a row whose "
+    "place was settled stopped earlier), its range in brackets; the latency percentiles and max: of every round's "
+    "answers pooled (HDR histograms merged), so that one round's stall stays."
 )
 
 
