@@ -44,7 +44,7 @@ from harness.run.bench import bench_one, probe_floor, progress, time_kind
 from harness.run.modes import MODES, Load
 from harness.run.settings import Settings
 from harness.server_process import ServerProcess
-from harness.servers import BACKEND, ROOT, SERVERS, with_yardsticks
+from harness.servers import BACKEND, PROCESS_POOL, ROOT, SERVERS, with_yardsticks
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
@@ -241,7 +241,7 @@ def configured(server, task, load, env):
     flight (harness/run/modes.py: one per siege user, twice rate × T1 for an open loop), at least one per CPU."""
     if not env["tasks"][task.kind]["waits"] or server.pool_option is None:
         return server
-    mode, level = MODES[load[0]], load[1]
+    mode, level = MODES[load.mode], load.level
     in_flight = max(mode.in_flight(level, env["tasks"][task.kind]["t1_s"]), env["cpu_count"])
     return server.sized_for(in_flight, env["cpu_count"])
 
@@ -280,14 +280,18 @@ def this_round(round_, one_round, runs, env, cap, order):
     rows whose place against the first is not yet settled, and their pools (harness/report/comparison.py going_on:
     every strategy at its best size for two rounds); the other modes' runs every round."""
     todo = list(one_round)
-    if round_ >= 1 and any(load[0] == "closed" for _, _, load in todo):
+    if round_ >= 1 and any(load.mode == "closed" for _, _, load in todo):
         results = record_of({"version": VERSION, "environment": env, "runs": runs}, SuiteResults, "the rounds")
         tables = closed_rounds(results)
         open_rows = {key: going_on(found, env["python"], cap) for key, found in tables.items()}
+        # A table still open keeps its process pools every round, measured or not: a pool that failed in one round
+        # is what its Python's rows are measured against in the next.
         todo = [
             (task, server, load)
             for task, server, load in todo
-            if load[0] != "closed" or server.label in open_rows.get((task.kind, load[1]), ())
+            if load.mode != "closed"
+            or server.label in open_rows.get((task.kind, load.level), ())
+            or (server.name == PROCESS_POOL and open_rows.get((task.kind, load.level)))
         ]
     order.shuffle(todo)
     return [(round_, *planned) for planned in todo]

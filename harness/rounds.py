@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from harness.servers import STACK  # what a reader adds for a strategy, simplest first: the order that breaks a tie
+
 CONFIDENCE = 0.95
 # Rows within 5 % of the leader are equal: closer than that, a ranking would be decided by the machine, not the
 # strategy (a row measured several times in one sitting moved by more).
 MARGIN = 0.05
-# What a reader must add to their stack for a strategy, simplest first: the order that breaks a tie.
-STACK = ("nothing", "a standard-library pool", "another interpreter or build", "a cluster", "a broker")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ def verdict(rounds, row, lead, margin=MARGIN):
     if row == lead:
         return "equal"
     found = against(rounds, row, lead)
+    if found is None:  # no round measured both: nothing to compare
+        return None
     if found.low is None:
         return "equal" if found.estimate >= 1 - margin else "slower"
     return "slower" if found.high < 1 - margin else "equal"
@@ -94,7 +96,7 @@ def settled(rounds, row, lead, margin=MARGIN):
     if row == lead:
         return True
     found = against(rounds, row, lead)
-    return found.low is not None and (found.high < 1 - margin or found.low >= 1 - margin)
+    return found is not None and found.low is not None and (found.high < 1 - margin or found.low >= 1 - margin)
 
 
 def still_open(rounds, rows, cap, margin=MARGIN):
@@ -105,7 +107,9 @@ def still_open(rounds, rows, cap, margin=MARGIN):
     if len(rounds) >= cap:
         return []
     lead = leader(rounds, rows)
-    return [row for row in rows if row == lead or not settled(rounds, row, lead, margin)]
+    contenders = [row for row in rows if row != lead and not settled(rounds, row, lead, margin)]
+    # The leader alone has nothing left to be told from.
+    return [row for row in rows if row == lead or row in contenders] if contenders else []
 
 
 def equals(rounds, rows, margin=MARGIN):
@@ -131,7 +135,7 @@ def choose(rounds, rows, stack_of, memory_rounds=(), margin=MARGIN):
         return lead, "the most tasks/s"
     simplest = min(STACK.index(stack_of(row)) for row in tied)
     candidates = [row for row in rows if row in tied and STACK.index(stack_of(row)) == simplest]
-    reason = f"equal within {margin * 100:g} % of the most tasks/s: the simplest ({STACK[simplest]} added)"
+    reason = f"equal within {margin * 100:g} % of the first: the simplest ({STACK[simplest]} added)"
     first = candidates[0]
     lighter = [row for row in candidates[1:] if clearly_less(memory_rounds, row, first)]
     return (lighter[0], reason + ", in clearly less memory") if lighter else (first, reason)

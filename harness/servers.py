@@ -212,18 +212,27 @@ SERVERS = [
         free_threaded=True,
     ),
 ]
+# What a reader adds to their stack for a strategy, simplest first: the order that breaks a tie between rows the
+# measurements cannot tell apart (harness/rounds.py choose).
+NOTHING, STDLIB_POOL, INTERPRETER, CLUSTER, BROKER = STACK = (
+    "nothing",
+    "a standard-library pool",
+    "another interpreter or build",
+    "a cluster",
+    "a broker",
+)
 # Where the task runs -> what a reader adds for it: their web server alone, a pool of the standard library, an
 # interpreter of their own (subinterpreters, before 3.14's concurrent.futures.InterpreterPoolExecutor), a cluster,
 # a broker.
 RUNS_IN_ADDS = {
-    "server": "nothing",
-    "loop": "nothing",
-    "copies": "nothing",
-    "threads": "a standard-library pool",
-    "processes": "a standard-library pool",
-    "interpreters": "another interpreter or build",
-    "cluster": "a cluster",
-    "queue": "a broker",
+    "server": NOTHING,
+    "loop": NOTHING,
+    "copies": NOTHING,
+    "threads": STDLIB_POOL,
+    "processes": STDLIB_POOL,
+    "interpreters": INTERPRETER,
+    "cluster": CLUSTER,
+    "queue": BROKER,
 }
 PROCESS_POOL = "4_async_processexecutor"  # the yardstick: every row's tasks/s against the process pool's
 # Rows that are only yardsticks, added by with_yardsticks where a comparison needs them (not in SERVERS, so the tests

@@ -116,6 +116,27 @@ def test_a_row_clearly_slower_stops_after_two_rounds_and_the_contenders_go_on():
     }, "a pool at its default size (the trap) is not in the choice: one round shows it"
 
 
+def test_a_pool_missing_from_a_round_leaves_its_rows_out_of_that_round_without_failing():
+    gaps = [
+        one
+        for one in CPU_ROUNDS
+        if not (one.round == 1 and one.server == "4_async_processexecutor")
+        and not (one.round == 0 and one.server == "4_async_processexecutor (free-threaded)")
+    ]
+    found = compare(gaps, "3.11.7")
+    ratios = {row.label: row.ratio for row in found.rows}
+    assert ratios["1_sync"].rounds == 2 and ratios["3_async_threadexecutor (free-threaded)"].rounds == 2
+    assert found.chosen.label == "4_async_processexecutor"
+    assert going_on([one for one in gaps if one.round < 2], "3.11.7", cap=5)
+
+
+def test_without_a_process_pool_rows_compare_directly_on_the_suites_python_only():
+    no_pool = [one for one in CPU_ROUNDS if one.strategy != "4_async_processexecutor"]
+    found = compare(no_pool, "3.11.7")
+    assert found.chosen.label == "3_async_threadexecutor", "the free-threaded and 3.13 rows are not compared with it"
+    assert all(row.ratio is None for row in found.rows), "no pool: no ratio to print"
+
+
 def test_a_pool_sized_for_the_users_stands_for_its_strategy_and_the_trap_has_its_interval():
     sleep = [
         run("3_async_threadexecutor", 19.0, 0.08, task="sleep"),
@@ -143,7 +164,7 @@ def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_b
     )
     table = answer.answer(kinds, cluster)
     row = table.split("* - Pure-Python CPU")[1].split("* -")[0]
-    assert "**4_async_processexecutor**: ×1.00 (1.00–1.00, 3 rounds) the process pool" in row
+    assert "**4_async_processexecutor**: the process pool itself (the yardstick)" in row
     assert "the simplest (a standard-library pool added)" in row
     assert "also equal: 7_async_interpreterpool (Python 3.13.0)" in row
     assert "And threads on a free-threaded build, 3_async_threadexecutor (Python 3.13.15t): ×0.99" in row, (

@@ -113,3 +113,10 @@ def test_the_interval_matches_the_t_table_for_four_rounds():
     logs = [math.log(r) for r in ratios]
     half = T_975_DF3 * statistics.stdev(logs) / 2
     assert rounds.interval(ratios).high == pytest.approx(math.exp(statistics.fmean(logs) + half))
+
+
+def test_rows_never_measured_in_the_same_round_are_not_compared_and_a_lone_leader_stops():
+    apart = [{"pool": 24.0, "threads": 23.0}, {"pool": 23.0, "twin": 13.0}]
+    assert rounds.verdict(apart, "twin", "threads") is None and not rounds.settled(apart, "twin", "threads")
+    settled = [{"pool": 24.0, "async": 12.0}, {"pool": 22.0, "async": 11.0}, {"pool": 23.0, "async": 11.4}]
+    assert rounds.still_open(settled, ["pool", "async"], cap=6) == [], "nothing left to tell the leader from"

@@ -1,23 +1,25 @@
 """The short answer ("which strategy for my work?"), said by rules from the task-kind matrix's results and the
 hosts' fault table: per kind of work, the strategy to use, the runner-up and the one to avoid, with the figures
-behind them (the rules of each table's findings: harness/report/findings.py)."""
+behind them (the rules: harness/report/comparison.py on harness/rounds.py)."""
 
 from harness.columns import health_p99_text
 from harness.report.comparison import compare, named, runs_in, unavailable
 from harness.report.findings import closed_rounds, mb
 from harness.report.tables import DOWN_PCT
 
-# (the reader's work, the task kind that stands for it, the rows that cannot do that work)
+# (the reader's work, the task kind that stands for it, the rows that cannot do that work, whether the work holds
+# the GIL: only there can a free-threaded build change what threads do)
 WORK = [
-    ("Pure-Python CPU work (templating, parsing, business logic)", "cpu", ()),
-    ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash", ()),
+    ("Pure-Python CPU work (templating, parsing, business logic)", "cpu", (), True),
+    ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash", (), False),
     # The cooperative row awaits asyncio.sleep: it stands for an async client, not for a blocking call.
-    ("A blocking call (a synchronous database or API client)", "sleep", ("2_async --cooperative",)),
+    ("A blocking call (a synchronous database or API client)", "sleep", ("2_async --cooperative",), False),
     (
         "A call over the network to a slow service (``2_async --cooperative`` awaits an async client; the pools "
         "call a blocking one)",
         "http",
         (),
+        False,
     ),
 ]
 
@@ -25,7 +27,13 @@ WORK = [
 def figures(row):
     """A row's figures in the answer: its ratio to the process pool on its own Python with the interval, /health,
     memory."""
-    ratio = f"×{row.ratio.text()} the process pool" if row.ratio else f"{row.run.transaction_rate:.2f} tasks/s"
+    ratio = (
+        "the process pool itself (the yardstick)"
+        if row.label == row.pool
+        else f"×{row.ratio.text()} the process pool"
+        if row.ratio
+        else f"{row.run.throughput:.2f} tasks/s"
+    )
     return (
         f"{ratio}, health p99 "
         + health_p99_text(row.run.health_ms, 0, " ms")
@@ -41,7 +49,14 @@ def free_threaded_threads(comparison, suite_python):
     gil = [row for row in comparison.slower if not row.run.free_threaded and runs_in(row.run) == "threads"]
     if not twins or not gil or twins[0] is comparison.chosen:
         return None
-    return f"threads on a free-threaded build, {named(twins[0], suite_python)}: {figures(twins[0])}"
+    here = next((row for row in comparison.rows if row.label == row.pool and row.python == suite_python), None)
+    speed = (
+        f" ({twins[0].run.throughput:.1f} tasks/s against {here.run.throughput:.1f} for the process pool on "
+        f"{suite_python}: the build's own speed)"
+        if here
+        else ""
+    )
+    return f"threads on a free-threaded build, {named(twins[0], suite_python)}: {figures(twins[0])}{speed}"
 
 
 def restart_row(cluster):
@@ -77,7 +92,7 @@ def answer(kinds, cluster=None, link="`Results`_"):
     suite_python = kinds.environment.python
     tables = closed_rounds(kinds)
     rows = []
-    for work, task, unfit in WORK:
+    for work, task, unfit, holds_gil in WORK:
         runs = next((runs for (kind, _), runs in tables.items() if kind == task), [])
         found = compare(runs, suite_python, unfit)
         if found.chosen is None:
@@ -95,7 +110,7 @@ def answer(kinds, cluster=None, link="`Results`_"):
             if unavailable(worst.run) > DOWN_PCT
             else f"{named(worst, suite_python)}: {figures(worst)}"
         )
-        also = free_threaded_threads(found, suite_python)
+        also = free_threaded_threads(found, suite_python) if holds_gil else None
         rows.append(
             [
                 work,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from harness import rounds as stats
 from harness.records.suite import Run
 from harness.report.tables import DOWN_PCT, median_run
-from harness.servers import PROCESS_POOL, RUNS_IN_ADDS, SERVERS, YARDSTICKS
+from harness.servers import INTERPRETER, PROCESS_POOL, RUNS_IN_ADDS, SERVERS, STACK, YARDSTICKS
 
 
 def rate(run):
@@ -40,7 +40,7 @@ def adds(run, suite_python):
     pooled_copies = server is not None and server.runs_in == "copies" and server.pool_option is not None
     own = RUNS_IN_ADDS["threads" if pooled_copies else runs_in(run)]
     if run.free_threaded or (run.python and run.python != suite_python):
-        return max(own, "another interpreter or build", key=stats.STACK.index)
+        return max(own, INTERPRETER, key=STACK.index)
     return own
 
 
@@ -56,6 +56,7 @@ class Row:
     adds: str  # an entry of harness/rounds.py STACK
     pool: str = None  # the label of the process pool on the same Python; None: none measured there
     ratio: stats.Interval = None  # tasks/s ÷ that pool's, round by round; None without the pool
+    against: str = None  # what it is compared with: its pool, or in a table without any, the first row
 
     @property
     def label(self):
@@ -101,37 +102,46 @@ def measured(runs):
     return [run for run in runs if run.measured and rate(run)]
 
 
+def within_round(one, row, other):
+    """row's tasks/s ÷ other's in one round ({label: run}), both counted the same way: in steady state if both
+    were, else siege's for both (a steady count over an edge-biased one would be a ratio of two methods)."""
+    mine, theirs = one[row], one[other]
+    if mine.steady_tasks_per_s and theirs.steady_tasks_per_s:
+        return mine.steady_tasks_per_s / theirs.steady_tasks_per_s
+    return mine.transaction_rate / theirs.transaction_rate if theirs.transaction_rate else None
+
+
 def normalized(runs, suite_python):
     """(the rows, each strategy at its best size, highest ratio first; the rounds as [{label: value}], each row's
-    tasks/s over the process pool's on the same Python in that round, or tasks/s themselves where the table has no
-    pool; whether it has a pool) of one closed-loop table's runs, every round's."""
+    tasks/s over the process pool's on the same Python in that round, or, where the table has no pool, over the
+    first row's on the suite's Python; whether it has a pool) of one closed-loop table's runs, every round's."""
     runs = measured(runs)
     by_label = {}
     for run in runs:
         by_label.setdefault(run.server, []).append(run)
     merged = best_rows(median_run(group) for group in by_label.values())
     count = max((run.round for run in runs), default=-1) + 1
-    raw = [{run.server: rate(run) for run in runs if run.round == index} for index in range(count)]
-    pools = {
-        python_of(run, suite_python): run.server
-        for run in sorted(merged, key=rate)
-        if run.strategy == PROCESS_POOL  # the best pool row of each Python, by the order of the sort
-    }
+    rounds = [{run.server: run for run in runs if run.round == index} for index in range(count)]
+    pools = {python_of(run, suite_python): run.server for run in merged if run.strategy == PROCESS_POOL}
+    # Without a pool (a table of a few servers), rows compare directly, on the suite's Python only.
+    base = next((run.server for run in merged if python_of(run, suite_python) == suite_python), None)
     rows = []
     for run in merged:
         python = python_of(run, suite_python)
-        pool = pools.get(python)
-        ratio = stats.against(raw, run.server, pool) if pool else None  # the pool against itself: 1, exactly
-        rows.append(Row(run, python, adds(run, suite_python), pool, ratio))
+        against = pools.get(python) or (base if not pools and python == suite_python else None)
+        ratios = [within_round(one, run.server, against) for one in rounds if against in one and run.server in one]
+        ratios = [ratio for ratio in ratios if ratio]
+        ratio = stats.interval(ratios) if ratios and pools.get(python) else None  # the pool against itself: 1
+        rows.append(Row(run, python, adds(run, suite_python), pools.get(python), ratio, against))
     rows.sort(key=lambda row: (-(row.ratio.estimate if row.ratio else 0), -rate(row.run)))
-    # Rows on two interpreters compare through their own pools, never directly.
-    if pools:
-        normal = [
-            {row.label: one[row.label] / one[row.pool] for row in rows if row.pool in one and row.label in one}
-            for one in raw
-        ]
-    else:
-        normal = [{row.label: one[row.label] for row in rows if row.label in one} for one in raw]
+    normal = [
+        {
+            row.label: within_round(one, row.label, row.against)
+            for row in rows
+            if row.against in one and row.label in one and within_round(one, row.label, row.against)
+        }
+        for one in rounds
+    ]
     return rows, normal, bool(pools)
 
 
@@ -142,7 +152,11 @@ def candidates(rows, has_pools, unfit=()):
     fit = [
         row
         for row in rows
-        if (row.ratio or not has_pools) and unavailable(row.run) <= DOWN_PCT and unsized(row.label) not in unfit
+        if row.against
+        and (row.ratio or not has_pools)
+        and not (row.label == row.pool and row.adds == INTERPRETER)  # another Python's yardstick: 1 by definition
+        and unavailable(row.run) <= DOWN_PCT
+        and unsized(row.label) not in unfit
     ]
     return [row.label for row in sorted(fit, key=lambda row: suite_order(row.run))]
 
@@ -160,10 +174,10 @@ def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
         return Comparison(rows, rounds=len(normal))
     of = {row.label: row for row in rows}
     chosen, reason = stats.choose(normal, listed, lambda label: of[label].adds, memory, margin)
-    _, tied = stats.equals(normal, listed, margin)
+    lead, tied = stats.equals(normal, listed, margin)
     by_ratio = [row for row in rows if row.label in listed]
     equal = [row for row in by_ratio if row.label in tied and row.label != chosen]
-    slower = [row for row in by_ratio if row.label not in tied]
+    slower = [row for row in by_ratio if stats.verdict(normal, row.label, lead, margin) == "slower"]
     return Comparison(rows, of[chosen], reason, equal, slower, len(normal))
 
 

@@ -69,7 +69,7 @@ def narrow_table(comparison, suite_python):
     rows = [
         [
             narrow_label(row, suite_python),
-            f"{row.run.transaction_rate:.2f}",
+            f"{row.run.throughput:.2f}",
             ratio_text(row, rounds=False),
             health_p99_text(row.run.health_ms),
             f"{unavailable(row.run):.1f}" if row.run.health_ms.unavailable_pct is not None else "–",
@@ -178,11 +178,10 @@ def narrow_section(results):
     for (task, users), runs in closed_rounds(results).items():
         limit = "users" if env.tasks[task].waits else "CPUs"
         found = compare(runs, env.python)
-        spread = "its 95 % interval" if found.rounds > 1 else "no interval from one round"
+        spread = f"its 95 % interval over up to {found.rounds} rounds" if found.rounds > 1 else "one round: no interval"
         parts.append(
             f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size, on Python "
-            f"{env.python} unless named; × the process pool on the same Python, {spread}, "
-            f"{found.rounds} round{'s' if found.rounds != 1 else ''})"
+            f"{env.python} unless named; × the process pool on the same Python, {spread})"
             f"\n\n{narrow_table(found, env.python)}\n\n{findings(runs, env.python, brief=True)}\n"
         )
     return "\n".join(parts)

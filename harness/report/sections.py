@@ -54,7 +54,7 @@ def answer_block(env):
         f"Generated from the task-kind matrix (commit {commit_of(env)}, {env.started}, "
         f"``docs/results/kinds/results.json``)"
         + (" and the hosts' fault table (`docs/scaling.rst <docs/scaling.rst>`__)" if faults else "")
-        + ", by the rules of ``harness/report/findings.py``.\n\n"
+        + ", by the rules of ``harness/report/comparison.py``.\n\n"
         + short_answer(kinds, faults)
     )
 

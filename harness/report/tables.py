@@ -80,11 +80,20 @@ def median_run(runs):
     def merge(values):
         if all(isinstance(value, dict) for value in values):  # every key any round has (a censored pN_above)
             return {
-                key: merge([value.get(key) for value in values])
+                key: bound([value.get(key) for value in values])
+                if key.endswith("_above")
+                else merge([value.get(key) for value in values])
                 for key in dict.fromkeys(key for value in values for key in value)
             }
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        return float(numpy.median(numbers)) if numbers and len(numbers) == len(values) else values[0]
+        if numbers and len(numbers) == len(values):
+            return float(numpy.median(numbers))
+        if numbers and None in values:  # a figure some rounds could not give (a p99 among failed probes): not known
+            return None
+        return values[0]
+
+    def bound(values):  # a censored percentile's bound: the highest any round knew it to exceed
+        return max((value for value in values if value is not None), default=None)
 
     if len(runs) == 1:
         return runs[0]
