@@ -250,10 +250,10 @@ def by_name(label):
 
 
 def with_yardsticks(servers):
-    """The servers and, for a comparison of several, the process pool on every interpreter one of them runs on
-    where they have none: each ratio is then against the pool on the row's own Python (server 7 runs on .venv313's
-    3.13, not on the suite's Python)."""
-    if len(servers) < 2:
+    """The servers and, where the process pool on this Python is among them, the process pool on every other
+    interpreter one of them runs on: each ratio is then against the pool on the row's own Python (server 7 runs on
+    .venv313's 3.13, not on the suite's Python). Without the pool, no ratio is printed, and nothing is added."""
+    if not any(server.name == PROCESS_POOL and server.python == sys.executable for server in servers):
         return servers
     pools = {server.python for server in servers if server.name == PROCESS_POOL}
     added = []

@@ -240,8 +240,9 @@ def suite_run(*args, log):
 
 
 def wait_for_line(suite, log, line, timeout=120):
+    """Until the log has a line matching the regular expression `line`."""
     deadline = time.monotonic() + timeout
-    while line not in log.read_text():
+    while not re.search(line, log.read_text()):
         assert time.monotonic() < deadline and suite.poll() is None, log.read_text()
         time.sleep(0.1)
 
@@ -268,7 +269,7 @@ def test_a_short_suite_end_to_end(tmp_path):
     ) as suite:
         assert suite.wait(120) == 0, (tmp_path / "log").read_text()
     output = (tmp_path / "log").read_text()
-    assert "[2/2] cpu: 4_async_processexecutor @ 25 users: measuring" in output
+    assert re.search(r"\[2/2\] cpu: \S+ @ 25 users: measuring", output), "the second run of the round"
     (out_dir,) = (tmp_path / "out").iterdir()
     results = json.loads((out_dir / "results.json").read_text())
     env = results["environment"]
@@ -289,7 +290,7 @@ def test_a_short_suite_end_to_end(tmp_path):
     assert "cpu_quota" in env
     assert env["tasks"]["cpu"]["n"] == 140_000 and 0.02 < env["tasks"]["cpu"]["t1_s"] < 1
     assert env["tasks"]["cpu"]["waits"] is False
-    assert [r["server"] for r in results["runs"]] == ["1_sync", "4_async_processexecutor"]
+    assert sorted(r["server"] for r in results["runs"]) == ["1_sync", "4_async_processexecutor"], "in either order"
     for result in results["runs"]:
         assert result["verified"] and result["measured"] and result["clean_shutdown"]
         assert result["transactions"] > 0 and result["availability"] > 0
@@ -300,7 +301,7 @@ def test_a_short_suite_end_to_end(tmp_path):
         assert 0 < result["efficiency"] < 1.5
         assert result["siege_summary"].startswith("Transactions:")
         assert result["port"] > offset
-    sync, pool = results["runs"]
+    sync, pool = sorted(results["runs"], key=lambda run: run["server"])
     assert sync["health_ms"]["unavailable_pct"] > 20, "the sync server cannot answer /health while it computes"
     assert pool["health_ms"]["unavailable_pct"] == 0
     assert pool["processes"] >= 4, "server, forkserver, resource tracker and workers were sampled"
@@ -338,13 +339,14 @@ def test_a_stop_signal_mid_run_stops_everything_and_keeps_what_finished(tmp_path
         str(offset),
         log=log,
     ) as suite:
-        wait_for_line(suite, log, "[2/2] cpu: 4_async_processexecutor @ 25 users: measuring")
+        wait_for_line(suite, log, r"\[2/2\] cpu: \S+ @ 25 users: measuring")
         suite.send_signal(signum)
         assert suite.wait(timeout=30) == 1
     assert "Interrupted" in log.read_text()
     (out_dir,) = (tmp_path / "out").iterdir()
     runs = json.loads((out_dir / "results.json").read_text())["runs"]
-    assert [run["server"] for run in runs] == ["1_sync"], "the finished run is kept, the interrupted one is not"
+    first = re.search(r"\[1/2\] cpu: (\S+) @", log.read_text()).group(1)
+    assert [run["server"] for run in runs] == [first], "the finished run is kept, the interrupted one is not"
     assert port_is_free(8000 + offset) and port_is_free(8003 + offset)
 
 
@@ -396,7 +398,8 @@ sys.exit(run_all.main())"""
     assert named(find()) == {}
     assert suite.returncode == 1, log.read_text()
     (out_dir,) = (tmp_path / "out").iterdir()
-    wrong_run, sync_run = json.loads((out_dir / "results.json").read_text())["runs"]
+    runs = json.loads((out_dir / "results.json").read_text())["runs"]
+    sync_run, wrong_run = sorted(runs, key=lambda r: r["server"])
     assert not wrong_run["verified"] and not wrong_run["measured"]
     assert "failed verification" in wrong_run["error"] and "'result': 13011" in wrong_run["error"]
     assert sync_run["verified"] and sync_run["measured"], "the suite went on"
@@ -598,3 +601,19 @@ def test_servers_are_chosen_by_number_name_or_label_and_a_twin_only_by_its_own()
     assert [s.label for s in server_list("4_async_processexecutor (free-threaded)")] == [
         "4_async_processexecutor (free-threaded)"
     ]
+
+
+def test_the_process_pool_runs_beside_a_row_on_another_python_where_the_comparison_has_one():
+    from harness.servers import by_name, with_yardsticks
+
+    seven, pool, sync = by_name("7_async_interpreterpool"), by_name("4_async_processexecutor"), by_name("1_sync")
+    if seven.missing:
+        pytest.skip(seven.missing)
+    added = with_yardsticks([seven, pool])
+    assert [s.label for s in added] == [
+        seven.label,
+        pool.label,
+        "4_async_processexecutor (beside 7_async_interpreterpool)",
+    ]
+    assert added[-1].python == seven.python != pool.python, "the yardstick on server 7's own interpreter"
+    assert with_yardsticks([seven, sync]) == [seven, sync], "no pool chosen: no ratio, nothing added"
