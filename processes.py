@@ -165,11 +165,16 @@ def ended(proc):
 def still_running(processes, timeout):
     """Those of `processes` that have not ended within `timeout` seconds (waiting for them to end)."""
     deadline = time.monotonic() + timeout
+    running = list(processes)
     while True:
-        processes = [proc for proc in processes if not ended(proc)]
-        if not processes or time.monotonic() >= deadline:
-            return processes
+        running = [proc for proc in running if not ended(proc)]
+        if not running or time.monotonic() >= deadline:
+            break
         time.sleep(0.01)
+    for proc in processes:  # a zombie whose parent has ended since is this process's now (a subreaper's): reaped
+        if proc not in running:
+            ended(proc)
+    return running
 
 
 def kill_all(processes):
