@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 import psutil
 
@@ -118,12 +119,22 @@ def stop_children(timeout=1):
         for child in children:
             try:
                 names.add(child.name())
-                child.terminate()
+                child.kill() if ignores_sigterm(child.pid) else child.terminate()
             except psutil.NoSuchProcess:
                 pass
-        _, alive = psutil.wait_procs(children, timeout=timeout)
-        kill_all(alive)
+        kill_all(still_running(children, timeout))
     return sorted(names)
+
+
+def ignores_sigterm(pid):
+    """Whether process `pid` ignores SIGTERM (multiprocessing's resource tracker does): waiting for it to end on one
+    would only cost the whole timeout before SIGKILL."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            ignored = int(next(line.split()[1] for line in status if line.startswith("SigIgn:")), 16)
+    except (OSError, StopIteration):
+        return False
+    return bool(ignored >> (signal.SIGTERM - 1) & 1)
 
 
 def live_descendants():
@@ -137,6 +148,35 @@ def live_descendants():
     return found
 
 
+def ended(proc):
+    """Whether `proc` has ended: gone, or a zombie. A zombie of this process is reaped here; one of another's is left
+    to it (psutil.wait_procs would wait out its whole timeout for that one: its pid still exists)."""
+    try:
+        proc.wait(timeout=0)
+        return True
+    except psutil.TimeoutExpired:
+        pass
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def still_running(processes, timeout):
+    """Those of `processes` that have not ended within `timeout` seconds (waiting for them to end)."""
+    deadline = time.monotonic() + timeout
+    running = list(processes)
+    while True:
+        running = [proc for proc in running if not ended(proc)]
+        if not running or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    for proc in processes:  # a zombie whose parent has ended since is this process's now (a subreaper's): reaped
+        if proc not in running:
+            ended(proc)
+    return running
+
+
 def kill_all(processes):
     """SIGKILL each of `processes` (psutil.Process) by pid, and wait for them a moment."""
     for proc in processes:
@@ -144,7 +184,7 @@ def kill_all(processes):
             proc.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(processes, timeout=1)
+    still_running(processes, timeout=1)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

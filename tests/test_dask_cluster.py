@@ -60,14 +60,16 @@ class Cluster:
         return [w for w in self.workers if w.poll() is None]
 
     def stop(self):
-        """Every process started, by pid, with bounded waits: SIGTERM, then SIGKILL."""
-        for process in [*self.workers, self.scheduler]:
-            if process and process.poll() is None:
-                process.terminate()
-        for process in [*self.workers, self.scheduler]:
-            if process:
+        """Every process started, by pid, with bounded waits: SIGTERM, then SIGKILL. The workers first, all at once,
+        then the scheduler: a worker whose scheduler has gone first tries to reach it until SIGKILL."""
+        for group in (self.workers, [self.scheduler] if self.scheduler else []):
+            for process in group:
+                if process.poll() is None:
+                    process.terminate()
+            deadline = time.monotonic() + 3
+            for process in group:
                 try:
-                    process.wait(timeout=3)
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()

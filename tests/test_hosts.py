@@ -215,7 +215,8 @@ def test_the_fault_tables_figures_from_known_jobs(tmp_path):
     assert found["back_after_s"] == 8 and found["lowest_share"] == 0
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+# SIGTERM only: cluster.interrupted turns it into Ctrl-C's KeyboardInterrupt, so Ctrl-C takes the same way out.
+@pytest.mark.parametrize("signum", [signal.SIGTERM], ids=["SIGTERM"])
 def test_make_cluster_stopped_mid_run_leaves_nothing(signum):
     env, find = marked_environment()
     suite = subprocess.Popen(

@@ -17,6 +17,7 @@ def test_result_is_the_prime_count(running, n):
     assert status == 200
     assert headers["Content-Type"].startswith("application/json")
     assert body["strategy"] == running.server.name
+    assert body["task"] == "cpu"
     assert body["n"] == n
     assert body["result"] == prime_count(n)
     assert body["task_ms"] > 0
@@ -56,7 +57,7 @@ def test_health(running):
         ("n=1.5", "integer"),
         ("n=0", "from 1 to"),
         ("n=-7", "from 1 to"),
-        (f"n={CPU.max_n + 1}", "from 1 to"),
+        (f"n={CPU.max_n + 1}", f"from 1 to {CPU.max_n} for the cpu task"),
         ("n=1&n=2", "more than once"),
         ("m=5", "unknown parameter"),
     ],
