@@ -78,6 +78,7 @@ class Comparison:
     equal: list = ()  # the other rows equal to the first, closest first
     slower: list = ()  # the rows clearly slower than the first, slowest last
     rounds: int = 0
+    untold: list = ()  # the rows further below than the margin whose interval still reaches it: not told apart
 
 
 def unsized(label):
@@ -177,8 +178,10 @@ def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
     lead, tied = stats.equals(normal, listed, margin)
     by_ratio = [row for row in rows if row.label in listed]
     equal = [row for row in by_ratio if row.label in tied and row.label != chosen]
-    slower = [row for row in by_ratio if stats.verdict(normal, row.label, lead, margin) == "slower"]
-    return Comparison(rows, of[chosen], reason, equal, slower, len(normal))
+    verdicts = {row.label: stats.verdict(normal, row.label, lead, margin) for row in by_ratio}
+    slower = [row for row in by_ratio if verdicts[row.label] == "slower"]
+    untold = [row for row in by_ratio if verdicts[row.label] == "untold"]
+    return Comparison(rows, of[chosen], reason, equal, slower, len(normal), untold)
 
 
 def going_on(runs, suite_python, cap):

@@ -93,6 +93,7 @@ def findings(runs, suite_python, brief=False):
         lines.append(
             f"- First: **{named(found.chosen, suite_python)}**"
             + (f", the simplest of {len(found.equal) + 1} within {stats.MARGIN * 100:g} %" if found.equal else "")
+            + (f"; {len(found.untold)} more not told apart from it" if found.untold else "")
             + f" ({rounds_said})."
         )
     elif found.chosen:
@@ -103,6 +104,13 @@ def findings(runs, suite_python, brief=False):
                 if found.equal
                 else ""
             )
+            + "."
+        )
+    if found.untold and not brief:
+        lines.append(
+            f"- Not told apart from the first, though further behind than {stats.MARGIN * 100:g} % (their interval "
+            "reaches it; not picked over it): "
+            + ", ".join(f"{named(row, suite_python)} ({ratio_text(row)})" for row in found.untold)
             + "."
         )
     if not brief and any(row.ratio for row in found.rows):
