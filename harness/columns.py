@@ -55,6 +55,8 @@ def health_percentile(health, point=99, digits=1):
     if rank(point, health.count) > health.count - failed:
         return f"≥ {timeout_ms:.0f}"
     if point == 99 and health.count < MIN_PROBES:
+        if health.max is None and not failed:  # rounds merged, one of them without its max: not known
+            return None
         return f"{f'≥ {timeout_ms:.0f}' if failed else f'{health.max:.{digits}f}'} (max of {health.count:.0f})"
     value = getattr(health, f"p{point}")
     return f"≥ {value:.{digits}f}" if failed and health.timeout_s is None else value

@@ -4,12 +4,11 @@ ties, broken by a stated order rather than by noise.
 
 A round measures every row of a comparison once, in a shuffled order. The ratio of two rows is taken within each
 round; over the rounds, its interval is Student's t on the logarithms (ratios multiply: 0.5 and 2 are as far from
-1), so it reads as "× 0.97 (0.91–1.03, 4 rounds)". A row whose ratio to the leader is within MARGIN of it is equal
-to it (its interval then reaches it too), and the answer picks among equals by what a reader must add to their
-stack (STACK), then by memory only where memory differs beyond its own spread over the rounds. A row whose interval
-reaches within MARGIN but whose ratio does not cannot be told from the leader either, and is said so; it is not
-picked over the leader: with a wide interval, "not shown slower" would otherwise pick the simplest row however slow
-a noisy sitting made it look.
+1), so it reads as "× 0.97 (0.91–1.03, 4 rounds)". A row whose interval reaches within MARGIN of the leader cannot
+be told apart from it: equal, and the answer picks among equals by what a reader must add to their stack (STACK),
+then by memory only where memory differs beyond its own spread over the rounds; unless its ratio is further behind
+than twice MARGIN: then the interval is wide with a noisy sitting, not with the strategy, and the row is said as not
+told apart but not picked (a busy machine made 2_async --cooperative at 0.63 of the pool "not shown slower").
 """
 
 import math
@@ -80,18 +79,21 @@ def leader(rounds, rows):
 
 
 def verdict(rounds, row, lead, margin=MARGIN):
-    """How row stands against the leader: "equal" (its ratio to the leader within `margin` of it), "untold" (its
-    ratio further below, but its interval still reaching within `margin`: not told apart, not picked), "slower"
-    (its whole interval further below). With one round there is no interval: its ratio alone against the margin
-    (the tables say "1 round"). The leader is equal to itself; None if no round measured both."""
+    """How row stands against the leader: "equal" (its interval reaches within `margin` of the leader, and its ratio
+    is within twice that), "untold" (its interval reaches within `margin`, its ratio is further behind than twice
+    that: what a wide interval says is more of a noisy sitting than of the strategy; not told apart, not picked),
+    "slower" (its whole interval further below). With one round there is no interval: its ratio alone against the
+    margin (the tables say "1 round"). The leader is equal to itself; None if no round measured both."""
     if row == lead:
         return "equal"
     found = against(rounds, row, lead)
     if found is None:
         return None
-    if found.estimate >= 1 - margin:
-        return "equal"
-    return "untold" if found.high is not None and found.high >= 1 - margin else "slower"
+    if found.low is None:
+        return "equal" if found.estimate >= 1 - margin else "slower"
+    if found.high < 1 - margin:
+        return "slower"
+    return "equal" if found.estimate >= 1 - 2 * margin else "untold"
 
 
 def settled(rounds, row, lead, margin=MARGIN):
