@@ -33,7 +33,7 @@ def runs_in(run):
 
 
 def adds(run, suite_python):
-    """What a reader adds to their stack for the run's strategy (harness/rounds.py STACK): by where its task runs
+    """What a reader adds to their stack for the run's strategy (harness/servers.py STACK): by where its task runs
     (pre-fork copies that run their tasks in a pool of their own add that pool), and another interpreter or build
     for a row not on the suite's Python."""
     server = server_of(run)
@@ -53,7 +53,7 @@ def python_of(run, suite_python):
 class Row:
     run: Run  # the row's runs merged over the rounds (their medians)
     python: str
-    adds: str  # an entry of harness/rounds.py STACK
+    adds: str  # an entry of harness/servers.py STACK
     pool: str = None  # the label of the process pool on the same Python; None: none measured there
     ratio: stats.Interval = None  # tasks/s ÷ that pool's, round by round; None without the pool
     against: str = None  # what it is compared with: its pool, or in a table without any, the first row
