@@ -8,13 +8,8 @@ from dataclasses import dataclass
 
 from harness import rounds as stats
 from harness.records.suite import Run
-from harness.report.tables import DOWN_PCT, median_run
+from harness.report.tables import DOWN_PCT, rounds_merged
 from harness.servers import INTERPRETER, PROCESS_POOL, RUNS_IN_ADDS, SERVERS, STACK, YARDSTICKS
-
-
-def rate(run):
-    """A run's tasks/s: counted in steady state by the server where it could be, else siege's (Run.throughput)."""
-    return run.throughput
 
 
 def unavailable(run):
@@ -92,37 +87,49 @@ def best_rows(merged):
     pool): the one that kept /health answered first, then the one with more tasks/s."""
     best = {}
     for run in merged:
-        score = (unavailable(run) <= DOWN_PCT, rate(run))
+        score = (unavailable(run) <= DOWN_PCT, run.throughput)
         known = best.get(unsized(run.server))
-        if known is None or score > (unavailable(known) <= DOWN_PCT, rate(known)):
+        if known is None or score > (unavailable(known) <= DOWN_PCT, known.throughput):
             best[unsized(run.server)] = run
     return list(best.values())
 
 
 def measured(runs):
-    return [run for run in runs if run.measured and rate(run)]
+    return [run for run in runs if run.measured and run.throughput]
+
+
+def by_round(runs):
+    """The runs as rounds: [{label: run}], one dict a round (run.round)."""
+    count = max((run.round for run in runs), default=-1) + 1
+    return [{run.server: run for run in runs if run.round == index} for index in range(count)]
 
 
 def within_round(one, row, other):
     """row's tasks/s ÷ other's in one round ({label: run}), both counted the same way: in steady state if both
-    were, else siege's for both (a steady count over an edge-biased one would be a ratio of two methods)."""
+    were, else siege's for both (a steady count over an edge-biased one would be a ratio of two methods); None if
+    the round lacks either."""
+    if row not in one or other not in one:
+        return None
     mine, theirs = one[row], one[other]
     if mine.steady_tasks_per_s and theirs.steady_tasks_per_s:
         return mine.steady_tasks_per_s / theirs.steady_tasks_per_s
     return mine.transaction_rate / theirs.transaction_rate if theirs.transaction_rate else None
 
 
+def interval_within(rounds, row, other):
+    """The Interval of row ÷ other over the rounds that measured both (within_round); None if none did."""
+    ratios = [ratio for ratio in (within_round(one, row, other) for one in rounds) if ratio]
+    return stats.interval(ratios) if ratios else None
+
+
 def normalized(runs, suite_python):
     """(the rows, each strategy at its best size, highest ratio first; the rounds as [{label: value}], each row's
     tasks/s over the process pool's on the same Python in that round, or, where the table has no pool, over the
-    first row's on the suite's Python; whether it has a pool) of one closed-loop table's runs, every round's."""
+    first row's on the suite's Python; the rounds' runs, [{label: run}]; whether it has a pool) of one closed-loop
+    table's runs, every round's."""
     runs = measured(runs)
-    by_label = {}
-    for run in runs:
-        by_label.setdefault(run.server, []).append(run)
-    merged = best_rows(median_run(group) for group in by_label.values())
-    count = max((run.round for run in runs), default=-1) + 1
-    rounds = [{run.server: run for run in runs if run.round == index} for index in range(count)]
+    merged = best_rows(rounds_merged(runs))
+    rounds = by_round(runs)
     pools = {python_of(run, suite_python): run.server for run in merged if run.strategy == PROCESS_POOL}
     # Without a pool (a table of a few servers), rows compare directly, on the suite's Python only.
     base = next((run.server for run in merged if python_of(run, suite_python) == suite_python), None)
@@ -130,20 +137,18 @@ def normalized(runs, suite_python):
     for run in merged:
         python = python_of(run, suite_python)
         against = pools.get(python) or (base if not pools and python == suite_python else None)
-        ratios = [within_round(one, run.server, against) for one in rounds if against in one and run.server in one]
-        ratios = [ratio for ratio in ratios if ratio]
-        ratio = stats.interval(ratios) if ratios and pools.get(python) else None  # the pool against itself: 1
+        ratio = interval_within(rounds, run.server, against) if pools.get(python) else None  # the pool itself: 1
         rows.append(Row(run, python, adds(run, suite_python), pools.get(python), ratio, against))
-    rows.sort(key=lambda row: (-(row.ratio.estimate if row.ratio else 0), -rate(row.run)))
+    rows.sort(key=lambda row: (-(row.ratio.estimate if row.ratio else 0), -row.run.throughput))
     normal = [
         {
-            row.label: within_round(one, row.label, row.against)
-            for row in rows
-            if row.against in one and row.label in one and within_round(one, row.label, row.against)
+            label: ratio
+            for label, ratio in ((row.label, within_round(one, row.label, row.against)) for row in rows)
+            if ratio
         }
         for one in rounds
     ]
-    return rows, normal, bool(pools)
+    return rows, normal, rounds, bool(pools)
 
 
 def candidates(rows, has_pools, unfit=()):
@@ -165,11 +170,8 @@ def candidates(rows, has_pools, unfit=()):
 def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
     """The Comparison of one closed-loop table from its runs, every round's (run.round), leaving out of the choice
     the rows whose unsized label is in `unfit` (they cannot do the reader's work)."""
-    rows, normal, has_pools = normalized(runs, suite_python)
-    memory = [
-        {run.server: run.peak_pss_mb for run in measured(runs) if run.round == index and run.peak_pss_mb}
-        for index in range(len(normal))
-    ]
+    rows, normal, rounds, has_pools = normalized(runs, suite_python)
+    memory = [{label: run.peak_pss_mb for label, run in one.items() if run.peak_pss_mb} for one in rounds]
     listed = candidates(rows, has_pools, unfit)
     if not listed:
         return Comparison(rows, rounds=len(normal))
@@ -189,7 +191,7 @@ def going_on(runs, suite_python, cap):
     to each Python's pool): the contenders until their interval settles their place or `cap` rounds are reached,
     and the pools they are measured against; every strategy at its best size for the first two rounds (a pool's
     other size, the trap for waiting work, is shown from the first round alone: it is not in the choice)."""
-    rows, normal, has_pools = normalized(runs, suite_python)
+    rows, normal, _, has_pools = normalized(runs, suite_python)
     if len(normal) < 2:
         return {row.label for row in rows} | {row.pool for row in rows if row.pool}
     listed = candidates(rows, has_pools)

@@ -9,8 +9,8 @@ from tabulate import tabulate
 
 from harness import rounds as stats
 from harness.columns import health_p99_text
-from harness.report.comparison import compare, measured, named, rate, unavailable, unsized
-from harness.report.tables import DOWN_PCT, collapsed, median_run
+from harness.report.comparison import by_round, compare, interval_within, measured, named, unavailable, unsized
+from harness.report.tables import DOWN_PCT, collapsed, rounds_merged
 from harness.run.modes import load_of
 
 NARROW = ["Strategy (Python)", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
@@ -49,14 +49,9 @@ def mb(run):
 def trap(runs):
     """For waiting work, each pool at its default size against the same pool sized for the load, round by round:
     {its label at the default size: the Interval of their ratio}, lowest first; {} where no pool ran both ways."""
-    count = max((run.round for run in runs), default=-1) + 1
-    raw = [{run.server: rate(run) for run in measured(runs) if run.round == index} for index in range(count)]
+    rounds = by_round(measured(runs))
     sized = {unsized(run.server): run.server for run in measured(runs) if run.server != unsized(run.server)}
-    ratios = {
-        label: stats.against(raw, label, sized[label])
-        for label in dict.fromkeys(run.server for run in measured(runs))
-        if label in sized
-    }
+    ratios = {label: interval_within(rounds, label, other) for label, other in sized.items()}
     return dict(sorted(((label, found) for label, found in ratios.items() if found), key=lambda i: i[1].estimate))
 
 
@@ -145,7 +140,7 @@ def findings(runs, suite_python, brief=False):
             )
             + "."
         )
-    merged = measured(collapsed_runs(runs))
+    merged = measured(rounds_merged(runs))
     down = sorted((run for run in merged if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
     if down:
         lines.append(
@@ -153,20 +148,12 @@ def findings(runs, suite_python, brief=False):
             + ", ".join(f"{run.server} ({unavailable(run):.0f} %)" for run in down)
             + "."
         )
-    missing = [run for run in collapsed_runs(runs) if run not in merged]
+    missing = [run for run in rounds_merged(runs) if run not in merged]
     if missing:
         lines.append(
             "- Not measured: " + "; ".join(f"{run.server} ({run.error or 'no figures'})" for run in missing) + "."
         )
     return "\n".join(textwrap.fill(line, 116, subsequent_indent="  ", break_on_hyphens=False) for line in lines)
-
-
-def collapsed_runs(runs):
-    """One run a row, its rounds merged (their medians), in the order of the rows' first runs."""
-    by_label = {}
-    for run in runs:
-        by_label.setdefault(run.server, []).append(run)
-    return [median_run([run for run in group if run.measured] or group) for group in by_label.values()]
 
 
 def shown(results):

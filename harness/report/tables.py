@@ -107,13 +107,18 @@ def median_run(runs):
     return Run.from_json(merged, "the rounds' median")
 
 
-def collapsed(results):
-    """The runs with the rounds of each (server, task, load) merged into one, by median_run."""
+def rounds_merged(runs):
+    """One run for each (server, task, load), its rounds merged by median_run (of the measured ones, if any), in the
+    order of their first runs."""
     groups = {}
-    for run in results.runs:
+    for run in runs:
         groups.setdefault((run.server, run.task, load_of(run)), []).append(run)
-    medians = [median_run([run for run in runs if run.measured] or runs) for runs in groups.values()]
-    return dataclasses.replace(results, runs=medians)
+    return [median_run([run for run in group if run.measured] or group) for group in groups.values()]
+
+
+def collapsed(results):
+    """The results with the rounds of each (server, task, load) merged into one (rounds_merged)."""
+    return dataclasses.replace(results, runs=rounds_merged(results.runs))
 
 
 def server_labels(results, mode=None):
