@@ -35,6 +35,7 @@ from harness.load import openloop
 from harness.network import HOST
 from harness.records.file import VERSION, record_of
 from harness.records.suite import Environment, SuiteResults
+from harness.report.answer import UNFIT
 from harness.report.comparison import going_on
 from harness.report.findings import closed_rounds
 from harness.report.readme import holding
@@ -283,7 +284,7 @@ def this_round(round_, one_round, runs, env, cap, order):
     if round_ >= 1 and any(load.mode == "closed" for _, _, load in todo):
         results = record_of({"version": VERSION, "environment": env, "runs": runs}, SuiteResults, "the rounds")
         tables = closed_rounds(results)
-        open_rows = {key: going_on(found, env["python"], cap) for key, found in tables.items()}
+        open_rows = {key: going_on(found, env["python"], cap, UNFIT.get(key[0], ())) for key, found in tables.items()}
         # A table still open keeps its process pools every round, measured or not: a pool that failed in one round
         # is what its Python's rows are measured against in the next.
         todo = [

@@ -67,15 +67,15 @@ def against(rounds, row, other, confidence=CONFIDENCE):
 
 
 def leader(rounds, rows):
-    """The row with the most tasks/s, judged within rounds: the one whose geometric mean ratio to every other row
-    is highest (the first row is the yardstick; any would do, the ratios being taken round by round)."""
-    yardstick = rows[0]
+    """The row with the most tasks/s: the highest geometric mean of its values over every round that measured it
+    (each value a ratio within its round, to the pool on the row's Python: drift cancels, and a row is judged on
+    all its rounds, not only on those in which some other row also ran); the first of `rows` if level."""
 
-    def ratio(row):
-        found = against(rounds, row, yardstick) if row != yardstick else None
-        return 1.0 if row == yardstick else found.estimate if found else 0.0
+    def mean(row):
+        logs = [math.log(one[row]) for one in rounds if one.get(row)]
+        return math.exp(statistics.fmean(logs)) if logs else 0.0
 
-    return max(rows, key=ratio)
+    return max(rows, key=mean)
 
 
 def verdict(rounds, row, lead, margin=MARGIN):

@@ -5,10 +5,12 @@ from dataclasses import replace
 
 import pytest
 
+from harness.columns import health_p99_text
 from harness.records.blocks import ClusterLoad, ClusterResults, FaultRun
 from harness.records.suite import Environment, Health, Run, SuiteResults, TaskKind
 from harness.report import answer, findings
 from harness.report.comparison import compare, going_on
+from harness.report.tables import rounds_merged
 
 
 def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", free_threaded=False, pss=50.0, **more):
@@ -225,3 +227,45 @@ def test_the_restart_row_compares_what_each_engine_lost_when_its_web_host_was_ki
         )
         is None
     )
+
+
+def test_a_row_that_failed_its_first_round_is_measured_again():
+    first = [
+        replace(one, measured=False, transaction_rate=0) if one.server == "3_async_threadexecutor" else one
+        for one in CPU
+    ]
+    assert "3_async_threadexecutor" in going_on(first, "3.11.7", cap=5), "its two rounds are yet to come"
+
+
+def test_a_leader_the_answer_cannot_name_does_not_settle_the_rows_it_chooses_among():
+    """Sleep: the cooperative row (asyncio.sleep, no blocking call) far ahead settles every pool as slower; the
+    answer, which leaves it out, still needs the pools told apart from each other."""
+    sleep = [
+        run("2_async --cooperative", 600.0, 0.9, strategy="2_async", task="sleep"),
+        run("3_async_threadexecutor --workers 25", 250.0, 0.9, task="sleep"),
+        run("4_async_processexecutor --workers 25", 255.0, 0.9, task="sleep"),
+    ]
+    two = [replace(one, round=0) for one in sleep] + [
+        replace(one, round=1, transaction_rate=one.transaction_rate * (1.05 if "3_" in one.server else 1.0))
+        for one in sleep
+    ]
+    assert going_on(two, "3.11.7", cap=5) == set(), "against the cooperative row every pool is settled"
+    assert going_on(two, "3.11.7", cap=5, unfit=answer.UNFIT["sleep"]) == {
+        "3_async_threadexecutor --workers 25",
+        "4_async_processexecutor --workers 25",
+    }
+
+
+def test_one_rounds_outage_is_not_outvoted_by_quiet_rounds():
+    """Health merged over rounds pools the probes: 20 of 100 failed in one round of three is 6.7 % unavailable and
+    a p99 among the failures, not the median round's 0 %."""
+    quiet = Health(p50=2.0, p99=5.0, max=8.0, count=100, failed=0, unavailable_pct=0.0, timeout_s=1.0)
+    outage = replace(quiet, p99=None, p99_above=40.0, max=None, failed=20, unavailable_pct=20.0)
+    rounds = [
+        replace(run("3_async_threadexecutor", 12.0, 0.5, round=index), health_ms=health)
+        for index, health in enumerate((quiet, outage, quiet))
+    ]
+    merged = rounds_merged(rounds)[0].health_ms
+    assert (merged.count, merged.failed, merged.unavailable_pct) == (300, 20, 6.7)
+    assert merged.p99 is None and merged.max is None and health_p99_text(merged) == "≥ 1000"
+    assert merged.p50 == 2.0, "the median of the rounds where the failures do not hold its rank"

@@ -133,3 +133,16 @@ def test_rows_never_measured_in_the_same_round_are_not_compared_and_a_lone_leade
     assert rounds.verdict(apart, "twin", "threads") is None and not rounds.settled(apart, "twin", "threads")
     settled = [{"pool": 24.0, "async": 12.0}, {"pool": 22.0, "async": 11.0}, {"pool": 23.0, "async": 11.4}]
     assert rounds.still_open(settled, ["pool", "async"], cap=6) == [], "nothing left to tell the leader from"
+
+
+def test_the_leader_is_judged_on_all_its_rounds_not_on_those_of_the_first_row():
+    """A slow first row that stopped after two rounds does not decide who leads: the pool leads over four rounds
+    (values are ratios to it within each round), though another row was ahead in the first two."""
+    ratios = [
+        {"slow": 0.5, "pool": 1, "free": 0.99, "other": 0.95},
+        {"slow": 0.5, "pool": 1, "free": 1.03, "other": 0.83},
+        {"pool": 1, "free": 0.95, "other": 0.94},
+        {"pool": 1, "free": 0.96, "other": 0.85},
+    ]
+    assert rounds.leader(ratios, ["slow", "pool", "free", "other"]) == "pool"
+    assert rounds.leader(ratios, ["pool", "free", "other"]) == "pool", "whichever row comes first"

@@ -186,18 +186,23 @@ def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
     return Comparison(rows, of[chosen], reason, equal, slower, len(normal), untold)
 
 
-def going_on(runs, suite_python, cap):
+def going_on(runs, suite_python, cap, unfit=()):
     """The labels of one closed-loop table to measure in another round (harness/rounds.py still_open on the ratios
     to each Python's pool): the contenders until their interval settles their place or `cap` rounds are reached,
     and the pools they are measured against; every strategy at its best size for the first two rounds (a pool's
-    other size, the trap for waiting work, is shown from the first round alone: it is not in the choice)."""
+    other size, the trap for waiting work, is shown from the first round alone: it is not in the choice). With
+    `unfit` (rows the short answer leaves out for this work), the contenders of the table's first and those of
+    the answer's both: a leader the answer cannot name must not settle the rows it chooses among."""
     rows, normal, _, has_pools = normalized(runs, suite_python)
-    if len(normal) < 2:
-        return {row.label for row in rows} | {row.pool for row in rows if row.pool}
+    if len(normal) < 2:  # and a row that failed in the first round is tried again: its two rounds are yet to come
+        never = {run.server for run in runs} - {run.server for run in measured(runs)}
+        return {row.label for row in rows} | {row.pool for row in rows if row.pool} | never
     listed = candidates(rows, has_pools)
     if not listed:
         return set()
     open_rows = set(stats.still_open(normal, listed, cap))
+    if fit := candidates(rows, has_pools, unfit) if unfit else None:
+        open_rows |= set(stats.still_open(normal, fit, cap))
     pools = {row.pool for row in rows if row.label in open_rows and row.pool}
     return open_rows | pools
 

@@ -9,7 +9,7 @@ from hdrh.histogram import HdrHistogram
 from tabulate import tabulate
 
 from harness.columns import CLOSED_COLUMNS, POOLED, health_p99_text
-from harness.instruments.measure import histogram_summary
+from harness.instruments.measure import histogram_summary, rank
 from harness.records.suite import Run
 from harness.run.modes import MODES, load_of
 
@@ -104,7 +104,38 @@ def median_run(runs):
             pooled.add(HdrHistogram.decode(run.latency_hist))
         failed = sum((run.failed or 0) + (run.in_flight_at_stop or 0) for run in runs)
         merged["latency_ms"] = histogram_summary(pooled, failed if runs[0].mode == "open" else 0)
+    if all(run.health_ms.count for run in runs):
+        merged["health_ms"] = pooled_health([run.health_ms for run in runs])
     return Run.from_json(merged, "the rounds' median")
+
+
+def pooled_health(healths):
+    """The rounds' health probes as one (median_run): the probes and failures summed, so that one round's outage is
+    not outvoted by quiet ones, and the share unavailable of all of them; a percentile whose rank falls among the
+    failures of all the probes is censored (as the probe does in one run), else the median of the rounds' (a
+    round's censored one counted as its bound); the max the largest, unknown where any probe failed."""
+    count, failed = sum(h.count for h in healths), sum(h.failed or 0 for h in healths)
+    pooled = {
+        **healths[0].to_json(),
+        "planned": sum(h.planned or 0 for h in healths) or None,
+        "count": count,
+        "failed": failed,
+        "slow_or_failed": sum(h.slow_or_failed or 0 for h in healths),
+        "unavailable_pct": round(100 * failed / count, 1),
+        "errors": sorted({error for h in healths for error in h.errors or ()}),
+    }
+    known = [v for h in healths for v in (h.max, h.p50_above, h.p99_above, h.p50, h.p99) if v is not None]
+    largest = max(known, default=None)
+    for point in (50, 99):
+        key = f"p{point}"
+        if rank(point, count) > count - failed:
+            pooled.update({key: None, f"{key}_above": largest})
+            continue
+        values = [getattr(h, key) if getattr(h, key) is not None else getattr(h, f"{key}_above") for h in healths]
+        known_values = [v for v in values if v is not None]
+        pooled.update({key: float(numpy.median(known_values)) if known_values else None, f"{key}_above": None})
+    pooled["max"] = None if failed or any(h.max is None for h in healths) else max(h.max for h in healths)
+    return pooled
 
 
 def rounds_merged(runs):
