@@ -1,6 +1,7 @@
 """Servers 5 and 6 with their scheduler or broker and their workers each on a host of its own (network namespaces,
 harness/hosts/namespaces.py), and one host cut off or killed mid-run: what was accepted is still done."""
 
+import ast
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ from conftest import marked_environment, named, wait_for
 
 from harness.hosts import engines, faults, measured
 from harness.hosts.namespaces import Hosts, is_root, namespaces, remove_leftovers
+from harness.instruments.measure import HealthProbe
 from harness.instruments.verify import prime_count
 from harness.load import openloop
 from harness.network import request
@@ -48,7 +50,15 @@ def healthy(client, address, port):
     return answers
 
 
+def started_probe(port, host):
+    probe = HealthProbe(port, 30, interval=0.05, host=host)
+    probe.start()
+    return probe
+
+
 def test_hosts_reach_each_other_and_a_cut_host_is_unreachable(hosts):
+    """And the suite's health probe, started in a thread of the client host, probes from there (the web host is
+    reachable from no other): answered while the host is up, failed while it is cut off."""
     server = hosts.start(
         "web",
         [PYTHON, "backend.py", "--host", hosts.addresses["web"], "--port", "8100"],
@@ -58,12 +68,28 @@ def test_hosts_reach_each_other_and_a_cut_host_is_unreachable(hosts):
     )
     with hosts.client() as client:
         assert wait_for(healthy(client, hosts.addresses["web"], 8100), 30), "backend.py on the web host never answered"
+        probe = client.submit(started_probe, 8100, hosts.addresses["web"]).result()
+        time.sleep(1)
         hosts.cut("web")
         with pytest.raises(OSError):
             client.submit(request, 8100, "/health", timeout=1, host=hosts.addresses["web"]).result()
+        time.sleep(1)
         hosts.restore("web")
         assert wait_for(healthy(client, hosts.addresses["web"], 8100), 10), "not back after the restore"
+        time.sleep(0.5)
+        health = probe.stop()
     assert server.poll() is None, "cut off, not killed"
+    assert health["count"] - health["failed"] >= 20, f"answered from the client host while it was up: {health}"
+    assert health["failed"] >= 20, f"the 2 s cut off failed its probes: {health}"
+    assert health["p99"] is None and health["p99_above"] > 0, "failures slower than any answer: the p99 among them"
+
+
+def test_no_part_of_make_cluster_sends_a_health_request_of_its_own():
+    """The fault table's health columns are the suite's probe's (measure.HealthProbe), as every other table's."""
+    for path in (ROOT / "harness" / "hosts").glob("*.py"):
+        strings = [node.value for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)]
+        asked = [text for text in strings if isinstance(text, str) and text.startswith("/health")]
+        assert asked == [], f"{path.name} asks /health itself: use measure.HealthProbe"
 
 
 def test_the_open_loop_driver_runs_on_the_client_host_and_its_cpu_is_counted_per_host(hosts):
@@ -208,8 +234,11 @@ def test_the_fault_tables_figures_from_known_jobs(tmp_path):
     jobs["lost"], jobs["late"] = {"status": "lost"}, {"status": "running"}
     record.accepted = {job: measured.N_JOB + number for number, job in enumerate(jobs)}
     (tmp_path / "marks").write_text(f"{measured.N_JOB}\n{measured.N_JOB + 1}\n{measured.N_JOB}\n")
-    found = measured.figures(record, jobs, epoch, tmp_path / "marks")
+    health = {"p99": None, "p99_above": 4.2, "failed": 30, "count": 500}  # as HealthProbe.stop() says it
+    found = measured.figures(record, jobs, epoch, tmp_path / "marks", health)
     assert (found["done"], found["lost"], found["unfinished"], found["ran_twice"]) == (len(jobs) - 2, 1, 1, 1)
+    shown = [found[key] for key in ("health_p99_ms", "health_p99_above_ms", "health_failed", "health_probes")]
+    assert shown == [None, 4.2, 30, 500], "the probe's figures, as the tables read them"
     # 12 jobs in 3 s before; from 10 s: 0, 0, 0, 4 (13-15 s), 8 (14-16 s), 12 (15-17 s): the 3 s from 15 s on
     # are the first at that rate again, so it is back by their end, at 18 s: 8 s after the fault.
     assert found["back_after_s"] == 8 and found["lowest_share"] == 0

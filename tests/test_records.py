@@ -7,17 +7,21 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from harness.experiments import soak
+from harness.hosts import fault_table
 from harness.records import file as results_file
 from harness.records.base import RecordError
+from harness.records.blocks import ClusterResults, FaultRun, SoakResults, SoakRun
 from harness.records.suite import SuiteResults
 from harness.report.render import render
 from harness.report.results import save
-from harness.servers import ROOT
+from harness.servers import ROOT, SERVERS
 
 DATA = Path(__file__).parent / "data" / "results.json"  # saved before there were versions: version 1
 
@@ -119,3 +123,39 @@ def test_a_run_as_the_suite_builds_it_says_a_busy_start_itself():
         {"version": results_file.VERSION, "environment": raw["environment"], "runs": [run]}, SuiteResults
     )
     assert saved.runs[0].started_busy, "the current version reads it as written, no upgrade in between"
+
+
+def test_every_error_a_soak_or_fault_run_recorded_is_in_its_table():
+    """The notes under the soak's and the fault table's tables say every error their results.json holds (each
+    with how often), a blank availability, and a fault run that could not be made."""
+    soaked = SoakRun(
+        server="2_async --processes",
+        minutes=3,
+        checked=5,
+        wrong=0,
+        bad_requests=3,
+        bad_wrong=0,
+        errors=["kill_a_worker: TimeoutError('timed out')"] * 2 + ["n=7: {}"],
+        error_count=25,
+    )
+    said = soak.notes([soaked])
+    assert "kill_a_worker: TimeoutError('timed out') (2×)" in said and "n=7: {}" in said
+    assert "22 more errors" in said and "siege availability blank" in said
+    assert soak.notes([replace(soaked, errors=[], error_count=0, siege_availability=99.0)]) == "", "nothing to say"
+    failed = FaultRun(engine="5_async_dask", fault="kill a worker host", error="TimeoutError: did not come up")
+    assert "kill a worker host: not measured: TimeoutError: did not come up" in fault_table.notes([failed])
+    # and in what make report saved
+    saved = results_file.load(ROOT / "docs" / "results" / "soak" / "results.json", SoakResults)
+    placed = soak.notes(saved.runs)
+    assert all(error in placed for run in saved.runs for error in run.errors)
+    hosts = results_file.load(ROOT / "docs" / "results" / "cluster" / "results.json", ClusterResults)
+    assert all(run.error in fault_table.notes(hosts.runs) for run in hosts.runs if run.error)
+
+
+def test_a_soaks_maximum_counts_its_readings_at_rest():
+    """PSS and descriptors "after" are readings at rest: the "(max)" beside them is of every reading, those too."""
+    soaked = soak.Soak(SERVERS[0], 60, threading.Event())
+    soaked.samples = [(0.0, 40.0, 9), (5.0, 46.0, 12)]
+    soaked.at_rest, soaked.clean_stop = [(30.0, 9, 1), (77.9, 623, 1)], True
+    found = soaked.result()
+    assert found["pss_mb_max"] == 77.9 and found["fds_max"] == 623

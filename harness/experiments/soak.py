@@ -11,6 +11,7 @@ the run (the first half warms up: pools fill, allocators grow), answers checked 
 left anything behind.
 """
 
+import collections
 import datetime
 import os
 import random
@@ -170,14 +171,16 @@ class Soak:
             "gave_up": self.gave_up,
             "workers_killed": self.killed,
             "pss_mb_at_rest": [rest[0][0], rest[1][0]],
-            "pss_mb_max": max(pss, default=None),
+            # the maxima of every reading, those at rest too: "after" is never above "(max)"
+            "pss_mb_max": max(pss + [r[0] for r in rest if r[0] is not None], default=None),
             "pss_floor_slope_mb_per_min": floor_slope_per_minute(self.samples, 1),
             "fds_at_rest": [rest[0][1], rest[1][1]],
-            "fds_max": max(fds, default=None),
+            "fds_max": max(fds + [r[1] for r in rest if r[1] is not None], default=None),
             "fds_floor_slope_per_min": floor_slope_per_minute(self.samples, 2),
             "processes_at_rest": [rest[0][2], rest[1][2]],
             "samples": self.samples,
             "errors": self.errors[:20],
+            "error_count": len(self.errors),
             "clean_stop": self.clean_stop,
         }
 
@@ -224,6 +227,21 @@ def table(results):
         for r in results
     ]
     return tabulate(rows, HEADERS, "rst")
+
+
+def notes(results):
+    """What the table's cells do not hold, a line per server that has any: every error its soak recorded, each
+    with how often, and why its siege availability is blank."""
+    lines = []
+    for r in results:
+        said = [f"{error} ({count}×)" if count > 1 else error for error, count in collections.Counter(r.errors).items()]
+        if (r.error_count or 0) > len(r.errors):
+            said.append(f"{r.error_count - len(r.errors)} more errors (the first {len(r.errors)} are kept)")
+        if r.siege_availability is None:
+            said.append("siege availability blank: no transaction of siege's ended in any phase, answered or failed")
+        if said:
+            lines.append(f"* ``{r.server}``: " + "; ".join(said))
+    return "\n".join(["Errors and blanks, as the soak recorded them:", "", *lines]) if lines else ""
 
 
 def soak_side_by_side(servers, seconds, stop):
@@ -277,7 +295,7 @@ def main(argv=None):
     print(f"Soaking {len(servers)} servers side by side for {minutes:g} min...", flush=True)
     results = soak_side_by_side(servers, minutes * 60, stop)
     folder, saved = save(out, {"environment": env, "minutes": minutes, "runs": results})
-    print(f"\n{table(saved.runs)}\n\nResults in {folder}/")
+    print(f"\n{table(saved.runs)}\n\n{notes(saved.runs)}\n\nResults in {folder}/")
     bad = [r.server for r in saved.runs if r.wrong or r.bad_wrong or not r.clean_stop]
     return 1 if bad or stop.is_set() else 0
 

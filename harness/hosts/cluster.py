@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.cli import OneLineParser
 from harness.hosts import measured
 from harness.hosts.engines import ENGINES, MARKED
-from harness.hosts.fault_table import open_table, table
+from harness.hosts.fault_table import notes, open_table, table
 from harness.hosts.faults import FAULTS, SHORT_S, inject
 from harness.hosts.namespaces import is_root
 from harness.hosts.placement import PLACEMENTS, ROLES, Placement
@@ -50,6 +50,7 @@ def under_fault(engine, fault, folder):
         with placement.hosts.client(threads=8) as client:
             if not placement.ready(client, measured.USER_PATH):
                 return {"engine": engine.name, "fault": fault.name, "error": "did not come up"}
+            probe = client.submit(measured.start_probe, placement, measured.RUN_S + 10).result()
             started = time.monotonic()  # each part in a thread of the client host
             parts = [
                 *measured.during(placement, record, client, started),
@@ -67,15 +68,16 @@ def under_fault(engine, fault, folder):
                     part.result(measured.RUN_S + 60)
             finally:
                 record.stopping.set()
+                health = probe.stop()
             epoch_start = time.time() - (time.monotonic() - started)
             jobs = measured.follow(placement, client, record.accepted)
-    return {"engine": engine.name, "fault": fault.name, **measured.figures(record, jobs, epoch_start, placement.marks)}
+    figures = measured.figures(record, jobs, epoch_start, placement.marks, health)
+    return {"engine": engine.name, "fault": fault.name, **figures}
 
 
 def open_loop(engine, where, folder):
     """GET / at OPEN_RATE for OPEN_S from the client host (or loopback: `where`), no fault: the answers' latency,
     the health probe's, and each host's CPU seconds per answer."""
-    record = measured.Record()
     with Placement(engine, folder, PLACEMENTS[where]()) as placement:
         placement.start_all()
         hosts = placement.hosts
@@ -83,17 +85,15 @@ def open_loop(engine, where, folder):
             if not placement.ready(client, measured.USER_PATH):
                 return {"engine": engine.name, "placement": where, "error": "did not come up"}
             before = {role: sum(map(hosts.cpu_seconds, names)) for role, names in ROLES.items()}
-            started = time.monotonic()
-            probe = client.submit(measured.probe, placement, record, started, measured.OPEN_S)
+            probe = client.submit(measured.start_probe, placement, measured.OPEN_S).result()
             url = placement.url(measured.USER_PATH)
             try:
                 run = openloop.run(url, measured.OPEN_RATE, measured.OPEN_S, drain_s=10, on=hosts.runner("client"))
             finally:
-                record.stopping.set()  # the probe ends too, whatever happened
-            probe.result(30)
+                health = probe.stop()  # whatever happened
             after = {role: sum(map(hosts.cpu_seconds, names)) for role, names in ROLES.items()}
     cpu_seconds = {role: after[role] - before[role] for role in ROLES}
-    return {"engine": engine.name, "placement": where, **measured.open_figures(run, record.health, cpu_seconds)}
+    return {"engine": engine.name, "placement": where, **measured.open_figures(run, health, cpu_seconds)}
 
 
 def save(folder, saved):
@@ -151,7 +151,7 @@ def measure_all(engines, out):
     folder = out / time.strftime("cluster-%Y-%m-%d_%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     saved = save(folder, {"environment": env, "load": LOAD, "open": open_runs, "runs": runs})
-    print(open_table(saved.open) + "\n\n" + table(saved.runs))
+    print(open_table(saved.open) + "\n\n" + table(saved.runs) + "\n\n" + notes(saved.runs))
     return 0
 
 

@@ -34,7 +34,7 @@ def open_table(runs):
             none(run.failed),
             ms(run.p50_ms),
             f"> {run.p99_above_ms:.0f}" if run.p99_above_ms else ms(run.p99_ms),
-            ms(run.health_p99_ms),
+            f"> {run.health_p99_above_ms:.0f}" if run.health_p99_above_ms else ms(run.health_p99_ms),
             none(run.health_failed),
             *[(run.cpu_ms_per_answer or {}).get(role, "–") for role in ("web", "broker", "workers")],
             run.error or "",
@@ -100,3 +100,9 @@ def table(runs):
         ],
         tablefmt="rst",
     )
+
+
+def notes(runs):
+    """The runs of the fault table that could not be made, each with why (FaultRun.error): a line each."""
+    lines = [f"* {run.engine}, {run.fault}: not measured: {run.error}" for run in runs if run.error]
+    return "\n".join(["Runs without figures:", "", *lines]) if lines else ""

@@ -1,13 +1,13 @@
 """What a run of make cluster measures, all of it sent from the client host (harness/hosts/cluster.py runs these
 in the client host's threads): jobs POSTed at a steady rate and each accepted one followed to its end, users
-sending GET / beside them, GET /health every 0.2 s; and from what they recorded, the fault table's row (every
-accepted job accounted for, how long until the jobs' throughput is back) and the open loop's.
+sending GET / beside them, and the suite's health probe (harness.instruments.measure.HealthProbe: GET /health on
+an open schedule, a probe unanswered within 1 s failed and slower than any answer), as every other table has it;
+and from what they recorded, the fault table's row (every accepted job accounted for, how long until the jobs'
+throughput is back) and the open loop's.
 
-The seam for the suite's own instruments: the parts that run during the run are `during` (the job submitter, the
-health probe, the users, each writing into a Record), `follow` (asks the placement's client host for each
-accepted job's end) and `figures` (from the Record alone), so that the suite's
-open-schedule health probe (harness.instruments.measure) and job driver (harness.load.jobs) can take the place of
-`probe` and of `submit_jobs` and `follow` here without cluster.py or the faults changing.
+The job submitter and follower are still this module's own: each job has an n of its own (so that a job run twice
+is seen twice) and long jobs join them at the fault, which the suite's job driver (harness.load.jobs: one n, one
+schedule) does not do.
 """
 
 import collections
@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.instruments.measure import percentiles
+from harness.instruments.measure import HealthProbe, probe_interval
 
 RATE, RUN_S, FAULT_AT_S, FOLLOW_S, USERS = 4, 40, 10, 60, 2  # jobs/s; seconds; users beside the jobs
 N_JOB, N_USER = 100_000, 99_999  # a job's n is N_JOB + its number: unique, so that a second run of it is seen
@@ -27,18 +27,28 @@ USER_PATH = f"/?n={N_USER}"
 
 class Record:
     """What the parts of one run record as it goes: the jobs accepted (id: n), the answers of those refused and
-    of the users (counted by status), the health probe's (when, answered, ms); `stopping` is set when the run
-    ends (or ends early, Ctrl-C): the parts end too."""
+    of the users (counted by status); `stopping` is set when the run ends (or ends early, Ctrl-C): the parts end
+    too."""
 
     def __init__(self):
-        self.accepted, self.refused, self.users, self.health = {}, collections.Counter(), collections.Counter(), []
+        self.accepted, self.refused, self.users = {}, collections.Counter(), collections.Counter()
         self.stopping = threading.Event()
 
 
 def during(placement, record, client, started):
-    """Every part of the run under a fault but the fault, each in a thread of `client`: their futures."""
-    parts = (submit_jobs, probe, *[load_users] * USERS)
+    """The jobs and the users of a run under a fault, each in a thread of `client`: their futures."""
+    parts = (submit_jobs, *[load_users] * USERS)
     return [client.submit(part, placement, record, started) for part in parts]
+
+
+def start_probe(placement, seconds):
+    """The suite's health probe of the web server, started (call this in a thread of the client host: its threads
+    are then there too), for at most `seconds`; stop() returns its figures."""
+    probe = HealthProbe(
+        placement.ports["web"], seconds, interval=probe_interval(seconds), host=placement.hosts.addresses["web"]
+    )
+    probe.start()
+    return probe
 
 
 def submit_jobs(placement, record, started):
@@ -68,15 +78,6 @@ def load_users(placement, record, started):
             time.sleep(0.2)
 
 
-def probe(placement, record, started, seconds=RUN_S + 10):
-    """GET /health every 0.2 s (timeout 1 s): (when, answered, ms)."""
-    while (now := time.monotonic()) - started < seconds:
-        answered = placement.outcome("/health", timeout=1)[0] == 200
-        record.health.append((now - started, answered, (time.monotonic() - now) * 1000))
-        if record.stopping.wait(max(0.0, 0.2 - (time.monotonic() - now))):
-            return
-
-
 def follow(placement, client, accepted):
     """Each accepted job's last status, read until none is queued or running, or FOLLOW_S."""
     found, deadline = {}, time.monotonic() + FOLLOW_S
@@ -91,9 +92,10 @@ def follow(placement, client, accepted):
     return found
 
 
-def figures(record, jobs, epoch_start, marks):
+def figures(record, jobs, epoch_start, marks, health):
     """The fault table's figures of one run: `jobs` each accepted job's last status (follow), `epoch_start` the
-    run's start in time.time(), `marks` the path of the file each job's n was written to once computed."""
+    run's start in time.time(), `marks` the path of the file each job's n was written to once computed, `health`
+    the probe's figures (HealthProbe.stop())."""
     states = collections.Counter(jobs.get(job, {}).get("status", "unfinished") for job in record.accepted)
     marked = collections.Counter(Path(marks).read_text().split()) if Path(marks).exists() else collections.Counter()
     twice = sum(marked[str(n)] > 1 for n in record.accepted.values())
@@ -114,7 +116,6 @@ def figures(record, jobs, epoch_start, marks):
     lowest = min(
         sum(per_second.get(t, 0) for t in range(s, s + 3)) / (3 * before) for s in range(FAULT_AT_S, RUN_S - 2)
     )
-    down = [t for t, ok, _ in record.health if not ok]
     return {
         "accepted": len(record.accepted),
         "refused": dict(record.refused),
@@ -126,16 +127,25 @@ def figures(record, jobs, epoch_start, marks):
         "back_after_s": back,
         "lowest_share": round(lowest, 2),
         "users": dict(record.users),
-        "health_failed": len(down),
-        "health_probes": len(record.health),
+        **health_figures(health),
+    }
+
+
+def health_figures(health):
+    """The probe's figures as the tables show them: p99 in ms (None with p99_above_ms when it fell among the
+    failures: at least the timeout), failures of how many probes."""
+    return {
+        "health_p99_ms": None if health["p99"] is None else round(health["p99"], 1),
+        "health_p99_above_ms": health.get("p99_above"),
+        "health_failed": health["failed"],
+        "health_probes": health["count"],
     }
 
 
 def open_figures(run, health, cpu_seconds):
-    """The open loop's figures: `run` the open-loop driver's result, `health` the probe's (when, answered, ms),
-    `cpu_seconds` each role's CPU seconds over the run."""
+    """The open loop's figures: `run` the open-loop driver's result, `health` the probe's figures
+    (HealthProbe.stop()), `cpu_seconds` each role's CPU seconds over the run."""
     answered = run.get("ok") or 0
-    latencies = [ms for _, ok, ms in health if ok]
     return {
         "rate": OPEN_RATE,
         "seconds": OPEN_S,
@@ -144,8 +154,7 @@ def open_figures(run, health, cpu_seconds):
         "p50_ms": run.get("latency_ms", {}).get("p50"),
         "p99_ms": run.get("latency_ms", {}).get("p99"),
         "p99_above_ms": run.get("latency_ms", {}).get("p99_above"),
-        "health_p99_ms": round(percentiles(latencies, (99,))["p99"], 1) if latencies else None,
-        "health_failed": sum(not ok for _, ok, _ in health),
+        **health_figures(health),
         "cpu_ms_per_answer": {
             role: round(seconds * 1000 / answered, 1) if answered else None for role, seconds in cpu_seconds.items()
         },

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psutil
 
 import processes
-from harness.network import request
+from harness.network import HOST, request
 
 # A health answer slower than this counts as a failure of responsiveness: the probe's timeout, so that a probe
 # "unavailable" and one "counted as slower than any answer" are the same event.
@@ -94,6 +94,8 @@ class HealthProbe(Periodic):
     """GET /health on a fixed schedule, every `interval` seconds, whether or not earlier probes were answered (a
     probe that waited for the previous answer would count a 10 s stall as one sample). Each probe runs in a thread
     of its own; its latency is taken from the time it was *meant* to be sent, so that a late send counts too.
+    Started from a thread in another network namespace (a host of make cluster's), its threads are there too: a
+    thread starts in the namespace of the thread that started it.
 
     A probe fails if it gets no 200 within `timeout` (SLOW_S) of that time: refused, reset, another status, or
     late (still unanswered then, or answered after). A failed probe counts as slower than any answer in every
@@ -103,9 +105,9 @@ class HealthProbe(Periodic):
 
     MAX_IN_FLIGHT = 400  # a bound on the probe's threads: past that, a probe is counted failed without being sent
 
-    def __init__(self, port, max_seconds, interval=0.1, timeout=SLOW_S):
+    def __init__(self, port, max_seconds, interval=0.1, timeout=SLOW_S, host=HOST):
         super().__init__(interval, max_seconds)
-        self.port, self.timeout = port, timeout
+        self.port, self.timeout, self.host = port, timeout, host  # host: another address (a host of make cluster's)
         self.outcomes = []  # (intended send time, seconds until a 200 from then, or None; error)
         self.threads = []
         self.lock = threading.Lock()
@@ -127,7 +129,7 @@ class HealthProbe(Periodic):
     def probe(self, intended):
         left = intended + self.timeout - time.perf_counter()  # the timeout counts from the intended send too
         try:
-            status = request(self.port, "/health", timeout=max(left, 0.001))[0]
+            status = request(self.port, "/health", timeout=max(left, 0.001), host=self.host)[0]
             error = None if status == 200 else f"status {status}"
         except Exception as failure:  # noqa: BLE001 - any failure is a failed probe, counted, never a dead thread
             error = type(failure).__name__

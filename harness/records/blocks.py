@@ -31,6 +31,7 @@ class SoakRun(Record):
     processes_at_rest: list = field(default_factory=lambda: [None, None])
     samples: list = field(default_factory=list)  # [seconds, PSS MB, FDs] every SAMPLE_S
     errors: list = field(default_factory=list)  # the first few
+    error_count: int = None  # all of them (None: saved before it was counted)
     clean_stop: bool = None
 
 
@@ -74,8 +75,10 @@ class OpenRun(Record):
     p50_ms: float = None
     p99_ms: float = None
     p99_above_ms: float = None  # the p99 fell among failures: it is only known to be above this
-    health_p99_ms: float = None
+    health_p99_ms: float = None  # the suite's health probe (harness.instruments.measure.HealthProbe)
+    health_p99_above_ms: float = None  # the p99 fell among the probes unanswered within 1 s: at least this
     health_failed: int = None
+    health_probes: int = None
     cpu_ms_per_answer: dict = field(default_factory=dict)  # {role: CPU ms per answer}
     error: str = None
 
@@ -96,6 +99,8 @@ class FaultRun(Record):
     back_after_s: float = None  # None: not back within the run
     lowest_share: float = None
     users: dict = field(default_factory=dict)  # {what the users saw: count}
+    health_p99_ms: float = None  # the suite's health probe, as OpenRun's
+    health_p99_above_ms: float = None
     health_failed: int = None
     health_probes: int = None
     error: str = None  # the run could not be made: no figures

@@ -111,7 +111,7 @@ def section(block, saved, folder, document, draw=True):
     if block.kind == "times":
         return times(saved)
     if block.kind == "soak":
-        return stamp(env, block) + soak.table(saved.runs)
+        return stamp(env, block) + soak.table(saved.runs) + "\n\n" + soak.notes(saved.runs)
     if block.kind == "cluster":
         return (
             stamp(env, block)
@@ -119,5 +119,7 @@ def section(block, saved, folder, document, draw=True):
             + fault_table.open_table(saved.open)
             + "\n\n"
             + fault_table.table(saved.runs)
+            + "\n\n"
+            + fault_table.notes(saved.runs)
         )
     return stamp(env, block) + "::\n\n" + textwrap.indent(saved.output.rstrip(), "    ")
