@@ -4,11 +4,13 @@ ties, broken by a stated order rather than by noise.
 
 A round measures every row of a comparison once, in a shuffled order. The ratio of two rows is taken within each
 round; over the rounds, its interval is Student's t on the logarithms (ratios multiply: 0.5 and 2 are as far from
-1), so it reads as "× 0.97 (0.91–1.03, 4 rounds)". A row whose interval reaches within MARGIN of the leader cannot
-be told apart from it: equal, and the answer picks among equals by what a reader must add to their stack (STACK),
-then by memory only where memory differs beyond its own spread over the rounds; unless its ratio is further behind
-than twice MARGIN: then the interval is wide with a noisy sitting, not with the strategy, and the row is said as not
-told apart but not picked (a busy machine made 2_async --cooperative at 0.63 of the pool "not shown slower").
+1), so it reads as "× 0.97 (0.91–1.03, 4 rounds)". A row whose ratio to the leader is within MARGIN of it is equal
+to it, and the answer picks among equals by what a reader must add to their stack (STACK), then by a /health kept
+quick, then by memory only where memory differs beyond its own spread over the rounds. A row further behind whose
+interval still reaches within MARGIN is said as not told apart, and not picked: with a wide interval, "not shown
+slower" would pick the simplest row however slow a noisy sitting made it look (2_async --cooperative at 0.63 of
+the pool, on a busy machine); and an estimate floor below the margin put a row that sat at it (the cooperative row
+on http, 0.89) in and out of the answer by sitting. The rounds go on while a row's interval spans the margin.
 """
 
 import math
@@ -79,21 +81,18 @@ def leader(rounds, rows):
 
 
 def verdict(rounds, row, lead, margin=MARGIN):
-    """How row stands against the leader: "equal" (its interval reaches within `margin` of the leader, and its ratio
-    is within twice that), "untold" (its interval reaches within `margin`, its ratio is further behind than twice
-    that: what a wide interval says is more of a noisy sitting than of the strategy; not told apart, not picked),
-    "slower" (its whole interval further below). With one round there is no interval: its ratio alone against the
-    margin (the tables say "1 round"). The leader is equal to itself; None if no round measured both."""
+    """How row stands against the leader: "equal" (its ratio within `margin` of the leader), "untold" (further
+    behind, its interval still reaching within `margin`: not told apart, not picked), "slower" (its whole interval
+    further below). With one round there is no interval: its ratio alone against the margin (the tables say "1
+    round"). The leader is equal to itself; None if no round measured both."""
     if row == lead:
         return "equal"
     found = against(rounds, row, lead)
     if found is None:
         return None
-    if found.low is None:
-        return "equal" if found.estimate >= 1 - margin else "slower"
-    if found.high < 1 - margin:
-        return "slower"
-    return "equal" if found.estimate >= 1 - 2 * margin else "untold"
+    if found.estimate >= 1 - margin:
+        return "equal"
+    return "untold" if found.high is not None and found.high >= 1 - margin else "slower"
 
 
 def settled(rounds, row, lead, margin=MARGIN):
@@ -131,17 +130,20 @@ def clearly_less(memory_rounds, row, other, confidence=CONFIDENCE):
     return found is not None and found.high is not None and found.high < 1
 
 
-def choose(rounds, rows, stack_of, memory_rounds=(), margin=MARGIN):
+def choose(rounds, rows, stack_of, memory_rounds=(), margin=MARGIN, responsive=lambda row: True):
     """The row the answer names, and why: (row, reason). Among the rows equal to the leader, the simplest by
-    STACK (`stack_of(row)` is one of its entries); among the equally simple, the first in the order `rows` are
-    given in (the suite's: a stated order, so that a second sitting names the same row), unless another is in
-    clearly less memory."""
+    STACK (`stack_of(row)` is one of its entries); among the equally simple, those `responsive` (their /health
+    kept answering quickly) if any are; of those, the first in the order `rows` are given in (the suite's: a
+    stated order, so that a second sitting names the same row), unless another is in clearly less memory."""
     lead, tied = equals(rounds, rows, margin)
     if len(tied) == 1:
         return lead, "the most tasks/s"
     simplest = min(STACK.index(stack_of(row)) for row in tied)
     candidates = [row for row in rows if row in tied and STACK.index(stack_of(row)) == simplest]
     reason = f"equal within {margin * 100:g} % of the first: the simplest ({STACK[simplest]} added)"
+    quick = [row for row in candidates if responsive(row)]
+    if quick and len(quick) < len(candidates):
+        candidates, reason = quick, reason + " that kept /health quick"
     first = candidates[0]
     lighter = [row for row in candidates[1:] if clearly_less(memory_rounds, row, first)]
     return (lighter[0], reason + ", in clearly less memory") if lighter else (first, reason)

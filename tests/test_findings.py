@@ -269,3 +269,17 @@ def test_one_rounds_outage_is_not_outvoted_by_quiet_rounds():
     assert (merged.count, merged.failed, merged.unavailable_pct) == (300, 20, 6.7)
     assert merged.p99 is None and merged.max is None and health_p99_text(merged) == "≥ 1000"
     assert merged.p50 == 2.0, "the median of the rounds where the failures do not hold its rank"
+
+
+def test_of_rows_equally_fast_and_simple_one_that_kept_health_quick_is_named_before_less_memory():
+    """Hashing: FastAPI's def endpoint (40 threads) as fast as the process pool, in 30 MB less, its /health p99
+    some 400 ms; the answer names the pool, whose p99 stayed under RESPONSIVE_MS."""
+    hashing = [
+        run("4_async_processexecutor", 24.0, 0.96, task="hash", pss=73.0, p99=10.0),
+        run("8_fastapi", 23.5, 0.94, task="hash", pss=42.0, p99=440.0),
+    ]
+    found = compare(rounds_of(hashing, {"8_fastapi": [1.0, 0.99, 1.01]}), "3.11.7")
+    assert {row.label for row in found.equal} == {"8_fastapi"}, "equal within 5 %, in clearly less memory"
+    assert found.chosen.label == "4_async_processexecutor" and "kept /health quick" in found.reason
+    slow_both = [replace(one, health_ms=Health(p99=300.0)) for one in rounds_of(hashing, {})]
+    assert compare(slow_both, "3.11.7").chosen.label == "8_fastapi", "none quick: memory decides as before"

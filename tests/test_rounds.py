@@ -105,7 +105,7 @@ def test_a_row_surely_within_the_margin_is_settled_and_an_unsettled_one_is_equal
     assert rounds.settled(steady, "b", "a") and rounds.verdict(steady, "b", "a") == "equal"
     noisy = [{"a": 100, "b": 80}, {"a": 100, "b": 105}, {"a": 100, "b": 92}]
     assert not rounds.settled(noisy, "b", "a"), "its interval spans 0.95: another round could tell"
-    assert rounds.verdict(noisy, "b", "a") == "equal", "what the interval cannot separate is a tie (8 % behind)"
+    assert rounds.verdict(noisy, "b", "a") == "untold", "8 % behind: not told apart, but not equal either"
 
 
 def test_a_noisy_sitting_does_not_make_the_simplest_row_the_answer_however_slow():
@@ -115,10 +115,17 @@ def test_a_noisy_sitting_does_not_make_the_simplest_row_the_answer_however_slow(
     stack = {"pool": "a standard-library pool", "loop": "nothing", "free": "another interpreter or build"}.get
     assert rounds.verdict(noisy, "loop", "pool") == "untold"
     assert rounds.choose(noisy, ["loop", "pool"], stack)[0] == "pool"
-    # The other way round: a more complex row ahead by 8 %, within a wide interval, does not push the simpler out.
-    ahead = [{"pool": 24.9, "free": 25.9}, {"pool": 22.0, "free": 25.0}, {"pool": 24.0, "free": 24.5}]
-    assert rounds.verdict(ahead, "pool", "free") == "equal"
-    assert rounds.choose(ahead, ["pool", "free"], stack)[0] == "pool"
+    # The http table's case (4 rounds, ratios to the thread pool): the event loop 11 % behind, its interval just
+    # reaching 0.95. Equal by the interval alone, and by a floor at 0.90 in one sitting out of two: not told apart,
+    # never the answer, in every sitting whose ratio stays clear of the margin.
+    http = [
+        {"pool": 1.0, "loop": 0.90},
+        {"pool": 1.0, "loop": 0.936},
+        {"pool": 1.0, "loop": 0.89},
+        {"pool": 1.0, "loop": 0.853},
+    ]
+    assert rounds.against(http, "loop", "pool").high > 0.95 and rounds.verdict(http, "loop", "pool") == "untold"
+    assert rounds.choose(http, ["loop", "pool"], stack)[0] == "pool"
 
 
 def test_the_interval_matches_the_t_table_for_four_rounds():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from harness import rounds as stats
 from harness.records.suite import Run
-from harness.report.tables import DOWN_PCT, rounds_merged
+from harness.report.tables import DOWN_PCT, RESPONSIVE_MS, rounds_merged
 from harness.servers import INTERPRETER, PROCESS_POOL, RUNS_IN_ADDS, SERVERS, STACK, YARDSTICKS
 
 
@@ -167,6 +167,11 @@ def candidates(rows, has_pools, unfit=()):
     return [row.label for row in sorted(fit, key=lambda row: suite_order(row.run))]
 
 
+def quick(of):
+    """Whether a row's /health p99 is known and under RESPONSIVE_MS (rounds.choose's `responsive`)."""
+    return lambda label: (p99 := of[label].run.health_ms.p99) is not None and p99 < RESPONSIVE_MS
+
+
 def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
     """The Comparison of one closed-loop table from its runs, every round's (run.round), leaving out of the choice
     the rows whose unsized label is in `unfit` (they cannot do the reader's work)."""
@@ -176,7 +181,7 @@ def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
     if not listed:
         return Comparison(rows, rounds=len(normal))
     of = {row.label: row for row in rows}
-    chosen, reason = stats.choose(normal, listed, lambda label: of[label].adds, memory, margin)
+    chosen, reason = stats.choose(normal, listed, lambda label: of[label].adds, memory, margin, quick(of))
     lead, tied = stats.equals(normal, listed, margin)
     by_ratio = [row for row in rows if row.label in listed]
     equal = [row for row in by_ratio if row.label in tied and row.label != chosen]

@@ -103,8 +103,8 @@ def findings(runs, suite_python, brief=False):
         )
     if found.untold and not brief:
         lines.append(
-            f"- Not told apart from the first, though further behind than {2 * stats.MARGIN * 100:g} % (their "
-            f"interval reaches within {stats.MARGIN * 100:g} % of it; not picked over it): "
+            f"- Not told apart from the first, though further behind than {stats.MARGIN * 100:g} % (their "
+            "interval reaches it; not picked over it): "
             + ", ".join(f"{named(row, suite_python)} ({ratio_text(row)})" for row in found.untold)
             + "."
         )
