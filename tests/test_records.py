@@ -141,6 +141,7 @@ def test_every_error_a_soak_or_fault_run_recorded_is_in_its_table():
     said = soak.notes([soaked])
     assert "kill_a_worker: TimeoutError('timed out') (2×)" in said and "n=7: {}" in said
     assert "22 more errors" in said and "siege availability blank" in said
+    assert "not idle" not in said and "not idle" in soak.notes([replace(soaked, idle_after=False)])
     assert soak.notes([replace(soaked, errors=[], error_count=0, siege_availability=99.0)]) == "", "nothing to say"
     failed = FaultRun(engine="5_async_dask", fault="kill a worker host", error="TimeoutError: did not come up")
     assert "kill a worker host: not measured: TimeoutError: did not come up" in fault_table.notes([failed])
@@ -156,6 +157,7 @@ def test_a_soaks_maximum_counts_its_readings_at_rest():
     """PSS and descriptors "after" are readings at rest: the "(max)" beside them is of every reading, those too."""
     soaked = soak.Soak(SERVERS[0], 60, threading.Event())
     soaked.samples = [(0.0, 40.0, 9), (5.0, 46.0, 12)]
-    soaked.at_rest, soaked.clean_stop = [(30.0, 9, 1), (77.9, 623, 1)], True
+    soaked.at_rest, soaked.clean_stop, soaked.rest_wait_s = [(30.0, 9, 1), (77.9, 623, 1)], True, None
     found = soaked.result()
     assert found["pss_mb_max"] == 77.9 and found["fds_max"] == 623
+    assert found["idle_after"] is False, "the tree was still busy when the bound passed: said"

@@ -61,6 +61,9 @@ def floor_slope_per_minute(samples, column):
     return round(float(numpy.polyfit(list(floors), list(floors.values()), 1)[0]), 2)
 
 
+REST_BOUND_S = 120  # how long the soak waits after the load for the server's tree to go idle
+
+
 class Soak:
     def __init__(self, server, seconds, stop):
         self.server, self.seconds, self.stop = server, seconds, stop
@@ -154,7 +157,9 @@ class Soak:
             thread.start()
         for thread in threads:
             thread.join(self.seconds + 120)
-        wait_until_idle(self.process, timeout=120)  # what the load left queued is done or dropped
+        # What the load left queued is done or dropped; if it is not within the bound, the row says so: its readings
+        # "after" are then of a server still working (uvicorn runs the tasks of clients that left to their end).
+        self.rest_wait_s = wait_until_idle(self.process, timeout=REST_BOUND_S)
         self.at_rest.append(tree_now(self.process))
 
     def result(self):
@@ -178,6 +183,8 @@ class Soak:
             "fds_max": max(fds + [r[1] for r in rest if r[1] is not None], default=None),
             "fds_floor_slope_per_min": floor_slope_per_minute(self.samples, 2),
             "processes_at_rest": [rest[0][2], rest[1][2]],
+            "idle_after_s": getattr(self, "rest_wait_s", None),
+            "idle_after": getattr(self, "rest_wait_s", None) is not None,
             "samples": self.samples,
             "errors": self.errors[:20],
             "error_count": len(self.errors),
@@ -237,6 +244,11 @@ def notes(results):
         said = [f"{error} ({count}×)" if count > 1 else error for error, count in collections.Counter(r.errors).items()]
         if (r.error_count or 0) > len(r.errors):
             said.append(f"{r.error_count - len(r.errors)} more errors (the first {len(r.errors)} are kept)")
+        if r.idle_after is False:
+            said.append(
+                f"not idle {REST_BOUND_S} s after the load (its tree still computing): its readings 'after' are of a "
+                "server at work, not at rest"
+            )
         if r.siege_availability is None:
             said.append("siege availability blank: no transaction of siege's ended in any phase, answered or failed")
         if said:

@@ -29,6 +29,8 @@ class SoakRun(Record):
     fds_max: int = None
     fds_floor_slope_per_min: float = None
     processes_at_rest: list = field(default_factory=lambda: [None, None])
+    idle_after_s: float = None  # seconds until the tree went idle after the load
+    idle_after: bool = None  # False: not idle within the soak's bound (its "after" readings are of a working server)
     samples: list = field(default_factory=list)  # [seconds, PSS MB, FDs] every SAMPLE_S
     errors: list = field(default_factory=list)  # the first few
     error_count: int = None  # all of them (None: saved before it was counted)
