@@ -1,6 +1,8 @@
 """Capacity as a bracket (harness/run/capacity.py): a step passes only while its backlog holds, a rate that fails its
 confirming run is never published, and saved results read by the same rule."""
 
+from pathlib import Path
+
 import pytest
 
 from harness import columns
@@ -9,7 +11,7 @@ from harness.network import HOST
 from harness.records.file import load
 from harness.records.suite import SuiteResults
 from harness.run import capacity
-from harness.servers import ROOT, by_name
+from harness.servers import by_name
 
 
 def halves_of(rate, seconds, overload, queued=2.0):
@@ -57,9 +59,10 @@ def test_a_rate_that_fails_its_confirmation_is_not_published():
 
 
 def test_saved_results_whose_confirmation_failed_show_no_capacity():
-    """docs/results/capacity/results.json, saved before the bracket: its capacity_per_s is the rate found even where
-    the confirming run failed; read by the new rule, such a row has none."""
-    results = load(ROOT / "docs/results/capacity/results.json", SuiteResults)
+    """make report's capacity results of 6a7dff6 (tests/data/capacity-6a7dff6.json), saved before the bracket: its
+    capacity_per_s is the rate found even where the confirming run failed; read by the new rule, such a row has
+    none."""
+    results = load(Path(__file__).parent / "data" / "capacity-6a7dff6.json", SuiteResults)
     runs = {run.server: run for run in results.runs}
     pool = runs["4_async_processexecutor"]
     assert pool.capacity_per_s == 25.2 and pool.confirmed is False, "the old record, as saved"
