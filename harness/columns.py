@@ -144,7 +144,7 @@ def _at_capacity(name):
     return get
 
 
-POOLED = "pooled"  # a latency percentile: with --repeat, of the rounds' histograms merged (report.median_run)
+POOLED = "pooled"  # with --repeat, of the rounds merged: latencies' histograms, health probes (report.median_run)
 
 # (header, how to read it from a run, digits, with --repeat: True its median and range, POOLED, False the median)
 CLOSED_COLUMNS = [
@@ -155,8 +155,8 @@ CLOSED_COLUMNS = [
     ("p50 ms", _latency("p50"), 0, POOLED),
     ("p99 ms", _latency("p99"), 0, POOLED),
     ("Health p50 ms", _health(50), 1, False),
-    ("Health p99 ms", _health(99), 1, True),
-    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
+    ("Health p99 ms", _health(99), 1, POOLED),
+    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, POOLED),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False),
     ("CPU s", _get("cpu_s"), 1, False),
     ("T1 now ms", _ms("task_s"), 1, False),
@@ -176,8 +176,8 @@ OPEN_COLUMNS = [
     ("p99.9 ms", _latency("p99_9"), 0, POOLED),
     ("max ms", _latency("max"), 0, POOLED),
     ("Send lag p99 ms", _get("send_lag_ms.p99"), 1, False),
-    ("Health p99 ms", _health(99), 1, True),
-    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
+    ("Health p99 ms", _health(99), 1, POOLED),
+    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, POOLED),
     ("Peak PSS MB", _get("peak_pss_mb"), 0, False),
     ("CPU s", _get("cpu_s"), 1, False),
     ("T1 now ms", _ms("task_s"), 1, False),
@@ -211,8 +211,8 @@ BACKGROUND_COLUMNS = [
     ("Failed", _get("failed"), 0, False),
     ("Lost", _get("lost"), 0, True),
     ("Unreachable", _get("unreachable"), 0, False),
-    ("Health p99 ms", _health(99), 1, True),
-    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, False),
+    ("Health p99 ms", _health(99), 1, POOLED),
+    ("Unavail. %", _get("health_ms.unavailable_pct"), 1, POOLED),
 ]
 
 # What the columns mean, under the tables: each mode names the parts its tables need; a part shared by several

@@ -234,11 +234,11 @@ def test_the_fault_tables_figures_from_known_jobs(tmp_path):
     jobs["lost"], jobs["late"] = {"status": "lost"}, {"status": "running"}
     record.accepted = {job: measured.N_JOB + number for number, job in enumerate(jobs)}
     (tmp_path / "marks").write_text(f"{measured.N_JOB}\n{measured.N_JOB + 1}\n{measured.N_JOB}\n")
-    health = {"p99": None, "p99_above": 4.2, "failed": 30, "count": 500}  # as HealthProbe.stop() says it
+    health = {"p99": None, "p99_above": 4.2, "failed": 30, "count": 500, "timeout_s": 1.0}  # as HealthProbe says
     found = measured.figures(record, jobs, epoch, tmp_path / "marks", health)
     assert (found["done"], found["lost"], found["unfinished"], found["ran_twice"]) == (len(jobs) - 2, 1, 1, 1)
     shown = [found[key] for key in ("health_p99_ms", "health_p99_above_ms", "health_failed", "health_probes")]
-    assert shown == [None, 4.2, 30, 500], "the probe's figures, as the tables read them"
+    assert shown == [None, 1000.0, 30, 500], "the p99 among the failures: at least the timeout, not the largest answer"
     # 12 jobs in 3 s before; from 10 s: 0, 0, 0, 4 (13-15 s), 8 (14-16 s), 12 (15-17 s): the 3 s from 15 s on
     # are the first at that rate again, so it is back by their end, at 18 s: 8 s after the fault.
     assert found["back_after_s"] == 8 and found["lowest_share"] == 0

@@ -62,13 +62,15 @@ def floor_slope_per_minute(samples, column):
 
 
 REST_BOUND_S = 120  # how long the soak waits after the load for the server's tree to go idle
+NOT_REACHED = "not reached"
 
 
 class Soak:
     def __init__(self, server, seconds, stop):
         self.server, self.seconds, self.stop = server, seconds, stop
         self.process = ServerProcess(server, free_port())
-        self.samples, self.errors = [], []
+        self.samples, self.errors, self.at_rest = [], [], []
+        self.rest_wait_s = NOT_REACHED  # until the load has run and the soak waited for the tree to go idle
         self.checked = self.wrong = self.bad_sent = self.bad_wrong = self.gave_up = self.killed = 0
         self.siege_ok = self.siege_all = 0
 
@@ -183,8 +185,8 @@ class Soak:
             "fds_max": max(fds + [r[1] for r in rest if r[1] is not None], default=None),
             "fds_floor_slope_per_min": floor_slope_per_minute(self.samples, 2),
             "processes_at_rest": [rest[0][2], rest[1][2]],
-            "idle_after_s": getattr(self, "rest_wait_s", None),
-            "idle_after": getattr(self, "rest_wait_s", None) is not None,
+            "idle_after_s": None if self.rest_wait_s == NOT_REACHED else self.rest_wait_s,
+            "idle_after": None if self.rest_wait_s == NOT_REACHED else self.rest_wait_s is not None,
             "samples": self.samples,
             "errors": self.errors[:20],
             "error_count": len(self.errors),

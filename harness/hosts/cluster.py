@@ -52,18 +52,18 @@ def under_fault(engine, fault, folder):
                 return {"engine": engine.name, "fault": fault.name, "error": "did not come up"}
             probe = client.submit(measured.start_probe, placement, measured.RUN_S + 10).result()
             started = time.monotonic()  # each part in a thread of the client host
-            parts = [
-                *measured.during(placement, record, client, started),
-                client.submit(
-                    inject,
-                    fault,
-                    placement,
-                    started,
-                    record.stopping,
-                    lambda: measured.send_long_jobs(placement, record),
-                ),
-            ]
             try:
+                parts = [
+                    *measured.during(placement, record, client, started),
+                    client.submit(
+                        inject,
+                        fault,
+                        placement,
+                        started,
+                        record.stopping,
+                        lambda: measured.send_long_jobs(placement, record),
+                    ),
+                ]
                 for part in parts:
                     part.result(measured.RUN_S + 60)
             finally:

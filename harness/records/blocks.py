@@ -78,7 +78,7 @@ class OpenRun(Record):
     p99_ms: float = None
     p99_above_ms: float = None  # the p99 fell among failures: it is only known to be above this
     health_p99_ms: float = None  # the suite's health probe (harness.instruments.measure.HealthProbe)
-    health_p99_above_ms: float = None  # the p99 fell among the probes unanswered within 1 s: at least this
+    health_p99_above_ms: float = None  # the p99 fell among the probes unanswered within 1 s: the timeout, ms
     health_failed: int = None
     health_probes: int = None
     cpu_ms_per_answer: dict = field(default_factory=dict)  # {role: CPU ms per answer}

@@ -117,15 +117,18 @@ def pooled_health(healths):
     """The rounds' health probes as one (median_run): the probes and failures summed, so that one round's outage is
     not outvoted by quiet ones, and the share unavailable of all of them; a percentile whose rank falls among the
     failures of all the probes is censored (as the probe does in one run), else the median of the rounds' (a
-    round's censored one counted as its bound); the max the largest, unknown where any probe failed."""
+    round's censored one counted as its bound: the probes' own values are not kept, and a p99 of some 100 probes
+    is about the highest of each round); the max the largest, unknown where any probe failed."""
     count, failed = sum(h.count for h in healths), sum(h.failed or 0 for h in healths)
+    # unavailable: no answer within SLOW_S (older runs, timeout_s None, counted slow answers in slow_or_failed too)
+    down = sum((h.failed if h.timeout_s else h.slow_or_failed) or 0 for h in healths)
     pooled = {
         **healths[0].to_json(),
         "planned": sum(h.planned or 0 for h in healths) or None,
         "count": count,
         "failed": failed,
         "slow_or_failed": sum(h.slow_or_failed or 0 for h in healths),
-        "unavailable_pct": round(100 * failed / count, 1),
+        "unavailable_pct": round(100 * down / count, 1),
         "errors": sorted({error for h in healths for error in h.errors or ()}),
     }
     known = [v for h in healths for v in (h.max, h.p50_above, h.p99_above, h.p50, h.p99) if v is not None]
