@@ -24,12 +24,17 @@ async def start_workers(executor, args, timeout_s=60, remake=None):
     loop = asyncio.get_running_loop()
     pool_log = logging.getLogger("concurrent.futures")  # a failed worker's traceback: the one line below says it
     for attempt in range(3 if remake else 1):
-        started = [loop.run_in_executor(executor, tasks.prepare, args.task) for _ in range(args.workers)]
         pool_log.disabled = True
+        started = []
         try:
+            # A thread whose start failed breaks the pool at once: the next submit then raises here, not in a future.
+            started += [loop.run_in_executor(executor, tasks.prepare, args.task) for _ in range(args.workers)]
             await asyncio.wait_for(asyncio.gather(*started), timeout_s)
             return executor
         except Exception as error:  # noqa: BLE001 - whatever it is, it is reported in one line
+            for future in started:  # the others failed alike, or are dropped with the pool: nothing left unread
+                if not future.cancel() and not future.cancelled():
+                    future.exception()
             if remake and type(error).__name__ == "BrokenThreadPool" and attempt < 2:
                 executor.shutdown(wait=False, cancel_futures=True)
                 executor = remake()

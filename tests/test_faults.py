@@ -339,3 +339,10 @@ def test_a_pool_whose_threads_could_not_start_is_made_again():
     started = asyncio.run(pools.start_workers(broken, args, remake=remake))
     assert made and started is made[-1] and len(made) == 1
     started.shutdown()
+    # Broken before its workers are asked (its first thread failed first): the submit itself refuses, at once.
+    already = ThreadPoolExecutor(2, initializer=fails)
+    with pytest.raises(Exception, match="initializer failed"):
+        already.submit(int).result(10)
+    started = asyncio.run(pools.start_workers(already, args, remake=remake))
+    assert started is made[-1] and len(made) == 2
+    started.shutdown()
