@@ -45,7 +45,7 @@ from harness.run.bench import bench_one, probe_floor, progress, time_kind
 from harness.run.modes import MODES, Load
 from harness.run.settings import Settings
 from harness.server_process import ServerProcess
-from harness.servers import BACKEND, PROCESS_POOL, ROOT, SERVERS, with_yardsticks
+from harness.servers import BACKEND, ROOT, SERVERS, with_yardsticks
 
 WARMUP_S = 2
 QUICK_DURATION_S = 5
@@ -285,14 +285,12 @@ def this_round(round_, one_round, runs, env, cap, order):
         results = record_of({"version": VERSION, "environment": env, "runs": runs}, SuiteResults, "the rounds")
         tables = closed_rounds(results)
         open_rows = {key: going_on(found, env["python"], cap, UNFIT.get(key[0], ())) for key, found in tables.items()}
-        # A table still open keeps its process pools every round, measured or not: a pool that failed in one round
-        # is what its Python's rows are measured against in the next.
+        # going_on names the pools the open rows are measured against; those only (a pool of a Python no open row
+        # runs on, or at the other size, adds nothing to the decision).
         todo = [
             (task, server, load)
             for task, server, load in todo
-            if load.mode != "closed"
-            or server.label in open_rows.get((task.kind, load.level), ())
-            or (server.name == PROCESS_POOL and open_rows.get((task.kind, load.level)))
+            if load.mode != "closed" or server.label in open_rows.get((task.kind, load.level), ())
         ]
     order.shuffle(todo)
     return [(round_, *planned) for planned in todo]

@@ -104,15 +104,38 @@ def settled(rounds, row, lead, margin=MARGIN):
     return found is not None and found.low is not None and (found.high < 1 - margin or found.low >= 1 - margin)
 
 
-def still_open(rounds, rows, cap, margin=MARGIN):
+def beyond_choice(rounds, rows, row, stack_of, margin=MARGIN):
+    """Whether more rounds of row could no longer change the row chosen: it adds more to a reader's stack than the
+    simplest of the rows equal to the leader (so it is never picked over them), and each of those is surely within
+    the margin of it (so that, were it to lead, they would still be equal to it)."""
+    _, tied = equals(rounds, rows, margin)
+    level = min(STACK.index(stack_of(one)) for one in tied)
+    if STACK.index(stack_of(row)) <= level:
+        return False
+    simplest = [one for one in tied if STACK.index(stack_of(one)) == level]
+    return all(
+        (found := against(rounds, one, row)) is not None and found.low is not None and found.low >= 1 - margin
+        for one in simplest
+    )
+
+
+def still_open(rounds, rows, cap, margin=MARGIN, stack_of=None):
     """The rows that need another round: after two rounds, those clearly out stop, and the rest go on until their
-    interval against the leader settles their verdict, or `cap` rounds are reached."""
+    interval against the leader settles their verdict, or `cap` rounds are reached. With `stack_of` (what a row
+    adds, as choose takes it), a row stops too once it can no longer change the choice (beyond_choice): the rounds
+    go where the decision is."""
     if len(rounds) < 2:
         return list(rows)
     if len(rounds) >= cap:
         return []
     lead = leader(rounds, rows)
-    contenders = [row for row in rows if row != lead and not settled(rounds, row, lead, margin)]
+    contenders = [
+        row
+        for row in rows
+        if row != lead
+        and not settled(rounds, row, lead, margin)
+        and not (stack_of and beyond_choice(rounds, rows, row, stack_of, margin))
+    ]
     # The leader alone has nothing left to be told from.
     return [row for row in rows if row == lead or row in contenders] if contenders else []
 

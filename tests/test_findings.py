@@ -8,7 +8,7 @@ import pytest
 from harness.columns import health_p99_text
 from harness.records.blocks import ClusterLoad, ClusterResults, FaultRun
 from harness.records.suite import Environment, Health, Run, SuiteResults, TaskKind
-from harness.report import answer, findings
+from harness.report import answer, block_list, findings, sections
 from harness.report.comparison import compare, going_on
 from harness.report.tables import rounds_merged
 
@@ -283,3 +283,33 @@ def test_of_rows_equally_fast_and_simple_one_that_kept_health_quick_is_named_bef
     assert found.chosen.label == "4_async_processexecutor" and "kept /health quick" in found.reason
     slow_both = [replace(one, health_ms=Health(p99=300.0)) for one in rounds_of(hashing, {})]
     assert compare(slow_both, "3.11.7").chosen.label == "8_fastapi", "none quick: memory decides as before"
+
+
+def test_a_block_shown_from_part_of_another_shows_its_task_and_rows_and_names_who_measured_them():
+    """The default run and the FastAPI page are the kinds' cpu table (block_list.Part): no run of their own, the
+    task's runs and T1 only, the FastAPI page only FastAPI's rows and Tornado's inline and pool rows on the suite's
+    Python, and their stamp names the kinds' command and file."""
+    kinds = SuiteResults(
+        environment=ENV,
+        runs=[
+            run("2_async", 10.0, 0.5),
+            run("2_async --cooperative", 9.0, 0.45),
+            run("4_async_processexecutor", 20.0, 0.95),
+            run("4_async_processexecutor (free-threaded)", 12.0, 0.9, free_threaded=True),
+            run("8_fastapi --endpoint process", 20.0, 0.95),
+            run("6_async_celery", 18.0, 0.9),
+            run("3_async_threadexecutor --workers 25", 240.0, 0.95, task="sleep"),
+        ],
+    )
+    results, fastapi = block_list.NAMED["results"], block_list.NAMED["fastapi"]
+    assert not results.commands and not fastapi.commands
+    default_run = results.part.of(kinds)
+    assert [one.server for one in default_run.runs] == [one.server for one in kinds.runs if one.task == "cpu"]
+    assert set(default_run.environment.tasks) == {"cpu"}
+    assert [one.server for one in fastapi.part.of(kinds).runs] == [
+        "2_async",
+        "4_async_processexecutor",
+        "8_fastapi --endpoint process",
+    ], "no cooperative row, no free-threaded twin, no Celery, no sleep"
+    said = sections.stamp(ENV, fastapi)
+    assert block_list.NAMED["kinds"].shown_command() in said and "docs/results/kinds/results.json" in said

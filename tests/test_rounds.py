@@ -153,3 +153,26 @@ def test_the_leader_is_judged_on_all_its_rounds_not_on_those_of_the_first_row():
     ]
     assert rounds.leader(ratios, ["slow", "pool", "free", "other"]) == "pool"
     assert rounds.leader(ratios, ["pool", "free", "other"]) == "pool", "whichever row comes first"
+
+
+def test_a_row_that_can_no_longer_change_the_choice_stops_and_one_that_still_could_goes_on():
+    """Three rounds of waiting work: the cluster, a little behind the pool, adds more than the pool, and the pool is
+    surely within the margin of it (were it to lead, the pool would still be equal), so more rounds of it cannot
+    change the row named; the event loop adds less, and its interval spans the margin, so it goes on, with the
+    leader; without `stack_of` the cluster goes on too, as its own verdict is not settled."""
+    three = [
+        {"pool": 1.0, "cluster": 0.90, "loop": 0.93},
+        {"pool": 1.0, "cluster": 0.96, "loop": 0.99},
+        {"pool": 1.0, "cluster": 0.93, "loop": 0.90},
+    ]
+    stack = {"pool": "a standard-library pool", "loop": "nothing", "cluster": "a cluster"}.get
+    rows = ["loop", "pool", "cluster"]
+    assert not rounds.settled(three, "cluster", "pool"), "its own interval spans the margin"
+    assert rounds.beyond_choice(three, rows, "cluster", stack)
+    assert not rounds.beyond_choice(three, rows, "loop", stack), "simpler than the row named: it could take its place"
+    assert rounds.still_open(three, rows, cap=6) == ["loop", "pool", "cluster"]
+    assert rounds.still_open(three, rows, cap=6, stack_of=stack) == ["loop", "pool"]
+    # A cluster that might lead by more than the margin could push the pool out: it goes on.
+    ahead = [{"pool": 1.0, "cluster": ratio, "loop": 0.5} for ratio in (1.0, 1.12, 0.97)]
+    assert not rounds.beyond_choice(ahead, rows, "cluster", stack)
+    assert "cluster" in rounds.still_open(ahead, rows, cap=6, stack_of=stack)

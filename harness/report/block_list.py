@@ -3,11 +3,13 @@ they read (harness/report/blocks.py runs and places them; harness/report/section
 
 import shlex
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from harness.records.blocks import ClusterResults, SoakResults, TextResults, TimesResults
 from harness.records.file import load
 from harness.records.suite import SuiteResults
+from harness.report.comparison import server_of
 from harness.servers import ROOT
 
 DOCS = ROOT / "docs"
@@ -28,6 +30,42 @@ class Earlier:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A block shown from a part of another block's results, measured there in its rounds: it runs nothing of its
+    own (the default run is the task-kind matrix's cpu table, which is measured anyway)."""
+
+    source: str  # the block whose saved results it shows
+    task: str  # the task kind whose table it shows
+    rows: Callable = None  # which strategies, from their harness/servers.py Server: every one if None
+    said_rows: str = ""  # those rows, as the stamp says them
+    suite_python_only: bool = False  # only the rows on the suite's Python
+
+    def of(self, saved):
+        """The part of a SuiteResults: the task's runs (of the rows) and the task's T1 only."""
+        env = saved.environment
+        runs = [
+            run
+            for run in saved.runs
+            if run.task == self.task
+            and (self.rows is None or ((server := server_of(run)) is not None and self.rows(server)))
+            and (not self.suite_python_only or run.python in (None, env.python))
+        ]
+        tasks = {kind: found for kind, found in env.tasks.items() if kind == self.task}
+        return replace(saved, environment=replace(env, tasks=tasks), runs=runs)
+
+    def said(self):
+        """What part of the source it is, as a stamp says it."""
+        return f"its task {self.task} table" + (f", {self.said_rows} only" if self.said_rows else "")
+
+
+def fastapi_beside_tornado(server):
+    """FastAPI's rows, and Tornado's that run the task inline, in a thread pool or in a process pool."""
+    return server.http_stack == "uvicorn" or (
+        server.http_stack == "tornado" and server.runs_in in ("server", "threads", "processes")
+    )
+
+
+@dataclass(frozen=True)
 class Block:
     name: str  # its README section, and its folder under docs/results/
     commands: tuple  # argv lists, run from the project's root; "{out}" is a folder for its results
@@ -35,6 +73,7 @@ class Block:
     why_short: str = ""  # what was shortened against the command's defaults, and why the ranking holds
     kind: str = "suite"  # how its results read: suite (run_all.py), soak, cluster, text (the commands' output)
     earlier: tuple = ()  # Earlier: saved results measured by the block's commands before they changed
+    part: Part = None  # shown from another block's results (no commands of its own)
 
     def earlier_at(self, commit):
         """The Earlier that measured saved results at `commit`, or None: they were measured as the block says."""
@@ -87,13 +126,7 @@ BLOCKS = [
         kind="text",
     ),
     Block("celery-waits", ((PY, "-m", "harness.experiments.celery_waits"),), 1.5, kind="text"),
-    Block(
-        "results",
-        (RUN_ALL + ["--duration", "10"],),
-        4,
-        "10 s a row instead of 60, counted in steady state",
-        earlier=(Earlier("6a7dff635a00", ".venv/bin/python run_all.py --duration 20", "20 s a row instead of 60"),),
-    ),
+    Block("results", (), 0, part=Part("kinds", "cpu")),
     Block(
         "kinds",
         (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6", "--repeat", "4"],),
@@ -151,9 +184,15 @@ BLOCKS = [
     ),
     Block(
         "fastapi",
-        (RUN_ALL + ["--servers", "2_async,3_async_threadexecutor,4_async_processexecutor,8", "--duration", "10"],),
-        3,
-        "10 s a row",
+        (),
+        0,
+        part=Part(
+            "kinds",
+            "cpu",
+            fastapi_beside_tornado,
+            "FastAPI's rows and Tornado's inline, thread-pool and process-pool ones on the suite's Python",
+            suite_python_only=True,
+        ),
     ),
     Block(
         "fastapi-sleep",
@@ -196,6 +235,10 @@ RECORDS = {
 
 
 def saved_of(block):
-    """The block's saved results (the kinds' for the short answer), or None if it has none yet."""
+    """The block's saved results (the kinds' for the short answer; its part of another's for a Part), or None if
+    it has none yet."""
+    if block.part:
+        found = saved_of(NAMED[block.part.source])
+        return block.part.of(found) if found else None
     path = SAVED / ("kinds" if block.kind == "answer" else block.name) / "results.json"
     return load(path, RECORDS[block.kind]) if path.exists() else None

@@ -205,9 +205,10 @@ def going_on(runs, suite_python, cap, unfit=()):
     listed = candidates(rows, has_pools)
     if not listed:
         return set()
-    open_rows = set(stats.still_open(normal, listed, cap))
+    of = {row.label: row.adds for row in rows}
+    open_rows = set(stats.still_open(normal, listed, cap, stack_of=of.get))
     if fit := candidates(rows, has_pools, unfit) if unfit else None:
-        open_rows |= set(stats.still_open(normal, fit, cap))
+        open_rows |= set(stats.still_open(normal, fit, cap, stack_of=of.get))
     pools = {row.pool for row in rows if row.label in open_rows and row.pool}
     return open_rows | pools
 

@@ -27,11 +27,15 @@ def commit_of(env):
 def stamp(env, block):
     """Where and how the saved results were measured: by the block's commands, or by those it had before they
     changed (block_list.Earlier), then said as such beside what make report runs now."""
-    earlier = block.earlier_at(env.commit)
-    command, why_short = (earlier.command, earlier.why_short) if earlier else (block.shown_command(), block.why_short)
+    part = block.part
+    measured_by = NAMED[part.source] if part else block  # a Part's rows were measured by the block it is part of
+    earlier = measured_by.earlier_at(env.commit)
+    command, why_short = (
+        (earlier.command, earlier.why_short) if earlier else (measured_by.shown_command(), measured_by.why_short)
+    )
     now = (
         f" These results come from the block's earlier command: ``make report`` now runs "
-        f"``{block.shown_command()}`` ({block.why_short}), whose results will replace them."
+        f"``{measured_by.shown_command()}`` ({measured_by.why_short}), whose results will replace them."
         if earlier
         else ""
     )
@@ -39,8 +43,9 @@ def stamp(env, block):
         f"Measured at commit {commit_of(env)}, {env.started}, on {env.cpu} ({env.cpu_count} CPUs), "
         f"by ``make report``: ``{command}``"
         + (f" ({why_short})" if why_short else "")
+        + (f", {part.said()}" if part else "")
         + ". Saved in ``docs/results/"
-        + block.name
+        + measured_by.name
         + f"/results.json``.{now}\n\n"
     )
 
