@@ -35,7 +35,7 @@ from harness.load import openloop
 from harness.network import HOST
 from harness.records.file import VERSION, record_of
 from harness.records.suite import Environment, SuiteResults
-from harness.report.answer import UNFIT
+from harness.report.answer import UNFIT, as_text, list_table, run_answer
 from harness.report.comparison import going_on
 from harness.report.findings import closed_rounds
 from harness.report.readme import holding
@@ -363,6 +363,10 @@ def main(argv=None):
     results = save(out_dir, env, runs)
     print(f"\nSuite took {time.monotonic() - suite_started:.0f} s. Results in {out_dir}/\n")
     print(tables_rst(results))
+    decided = run_answer(results)
+    if decided:  # the README's short answer, for what this run measured (the reader's own function, say)
+        (out_dir / "answer.rst").write_text(list_table(decided) + "\n")
+        print(f"The short answer for this run (the README's rules; {out_dir / 'answer.rst'}):\n\n{as_text(decided)}\n")
     if args.update_readme:
         update_readme(results, out_dir, args.update_readme, args.readme)
     failed = [run["server"] for run in runs if run.get("error") or not run["clean_shutdown"]]

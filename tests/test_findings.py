@@ -313,3 +313,18 @@ def test_a_block_shown_from_part_of_another_shows_its_task_and_rows_and_names_wh
     ], "no cooperative row, no free-threaded twin, no Celery, no sleep"
     said = sections.stamp(ENV, fastapi)
     assert block_list.NAMED["kinds"].shown_command() in said and "docs/results/kinds/results.json" in said
+
+
+def test_a_run_of_the_readers_own_function_ends_with_the_same_answer_for_it():
+    """run_all.py --task MODULE:FUNCTION: its tables answered by the README's rules, a row per table, in the
+    README's words and as plain lines for the terminal."""
+    own = [replace(one, task="mymodule:resize") for one in CPU_ROUNDS]
+    env = replace(ENV, tasks={"mymodule:resize": ENV.tasks["cpu"]})
+    rows = answer.run_answer(SuiteResults(environment=env, runs=own))
+    assert [row[0] for row in rows] == ["``mymodule:resize``, 25 users"]
+    assert rows[0][1].startswith("**4_async_processexecutor**: the process pool itself")
+    assert "1_sync: /health unanswered 60 % of the run" in rows[0][3]
+    assert answer.list_table(rows).startswith(".. list-table::") and "mymodule:resize" in answer.list_table(rows)
+    text = answer.as_text(rows)
+    assert "Use:       4_async_processexecutor: the process pool itself" in text and "**" not in text
+    assert answer.run_answer(SuiteResults(environment=env, runs=[])) == [], "nothing measured: nothing to answer"

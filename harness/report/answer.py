@@ -86,6 +86,54 @@ def restart_row(cluster):
     ]
 
 
+def decision(work, found, suite_python, holds_gil):
+    """The answer's row for one kind of work from its table's Comparison: [the work, the strategy to use and why,
+    the runner-up, the one to avoid and why], with the figures behind them."""
+    first = found.chosen
+    # The runner-up: the next of those equal to the first, else the fastest of the rest.
+    runner = (found.equal or found.slower or [None])[0]
+    # To avoid: of the rows that left /health unanswered, the first in the suite's order (which of several was down
+    # longest, 83 or 90 % of a run, is the sitting's: the order is stable), the others counted; else the slowest of
+    # those clearly slower than the first.
+    down = sorted((row for row in found.rows if unavailable(row.run) > DOWN_PCT), key=lambda row: suite_order(row.run))
+    worst = down[0] if down else (found.slower or [None])[-1]
+    why = (
+        "–"
+        if worst is None
+        else f"{named(worst, suite_python)}: /health unanswered {unavailable(worst.run):.0f} % of the run"
+        + (f" ({len(down) - 1} more rows down too)" if len(down) > 1 else "")
+        if down
+        else f"{named(worst, suite_python)}: {figures(worst)}"
+    )
+    also = free_threaded_threads(found, suite_python) if holds_gil else None
+    return [
+        work,
+        f"**{named(first, suite_python)}**: {figures(first)}; {found.reason}"
+        + (f" (also equal: {', '.join(named(row, suite_python) for row in found.equal)})" if found.equal else "")
+        + (f". And {also}" if also else ""),
+        f"{named(runner, suite_python)}: {figures(runner)}" if runner else "–",
+        why,
+    ]
+
+
+HEADER = [
+    "Your work",
+    "Use (measured: × the process pool's tasks/s on the same Python, its 95 % interval over the rounds, /health p99, "
+    "share of the run unavailable, peak PSS)",
+    "Runner-up",
+    "Avoid, and why",
+]
+
+
+def list_table(rows):
+    """The decision rows as an RST list-table, HEADER first."""
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 22 30 26 22", ""]
+    for cells in [HEADER, *rows]:
+        lines.append(f"   * - {cells[0]}")
+        lines += [f"     - {cell}" for cell in cells[1:]]
+    return "\n".join(lines)
+
+
 def answer(kinds, cluster=None, link="`Results`_"):
     """The decision table: per kind of work, the strategy to use, the runner-up, the one to avoid and why, with the
     figures behind them; from the task-kind matrix's results over its rounds (harness/report/comparison.py), and
@@ -96,64 +144,41 @@ def answer(kinds, cluster=None, link="`Results`_"):
     for work, task, unfit, holds_gil in WORK:
         runs = next((runs for (kind, _), runs in tables.items() if kind == task), [])
         found = compare(runs, suite_python, unfit)
-        if found.chosen is None:
-            continue
-        first = found.chosen
-        # The runner-up: the next of those equal to the first, else the fastest of the rest.
-        runner = (found.equal or found.slower or [None])[0]
-        # To avoid: of the rows that left /health unanswered, the first in the suite's order (which of several
-        # was down longest, 83 or 90 % of a run, is the sitting's: the order is stable), the others counted; else
-        # the slowest of those clearly slower than the first.
-        down = sorted(
-            (row for row in found.rows if unavailable(row.run) > DOWN_PCT), key=lambda row: suite_order(row.run)
-        )
-        worst = down[0] if down else (found.slower or [None])[-1]
-        why = (
-            "–"
-            if worst is None
-            else f"{named(worst, suite_python)}: /health unanswered {unavailable(worst.run):.0f} % of the run"
-            + (f" ({len(down) - 1} more rows down too)" if len(down) > 1 else "")
-            if down
-            else f"{named(worst, suite_python)}: {figures(worst)}"
-        )
-        also = free_threaded_threads(found, suite_python) if holds_gil else None
-        rows.append(
-            [
-                work,
-                f"**{named(first, suite_python)}**: {figures(first)}; {found.reason}"
-                + (
-                    f" (also equal: {', '.join(named(row, suite_python) for row in found.equal)})"
-                    if found.equal
-                    else ""
-                )
-                + (f". And {also}" if also else ""),
-                f"{named(runner, suite_python)}: {figures(runner)}" if runner else "–",
-                why,
-            ]
-        )
+        if found.chosen is not None:
+            rows.append(decision(work, found, suite_python, holds_gil))
     restart = restart_row(cluster) if cluster else None
     if restart:
         rows.append(restart)
     rows.append(
         [
             "Your own function",
-            '``make bench ARGS="--task mymodule:myfunction --n N"``: every strategy with it, in the same tables',
+            '``make bench ARGS="--task mymodule:myfunction --n N"``: every strategy with it, and this answer for it '
+            "at the end of the run (saved beside its results, ``answer.rst``)",
             "–",
             "–",
         ]
     )
-    lines = [
-        ".. list-table::",
-        "   :header-rows: 1",
-        "   :widths: 22 30 26 22",
-        "",
-        "   * - Your work",
-        "     - Use (measured: × the process pool's tasks/s on the same Python, its 95 % interval over the rounds,"
-        " /health p99, share of the run unavailable, peak PSS)",
-        "     - Runner-up",
-        "     - Avoid, and why",
+    return list_table(rows) + f"\n\nThe tables these figures come from: {link}."
+
+
+def run_answer(results):
+    """The same answer's rows for any suite's closed-loop tables (the reader's own function's, say): a row per table
+    that has a row to use, by the same rules. Whether the work holds the GIL is not known here: the free-threaded
+    line is said wherever the figures show it."""
+    suite_python = results.environment.python
+    return [
+        decision(f"``{task}``, {users} users", found, suite_python, holds_gil=True)
+        for (task, users), runs in closed_rounds(results).items()
+        if (found := compare(runs, suite_python)).chosen is not None
     ]
-    for cells in rows:
-        lines.append(f"   * - {cells[0]}")
-        lines += [f"     - {cell}" for cell in cells[1:]]
-    return "\n".join(lines) + f"\n\nThe tables these figures come from: {link}."
+
+
+def as_text(rows):
+    """Decision rows as a terminal shows them: each cell on a line of its own, named."""
+    names = ["Your work", "Use", "Runner-up", "Avoid"]
+    return "\n\n".join(
+        "\n".join(
+            f"{name + ':':<11}{cell.replace('**', '').replace('``', '')}" for name, cell in zip(names, row, strict=True)
+        )
+        for row in rows
+    )
