@@ -33,13 +33,16 @@ test: venv venv313 venv313t tools
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
-bench: venv venv313 venv313t tools
+# The free-threaded Python is built (once a machine) only for a command whose rows need it.
+bench: venv venv313 tools
+	@if $(PY) -m harness.needs free-threaded $(ARGS); then $(MAKE) --no-print-directory venv313t; fi
 	$(PY) run_all.py $(ARGS)
 
 report: venv venv313 venv313t tools
 	$(PY) -m harness.report.blocks $(ARGS)
 
-soak: venv venv313 venv313t tools
+soak: venv venv313 tools
+	@if $(PY) -m harness.needs free-threaded $(ARGS); then $(MAKE) --no-print-directory venv313t; fi
 	$(PY) -m harness.experiments.soak $(ARGS)
 
 storm: venv venv313 venv313t tools

@@ -619,3 +619,13 @@ def test_the_process_pool_runs_beside_a_row_on_another_python_where_the_comparis
     ]
     assert added[-1].python == seven.python != pool.python, "the yardstick on server 7's own interpreter"
     assert with_yardsticks([seven, sync]) == [seven, sync], "no pool chosen: no ratio, nothing added"
+
+
+def test_make_builds_the_free_threaded_python_only_for_a_command_that_runs_such_a_row():
+    from harness import needs
+
+    assert needs.main(["free-threaded"]) == 0, "every row, the free-threaded twins too"
+    assert needs.main(["free-threaded", "--servers", "1,4", "--duration", "20"]) == 1
+    assert needs.main(["free-threaded", "--duration", "20", "--servers=3t"]) == 0
+    assert needs.main(["free-threaded", "--servers", "99"]) == 1, "the command refuses it itself, in one line"
+    assert needs.main([]) == 2
