@@ -390,6 +390,8 @@ def test_a_server_unavailable_more_than_one_percent_of_the_time_cannot_show_the_
     """The sweep's server 2 at 512 users answered 0.3 % of its probes, fast: its p99 of those must not be drawn."""
     down = record({"health_ms": {"p99": 3.0, "unavailable_pct": 99.7}})
     up = record({"health_ms": {"p99": 40.0, "unavailable_pct": 0.5}})
-    assert charts.health_bar(down, 5000) == (5000, "down\n100 %", True)
-    assert charts.health_bar(up, 5000) == (40.0, "40", False)
-    assert charts.health_bar(None, 5000)[1:] == ("", False)
+    assert charts.health_bar(down) == (1000.0, "≥1000"), "at least the probe's bound, not its fast answers"
+    assert charts.health_bar(up) == (40.0, "40")
+    assert charts.health_bar(None)[1] == ""
+    # The share unavailable is drawn to scale beside it: 99.7 % reads as such, 0.5 % as a sliver.
+    assert (charts.down_share(down), charts.down_share(up)) == (99.7, 0.5)

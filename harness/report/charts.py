@@ -2,6 +2,8 @@
 against the offered rate (the hockey stick); each from the records of harness/records/suite.py, captioned with
 where it was measured."""
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no screen needed
@@ -20,17 +22,27 @@ def short(label):
     return label.replace(" --", "\n--").replace("_async_", "_")
 
 
-def health_bar(run, ceiling):
-    """(height, label, down) of a run's bar in the health chart: its p99, or, for a run that got no answer within
-    SLOW_S for more than DOWN_PCT of its time, the chart's full height, "down N %" (its p99 counts only the probes
-    answered: it must not look best); no bar without a run."""
+def health_bar(run):
+    """(height, label) of a run's bar in the health chart: its p99; for a run whose p99 falls among the probes
+    not answered within SLOW_S, or that went unanswered for more than DOWN_PCT of its time (an older run's p99
+    counted only the probes answered), SLOW_S ("≥1000": it must not look best); no bar without a run."""
     if not run:
-        return numpy.nan, "", False
-    down = run.health_ms.unavailable_pct or 0
-    if down > DOWN_PCT or (run.health_ms.p99 is None and run.health_ms.failed):  # its p99 among the failures
-        return ceiling, f"down\n{down:.0f} %", True
-    p99 = run.health_ms.p99
-    return (numpy.nan, "", False) if p99 is None else (p99, f"{p99:.0f}", False)
+        return numpy.nan, ""
+    health = run.health_ms
+    if (health.unavailable_pct or 0) > DOWN_PCT or (health.p99 is None and (health.failed or health.p99_above)):
+        return SLOW_S * 1000, f"≥{SLOW_S * 1000:.0f}"
+    return (numpy.nan, "") if health.p99 is None else (health.p99, f"{health.p99:.0f}")
+
+
+def down_share(run):
+    """The share of the run in which /health went unanswered, % (drawn to scale, hatched); nan without a run."""
+    return numpy.nan if not run else run.health_ms.unavailable_pct or 0
+
+
+def how_to_read(figure, text):
+    """A grey line (or two) under the chart saying how to read it, wrapped to the figure's width."""
+    width = int(figure.get_figwidth() * 15)  # characters of 8-point text an inch, about
+    figure.supxlabel(textwrap.fill("How to read: " + text, width), fontsize=8, color="grey")
 
 
 def caption(results):
@@ -56,6 +68,7 @@ def write_chart(results, path):
     groups = [(task, level) for task in task_kinds(results) for level in levels(results)]
     width = 0.8 / len(groups)
     figure, (rate_axes, health_axes) = plt.subplots(1, 2, figsize=(14, 5.5), constrained_layout=True)
+    down_axes = health_axes.twinx()  # the share unavailable, 0 to 100 %, on its own scale
     one_kind = len(task_kinds(results)) == 1
     ceiling = max([run.health_ms.p99 or 0 for run in found.values()] + [SLOW_S * 1000])
     for i, (task, level) in enumerate(groups):
@@ -70,13 +83,19 @@ def write_chart(results, path):
             labels=[f"{getattr(run, key):.{1 if one_kind else 2}f}" if run else "" for run in runs],
             fontsize=7 if len(groups) < 3 else 5,
         )
-        heights, texts, downs = zip(*[health_bar(run, ceiling) for run in runs], strict=True)
+        heights, texts = zip(*[health_bar(run) for run in runs], strict=True)
         bars = health_axes.bar(offsets, heights, width, label=label)
-        for bar, down in zip(bars, downs, strict=True):
-            if down:
-                bar.set_hatch("//")
-                bar.set_alpha(0.5)
         health_axes.bar_label(bars, labels=texts, fontsize=7 if len(groups) < 3 else 5)
+        shares = [down_share(run) for run in runs]
+        down_bars = down_axes.bar(
+            offsets, shares, width * 0.6, fill=False, hatch="//", edgecolor="black", linewidth=0.5, alpha=0.7
+        )
+        down_axes.bar_label(
+            down_bars,
+            labels=[f"{share:.0f} %" if share and share > DOWN_PCT else "" for share in shares],
+            fontsize=6,
+            color="black",
+        )
     env = results.environment
     if one_kind:
         task = task_kinds(results)[0]
@@ -92,16 +111,8 @@ def write_chart(results, path):
         rate_axes.axhline(1, color="grey", linestyle="--", linewidth=1)
         rate_axes.set_title("Efficiency: transactions/s ÷ the kind's limit (higher is better)")
     health_axes.set_title("Responsiveness: /health p99, ms (lower is better, log scale)")
-    health_axes.text(
-        0.01,
-        0.99,
-        f"hatched: no answer within {SLOW_S:g} s for over {DOWN_PCT:g} % of the run",
-        transform=health_axes.transAxes,
-        ha="left",
-        va="top",
-        fontsize=8,
-        color="grey",
-    )
+    down_axes.set_ylim(0, 100)
+    down_axes.set_ylabel("hatched: share of the run unavailable, % (right scale)", fontsize=8)
     if found:
         health_axes.set_yscale("log")  # from a few ms to seconds
         health_axes.set_ylim(top=ceiling * 3)  # room for the bars' labels
@@ -118,52 +129,68 @@ def write_chart(results, path):
         if len(groups) > 1:
             axes.legend(fontsize=8)
     figure.suptitle(caption(results), fontsize=9, color="grey")
+    how_to_read(
+        figure,
+        "left, taller is more work done; right, a shorter bar answered /health sooner, and a hatched "
+        f"bar is the share of the run without an answer within {SLOW_S:g} s (a p99 among those reads ≥ the timeout)",
+    )
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
 def write_matrix(results, path):
-    """Strategies × task kinds, each cell coloured by efficiency against its kind's limit, with transactions/s;
-    beside it the health probe's p99 per cell. The first concurrency level only."""
+    """Strategies × task kinds, each cell coloured by its tasks/s as a share of its kind's limit (CPUs or users / T1
+    on the suite's Python: a slower interpreter's row is as pale as its tasks/s, however busy it kept the cores),
+    with the tasks/s; beside it the health probe's p99 and the share of the run unavailable. The first concurrency
+    level only."""
     results = collapsed(results)
     level = levels(results)[0]
     kinds = task_kinds(results)
     found = {(run.server, run.task): run for run in results.runs if run.measured and load_of(run) == ("closed", level)}
     servers = server_labels(results, "closed")
-    efficiency = numpy.full((len(servers), len(kinds)), numpy.nan)
+    limits = {
+        task: limit_now(results.environment, task, [r for r in found.values() if r.task == task], level)
+        for task in kinds
+    }
+    share = numpy.full((len(servers), len(kinds)), numpy.nan)
     health = numpy.full((len(servers), len(kinds)), numpy.nan)
     for (server, task), run in found.items():
-        efficiency[servers.index(server), kinds.index(task)] = run.efficiency
+        share[servers.index(server), kinds.index(task)] = run.transaction_rate / limits[task].per_s
         down = (run.health_ms.unavailable_pct or 0) > DOWN_PCT or (run.health_ms.p99 is None and run.health_ms.failed)
         health[servers.index(server), kinds.index(task)] = 10_000 if down else run.health_ms.p99 or numpy.nan
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(15, 0.5 * len(servers) + 2.2), constrained_layout=True, gridspec_kw={"width_ratios": [1, 1.15]}
     )  # room for "NNNN ms, NN % down"
-    image = left.imshow(efficiency, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
-    figure.colorbar(image, ax=left, label="efficiency (1 = every core inside tasks, or the users' limit)")
+    image = left.imshow(share, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    figure.colorbar(image, ax=left, label="tasks/s ÷ the kind's limit (CPUs or users / T1)")
     image = right.imshow(numpy.log10(health), cmap="RdYlGn_r", vmin=0, vmax=4, aspect="auto")
     bar = figure.colorbar(image, ax=right, label="/health p99 (ms, log scale)", ticks=[0, 1, 2, 3, 4])
     bar.ax.set_yticklabels(["1", "10", "100", "1 000", "10 000"])
     for (server, task), run in found.items():
         i, j = servers.index(server), kinds.index(task)
-        left.text(j, i, f"{run.efficiency:.2f}\n{run.transaction_rate:.1f}/s", ha="center", va="center", fontsize=8)
-        p99 = run.health_ms.p99
+        left.text(j, i, f"{run.transaction_rate:.1f}/s\n{share[i, j]:.2f}", ha="center", va="center", fontsize=8)
+        p99 = health_bar(run)[1]
         right.text(
             j,
             i,
-            "–" if p99 is None else f"{p99:.0f} ms\n{run.health_ms.unavailable_pct:.0f} % down",
+            f"{p99 or '–'} ms\n{run.health_ms.unavailable_pct or 0:.0f} % down",
             ha="center",
             va="center",
             fontsize=7,
         )
     for axes, title in (
-        (left, f"Efficiency and tasks/s, {level} users"),
+        (left, f"Tasks/s and their share of the kind's limit, {level:g} users"),
         (right, f"/health p99, share unavailable (red: over {DOWN_PCT:g} % down)"),
     ):
         axes.set_xticks(range(len(kinds)), kinds)
         axes.set_yticks(range(len(servers)), [s.replace("_async_", "_") for s in servers], fontsize=8)
         axes.set_title(title)
     figure.suptitle(caption(results), fontsize=9, color="grey")
+    how_to_read(
+        figure,
+        "a row per strategy, a column per kind of work; green is near the limit (left) or quick to "
+        "answer /health (right), red is far from it or unanswered",
+    )
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
@@ -175,9 +202,7 @@ def write_hockey(results, path):
     kinds = [
         task for task in task_kinds(results) if any(load_of(r)[0] != "closed" and r.task == task for r in results.runs)
     ]
-    figure, panels = plt.subplots(
-        1, len(kinds), figsize=(7.5 * len(kinds), 5.5), constrained_layout=True, squeeze=False
-    )
+    figure, panels = plt.subplots(1, len(kinds), figsize=(10 * len(kinds), 5.5), constrained_layout=True, squeeze=False)
     medians = collapsed(results).runs
     labels = server_labels(results)
     colours = [f"C{i}" for i in range(10)] if len(labels) <= 10 else plt.get_cmap("tab20").colors  # no twins
@@ -252,8 +277,13 @@ def write_hockey(results, path):
         axes.set_ylabel("latency p99, ms (log scale)")
         axes.set_title(f"Task {task}: latency p99 against offered load")
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=8, loc="lower right")
+        axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the lines, not over them
     figure.suptitle(caption(results), fontsize=9, color="grey")
+    how_to_read(
+        figure,
+        "each line is a strategy's latency as the offered rate rises; where it turns up and crosses "
+        "the SLO, the strategy is out of capacity; the star is the highest rate confirmed",
+    )
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
