@@ -25,6 +25,11 @@ class Server:
     # Redis), "copies" (pre-fork: N copies of the server on one port, each running its tasks inline, or, for
     # 8_fastapi, in its own threads).
     runs_in: str = "server"
+    # How a user of its framework writes it, where the suite's option does not say ("a def endpoint", ...), and
+    # what its pool_option's value N is in that framework's terms ("anyio's thread limit raised to {n}"): the short
+    # answer's words.
+    written_as: str = ""
+    pool_is: str = ""
     takes_max_pending: bool = False  # has the option --max-pending N
     pool_option: str = None  # the option that sizes its pool: --workers (threads or processes), --threads (Dask's)
     # Whether pool_option sizes each of its worker processes, one a CPU (Dask's --threads: threads per worker),
@@ -162,13 +167,21 @@ SERVERS = [
         "8_fastapi.py",
         8007,
         runs_in="threads",
+        written_as="a def endpoint, the default",
+        pool_is="anyio's thread limit raised to {n}: total_tokens, not uvicorn's --workers",
         takes_max_pending=True,
         pool_option="--workers",
         http_stack="uvicorn",
         jobs="memory",
     ),
     Server(
-        "8_fastapi --endpoint async", "8_fastapi.py", 8007, ("--endpoint", "async"), http_stack="uvicorn", jobs="memory"
+        "8_fastapi --endpoint async",
+        "8_fastapi.py",
+        8007,
+        ("--endpoint", "async"),
+        written_as="an async def endpoint calling the work",
+        http_stack="uvicorn",
+        jobs="memory",
     ),
     Server(
         "8_fastapi --endpoint process",
@@ -176,6 +189,8 @@ SERVERS = [
         8007,
         ("--endpoint", "process"),
         runs_in="processes",
+        written_as="an async def endpoint awaiting a ProcessPoolExecutor",
+        pool_is="{n} processes",
         takes_max_pending=True,
         pool_option="--workers",
         http_stack="uvicorn",
@@ -187,6 +202,8 @@ SERVERS = [
         8007,
         ("--processes",),
         runs_in="copies",
+        written_as="def endpoints in uvicorn's worker processes, uvicorn --workers",
+        pool_is="anyio's thread limit {n} in each",
         pool_option="--workers",
         http_stack="uvicorn",
     ),

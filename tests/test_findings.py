@@ -328,3 +328,19 @@ def test_a_run_of_the_readers_own_function_ends_with_the_same_answer_for_it():
     text = answer.as_text(rows)
     assert "Use:       4_async_processexecutor: the process pool itself" in text and "**" not in text
     assert answer.run_answer(SuiteResults(environment=env, runs=[])) == [], "nothing measured: nothing to answer"
+
+
+def test_a_fastapi_user_finds_the_endpoint_and_setting_to_use_and_the_default_that_hurts():
+    """The answer's FastAPI row: among FastAPI's own rows, by the same rules against the process pool (not theirs
+    to pick), each named as a FastAPI user writes it; to avoid, the def endpoint that left /health unanswered."""
+    fastapi = [
+        run("8_fastapi", 12.0, 0.48, down=60.0, p99=5000.0),
+        run("8_fastapi --endpoint process", 23.8, 0.95),
+        run("8_fastapi --endpoint async", 12.1, 0.48, down=85.0, p99=5000.0),
+    ]
+    kinds = SuiteResults(environment=ENV, runs=rounds_of(CPU + fastapi, {}))
+    row = answer.answer(kinds).split("* - Your app is FastAPI on uvicorn")[1].split("* -")[0]
+    assert "cpu ×0.99" in row and "**8_fastapi --endpoint process (an async def endpoint awaiting a" in row
+    assert "4_async_processexecutor" not in row, "the pool is the yardstick, not a FastAPI user's choice"
+    assert "8_fastapi (a def endpoint, the default): /health unanswered up to 60 % of the run (cpu)" in row
+    assert "8_fastapi --endpoint async (an async def endpoint calling the work): /health unanswered up to 85 %" in row

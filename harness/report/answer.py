@@ -2,10 +2,13 @@
 hosts' fault table: per kind of work, the strategy to use, the runner-up and the one to avoid, with the figures
 behind them (the rules: harness/report/comparison.py on harness/rounds.py)."""
 
+import re
+
 from harness.columns import health_p99_text
-from harness.report.comparison import compare, named, runs_in, suite_order, unavailable
+from harness.report.comparison import compare, named, python_of, runs_in, server_of, suite_order, unavailable
 from harness.report.findings import closed_rounds, mb
 from harness.report.tables import DOWN_PCT
+from harness.servers import PROCESS_POOL
 
 # (the reader's work, the task kind that stands for it, the rows that cannot do that work, whether the work holds
 # the GIL: only there can a free-threaded build change what threads do)
@@ -134,6 +137,59 @@ def list_table(rows):
     return "\n".join(lines)
 
 
+# The rows a reader of one framework looks for: (the row's words, harness/servers.py Server.http_stack).
+FRAMEWORKS = [("Your app is FastAPI on uvicorn", "uvicorn")]
+
+
+def in_words(row, suite_python):
+    """A row named as its framework's user would set it up: "8_fastapi --workers 25 (a def endpoint, the default;
+    anyio's thread limit raised to 25: total_tokens, not uvicorn's --workers)"."""
+    server = server_of(row.run)
+    size = re.search(r"--(?:workers|threads) (\d+)", row.label)
+    parts = [server.written_as] if server and server.written_as else []
+    if size and server and server.pool_is:
+        parts.append(server.pool_is.format(n=size.group(1)))
+    return named(row, suite_python) + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def framework_row(words, stack, tables, suite_python):
+    """The answer's row for the users of one framework (its rows' http_stack): per kind of work, the row to use
+    among its own by the same rules (against the process pool, which is not theirs to pick), grouped where one
+    row serves several kinds; to avoid, its rows that left /health unanswered, with the worst share and where.
+    None if it has no row measured."""
+    use, down = {}, {}
+    for _, task, unfit, _ in WORK:
+        runs = next((found for (kind, _), found in tables.items() if kind == task), [])
+        own = [
+            run
+            for run in runs
+            if (server := server_of(run)) is not None
+            and (server.http_stack == stack or server.name == PROCESS_POOL)
+            and python_of(run, suite_python) == suite_python
+        ]
+        found = compare(own, suite_python, (*unfit, PROCESS_POOL))
+        if found.chosen is None:
+            continue
+        ratio = f"×{found.chosen.ratio.text()}" if found.chosen.ratio else ""
+        use.setdefault(in_words(found.chosen, suite_python), []).append(f"{task} {ratio}".strip())
+        for row in found.rows:
+            if server_of(row.run).http_stack == stack and unavailable(row.run) > DOWN_PCT:
+                worst, where, _ = down.get(row.label, (0, [], row))
+                down[row.label] = (max(worst, unavailable(row.run)), [*where, task], row)
+    if not use:
+        return None
+    return [
+        words,
+        "; ".join(f"{', '.join(said)}: **{row}**" for row, said in use.items()),
+        "–",
+        "; ".join(
+            f"{in_words(row, suite_python)}: /health unanswered up to {worst:.0f} % of the run ({', '.join(where)})"
+            for worst, where, row in down.values()
+        )
+        or "–",
+    ]
+
+
 def answer(kinds, cluster=None, link="`Results`_"):
     """The decision table: per kind of work, the strategy to use, the runner-up, the one to avoid and why, with the
     figures behind them; from the task-kind matrix's results over its rounds (harness/report/comparison.py), and
@@ -146,6 +202,7 @@ def answer(kinds, cluster=None, link="`Results`_"):
         found = compare(runs, suite_python, unfit)
         if found.chosen is not None:
             rows.append(decision(work, found, suite_python, holds_gil))
+    rows += [found for words, stack in FRAMEWORKS if (found := framework_row(words, stack, tables, suite_python))]
     restart = restart_row(cluster) if cluster else None
     if restart:
         rows.append(restart)

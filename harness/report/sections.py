@@ -98,8 +98,8 @@ def times(saved):
     return (
         f"``make test``: {saved.passed} tests passed in {saved.seconds // 60:.0f} min "
         f"{saved.seconds % 60:.0f} s, in a fresh clone's ``bash .ci/run`` on {env.started[:10]} "
-        f"(its commit in ``docs/results/times/results.json``; setting up the venvs aside, and building the "
-        f"free-threaded Python once a machine). ``make report``: {total_min:.0f} min for every block, at "
+        f"(its commit in ``docs/results/times/results.json``; not counting setting up the venvs, nor building the "
+        f"free-threaded Python, once per machine). ``make report``: {total_min:.0f} min for every block, at "
         f"commit {', '.join(commits)}, on {env.cpu} ({env.cpu_count} CPUs)."
     )
 
