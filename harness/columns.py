@@ -223,9 +223,12 @@ HEALTH = (
     "answered 200 within 1 s (refused, reset, late) failed, and counts as slower than any answer: "
     '"≥ 1000" where the p99 falls among the failures; "M (max of N)": N probes, too few for a p99, M the '
     "highest. Results saved before the probe counted its failures: a probe failed after 10 s without an "
-    'answer ("≥ 10000" where those hold the p99\'s rank), and p50/p99 are otherwise of the answered probes. '
-    "Unavail. %: the share of the run in which a probe got no answer within 1 s. Peak PSS: the whole "
-    "process tree, a page shared by several processes counted once. CPU s: the CPU "
+    'answer ("≥ 10000" where those hold the p99\'s rank), and p50/p99 are otherwise of the answered probes.'
+)
+UNAVAILABLE = "Unavail. %: the share of the run in which a probe got no answer within 1 s."
+# The server's own figures over a run, in the tables that have their columns (closed and open loop).
+RUN_FIGURES = (
+    "Peak PSS: the whole process tree, a page shared by several processes counted once. CPU s: the CPU "
     "seconds of the server's whole tree during the run. T1 now: one task alone, timed just before the run. "
     "In task %: the CPU seconds the tasks themselves took, as each process that ran one measured it "
     "(``GET /stats``; a thread's own time, so waiting for the GIL is not counted) ÷ (CPUs × the run's "
@@ -245,9 +248,12 @@ LEGEND = (
     "(counts disagree: +N): the server counted N tasks more (−N: fewer) over the run than siege's answers "
     "200, more than the users in flight, siege's failed requests and 2 allow."
 )
-OPEN_LEGEND = (
+OPEN_LOOP = (
     "Open loop: requests sent on schedule whatever the answers, each on a new connection, latency from the "
-    "time it was due. Answered/s: answers 200 ÷ the run's seconds; Failed: refused, reset, non-200 or "
+    "time it was due."
+)
+OPEN_LEGEND = (
+    OPEN_LOOP + " Answered/s: answers 200 ÷ the run's seconds; Failed: refused, reset, non-200 or "
     "never answered. p50 to max: of every request sent, a failure counted as slower than any answer "
     '("> X": the percentile falls among the failures, X the slowest answer; max is then unknown). Send '
     "lag: how late the driver wrote each request; a run with a p99 over 5 ms or a max over 50 ms is "

@@ -629,3 +629,14 @@ def test_make_builds_the_free_threaded_python_only_for_a_command_that_runs_such_
     assert needs.main(["free-threaded", "--duration", "20", "--servers=3t"]) == 0
     assert needs.main(["free-threaded", "--servers", "99"]) == 1, "the command refuses it itself, in one line"
     assert needs.main([]) == 2
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_tables_legend_says_what_only_its_own_columns_mean(mode):
+    """The converse: a legend under a table defines the columns that table has, and no other (the capacity table
+    once carried the open loop's Answered/s and the runs' Peak PSS)."""
+    legend = " ".join(MODES[mode].legend)
+    headers = [column[0] for column in MODES[mode].columns]
+    for term in ("Answered/s", "Send lag", "Peak PSS", "CPU s", "T1 now", "In task %", "Unavail. %", "Done %"):
+        if f"{term}:" in legend:
+            assert any(header.startswith(term) for header in headers), f"{mode}: {term} defined, not a column"

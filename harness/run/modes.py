@@ -76,7 +76,7 @@ MODES = {
                 f"{limits.limit_now(env, task, runs, users).text}"
             ),
             columns=columns.CLOSED_COLUMNS,
-            legend=(columns.LEGEND, columns.HEALTH),
+            legend=(columns.LEGEND, columns.HEALTH, columns.UNAVAILABLE, columns.RUN_FIGURES),
             in_flight=lambda users, t1_s: users,
             measure=drive.closed_loop,
             default_level=25,
@@ -95,7 +95,7 @@ MODES = {
                 + f" ({runs[0].arrivals} arrivals), {duration:g} s"
             ),
             columns=columns.OPEN_COLUMNS,
-            legend=(columns.OPEN_LEGEND, columns.HEALTH),
+            legend=(columns.OPEN_LEGEND, columns.HEALTH, columns.UNAVAILABLE, columns.RUN_FIGURES),
             in_flight=lambda rate, t1_s: math.ceil(2 * rate * t1_s),  # twice rate × T1 (Little's law)
             measure=drive.open_loop,
             recorded=lambda settings: {"arrivals": settings.arrivals},
@@ -112,7 +112,7 @@ MODES = {
                 f"p99 ≤ {slo_ms:g} ms, no failure and a steady backlog, {duration:g} s steps"
             ),
             columns=columns.CAPACITY_COLUMNS,
-            legend=(columns.OPEN_LEGEND, columns.CAPACITY_LEGEND, columns.HEALTH),
+            legend=(columns.OPEN_LOOP, columns.CAPACITY_LEGEND, columns.HEALTH),
             in_flight=lambda slo_ms, t1_s: 25,
             measure=capacity.find_capacity,
             default_s=15,
@@ -129,7 +129,7 @@ MODES = {
             level_text=lambda rate: f"{rate:g} jobs/s",
             title=_background_title,
             columns=columns.BACKGROUND_COLUMNS,
-            legend=(columns.BACKGROUND_LEGEND, columns.HEALTH),
+            legend=(columns.BACKGROUND_LEGEND, columns.HEALTH, columns.UNAVAILABLE),
             in_flight=lambda rate, t1_s: 25,
             measure=drive.background,
             default_level=500,
