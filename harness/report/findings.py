@@ -125,14 +125,13 @@ def findings(runs, suite_python, brief=False):
     short = {server: found for server, found in default.items() if found.estimate < 1 - stats.MARGIN}
     if short:
         each = (
-            f"{min(f.estimate for f in short.values()):.2f}× to {max(f.estimate for f in short.values()):.2f}× "
-            f"({len(short)} pools)"
+            f"{min(f.estimate for f in short.values()):.2f}× to {max(f.estimate for f in short.values()):.2f}×"
             if brief
             else ", ".join(f"{server} ×{found.text()}" for server, found in short.items())
         )
         lines.append(
-            "- At its default size, each pool against itself sized for the users (the trap of a pool of "
-            f"CPUs places for work that waits): {each}"
+            "- Pools left at their default size (a worker per CPU) for work that waits, against the same pool with "
+            f"a worker per user: {each}"
             + (
                 f"; as fast at their default size: {', '.join(sorted(set(default) - set(short)))}"
                 if set(default) - set(short)
