@@ -122,7 +122,7 @@ def decision(work, found, suite_python, holds_gil):
 HEADER = [
     "Your work",
     "Use (measured: × the process pool's tasks/s on the same Python, its 95 % interval over the rounds, /health p99, "
-    "share of the run unavailable, peak PSS)",
+    "share of the run unavailable, peak memory as PSS: the process tree's, a shared page counted once)",
     "Runner-up",
     "Avoid, and why",
 ]
