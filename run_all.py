@@ -35,7 +35,7 @@ from harness.load import openloop
 from harness.network import HOST
 from harness.records.file import VERSION, record_of
 from harness.records.suite import Environment, SuiteResults
-from harness.report.answer import UNFIT, as_text, list_table, run_answer
+from harness.report.answer import FRAMEWORKS, UNFIT, as_text, list_table, run_answer
 from harness.report.comparison import going_on
 from harness.report.findings import closed_rounds
 from harness.report.readme import holding
@@ -135,7 +135,8 @@ def parse_args(argv=None):
         default=1,
         metavar="N",
         help="up to N rounds, each in a shuffled order; every ratio taken within a round, with its interval over "
-        "the rounds; after two, a closed-loop row whose place against the first of its table is settled stops "
+        "the rounds; after two, a closed-loop row stops once more rounds could not change its place against the "
+        "first of its table nor the row the answer names "
         "(harness/rounds.py); each figure reported as median and range, the latencies of every round's answers pooled",
     )
     parser.add_argument(
@@ -278,13 +279,17 @@ def plan(args, env):
 def this_round(round_, one_round, runs, env, cap, order):
     """The runs of round `round_`, in a shuffled order (a slow minute of this machine falls on any row alike, and
     no row always follows the same one): every run in the first round; after it, of the closed-loop tables only the
-    rows whose place against the first is not yet settled, and their pools (harness/report/comparison.py going_on:
+    rows whose place, or the row the answer names, is not yet settled, and what they are measured against
+    (harness/report/comparison.py going_on:
     every strategy at its best size for two rounds); the other modes' runs every round."""
     todo = list(one_round)
     if round_ >= 1 and any(load.mode == "closed" for _, _, load in todo):
         results = record_of({"version": VERSION, "environment": env, "runs": runs}, SuiteResults, "the rounds")
         tables = closed_rounds(results)
-        open_rows = {key: going_on(found, env["python"], cap, UNFIT.get(key[0], ())) for key, found in tables.items()}
+        stacks = [stack for _, stack in FRAMEWORKS]  # the answer's rows for one framework's users choose too
+        open_rows = {
+            key: going_on(found, env["python"], cap, UNFIT.get(key[0], ()), stacks) for key, found in tables.items()
+        }
         # going_on names the pools the open rows are measured against; those only (a pool of a Python no open row
         # runs on, or at the other size, adds nothing to the decision).
         todo = [

@@ -344,3 +344,31 @@ def test_a_fastapi_user_finds_the_endpoint_and_setting_to_use_and_the_default_th
     assert "4_async_processexecutor" not in row, "the pool is the yardstick, not a FastAPI user's choice"
     assert "8_fastapi (a def endpoint, the default): /health unanswered up to 60 % of the run (cpu)" in row
     assert "8_fastapi --endpoint async (an async def endpoint calling the work): /health unanswered up to 85 %" in row
+
+
+def test_the_rounds_go_on_where_a_frameworks_own_choice_is_not_settled():
+    """The FastAPI row of the answer chooses among FastAPI's rows alone: two of them far behind the process pool
+    (settled for the table) but not yet told apart from each other go on, with the pool they are measured against;
+    and in a table without a pool, the row the others are measured against goes on with them."""
+    cpu = [
+        run("4_async_processexecutor", 24.0, 0.96),
+        run("8_fastapi --endpoint process", 12.0, 0.5),
+        run("8_fastapi --processes", 11.6, 0.5),
+    ]
+    wobble = {"8_fastapi --processes": [1.0, 1.1, 0.93]}
+    three = rounds_of(cpu, wobble)
+    assert going_on(three, "3.11.7", cap=5) == set(), "both settled far below the pool"
+    assert going_on(three, "3.11.7", cap=5, stacks=["uvicorn"]) == {
+        "8_fastapi --endpoint process",
+        "8_fastapi --processes",
+        "4_async_processexecutor",
+    }
+    no_pool = [
+        run("1_sync", 6.0, 0.25),
+        run("3_async_threadexecutor", 12.0, 0.5),
+        run("7_async_interpreterpool", 11.5, 0.5),
+    ]
+    noisy = rounds_of(no_pool, {"7_async_interpreterpool": [1.0, 1.2, 0.9]})
+    assert going_on(noisy, "3.11.7", cap=5) == {"1_sync", "3_async_threadexecutor", "7_async_interpreterpool"}, (
+        "1_sync, settled far behind, is what the others are measured against: it runs with them"
+    )

@@ -5,7 +5,7 @@ behind them (the rules: harness/report/comparison.py on harness/rounds.py)."""
 import re
 
 from harness.columns import health_p99_text
-from harness.report.comparison import compare, named, python_of, runs_in, server_of, suite_order, unavailable
+from harness.report.comparison import compare, named, runs_in, server_of, suite_order, unavailable
 from harness.report.findings import closed_rounds, mb
 from harness.report.tables import DOWN_PCT
 from harness.servers import PROCESS_POOL
@@ -160,27 +160,19 @@ def framework_row(words, stack, tables, suite_python):
     use, down = {}, {}
     for _, task, unfit, _ in WORK:
         runs = next((found for (kind, _), found in tables.items() if kind == task), [])
-        own = [
-            run
-            for run in runs
-            if (server := server_of(run)) is not None
-            and (server.http_stack == stack or server.name == PROCESS_POOL)
-            and python_of(run, suite_python) == suite_python
-        ]
-        found = compare(own, suite_python, (*unfit, PROCESS_POOL))
-        if found.chosen is None:
-            continue
-        ratio = f"×{found.chosen.ratio.text()}" if found.chosen.ratio else ""
-        use.setdefault(in_words(found.chosen, suite_python), []).append(f"{task} {ratio}".strip())
+        found = compare(runs, suite_python, (*unfit, PROCESS_POOL), stack=stack)
         for row in found.rows:
             if server_of(row.run).http_stack == stack and unavailable(row.run) > DOWN_PCT:
                 worst, where, _ = down.get(row.label, (0, [], row))
                 down[row.label] = (max(worst, unavailable(row.run)), [*where, task], row)
-    if not use:
+        if found.chosen is not None:
+            ratio = f"×{found.chosen.ratio.text()}" if found.chosen.ratio else ""
+            use.setdefault(in_words(found.chosen, suite_python), []).append(f"{task} {ratio}".strip())
+    if not use and not down:
         return None
     return [
         words,
-        "; ".join(f"{', '.join(said)}: **{row}**" for row, said in use.items()),
+        "; ".join(f"{', '.join(said)}: **{row}**" for row, said in use.items()) or "–",
         "–",
         "; ".join(
             f"{in_words(row, suite_python)}: /health unanswered up to {worst:.0f} % of the run ({', '.join(where)})"
@@ -226,7 +218,7 @@ def run_answer(results):
     return [
         decision(f"``{task}``, {users} users", found, suite_python, holds_gil=True)
         for (task, users), runs in closed_rounds(results).items()
-        if (found := compare(runs, suite_python)).chosen is not None
+        if (found := compare(runs, suite_python, UNFIT.get(task, ()))).chosen is not None
     ]
 
 

@@ -51,6 +51,8 @@ class Part:
             and (not self.suite_python_only or run.python in (None, env.python))
         ]
         tasks = {kind: found for kind, found in env.tasks.items() if kind == self.task}
+        if not any(run.free_threaded for run in runs):  # the environment line names no build its rows did not use
+            env = replace(env, free_threaded_python=None, free_threaded_build=None)
         return replace(saved, environment=replace(env, tasks=tasks), runs=runs)
 
     def said(self):
@@ -132,7 +134,7 @@ BLOCKS = [
         (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6", "--repeat", "4"],),
         35,
         "6 s a row instead of 60, counted in steady state; up to 4 rounds in a shuffled order: every strategy in "
-        "two, those whose place against the first is not settled in two more",
+        "two, in two more those whose place or the answer's row is not settled yet",
         earlier=(
             Earlier(
                 "6a7dff635a00",

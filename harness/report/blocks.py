@@ -200,6 +200,10 @@ def main(argv=None):
         started, expected = time.monotonic(), sum(block.expected_min for block in blocks)
         for index, block in enumerate(blocks):
             if not block.commands:
+                if block.part:
+                    print(
+                        f"make report: {block.name} is part of {block.part.source}'s results: measure that", flush=True
+                    )
                 continue
             done_min = sum(b.expected_min for b in blocks[:index])
             # The machine's pace against the estimates, once a few minutes of them have run; bounded, for a

@@ -172,12 +172,15 @@ def quick(of):
     return lambda label: (p99 := of[label].run.health_ms.p99) is not None and p99 < RESPONSIVE_MS
 
 
-def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
+def compare(runs, suite_python, unfit=(), margin=stats.MARGIN, stack=None):
     """The Comparison of one closed-loop table from its runs, every round's (run.round), leaving out of the choice
-    the rows whose unsized label is in `unfit` (they cannot do the reader's work)."""
+    the rows whose unsized label is in `unfit` (they cannot do the reader's work), and with `stack` the rows of
+    other web stacks (stack_rows: a framework's users choose among its own)."""
     rows, normal, rounds, has_pools = normalized(runs, suite_python)
     memory = [{label: run.peak_pss_mb for label, run in one.items() if run.peak_pss_mb} for one in rounds]
-    listed = candidates(rows, has_pools, unfit)
+    listed = candidates(
+        [row for row in rows if stack is None or stack_rows(row, stack, suite_python)], has_pools, unfit
+    )
     if not listed:
         return Comparison(rows, rounds=len(normal))
     of = {row.label: row for row in rows}
@@ -191,13 +194,15 @@ def compare(runs, suite_python, unfit=(), margin=stats.MARGIN):
     return Comparison(rows, of[chosen], reason, equal, slower, len(normal), untold)
 
 
-def going_on(runs, suite_python, cap, unfit=()):
+def going_on(runs, suite_python, cap, unfit=(), stacks=()):
     """The labels of one closed-loop table to measure in another round (harness/rounds.py still_open on the ratios
     to each Python's pool): the contenders until their interval settles their place or `cap` rounds are reached,
-    and the pools they are measured against; every strategy at its best size for the first two rounds (a pool's
-    other size, the trap for waiting work, is shown from the first round alone: it is not in the choice). With
-    `unfit` (rows the short answer leaves out for this work), the contenders of the table's first and those of
-    the answer's both: a leader the answer cannot name must not settle the rows it chooses among."""
+    and what they are measured against (their pool, or the first row in a table without one); every strategy at
+    its best size for the first two rounds (a pool's other size, the trap for waiting work, is shown from the
+    first round alone: it is not in the choice). With `unfit` (rows the short answer leaves out for this work),
+    the contenders of the table's first and those of the answer's both: a leader the answer cannot name must not
+    settle the rows it chooses among; likewise for each web stack in `stacks` (the answer's rows for one
+    framework's users choose among that stack's rows alone)."""
     rows, normal, _, has_pools = normalized(runs, suite_python)
     if len(normal) < 2:  # and a row that failed in the first round is tried again: its two rounds are yet to come
         never = {run.server for run in runs} - {run.server for run in measured(runs)}
@@ -209,8 +214,23 @@ def going_on(runs, suite_python, cap, unfit=()):
     open_rows = set(stats.still_open(normal, listed, cap, stack_of=of.get))
     if fit := candidates(rows, has_pools, unfit) if unfit else None:
         open_rows |= set(stats.still_open(normal, fit, cap, stack_of=of.get))
-    pools = {row.pool for row in rows if row.label in open_rows and row.pool}
-    return open_rows | pools
+    for stack in stacks:
+        own = [row for row in rows if stack_rows(row, stack, suite_python)]
+        if fit := candidates(own, has_pools, (*unfit, PROCESS_POOL)):
+            open_rows |= set(stats.still_open(normal, fit, cap, stack_of=of.get))
+    against = {row.against for row in rows if row.label in open_rows and row.against}
+    return open_rows | against
+
+
+def stack_rows(row, stack, suite_python):
+    """Whether a row is one of a web stack's own (harness/servers.py Server.http_stack) on the suite's Python, or
+    the process pool there that they are measured against: a framework's users choose among the former."""
+    server = server_of(row.run)
+    return (
+        server is not None
+        and (server.http_stack == stack or server.name == PROCESS_POOL)
+        and row.python == suite_python
+    )
 
 
 def suite_order(run):

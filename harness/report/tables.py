@@ -19,8 +19,9 @@ DOWN_PCT = 1.0  # a run unavailable longer than this share of its time cannot sh
 # about 10 ms), so that a few MB less does not recommend a server whose own loop waits behind its work.
 RESPONSIVE_MS = 100
 REPEAT_LEGEND = (
-    "Each figure: the median of the rounds that measured the row (up to {n}, each in a shuffled order; a row whose "
-    "place was settled stopped earlier), its range in brackets; the latency percentiles and max: of every round's "
+    "Each figure: the median of the rounds that measured the row (up to {n}, each in a shuffled order; a row "
+    "stopped earlier once more rounds could not change its place or the row the answer names), its range in "
+    "brackets; the latency percentiles and max: of every round's "
     "answers pooled (HDR histograms merged), so that one round's stall stays."
 )
 
