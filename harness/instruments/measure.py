@@ -287,6 +287,31 @@ def wait_until_idle(server_process, timeout=60, threshold=0.1, interval=0.5):
     return None
 
 
+def client_connections(process, status=None):
+    """The TCP connections of clients on the server's port still open in its tree: established, or closed by the
+    client and not yet by the server (CLOSE_WAIT); only those in `status` if given. The tree's own connections (to
+    Redis, to Dask's scheduler) are not counted."""
+    port, found = process.port, 0
+    try:
+        tree = psutil.Process(process.process.pid)
+        members = [tree, *tree.children(recursive=True)]
+    except psutil.Error:  # the server is gone: none of its connections is open
+        return 0
+    for member in members:
+        try:
+            found += sum(
+                1
+                for c in member.net_connections("tcp")
+                if c.laddr
+                and c.laddr.port == port
+                and c.status != psutil.CONN_LISTEN
+                and (status is None or c.status == status)
+            )
+        except psutil.Error:
+            pass
+    return found
+
+
 def machine_cpu():
     """(busy, steal, all) CPU seconds of the whole machine so far, from /proc/stat's first line (USER_HZ ticks):
     busy counts every state but idle, iowait and steal; steal is the time the hypervisor ran someone else."""
