@@ -3,9 +3,15 @@ drift, tens of percent within minutes, cancels in the ratio), a 95 % interval ov
 ties, broken by a stated order rather than by noise.
 
 A round measures every row of a comparison once, in a shuffled order. The ratio of two rows is taken within each
-round; over the rounds, its interval is Student's t on the logarithms (ratios multiply: 0.5 and 2 are as far from
-1), so it reads as "× 0.97 (0.91–1.03, 4 rounds)". A row whose ratio to the leader is within MARGIN of it is equal
-to it, and the answer picks among equals by what a reader must add to their stack (STACK), then by a /health kept
+round; over the rounds, its estimate is the median of the rounds' ratios, and its interval Student's t on their
+logarithms (ratios multiply: 0.5 and 2 are as far from 1), so it reads as "× 0.97 (0.91–1.03, 4 rounds)". The
+median, because a run disturbed by other work on the machine moves its round's ratio by tens of percent (a sitting
+with tests run beside its first round: the process pool at 17 tasks/s there, 25 to 28 after): one such round
+moves a mean, and the answer with it, not a median of three or four; the interval still widens, and shows it. The
+leader is the row with the highest estimate against the pool on its own Python, counted above that pool only where
+its interval shows it faster (else level with it, 1): a noisy row on another interpreter, ×1.08 (0.85–1.38), must
+not push the pool out of the rows equal to the first. A row whose ratio to the leader is within MARGIN of it is
+equal to it, and the answer picks among equals by what a reader must add to their stack (STACK), then by a /health kept
 quick, then by memory only where memory differs beyond its own spread over the rounds. A row further behind whose
 interval still reaches within MARGIN is said as not told apart, and not picked: with a wide interval, "not shown
 slower" would pick the simplest row however slow a noisy sitting made it look (2_async --cooperative at 0.63 of
@@ -29,7 +35,7 @@ MARGIN = 0.05
 
 @dataclass(frozen=True)
 class Interval:
-    """A ratio over rounds: its estimate (the geometric mean of the rounds' ratios) and the interval at
+    """A ratio over rounds: its estimate (the median of the rounds' ratios) and the interval at
     CONFIDENCE; low and high are None with a single round, which has no spread to go by."""
 
     estimate: float
@@ -50,11 +56,11 @@ def interval(ratios, confidence=CONFIDENCE):
     if not ratios or any(ratio <= 0 for ratio in ratios):
         raise ValueError(f"ratios must be positive, one per round: {ratios}")
     logs = [math.log(ratio) for ratio in ratios]
-    centre = statistics.fmean(logs)
+    estimate, centre = math.exp(statistics.median(logs)), statistics.fmean(logs)
     if len(logs) == 1:
-        return Interval(math.exp(centre), None, None, 1)
+        return Interval(estimate, None, None, 1)
     half = stats.t.ppf((1 + confidence) / 2, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return Interval(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(logs))
+    return Interval(estimate, math.exp(centre - half), math.exp(centre + half), len(logs))
 
 
 def paired(rounds, row, other):
@@ -69,15 +75,19 @@ def against(rounds, row, other, confidence=CONFIDENCE):
 
 
 def leader(rounds, rows):
-    """The row with the most tasks/s: the highest geometric mean of its values over every round that measured it
-    (each value a ratio within its round, to the pool on the row's Python: drift cancels, and a row is judged on
-    all its rounds, not only on those in which some other row also ran); the first of `rows` if level."""
+    """The row with the most tasks/s: the highest estimate of its values over every round that measured it (each
+    value a ratio within its round, to the pool on the row's Python: drift cancels, and a row is judged on all its
+    rounds, not only on those in which some other row also ran), counted above 1 only where its interval shows it
+    above the pool (else level with it); the first of `rows` if level."""
 
-    def mean(row):
-        logs = [math.log(one[row]) for one in rounds if one.get(row)]
-        return math.exp(statistics.fmean(logs)) if logs else 0.0
+    def standing(row):
+        values = [one[row] for one in rounds if one.get(row)]
+        if not values:
+            return 0.0
+        found = interval(values)
+        return found.estimate if found.low is not None and found.low > 1 else min(found.estimate, 1.0)
 
-    return max(rows, key=mean)
+    return max(rows, key=standing)
 
 
 def verdict(rounds, row, lead, margin=MARGIN):

@@ -17,7 +17,7 @@ def test_an_interval_is_student_t_on_the_logarithms_of_the_ratios():
     logs = [math.log(0.9), 0.0, math.log(1.1)]
     half = T_975_DF2 * statistics.stdev(logs) / math.sqrt(3)
     assert found.rounds == 3
-    assert found.estimate == pytest.approx(math.exp(statistics.fmean(logs)))
+    assert found.estimate == pytest.approx(math.exp(statistics.median(logs))), "the median round's ratio"
     assert found.low == pytest.approx(math.exp(statistics.fmean(logs) - half))
     assert found.high == pytest.approx(math.exp(statistics.fmean(logs) + half))
     assert found.text() == "1.00 (0.78–1.28, 3 rounds)"
@@ -176,3 +176,26 @@ def test_a_row_that_can_no_longer_change_the_choice_stops_and_one_that_still_cou
     ahead = [{"pool": 1.0, "cluster": ratio, "loop": 0.5} for ratio in (1.0, 1.12, 0.97)]
     assert not rounds.beyond_choice(ahead, rows, "cluster", stack)
     assert "cluster" in rounds.still_open(ahead, rows, cap=6, stack_of=stack)
+
+
+def test_one_disturbed_round_does_not_pick_the_row_and_an_unshown_lead_does_not_push_the_pool_out():
+    """Four rounds of cpu as a sitting measured them while tests ran beside its first rounds (ratios to each row's
+    own pool): the free-threaded thread pool's pool was slow in one round, its ratio 1.32 there, ×1.08 by a mean.
+    Its interval reaches below 1: its lead over its pool is not shown, so it is level with the pool, which stays
+    among the equal and is named; plain threads' one round at 1.21 (the pool disturbed) does not make them equal."""
+    sitting = [
+        {"pool": 1.0, "free threads": 0.94, "threads": 1.21},
+        {"pool": 1.0, "free threads": 1.32, "threads": 0.94},
+        {"pool": 1.0, "free threads": 0.99, "threads": 0.94},
+        {"pool": 1.0, "free threads": 1.13, "threads": 0.91},
+    ]
+    stack = {"pool": "a standard-library pool", "threads": "a standard-library pool"}
+    stack_of = lambda row: stack.get(row, "another interpreter or build")  # noqa: E731
+    assert rounds.interval([0.94, 1.32, 0.99, 1.13]).low < 1 < rounds.interval([0.94, 1.32, 0.99, 1.13]).estimate
+    assert rounds.leader(sitting, ["threads", "pool", "free threads"]) == "pool"
+    assert rounds.verdict(sitting, "threads", "pool") != "equal", "median 0.94: the disturbed round does not count"
+    assert rounds.choose(sitting, ["threads", "pool", "free threads"], stack_of)[0] == "pool"
+    # A lead its interval shows stands: the row leads, and a pool 8 % behind it is not equal.
+    shown = [{"pool": 1.0, "free threads": ratio} for ratio in (1.07, 1.09, 1.08, 1.08)]
+    assert rounds.leader(shown, ["pool", "free threads"]) == "free threads"
+    assert rounds.verdict(shown, "pool", "free threads") != "equal"
