@@ -12,6 +12,7 @@ from . import lifecycle
 from .contract import (
     Problem,
     TaskFailed,
+    Unavailable,
     health,
     method_not_allowed,
     no_jobs,
@@ -66,7 +67,7 @@ class TaskHandler(JsonHandler):
 
     def initialize(self, compute, **kwargs):
         super().initialize(**kwargs)
-        self.compute, self.running = compute, None
+        self.compute, self.running, self.gone = compute, None, False
 
     async def get(self):
         n = self.task_size()
@@ -74,7 +75,10 @@ class TaskHandler(JsonHandler):
         try:
             computed = await self.running
         except asyncio.CancelledError:
-            return  # the client has gone (on_connection_close): nobody to answer
+            if self.gone:
+                return  # the client has gone (on_connection_close): nobody to answer
+            # Cancelled by something else (the strategy's engine dropped it): a 503 that says so, never an empty 200.
+            raise Unavailable("the task was cancelled before it finished: try again") from None
         except Problem:
             raise
         except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
@@ -86,6 +90,7 @@ class TaskHandler(JsonHandler):
     def on_connection_close(self):
         # The client gave up: cancel its task. Work still queued is dropped (a pool's queue, a Dask task, the rest
         # of a cooperative task); what already runs in a thread or process finishes, unanswered.
+        self.gone = True
         if self.running:
             self.running.cancel()
 

@@ -141,7 +141,7 @@ def test_every_error_a_soak_or_fault_run_recorded_is_in_its_table():
     said = soak.notes([soaked])
     assert "kill_a_worker: TimeoutError('timed out') (2×)" in said and "n=7: {}" in said
     assert "22 more errors" in said and "siege availability blank" in said
-    assert "not idle" not in said and "not idle" in soak.notes([replace(soaked, idle_after=False)])
+    assert "not at rest" not in said and "not at rest" in soak.notes([replace(soaked, idle_after=False)])
     assert soak.notes([replace(soaked, errors=[], error_count=0, siege_availability=99.0)]) == "", "nothing to say"
     failed = FaultRun(engine="5_async_dask", fault="kill a worker host", error="TimeoutError: did not come up")
     assert "kill a worker host: not measured: TimeoutError: did not come up" in fault_table.notes([failed])

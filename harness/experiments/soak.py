@@ -118,7 +118,7 @@ class Soak:
         except OSError:
             return  # refused or dropped under overload: counted by siege's availability, not a wrong answer
         self.checked += 1
-        if status == 200 and body.get("result") != prime_count(n):
+        if status == 200 and (body or {}).get("result") != prime_count(n):  # a 200 without the answer is wrong too
             self.wrong += 1
             self.errors.append(f"n={n}: {body}")
 
