@@ -119,7 +119,8 @@ def capacity(run):
     confirmed, _ = run.capacity_bracket()
     if confirmed is None:
         return "not confirmed" if run.steps else None
-    if any(step.steady is None for step in run.steps):
+    # A step that stopped early failed on its p99 before a backlog could be read: it has none, in any results.
+    if any(step.steady is None and not step.stopped_early for step in run.steps):
         return f"{confirmed:.1f}*"
     return confirmed  # a figure: with --repeat, the rounds' median and range
 

@@ -1,6 +1,7 @@
 """Capacity as a bracket (harness/run/capacity.py): a step passes only while its backlog holds, a rate that fails its
 confirming run is never published, and saved results read by the same rule."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,11 @@ def test_saved_results_whose_confirmation_failed_show_no_capacity():
     assert columns.capacity(pool) == "not confirmed" and columns.capacity_ratio(pool) is None
     assert runs["2_async"].capacity_bracket() == (12.6, 13.0)
     assert columns.capacity(runs["2_async"]) == "12.6*", "judged on p99 alone: said so"
+    # Steps that stopped early on their p99 have no backlog reading in any results: no mark for those alone.
+    judged = [replace(step, steady=None if step.stopped_early else True) for step in runs["2_async"].steps]
+    assert (
+        any(step.steady is None for step in judged) and columns.capacity(replace(runs["2_async"], steps=judged)) == 12.6
+    )
     for run in results.runs:
         confirmed, failed = run.capacity_bracket()
         assert (confirmed is not None) == bool(run.confirmed)
