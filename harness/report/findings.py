@@ -130,8 +130,8 @@ def findings(runs, suite_python, brief=False):
             else ", ".join(f"{server} ×{found.text()}" for server, found in short.items())
         )
         lines.append(
-            "- Pools left at their default size (a worker per CPU) for work that waits, against the same pool with "
-            f"a worker per user: {each}"
+            "- Pools at their default size (a worker per CPU; FastAPI: anyio's 40 threads) for waiting work, "
+            f"against a worker per user: {each}"
             + (
                 f"; as fast at their default size: {', '.join(sorted(set(default) - set(short)))}"
                 if set(default) - set(short)
