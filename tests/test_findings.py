@@ -169,6 +169,8 @@ def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_b
     assert "**4_async_processexecutor**: the process pool itself (the yardstick)" in row
     assert "the simplest (a standard-library pool added)" in row
     assert "also equal: 7_async_interpreterpool (Python 3.13.0)" in row
+    runner = row.split("\n     - ")[2]
+    assert "on its Python (" in runner and "the pool here 24.0)" in runner, "another Python's own speed said"
     assert "And threads on a free-threaded build, 3_async_threadexecutor (Python 3.13.15t): ×0.99" in row, (
         "threads with the GIL clearly slower, without it equal: where the build makes the difference"
     )

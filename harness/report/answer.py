@@ -28,9 +28,10 @@ WORK = [
 UNFIT = {task: unfit for _, task, unfit, _ in WORK}  # each kind's rows the answer leaves out (run_all.py's rounds)
 
 
-def figures(row):
+def figures(row, here=None):
     """A row's figures in the answer: its ratio to the process pool on its own Python with the interval, /health,
-    memory."""
+    memory; for a row on another Python than `here` (the suite's pool row), its tasks/s against that pool's, for
+    a ratio to its own Python's pool says nothing of that Python's own speed."""
     ratio = (
         "the process pool itself (the yardstick)"
         if row.label == row.pool
@@ -38,6 +39,8 @@ def figures(row):
         if row.ratio
         else f"{row.run.throughput:.2f} tasks/s"
     )
+    if here is not None and row.python != here.python and row.ratio:
+        ratio += f" on its Python ({row.run.throughput:.1f} tasks/s, the pool here {here.run.throughput:.1f})"
     return (
         f"{ratio}, health p99 "
         + health_p99_text(row.run.health_ms, 0, " ms")
@@ -99,6 +102,7 @@ def decision(work, found, suite_python, holds_gil):
     # longest, 83 or 90 % of a run, is the sitting's: the order is stable), the others counted; else the slowest of
     # those clearly slower than the first.
     down = sorted((row for row in found.rows if unavailable(row.run) > DOWN_PCT), key=lambda row: suite_order(row.run))
+    here = next((row for row in found.rows if row.label == row.pool and row.python == suite_python), None)
     worst = down[0] if down else (found.slower or [None])[-1]
     why = (
         "–"
@@ -106,15 +110,15 @@ def decision(work, found, suite_python, holds_gil):
         else f"{named(worst, suite_python)}: /health unanswered {unavailable(worst.run):.0f} % of the run"
         + (f" ({len(down) - 1} more rows down too)" if len(down) > 1 else "")
         if down
-        else f"{named(worst, suite_python)}: {figures(worst)}"
+        else f"{named(worst, suite_python)}: {figures(worst, here)}"
     )
     also = free_threaded_threads(found, suite_python) if holds_gil else None
     return [
         work,
-        f"**{named(first, suite_python)}**: {figures(first)}; {found.reason}"
+        f"**{named(first, suite_python)}**: {figures(first, here)}; {found.reason}"
         + (f" (also equal: {', '.join(named(row, suite_python) for row in found.equal)})" if found.equal else "")
         + (f". And {also}" if also else ""),
-        f"{named(runner, suite_python)}: {figures(runner)}" if runner else "–",
+        f"{named(runner, suite_python)}: {figures(runner, here)}" if runner else "–",
         why,
     ]
 
