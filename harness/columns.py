@@ -254,7 +254,7 @@ OPEN_LOOP = (
     "time it was due."
 )
 OPEN_LEGEND = (
-    OPEN_LOOP + " Answered/s: answers 200 ÷ the run's seconds; Failed: refused, reset, non-200 or "
+    "Answered/s: answers 200 ÷ the run's seconds; Failed: refused, reset, non-200 or "
     "never answered. p50 to max: of every request sent, a failure counted as slower than any answer "
     '("> X": the percentile falls among the failures, X the slowest answer; max is then unknown). Send '
     "lag: how late the driver wrote each request; a run with a p99 over 5 ms or a max over 50 ms is "

@@ -95,7 +95,7 @@ MODES = {
                 + f" ({runs[0].arrivals} arrivals), {duration:g} s"
             ),
             columns=columns.OPEN_COLUMNS,
-            legend=(columns.OPEN_LEGEND, columns.HEALTH, columns.UNAVAILABLE, columns.RUN_FIGURES),
+            legend=(columns.OPEN_LOOP, columns.OPEN_LEGEND, columns.HEALTH, columns.UNAVAILABLE, columns.RUN_FIGURES),
             in_flight=lambda rate, t1_s: math.ceil(2 * rate * t1_s),  # twice rate × T1 (Little's law)
             measure=drive.open_loop,
             recorded=lambda settings: {"arrivals": settings.arrivals},
