@@ -287,28 +287,19 @@ def wait_until_idle(server_process, timeout=60, threshold=0.1, interval=0.5):
     return None
 
 
-def client_connections(process, status=None):
+def client_connections(process):
     """The TCP connections of clients on the server's port still open in its tree: established, or closed by the
-    client and not yet by the server (CLOSE_WAIT); only those in `status` if given. The tree's own connections (to
-    Redis, to Dask's scheduler) are not counted."""
-    port, found = process.port, 0
-    try:
-        tree = psutil.Process(process.process.pid)
-        members = [tree, *tree.children(recursive=True)]
-    except psutil.Error:  # the server is gone: none of its connections is open
-        return 0
-    for member in members:
+    client and not yet by the server (CLOSE_WAIT). The tree's own connections (to Redis, to Dask's scheduler) are
+    not counted; a process that ends while it is read is left out."""
+    found = 0
+    for pid in processes.tree(process.process.pid):
         try:
-            found += sum(
-                1
-                for c in member.net_connections("tcp")
-                if c.laddr
-                and c.laddr.port == port
-                and c.status != psutil.CONN_LISTEN
-                and (status is None or c.status == status)
-            )
+            connections = psutil.Process(pid).net_connections("tcp")
         except psutil.Error:
-            pass
+            continue
+        found += sum(
+            1 for c in connections if c.laddr and c.laddr.port == process.port and c.status != psutil.CONN_LISTEN
+        )
     return found
 
 
