@@ -114,11 +114,10 @@ def settled(rounds, row, lead, margin=MARGIN):
     return found is not None and found.low is not None and (found.high < 1 - margin or found.low >= 1 - margin)
 
 
-def beyond_choice(rounds, rows, row, stack_of, margin=MARGIN):
+def beyond_choice(rounds, tied, row, stack_of, margin=MARGIN):
     """Whether more rounds of row could no longer change the row chosen: it adds more to a reader's stack than the
-    simplest of the rows equal to the leader (so it is never picked over them), and each of those is surely within
-    the margin of it (so that, were it to lead, they would still be equal to it)."""
-    _, tied = equals(rounds, rows, margin)
+    simplest of `tied`, the rows equal to the leader (equals), so it is never picked over them, and each of those
+    is surely within the margin of it (so that, were it to lead, they would still be equal to it)."""
     level = min(STACK.index(stack_of(one)) for one in tied)
     if STACK.index(stack_of(row)) <= level:
         return False
@@ -138,13 +137,13 @@ def still_open(rounds, rows, cap, margin=MARGIN, stack_of=None):
         return list(rows)
     if len(rounds) >= cap:
         return []
-    lead = leader(rounds, rows)
+    lead, tied = equals(rounds, rows, margin)
     contenders = [
         row
         for row in rows
         if row != lead
         and not settled(rounds, row, lead, margin)
-        and not (stack_of and beyond_choice(rounds, rows, row, stack_of, margin))
+        and not (stack_of and beyond_choice(rounds, tied, row, stack_of, margin))
     ]
     # The leader alone has nothing left to be told from.
     return [row for row in rows if row == lead or row in contenders] if contenders else []

@@ -168,13 +168,14 @@ def test_a_row_that_can_no_longer_change_the_choice_stops_and_one_that_still_cou
     stack = {"pool": "a standard-library pool", "loop": "nothing", "cluster": "a cluster"}.get
     rows = ["loop", "pool", "cluster"]
     assert not rounds.settled(three, "cluster", "pool"), "its own interval spans the margin"
-    assert rounds.beyond_choice(three, rows, "cluster", stack)
-    assert not rounds.beyond_choice(three, rows, "loop", stack), "simpler than the row named: it could take its place"
+    tied = rounds.equals(three, rows)[1]
+    assert rounds.beyond_choice(three, tied, "cluster", stack)
+    assert not rounds.beyond_choice(three, tied, "loop", stack), "simpler than the row named: it could take its place"
     assert rounds.still_open(three, rows, cap=6) == ["loop", "pool", "cluster"]
     assert rounds.still_open(three, rows, cap=6, stack_of=stack) == ["loop", "pool"]
     # A cluster that might lead by more than the margin could push the pool out: it goes on.
     ahead = [{"pool": 1.0, "cluster": ratio, "loop": 0.5} for ratio in (1.0, 1.12, 0.97)]
-    assert not rounds.beyond_choice(ahead, rows, "cluster", stack)
+    assert not rounds.beyond_choice(ahead, rounds.equals(ahead, rows)[1], "cluster", stack)
     assert "cluster" in rounds.still_open(ahead, rows, cap=6, stack_of=stack)
 
 

@@ -92,6 +92,11 @@ def restart_row(cluster):
     ]
 
 
+def table_of(tables, task):
+    """The runs of the closed-loop table of a task kind (closed_rounds' {(kind, users): runs}); none if not run."""
+    return next((runs for (kind, _), runs in tables.items() if kind == task), [])
+
+
 def decision(work, found, suite_python, holds_gil):
     """The answer's row for one kind of work from its table's Comparison: [the work, the strategy to use and why,
     the runner-up, the one to avoid and why], with the figures behind them."""
@@ -163,8 +168,7 @@ def framework_row(words, stack, tables, suite_python):
     None if it has no row measured."""
     use, down = {}, {}
     for _, task, unfit, _ in WORK:
-        runs = next((found for (kind, _), found in tables.items() if kind == task), [])
-        found = compare(runs, suite_python, (*unfit, PROCESS_POOL), stack=stack)
+        found = compare(table_of(tables, task), suite_python, (*unfit, PROCESS_POOL), stack=stack)
         for row in found.rows:
             if server_of(row.run).http_stack == stack and unavailable(row.run) > DOWN_PCT:
                 worst, where, _ = down.get(row.label, (0, [], row))
@@ -194,8 +198,7 @@ def answer(kinds, cluster=None, link="`Results`_"):
     tables = closed_rounds(kinds)
     rows = []
     for work, task, unfit, holds_gil in WORK:
-        runs = next((runs for (kind, _), runs in tables.items() if kind == task), [])
-        found = compare(runs, suite_python, unfit)
+        found = compare(table_of(tables, task), suite_python, unfit)
         if found.chosen is not None:
             rows.append(decision(work, found, suite_python, holds_gil))
     rows += [found for words, stack in FRAMEWORKS if (found := framework_row(words, stack, tables, suite_python))]
