@@ -66,10 +66,10 @@ def free_port():
     raise OSError("no free port found")
 
 
-def die_with_parent():
-    """In a child: the kernel sends it SIGTERM when the thread that started it ends, even by SIGKILL (Linux's
+def die_with_parent(signum=signal.SIGTERM):
+    """In a child: the kernel sends it `signum` when the thread that started it ends, even by SIGKILL (Linux's
     PR_SET_PDEATHSIG), so that it cannot outlive the server. Also a preexec_fn for subprocess.Popen."""
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    ctypes.CDLL(None).prctl(1, signum)  # 1: PR_SET_PDEATHSIG
 
 
 def script_name():
@@ -81,6 +81,11 @@ def ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def read(path):
+    with open(path) as file:  # closed now, not when collected: a server's other threads may be closing fds
+        return file.read()
+
+
 def descendants(pid=None):
     """Every process below `pid` (default: this one), read from the kernel's /proc/PID/task/*/children lists:
     the tree only, without walking every process of the machine. Falls back to psutil where the kernel has none."""
@@ -90,7 +95,7 @@ def descendants(pid=None):
         parent = todo.pop()
         try:
             threads = os.listdir(f"/proc/{parent}/task")
-            kids = {int(k) for t in threads for k in open(f"/proc/{parent}/task/{t}/children").read().split()}
+            kids = {int(k) for t in threads for k in read(f"/proc/{parent}/task/{t}/children").split()}
         except OSError:
             if parent == pid and not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
                 return [p.pid for p in psutil.Process(pid).children(recursive=True)]  # no such file on this kernel

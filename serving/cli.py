@@ -2,6 +2,8 @@
 own; a mistake is one line and exit status 2."""
 
 import argparse
+import os
+import sys
 
 import tasks
 from processes import cpu_count
@@ -12,6 +14,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def fail_usage(message):
+    """A mistake in options that argparse cannot see alone (two that do not go together): one line, status 2."""
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
 
 def parse_args(

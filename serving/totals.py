@@ -62,10 +62,14 @@ class TaskTotals:
             else:
                 self.own["task_cpu_s"] += computed["task_cpu_ms"] / 1000
         if self.shared_dir:
-            path = os.path.join(self.shared_dir, f"{os.getpid()}.json")
-            with open(path + ".new", "w") as file:
-                json.dump(self.own, file)
-            os.replace(path + ".new", path)  # whole, for a sibling reading it now
+            # One file per counter: Granian's workers on a free-threaded Python are threads of one process.
+            path = os.path.join(self.shared_dir, f"{os.getpid()}-{id(self)}.json")
+            try:
+                with open(path + ".new", "w") as file:
+                    json.dump(self.own, file)
+                os.replace(path + ".new", path)  # whole, for a sibling reading it now
+            except FileNotFoundError:
+                pass  # the server is stopping and removed the folder: a worker ends its last task meanwhile
 
     def snapshot(self):
         """The totals so far: this process's, or every pre-fork copy's added up."""
