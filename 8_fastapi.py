@@ -6,6 +6,7 @@ sets the limiter's tokens; a pure-Python task holds the GIL there, as in 3_async
 an async def calling the task, which blocks the event loop, as in 2_async. --endpoint process: an async def
 awaiting a pool of --workers processes, as in 4_async_processexecutor. --processes N: uvicorn's own N worker
 processes on one socket. Background jobs are FastAPI's BackgroundTasks, run after the 202 in the same process.
+--server granian: the same app on Granian's workers (its --processes N), threads of one process without a GIL.
 """
 
 import contextlib
@@ -28,7 +29,8 @@ def parse_args():
         options={
             "--endpoint": dict(
                 choices=("def", "async", "process"), default="def", help="how GET / is written (default %(default)s)"
-            )
+            ),
+            "--server": dict(choices=("uvicorn", "granian"), default="uvicorn", help="(default %(default)s)"),
         },
     )
     if args.endpoint == "process":

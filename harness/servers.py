@@ -35,8 +35,13 @@ class Server:
     # Whether pool_option sizes each of its worker processes, one a CPU (Dask's --threads: threads per worker),
     # rather than the one pool; sized_for() turns N tasks at once into its value either way.
     pool_per_worker: bool = False
-    # What answers HTTP: "tornado", "http.server" (the standard library's, one thread), "uvicorn" (FastAPI on it).
+    # What answers HTTP: "tornado", "http.server" (the standard library's, one thread), "uvicorn", "gunicorn",
+    # "granian"; and the framework the app is written in: the answer's rows for one framework's users.
     http_stack: str = "tornado"
+    framework: str = "tornado"
+    # The row whose HTTP answers this one's are (the same app and HTTP server; another worker model or
+    # interpreter): the tests of the HTTP interface run on that one only.
+    answers_as: str = None
     jobs: str = None  # where POST /jobs keeps background jobs: "memory" (lost when it stops), "redis"; None: no jobs
     needs_python: tuple = (3, 11)  # the oldest Python it runs on; a newer one than the suite's comes from .venv313
     needs_programs: tuple = ()  # programs it starts, from the machine's packages (make tools installs them)
@@ -74,8 +79,10 @@ class Server:
 
     @property
     def own_processes(self):
-        """Whether tasks run in other processes than the server's (answers carry a worker's pid)."""
-        return self.runs_in in ("processes", "cluster", "queue", "copies")
+        """Whether tasks run in other processes than the server's (answers carry a worker's pid): Granian's
+        workers are processes too, except on a free-threaded Python."""
+        granian_worker = self.http_stack == "granian" and not self.free_threaded
+        return self.runs_in in ("processes", "cluster", "queue", "copies") or granian_worker
 
     @property
     def drops_work_of_clients_gone(self):
@@ -109,7 +116,7 @@ class Server:
 
 
 SERVERS = [
-    Server("1_sync", "1_sync.py", 8000, http_stack="http.server"),
+    Server("1_sync", "1_sync.py", 8000, http_stack="http.server", framework="http.server"),
     Server("2_async", "2_async.py", 8001),
     Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",), runs_in="loop"),
     Server("2_async --processes", "2_async.py", 8001, ("--processes",), runs_in="copies"),
@@ -172,6 +179,7 @@ SERVERS = [
         takes_max_pending=True,
         pool_option="--workers",
         http_stack="uvicorn",
+        framework="fastapi",
         jobs="memory",
     ),
     Server(
@@ -181,6 +189,7 @@ SERVERS = [
         ("--endpoint", "async"),
         written_as="an async def endpoint calling the work",
         http_stack="uvicorn",
+        framework="fastapi",
         jobs="memory",
     ),
     Server(
@@ -194,6 +203,7 @@ SERVERS = [
         takes_max_pending=True,
         pool_option="--workers",
         http_stack="uvicorn",
+        framework="fastapi",
         jobs="memory",
     ),
     Server(
@@ -206,6 +216,71 @@ SERVERS = [
         pool_is="anyio's thread limit {n} in each",
         pool_option="--workers",
         http_stack="uvicorn",
+        framework="fastapi",
+    ),
+    Server(
+        "8_fastapi --server granian",
+        "8_fastapi.py",
+        8007,
+        ("--server", "granian"),
+        runs_in="threads",
+        written_as="a def endpoint on Granian",
+        pool_is="anyio's thread limit raised to {n}",
+        takes_max_pending=True,
+        pool_option="--workers",
+        http_stack="granian",
+        framework="fastapi",
+        jobs="memory",
+    ),
+    # Flask (WSGI) on gunicorn and on Granian (9_flask.py): the server's worker model is the strategy.
+    Server(
+        "9_flask",
+        "9_flask.py",
+        8008,
+        runs_in="copies",
+        written_as="gunicorn's sync workers, the default",
+        pool_is="gunicorn --workers {n}",
+        pool_option="--processes",
+        http_stack="gunicorn",
+        framework="flask",
+    ),
+    Server(
+        "9_flask --worker-class gthread",
+        "9_flask.py",
+        8008,
+        ("--worker-class", "gthread"),
+        runs_in="copies",
+        written_as="gunicorn's gthread workers",
+        pool_is="gunicorn --threads {n} in each worker",
+        pool_option="--threads",
+        pool_per_worker=True,
+        http_stack="gunicorn",
+        framework="flask",
+        answers_as="9_flask",
+    ),
+    Server(
+        "9_flask --worker-class gevent",
+        "9_flask.py",
+        8008,
+        ("--worker-class", "gevent"),
+        runs_in="copies",
+        written_as="gunicorn's gevent workers",
+        http_stack="gunicorn",
+        framework="flask",
+        answers_as="9_flask",
+    ),
+    Server(
+        "9_flask --server granian",
+        "9_flask.py",
+        8008,
+        ("--server", "granian"),
+        runs_in="copies",
+        written_as="Granian's WSGI workers",
+        pool_is="Granian --blocking-threads {n} in each worker",
+        pool_option="--threads",
+        pool_per_worker=True,
+        http_stack="granian",
+        framework="flask",
     ),
     # Servers 3 and 4 again, unchanged, on a free-threaded Python: threads against processes without a GIL.
     Server(
@@ -227,6 +302,38 @@ SERVERS = [
         pool_option="--workers",
         jobs="memory",
         free_threaded=True,
+    ),
+    # Granian's workers are threads of one process on a free-threaded Python: a thread pool server without a GIL.
+    Server(
+        "8_fastapi --server granian",
+        "8_fastapi.py",
+        8007,
+        ("--server", "granian"),
+        runs_in="threads",
+        written_as="a def endpoint on Granian",
+        pool_is="anyio's thread limit raised to {n}",
+        takes_max_pending=True,
+        pool_option="--workers",
+        http_stack="granian",
+        framework="fastapi",
+        jobs="memory",
+        free_threaded=True,
+        answers_as="8_fastapi --server granian",
+    ),
+    Server(
+        "9_flask --server granian",
+        "9_flask.py",
+        8008,
+        ("--server", "granian"),
+        runs_in="threads",
+        written_as="Granian's WSGI workers, threads of one process",
+        pool_is="Granian --blocking-threads {n} in each worker",
+        pool_option="--threads",
+        pool_per_worker=True,
+        http_stack="granian",
+        framework="flask",
+        free_threaded=True,
+        answers_as="9_flask --server granian",
     ),
 ]
 # What a reader adds to their stack for a strategy, simplest first: the order that breaks a tie between rows the

@@ -22,7 +22,7 @@ from uvicorn.supervisors import Multiprocess
 
 from processes import die_with_parent, script_name
 
-from . import lifecycle, pools, totals
+from . import granian_server, lifecycle, pools, totals
 from .contract import (
     BadRequest,
     Problem,
@@ -97,7 +97,8 @@ def pending_limit(max_pending):
 def strategy(args):
     """The server's name for its answers and its start-up line: 8_fastapi, and the options that change it."""
     endpoint = f" --endpoint {args.endpoint}" if args.endpoint != "def" else ""
-    return f"8_fastapi{endpoint}" + (" --processes" if args.processes else "")
+    server = " --server granian" if args.server == "granian" else ""
+    return f"8_fastapi{endpoint}{server}" + (" --processes" if args.processes else "")
 
 
 def settings(args):
@@ -203,7 +204,9 @@ class Server(uvicorn.Server):
 def run(args, factory):
     """Serve with uvicorn until SIGINT or SIGTERM: in this process, or with --processes N in N worker processes
     of uvicorn's own on one socket (its supervisor), each building the app by calling `factory` (a function of
-    the script, found there by its name)."""
+    the script, found there by its name). With --server granian: on Granian's workers (serving/granian_server.py)."""
+    if args.server == "granian":
+        return granian_server.run(strategy(args), args, factory, "asgi", settings(args))
     lifecycle.check_port(strategy(args), args)
     where = factory if not args.processes else f"{script_name()}:{factory.__name__}"  # a worker imports it
     config = uvicorn.Config(

@@ -34,6 +34,16 @@ def fastapi_versions():
     return {**found, "uvicorn_extras": ", ".join(extras) or "none (asyncio loop, h11)"}
 
 
+def wsgi_versions():
+    """9_flask.py's Flask and its servers (gunicorn, its gevent workers' gevent, Granian); {} where one is missing."""
+    from importlib import metadata
+
+    try:
+        return {name: metadata.version(name) for name in ("flask", "gunicorn", "gevent", "granian")}
+    except metadata.PackageNotFoundError:
+        return {}
+
+
 def git_commit(short=False):
     """The commit, with "-dirty" if code differs from it. Not README.rst or docs/, which --update-readme itself
     rewrites, so that a chain of runs (make bench ... --update-readme A; make bench ... --update-readme B) stays
@@ -80,6 +90,7 @@ def environment(kinds, seed=None):
         **({} if seed is None else {"seed": seed}),
         **free_threaded(),
         **fastapi_versions(),
+        **wsgi_versions(),
     }
 
 

@@ -67,6 +67,10 @@ class Environment(Record):
     fastapi: str = None
     uvicorn: str = None
     uvicorn_extras: str = None
+    flask: str = None  # 9_flask.py's, and its servers' (gevent: gunicorn's gevent workers)
+    gunicorn: str = None
+    gevent: str = None
+    granian: str = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -216,9 +216,14 @@ def environment_line(env):
         if env.fastapi
         else ""
     )
+    flask = (
+        f", Flask {env.flask} on gunicorn {env.gunicorn} (gevent {env.gevent}) and Granian {env.granian}"
+        if env.flask
+        else ""
+    )
     return (
         f"{env.cpu}, {env.cpu_count} CPUs{quota}, {env.ram_gb} GB RAM, {env.os}; Python "
-        f"{env.python}{free}, Tornado {env.tornado}{fastapi}, siege {env.siege}; commit {commit}, "
+        f"{env.python}{free}, Tornado {env.tornado}{fastapi}{flask}, siege {env.siege}; commit {commit}, "
         f"{env.started}. One task alone: {kinds}."
     )
 
