@@ -37,9 +37,12 @@ def start_server():
     assert not unclean, f"processes or temporary files left behind, or port busy, after stopping {unclean}"
 
 
-@pytest.fixture(scope="module", params=SERVERS, ids=[server.label for server in SERVERS])
+INTERFACES = [server for server in SERVERS if not server.answers_as]  # one row per app and HTTP server
+
+
+@pytest.fixture(scope="module", params=INTERFACES, ids=[server.label for server in INTERFACES])
 def running(request):
-    """Each server, started once for a module's tests."""
+    """Each app on each HTTP server, started once for a module's tests."""
     if request.param.missing:
         pytest.skip(f"{request.param.label}: {request.param.missing}")
     process = ServerProcess(request.param, free_port()).start()

@@ -341,7 +341,7 @@ def test_a_fastapi_user_finds_the_endpoint_and_setting_to_use_and_the_default_th
         run("8_fastapi --endpoint async", 12.1, 0.48, down=85.0, p99=5000.0),
     ]
     kinds = SuiteResults(environment=ENV, runs=rounds_of(CPU + fastapi, {}))
-    row = answer.answer(kinds).split("* - Your app is FastAPI on uvicorn")[1].split("* -")[0]
+    row = answer.answer(kinds).split("* - Your app is FastAPI")[1].split("* -")[0]
     assert "cpu ×0.99" in row and "**8_fastapi --endpoint process (an async def endpoint awaiting a" in row
     assert "4_async_processexecutor" not in row, "the pool is the yardstick, not a FastAPI user's choice"
     assert "8_fastapi (a def endpoint, the default): /health unanswered up to 60 % of the run (cpu)" in row
@@ -360,7 +360,7 @@ def test_the_rounds_go_on_where_a_frameworks_own_choice_is_not_settled():
     wobble = {"8_fastapi --processes": [1.0, 1.1, 0.93]}
     three = rounds_of(cpu, wobble)
     assert going_on(three, "3.11.7", cap=5) == set(), "both settled far below the pool"
-    assert going_on(three, "3.11.7", cap=5, stacks=["uvicorn"]) == {
+    assert going_on(three, "3.11.7", cap=5, stacks=["fastapi"]) == {
         "8_fastapi --endpoint process",
         "8_fastapi --processes",
         "4_async_processexecutor",

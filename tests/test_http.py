@@ -121,6 +121,6 @@ def test_stats_count_every_task_run_whichever_process_answers(running):
 
 
 def test_no_traceback_in_the_log(running):
-    for query in ("n=%00", "n=%ff%fe", "n=" + "9" * 10_000, "n=1e3", "n=0x10", "n=%205", "n=%EF%BC%95"):
+    for query in ("n=%00", "n=%ff%fe", "n=" + "9" * 3000, "n=1e3", "n=0x10", "n=%205", "n=%EF%BC%95"):
         assert request(running.port, f"/?{query}")[0] == 400, query
     assert "Traceback" not in running.output()

@@ -146,8 +146,8 @@ def list_table(rows):
     return "\n".join(lines)
 
 
-# The rows a reader of one framework looks for: (the row's words, harness/servers.py Server.http_stack).
-FRAMEWORKS = [("Your app is FastAPI on uvicorn", "uvicorn")]
+# The rows a reader of one framework looks for: (the row's words, harness/servers.py Server.framework).
+FRAMEWORKS = [("Your app is FastAPI", "fastapi"), ("Your app is Flask (WSGI)", "flask")]
 
 
 def in_words(row, suite_python):
@@ -162,7 +162,7 @@ def in_words(row, suite_python):
 
 
 def framework_row(words, stack, tables, suite_python):
-    """The answer's row for the users of one framework (its rows' http_stack): per kind of work, the row to use
+    """The answer's row for the users of one framework (its rows' framework): per kind of work, the row to use
     among its own by the same rules (against the process pool, which is not theirs to pick), grouped where one
     row serves several kinds; to avoid, its rows that left /health unanswered, with the worst share and where.
     None if it has no row measured."""
@@ -170,7 +170,7 @@ def framework_row(words, stack, tables, suite_python):
     for _, task, unfit, _ in WORK:
         found = compare(table_of(tables, task), suite_python, (*unfit, PROCESS_POOL), stack=stack)
         for row in found.rows:
-            if server_of(row.run).http_stack == stack and unavailable(row.run) > DOWN_PCT:
+            if server_of(row.run).framework == stack and unavailable(row.run) > DOWN_PCT:
                 worst, where, _ = down.get(row.label, (0, [], row))
                 down[row.label] = (max(worst, unavailable(row.run)), [*where, task], row)
         if found.chosen is not None:

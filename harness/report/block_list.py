@@ -62,7 +62,7 @@ class Part:
 
 def fastapi_beside_tornado(server):
     """FastAPI's rows, and Tornado's that run the task inline, in a thread pool or in a process pool."""
-    return server.http_stack == "uvicorn" or (
+    return server.framework == "fastapi" or (
         server.http_stack == "tornado" and server.runs_in in ("server", "threads", "processes")
     )
 

@@ -223,13 +223,11 @@ def going_on(runs, suite_python, cap, unfit=(), stacks=()):
 
 
 def stack_rows(row, stack, suite_python):
-    """Whether a row is one of a web stack's own (harness/servers.py Server.http_stack) on the suite's Python, or
+    """Whether a row is one of a framework's own (harness/servers.py Server.framework) on the suite's Python, or
     the process pool there that they are measured against: a framework's users choose among the former."""
     server = server_of(row.run)
     return (
-        server is not None
-        and (server.http_stack == stack or server.name == PROCESS_POOL)
-        and row.python == suite_python
+        server is not None and (server.framework == stack or server.name == PROCESS_POOL) and row.python == suite_python
     )
 
 
