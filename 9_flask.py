@@ -28,12 +28,13 @@ def parse_args():
         },
     )
     granian = args.server == "granian"
-    if (granian and args.worker_class) or (args.threads and not granian and args.worker_class != GTHREAD):
-        cli.fail_usage("--worker-class is gunicorn's; --threads needs --worker-class gthread or --server granian")
-    args.worker_class = args.worker_class or SYNC
-    args.processes = args.processes or cpu_count()
-    if args.processes < 1 or (args.threads or 1) < 1:
+    if granian and args.worker_class:
+        cli.fail_usage("--worker-class is gunicorn's: Granian has one worker model")
+    if args.threads is not None and not granian and args.worker_class != GTHREAD:
+        cli.fail_usage("--threads needs --worker-class gthread or --server granian")
+    if any(value is not None and value < 1 for value in (args.processes, args.threads)):
         cli.fail_usage("--processes and --threads must be at least 1")
+    args.worker_class, args.processes = args.worker_class or SYNC, args.processes or cpu_count()
     return args
 
 
@@ -45,7 +46,7 @@ def strategy(args):
 
 
 def app():
-    """The WSGI app, as each worker builds it (gunicorn's load, Granian's factory)."""
+    """The WSGI app, as the server builds it (in each gunicorn worker; Granian's factory)."""
     args = parse_args()
     granian_server.in_worker()
 

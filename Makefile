@@ -87,7 +87,7 @@ $(VENV313T)/.installed: requirements-313t.txt $(PYTHON313T) \
 	rm -rf $(VENV313T)
 	$(PYTHON313T) -m venv $(VENV313T)
 	$(VENV313T)/bin/pip install --quiet --disable-pip-version-check -r requirements-313t.txt
-	$(VENV313T)/bin/python -c 'import sys, tornado.web, psutil, fastapi, flask, granian; sys.exit(sys._is_gil_enabled() and \
+	$(VENV313T)/bin/python -c 'import sys, tornado.web, psutil, fastapi, flask, granian, gunicorn.app.base; sys.exit(sys._is_gil_enabled() and \
 		"$(VENV313T): importing tornado.web, psutil, fastapi, flask or granian turned the GIL back on")'
 	echo $(PYTHON313T) >$@
 

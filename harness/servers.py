@@ -39,6 +39,9 @@ class Server:
     # "granian"; and the framework the app is written in: the answer's rows for one framework's users.
     http_stack: str = "tornado"
     framework: str = "tornado"
+    # What a reader adds to their stack for it (STACK below), where runs_in does not say: nothing for a WSGI
+    # server's own workers and threads, which are settings of the server they run anyway.
+    adds: str = None
     # The row whose HTTP answers this one's are (the same app and HTTP server; another worker model or
     # interpreter): the tests of the HTTP interface run on that one only.
     answers_as: str = None
@@ -243,6 +246,7 @@ SERVERS = [
         pool_option="--processes",
         http_stack="gunicorn",
         framework="flask",
+        adds="nothing",
     ),
     Server(
         "9_flask --worker-class gthread",
@@ -256,6 +260,7 @@ SERVERS = [
         pool_per_worker=True,
         http_stack="gunicorn",
         framework="flask",
+        adds="nothing",
         answers_as="9_flask",
     ),
     Server(
@@ -267,6 +272,7 @@ SERVERS = [
         written_as="gunicorn's gevent workers",
         http_stack="gunicorn",
         framework="flask",
+        adds="nothing",
         answers_as="9_flask",
     ),
     Server(
@@ -281,6 +287,7 @@ SERVERS = [
         pool_per_worker=True,
         http_stack="granian",
         framework="flask",
+        adds="nothing",
     ),
     # Servers 3 and 4 again, unchanged, on a free-threaded Python: threads against processes without a GIL.
     Server(
@@ -332,6 +339,7 @@ SERVERS = [
         pool_per_worker=True,
         http_stack="granian",
         framework="flask",
+        adds="nothing",
         free_threaded=True,
         answers_as="9_flask --server granian",
     ),

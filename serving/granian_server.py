@@ -8,6 +8,7 @@ A WSGI worker calls the app on its blocking threads (--threads), an ASGI worker 
 
 import multiprocessing
 import os
+import signal
 import tempfile
 
 from granian.constants import Interfaces
@@ -22,9 +23,10 @@ WORKERS_ARE = "processes" if Server.__name__ == "MPServer" else "threads in one 
 
 
 def in_worker():
-    """Called by the app's factory in each worker: a worker process outlives its server no more than uvicorn's."""
+    """Called by the app's factory in each worker: a worker process outlives its server no more than gunicorn's, and
+    goes at once (on SIGTERM it would end its request first, holding the port meanwhile)."""
     if multiprocessing.parent_process():
-        die_with_parent()
+        die_with_parent(signal.SIGKILL)
 
 
 def run(strategy, args, factory, interface, settings="", threads=None):
@@ -47,5 +49,5 @@ def run(strategy, args, factory, interface, settings="", threads=None):
         blocking_threads=threads,
         factory=True,
         log_level=LogLevels.warning,
-        http1_settings=None,
+        respawn_failed_workers=True,  # as gunicorn's master: a worker killed is replaced, the server goes on
     ).serve()

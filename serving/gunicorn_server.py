@@ -72,5 +72,6 @@ def run(strategy, args, build_app):
             "keepalive": 10,  # as uvicorn's and Tornado's idle connections: siege keeps its connections open
             "loglevel": "warning",
             "accesslog": None,
+            "control_socket_disable": True,  # gunicorn 27's control socket: a file in ~/.gunicorn, shared by all
         },
     ).run()

@@ -62,7 +62,7 @@ class TaskTotals:
             else:
                 self.own["task_cpu_s"] += computed["task_cpu_ms"] / 1000
         if self.shared_dir:
-            # One file per counter: Granian's workers on a free-threaded Python are threads of one process.
+            # One file per counter, whatever the process holds: a server may build its app more than once.
             path = os.path.join(self.shared_dir, f"{os.getpid()}-{id(self)}.json")
             try:
                 with open(path + ".new", "w") as file:

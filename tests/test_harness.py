@@ -117,7 +117,7 @@ def run_all(*args, timeout=120, env=None):
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["--servers", "9"], "unknown server '9'"),
+        (["--servers", "99"], "unknown server '99'"),
         (["--concurrency", "0"], "at least 1"),
         (["--concurrency", "a"], "not a comma-separated list"),
         (["--duration", "ten"], "not a comma-separated list"),

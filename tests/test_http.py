@@ -1,5 +1,6 @@
 """The HTTP interface, identical on every server: right answers, /health, and clear errors for bad input."""
 
+import http.client
 import socket
 
 import pytest
@@ -121,6 +122,10 @@ def test_stats_count_every_task_run_whichever_process_answers(running):
 
 
 def test_no_traceback_in_the_log(running):
-    for query in ("n=%00", "n=%ff%fe", "n=" + "9" * 3000, "n=1e3", "n=0x10", "n=%205", "n=%EF%BC%95"):
-        assert request(running.port, f"/?{query}")[0] == 400, query
+    # The status alone: gunicorn answers a request line over 4094 bytes itself, in HTML (docs/wsgi.rst).
+    for query in ("n=%00", "n=%ff%fe", "n=" + "9" * 10_000, "n=1e3", "n=0x10", "n=%205", "n=%EF%BC%95"):
+        connection = http.client.HTTPConnection(HOST, running.port, timeout=30)
+        connection.request("GET", f"/?{query}")
+        assert connection.getresponse().status == 400, query
+        connection.close()
     assert "Traceback" not in running.output()

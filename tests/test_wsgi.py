@@ -16,7 +16,7 @@ import pytest
 from harness.network import request
 from harness.servers import ROOT, SERVERS, by_name
 from processes import port_is_free
-from tests.conftest import cpu_used
+from tests.conftest import cpu_used, wait_for
 
 FLASK = by_name("9_flask")
 LONG_N = 1_500_000  # a cpu task of 1 to 3 s here
@@ -67,7 +67,7 @@ def test_two_sync_workers_compute_at_once(start_server):
         used = cpu_used(server, 0.5)
         pids = {answer.result()[2]["pid"] for answer in answers}
     assert len(pids) == 2 and server.process.pid not in pids
-    assert used > 0.75, f"two sync workers used {used / 0.5:.2f} cores with two cpu tasks"
+    assert used > 0.65, f"two sync workers used {used / 0.5:.2f} cores with two cpu tasks"
 
 
 def test_a_gevent_worker_overlaps_waits_but_not_computing(start_server):
@@ -93,16 +93,17 @@ def test_granian_without_a_gil_computes_on_every_core_in_one_process(start_serve
         used = cpu_used(server, 1.0)
         pids = {answer.result()[2]["pid"] for answer in answers}
     assert pids == {server.process.pid}, "the tasks ran in the server's own process"
-    assert used > 1.5, f"two cpu tasks used {used:.2f} cores in one process"
+    assert used > 1.3, f"two cpu tasks used {used:.2f} cores in one process"
 
 
 def test_no_gunicorn_worker_outlives_a_master_killed_by_sigkill(start_server):
     server = start_server(FLASK, "--processes", "2")
+    wait_for(lambda: len(server.processes()) == 3, 10)  # the master forks its workers after it listens
     workers = [p for p in server.processes() if p.pid != server.process.pid]
     assert len(workers) == 2
     server.process.send_signal(signal.SIGKILL)
     _, alive = psutil.wait_procs(workers, timeout=5)
-    assert alive == [], "the kernel sends each worker SIGTERM when its master dies"
+    assert alive == [], "the kernel sends each worker SIGKILL when its master dies"
     assert port_is_free(server.port)
 
 
@@ -111,7 +112,9 @@ def test_no_gunicorn_worker_outlives_a_master_killed_by_sigkill(start_server):
     [
         (("--server", "granian", "--worker-class", "gevent"), "--worker-class is gunicorn's"),
         (("--threads", "4"), "--threads needs --worker-class gthread"),
+        (("--threads", "0"), "--threads needs --worker-class gthread"),
         (("--processes", "-1"), "must be at least 1"),
+        (("--server", "granian", "--threads", "0"), "must be at least 1"),
     ],
 )
 def test_options_that_do_not_go_together_are_a_one_line_error(options, said):

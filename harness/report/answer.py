@@ -154,7 +154,7 @@ def in_words(row, suite_python):
     """A row named as its framework's user would set it up: "8_fastapi --workers 25 (a def endpoint, the default;
     anyio's thread limit raised to 25: total_tokens, not uvicorn's --workers)"."""
     server = server_of(row.run)
-    size = re.search(r"--(?:workers|threads) (\d+)", row.label)
+    size = re.search(r"--(?:workers|threads|processes) (\d+)", row.label)
     parts = [server.written_as] if server and server.written_as else []
     if size and server and server.pool_is:
         parts.append(server.pool_is.format(n=size.group(1)))

@@ -132,7 +132,7 @@ BLOCKS = [
     Block(
         "kinds",
         (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6", "--repeat", "4"],),
-        35,
+        50,
         "6 s a row instead of 60, counted in steady state; up to 4 rounds in a shuffled order: every strategy in "
         "two, in two more those whose place or the answer's row is not settled yet",
         earlier=(

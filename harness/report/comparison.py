@@ -17,8 +17,10 @@ def unavailable(run):
 
 
 def server_of(run):
-    """The harness/servers.py row of the run's strategy; None for a strategy no longer listed."""
-    return next((s for s in SERVERS + YARDSTICKS if s.name == run.strategy), None)
+    """The harness/servers.py row of the run's strategy, on its build (a free-threaded twin's traits may differ:
+    Granian's workers are threads there); None for a strategy no longer listed."""
+    named = [s for s in SERVERS + YARDSTICKS if s.name == run.strategy]
+    return next((s for s in named if s.free_threaded == bool(run.free_threaded)), named[0] if named else None)
 
 
 def runs_in(run):
@@ -33,7 +35,7 @@ def adds(run, suite_python):
     for a row not on the suite's Python."""
     server = server_of(run)
     pooled_copies = server is not None and server.runs_in == "copies" and server.pool_option is not None
-    own = RUNS_IN_ADDS["threads" if pooled_copies else runs_in(run)]
+    own = (server and server.adds) or RUNS_IN_ADDS["threads" if pooled_copies else runs_in(run)]
     if run.free_threaded or (run.python and run.python != suite_python):
         return max(own, INTERPRETER, key=STACK.index)
     return own
