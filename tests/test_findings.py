@@ -374,3 +374,15 @@ def test_the_rounds_go_on_where_a_frameworks_own_choice_is_not_settled():
     assert going_on(noisy, "3.11.7", cap=5) == {"1_sync", "3_async_threadexecutor", "7_async_interpreterpool"}, (
         "1_sync, settled far behind, is what the others are measured against: it runs with them"
     )
+
+
+def test_the_readme_shows_the_fastest_rows_and_names_the_rest():
+    names = [f"{n}_row" for n in range(findings.README_ROWS + 3)]
+    runs = [run("4_async_processexecutor", 30.0, 1.0)] + [
+        run(name, 29.0 - i, 0.9, "2_async") for i, name in enumerate(names)
+    ]
+    section = findings.narrow_section(SuiteResults(environment=ENV, runs=runs))
+    table = [line for line in section.splitlines() if line.startswith(("4_", *names)) and line.split()[-1].isdigit()]
+    assert len(table) == findings.README_ROWS, "the fastest rows, the yardstick among them"
+    slower = names[findings.README_ROWS - 1 :]
+    assert "- Not shown, slower: " + ", ".join(slower) + "." in " ".join(section.split())

@@ -60,7 +60,15 @@ def ratio_text(row, rounds=True):
     return "–" if row.ratio is None else "1 (yardstick)" if row.label == row.pool else row.ratio.text(rounds=rounds)
 
 
-def narrow_table(comparison, suite_python):
+README_ROWS = 10  # the README's narrow tables show the fastest rows; every row is in docs/results/
+
+
+def narrow_rows(comparison, suite_python):
+    """The rows a narrow table shows, fastest first: not another Python's pool (1, by definition)."""
+    return [row for row in comparison.rows if row.label != row.pool or row.python == suite_python]
+
+
+def narrow_table(comparison, suite_python, most=None):
     rows = [
         [
             narrow_label(row, suite_python),
@@ -70,8 +78,7 @@ def narrow_table(comparison, suite_python):
             f"{unavailable(row.run):.1f}" if row.run.health_ms.unavailable_pct is not None else "–",
             f"{row.run.peak_pss_mb:.0f}" if row.run.peak_pss_mb else "–",
         ]
-        for row in comparison.rows
-        if row.label != row.pool or row.python == suite_python  # another Python's pool: 1, by definition
+        for row in narrow_rows(comparison, suite_python)[:most]
     ]
     return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * (len(NARROW) - 1)))
 
@@ -173,9 +180,17 @@ def narrow_section(results):
         limit = "users" if env.tasks[task].waits else "CPUs"
         found = compare(runs, env.python)
         spread = f"its 95 % interval over up to {found.rounds} rounds" if found.rounds > 1 else "one round: no interval"
+        slower = narrow_rows(found, env.python)[README_ROWS:]
+        beyond = textwrap.fill(
+            f"- Not shown, slower: {', '.join(named(row, env.python) for row in slower)}.",
+            116,
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
         parts.append(
             f"**Task {task}, {users} users** (limit: {limit} / T1; each strategy at its best pool size, on Python "
             f"{env.python} unless named; × the process pool on the same Python, {spread})"
-            f"\n\n{narrow_table(found, env.python)}\n\n{findings(runs, env.python, brief=True)}\n"
+            f"\n\n{narrow_table(found, env.python, README_ROWS)}\n\n{findings(runs, env.python, brief=True)}\n"
+            + (beyond + "\n" if slower else "")
         )
     return "\n".join(parts)
