@@ -52,11 +52,10 @@ def make_app(strategy, task, compute):
     def run_task():
         n = parse_n(flask.request.query_string.decode("latin-1"), kind)
         try:
-            computed = compute(n)  # on the thread or greenlet the server called the app on
+            with counts.in_progress():
+                computed = counts.answered(compute(n))  # on the thread or greenlet the server called the app on
         except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
-            counts.add(None)
             raise TaskFailed(error) from None
-        counts.add(computed)
         return task_response(strategy, task, n, computed)
 
     @app.route("/health", methods=["GET", "HEAD"])

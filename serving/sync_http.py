@@ -43,11 +43,10 @@ class SyncHandler(http.server.BaseHTTPRequestHandler):
             raise no_such_path(path)
         n = parse_n(query, self.kind)
         try:
-            computed = self.compute(n)
+            with self.totals.in_progress():
+                computed = self.totals.answered(self.compute(n))
         except Exception as error:  # noqa: BLE001 - a user's task that raises: a 500 that says why
-            self.totals.add(None)
             raise TaskFailed(error) from None
-        self.totals.add(computed)
         return task_response(self.strategy, self.task, n, computed)
 
     def post(self):

@@ -2,10 +2,13 @@
 processes that ran them measured each (tasks.answer). The harness reads the totals before and after a measured run:
 the CPU the tasks themselves took, in the same minutes as the run, whatever the machine's speed did meanwhile.
 
-Pre-fork copies (2_async.py --processes) each count their own, and each writes them to a file in a folder their
-supervisor made (SHARED_ENV names it), so that any copy's GET /stats answers for all of them, replaced ones included.
+It also says how many tasks are in progress (running, or waiting for a worker): the soak reads a server "at rest"
+when none is. Pre-fork copies (2_async.py --processes) and WSGI workers each count their own, and each writes them
+to a file in a folder their supervisor made (SHARED_ENV names it), so that any copy's GET /stats answers for all of
+them, replaced ones included.
 """
 
+import contextlib
 import inspect
 import json
 import os
@@ -15,61 +18,86 @@ import time
 SHARED_ENV = "SERVER_TOTALS_DIR"
 
 
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 class TaskTotals:
     def __init__(self, shared_dir=None):
         self.shared_dir = shared_dir or os.environ.get(SHARED_ENV)
-        self.own = {"tasks": 0, "task_s": 0.0, "task_cpu_s": 0.0, "tasks_without_cpu": 0, "failed": 0}
+        self.own = {
+            "tasks": 0,
+            "task_s": 0.0,
+            "task_cpu_s": 0.0,
+            "tasks_without_cpu": 0,
+            "failed": 0,
+            "in_progress": 0,  # started (running, or waiting for a worker) and not yet answered, failed or dropped
+        }
         self.started = round(time.time(), 3)
         self.lock = threading.Lock()
 
     def counted(self, compute):
-        """compute(n), each answer it gives (and each task that raised) added to the totals; an async def stays
-        one, a plain def (FastAPI runs it in a thread) stays plain."""
+        """compute(n), in progress while it runs, then its answer (or its failure) added to the totals; an async def
+        stays one, a plain def (FastAPI runs it in a thread) stays plain."""
 
         async def counting(n):
-            try:
-                computed = await compute(n)
-            except Exception:
-                self.add(None)
-                raise
-            self.add(computed)
-            return computed
+            with self.in_progress():
+                return self.answered(await compute(n))
 
         def counting_in_thread(n):
-            try:
-                computed = compute(n)
-            except Exception:
-                self.add(None)
-                raise
-            self.add(computed)
-            return computed
+            with self.in_progress():
+                return self.answered(compute(n))
 
         return counting if inspect.iscoroutinefunction(compute) else counting_in_thread
 
-    def add(self, computed):
-        """One task's answer (tasks.answer's fields), or None for a task that failed; from any thread."""
-        with self.lock:
-            self.add_locked(computed)
+    @contextlib.contextmanager
+    def in_progress(self):
+        """One task while it runs: counted in progress; a failure if it raises; neither if it is dropped (cancelled
+        for a client that left: a BaseException)."""
+        self.change(in_progress=1)
+        try:
+            yield
+        except Exception:
+            self.change(in_progress=-1, failed=1)
+            raise
+        except BaseException:
+            self.change(in_progress=-1)
+            raise
 
-    def add_locked(self, computed):
-        if computed is None:
-            self.own["failed"] += 1
-        else:
-            self.own["tasks"] += 1
-            self.own["task_s"] += computed["task_ms"] / 1000
-            if computed.get("task_cpu_ms") is None:
-                self.own["tasks_without_cpu"] += 1
-            else:
-                self.own["task_cpu_s"] += computed["task_cpu_ms"] / 1000
-        if self.shared_dir:
-            # One file per counter, whatever the process holds: a server may build its app more than once.
-            path = os.path.join(self.shared_dir, f"{os.getpid()}-{id(self)}.json")
-            try:
-                with open(path + ".new", "w") as file:
-                    json.dump(self.own, file)
-                os.replace(path + ".new", path)  # whole, for a sibling reading it now
-            except FileNotFoundError:
-                pass  # the server is stopping and removed the folder: a worker ends its last task meanwhile
+    def answered(self, computed):
+        """One task's answer (tasks.answer's fields), added; from any thread. Inside in_progress()."""
+        cpu_ms = computed.get("task_cpu_ms")
+        self.change(
+            in_progress=-1,
+            tasks=1,
+            task_s=computed["task_ms"] / 1000,
+            task_cpu_s=(cpu_ms or 0) / 1000,
+            tasks_without_cpu=int(cpu_ms is None),
+        )
+        return computed
+
+    def change(self, **deltas):
+        with self.lock:
+            for key, delta in deltas.items():
+                self.own[key] += delta
+            if self.shared_dir:
+                self.save()
+
+    def save(self):
+        # One file per counter, whatever the process holds: a server may build its app more than once.
+        path = os.path.join(self.shared_dir, f"{os.getpid()}-{id(self)}.json")
+        try:
+            with open(path + ".new", "w") as file:
+                json.dump(self.own, file)
+            os.replace(path + ".new", path)  # whole, for a sibling reading it now
+        except FileNotFoundError:
+            pass  # the server is stopping and removed the folder: a worker ends its last task meanwhile
 
     def snapshot(self):
         """The totals so far: this process's, or every pre-fork copy's added up."""
@@ -80,9 +108,12 @@ class TaskTotals:
                 if name.endswith(".json"):
                     try:
                         with open(os.path.join(self.shared_dir, name)) as file:
-                            parts.append(json.load(file))
+                            part = json.load(file)
                     except (OSError, ValueError):
-                        pass  # a copy that ended as it was listed
+                        continue  # a copy that ended as it was listed
+                    if not alive(int(name.split("-")[0])):
+                        part["in_progress"] = 0  # a copy killed in a task: its counts stay, its tasks are gone
+                    parts.append(part)
         total = {key: sum(part.get(key, 0) for part in parts) for key in self.own}
         return {
             **{k: round(v, 6) if isinstance(v, float) else v for k, v in total.items()},

@@ -2,12 +2,14 @@
 
 import http.client
 import socket
+import threading
 
 import pytest
 
 import tasks
 from harness.instruments.verify import prime_count
 from harness.network import HOST, request
+from tests.conftest import responsive, wait_for
 
 CPU = tasks.KINDS["cpu"]
 
@@ -129,3 +131,15 @@ def test_no_traceback_in_the_log(running):
         assert connection.getresponse().status in (400, 414), query[:20]
         connection.close()
     assert "Traceback" not in running.output()
+
+
+def test_stats_say_how_many_tasks_are_in_progress(running):
+    """GET /stats's in_progress: a task running or waiting for a worker, where the server answers meanwhile; none
+    once every task has its answer (the soak reads a server "at rest" from it)."""
+    assert request(running.port, "/stats")[2]["in_progress"] == 0
+    busy = threading.Thread(target=request, args=(running.port, "/?n=1000000"))
+    busy.start()
+    if responsive(running.server):
+        assert wait_for(lambda: request(running.port, "/stats", timeout=5)[2]["in_progress"] == 1, 10)
+    busy.join()
+    assert request(running.port, "/stats")[2]["in_progress"] == 0

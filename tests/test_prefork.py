@@ -1,6 +1,7 @@
 """Pre-fork (2_async --processes N): N copies on one port, each answering; a copy that dies is replaced; none
 outlives the supervisor, even one killed by SIGKILL; /health waits when it lands on a busy copy."""
 
+import contextlib
 import signal
 import threading
 import time
@@ -10,6 +11,7 @@ import psutil
 from harness.network import request
 from harness.servers import by_name
 from processes import port_is_free
+from tests.conftest import wait_for
 
 PREFORK = by_name("2_async --processes")
 LONG_N = 1_200_000  # 1 to 2 s (600 000 took 0.66 s on a fast day: too close to the bounds asserted)
@@ -74,3 +76,25 @@ def test_health_waits_when_every_copy_is_busy(start_server):
     for thread in threads:
         thread.join(60)
     assert took > 0.3, f"/health answered in {took:.3f} s while every copy ran a task"
+
+
+def test_a_copy_killed_in_a_task_leaves_no_task_in_progress(start_server):
+    """/stats adds up every copy's counts, a dead one's too, but not the tasks it was running: they are gone."""
+    server = start_server(PREFORK, "--processes", "2")
+
+    def long_task():
+        with contextlib.suppress(OSError):  # its copy is killed under it
+            request(server.port, "/?n=2000000")  # the largest: seconds
+
+    busy = threading.Thread(target=long_task)
+    busy.start()
+
+    def in_progress():
+        with contextlib.suppress(OSError):
+            return request(server.port, "/stats", timeout=0.5)[2]["in_progress"]
+
+    assert wait_for(lambda: in_progress() == 1, 10), "the busy copy's task in progress"
+    for copy in copies(server):
+        copy.kill()
+    busy.join(30)
+    assert wait_for(lambda: in_progress() == 0, 10), "no task in progress once its copy is dead"

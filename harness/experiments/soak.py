@@ -19,6 +19,7 @@ of second-long tasks piled up there faster than one core drains them, and the ta
 
 import collections
 import datetime
+import http.client
 import os
 import random
 import signal
@@ -74,15 +75,32 @@ REST_BOUND_S = 120  # how long the soak waits after the load for the server's tr
 NOT_REACHED = "not reached"
 
 
+def tasks_in_progress(process):
+    """The tasks the server says are running or waiting for a worker (GET /stats); None while it does not answer
+    (a server whose only thread is in a task)."""
+    try:
+        return request(process.port, "/stats", timeout=1)[2]["in_progress"]
+    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
+        return None
+
+
 def at_rest(process, timeout):
-    """Wait until the server's tree has gone idle (its queued work done or dropped) and no client's connection is
-    open in it; the seconds waited, or None if `timeout` passed first."""
+    """Wait until the server says no task is in progress (its queued work done or dropped), its tree has gone idle
+    (a thread may still finish a task dropped for a client that left) and no client's connection is open in it;
+    the seconds waited, or None if `timeout` passed first."""
     started = time.monotonic()
-    idle = wait_until_idle(process, timeout=timeout)
-    if idle is None:
+
+    def left():
+        return timeout - (time.monotonic() - started)
+
+    while tasks_in_progress(process) != 0:
+        if left() <= 0:
+            return None
+        time.sleep(0.5)
+    if wait_until_idle(process, timeout=max(left(), 0.1)) is None:
         return None
     while client_connections(process):
-        if time.monotonic() - started > timeout:
+        if left() <= 0:
             return None
         time.sleep(0.5)
     return round(time.monotonic() - started, 1)
@@ -275,8 +293,8 @@ def notes(results):
             said.append(f"{r.error_count - len(r.errors)} more errors (the first {len(r.errors)} are kept)")
         if r.idle_after is False:
             said.append(
-                f"not at rest {REST_BOUND_S} s after the load (its tree still computing, or clients' connections "
-                "still open): its readings 'after' are of a server at work"
+                f"not at rest {REST_BOUND_S} s after the load (tasks in progress by its /stats, its tree still "
+                "computing, or clients' connections still open): its readings 'after' are of a server at work"
             )
         if r.siege_availability is None:
             said.append("siege availability blank: no transaction of siege's ended in any phase, answered or failed")
