@@ -128,7 +128,9 @@ def make_app(args, compute, lifespan=None):
     no_jobs_because = "its jobs would live in one of its processes" if args.processes else None
     jobs = None if no_jobs_because else JobBook(args.max_pending, args.job_ttl)
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)  # no extra paths
-    if multiprocessing.parent_process():  # one of uvicorn's worker processes: none outlives its supervisor
+    if args.server == "granian":
+        granian_server.in_worker()
+    elif multiprocessing.parent_process():  # one of uvicorn's worker processes: none outlives its supervisor
         die_with_parent()
     counts = totals.TaskTotals()
     compute = counts.counted(compute)

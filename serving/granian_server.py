@@ -35,7 +35,7 @@ def run(strategy, args, factory, interface, settings="", threads=None):
     default if None). The suite's stop (serving/lifecycle.py) ends the workers by pid at once."""
     lifecycle.check_port(strategy, args)
     workers = max(1, args.processes)
-    if workers > 1:  # every worker's GET /stats answers for all of them
+    if workers > 1 or WORKERS_ARE == "processes":  # every worker's GET /stats answers for all, replaced ones too
         os.environ[totals.SHARED_ENV] = tempfile.mkdtemp(prefix="totals-")
     each = f"{threads} threads each" if threads else "one thread each" if interface == "asgi" else "its default threads"
     said = f"Granian, {workers} worker{'s' if workers > 1 else ''} ({WORKERS_ARE}), {each}"

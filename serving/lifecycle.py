@@ -55,8 +55,15 @@ def own_tmpdir():
 
 
 def remove_tmpdir():
+    """Renamed first, then removed: a thread still finishing a task (Granian's, on a free-threaded Python) can then
+    no longer create a file in it while it is being removed, which would leave it there."""
     if "path" in TMPDIR:
-        shutil.rmtree(TMPDIR["path"], ignore_errors=True)
+        doomed = TMPDIR["path"] + "-removed"
+        try:
+            os.rename(TMPDIR["path"], doomed)
+        except OSError:
+            doomed = TMPDIR["path"]
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def exit_now(status):

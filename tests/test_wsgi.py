@@ -96,8 +96,14 @@ def test_granian_without_a_gil_computes_on_every_core_in_one_process(start_serve
     assert used > 1.3, f"two cpu tasks used {used:.2f} cores in one process"
 
 
-def test_no_gunicorn_worker_outlives_a_master_killed_by_sigkill(start_server):
-    server = start_server(FLASK, "--processes", "2")
+WORKER_PROCESSES = [
+    s for s in SERVERS if s.http_stack in ("gunicorn", "granian") and s.own_processes and not s.answers_as
+]
+
+
+@pytest.mark.parametrize("row", WORKER_PROCESSES, ids=[s.label for s in WORKER_PROCESSES])
+def test_no_worker_outlives_a_master_killed_by_sigkill(start_server, row):
+    server = start_server(row, "--processes", "2")
     wait_for(lambda: len(server.processes()) == 3, 10)  # the master forks its workers after it listens
     workers = [p for p in server.processes() if p.pid != server.process.pid]
     assert len(workers) == 2
