@@ -143,6 +143,9 @@ def test_every_error_a_soak_or_fault_run_recorded_is_in_its_table():
     assert "22 more errors" in said and "siege availability blank" in said
     assert "not at rest" not in said and "not at rest" in soak.notes([replace(soaked, idle_after=False)])
     assert soak.notes([replace(soaked, errors=[], error_count=0, siege_availability=99.0)]) == "", "nothing to say"
+    refused = ["check: no answer (ConnectionRefusedError)"] * 300
+    kept = soak.kept_errors(refused + ["n=7: {}"] + [f"kind {k}" for k in range(30)])
+    assert kept.count(refused[0]) == 300 and "n=7: {}" in kept and len(set(kept)) == 20, "each kind kept, how often"
     failed = FaultRun(engine="5_async_dask", fault="kill a worker host", error="TimeoutError: did not come up")
     assert "kill a worker host: not measured: TimeoutError: did not come up" in fault_table.notes([failed])
     # and in what make report saved

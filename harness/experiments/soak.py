@@ -133,8 +133,9 @@ class Soak:
         n = random.randint(1, 50_000)
         try:
             status, _, body = request(self.process.port, f"/?n={n}", timeout=120)
-        except OSError:
-            return  # refused or dropped under overload: counted by siege's availability, not a wrong answer
+        except OSError as error:  # refused or dropped under overload: not a wrong answer, but said under the table
+            self.errors.append(f"check: no answer ({type(error).__name__})")
+            return
         self.checked += 1
         if status == 200 and (body or {}).get("result") != prime_count(n):  # a 200 without the answer is wrong too
             self.wrong += 1
@@ -144,7 +145,8 @@ class Soak:
         path = random.choice(BAD)
         try:
             status, _headers, body = request(self.process.port, path, timeout=60)
-        except OSError:
+        except OSError as error:
+            self.errors.append(f"bad request: no answer ({type(error).__name__})")
             return
         self.bad_sent += 1
         if status not in (400, 503) or not (body or {}).get("error"):
@@ -158,8 +160,8 @@ class Soak:
                 client = socket.create_connection((HOST, self.process.port), timeout=2)
                 client.sendall(f"GET /?n={tasks.KINDS['cpu'].default_n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
                 clients.append(client)
-            except OSError:
-                pass
+            except OSError as error:
+                self.errors.append(f"give-up: no connection ({type(error).__name__})")
         time.sleep(0.5)
         for client in clients:
             client.close()
@@ -233,7 +235,7 @@ class Soak:
             "idle_after_s": None if self.rest_wait_s == NOT_REACHED else self.rest_wait_s,
             "idle_after": None if self.rest_wait_s == NOT_REACHED else self.rest_wait_s is not None,
             "samples": self.samples,
-            "errors": self.errors[:20],
+            "errors": kept_errors(self.errors),
             "error_count": len(self.errors),
             "clean_stop": self.clean_stop,
         }
@@ -254,6 +256,13 @@ HEADERS = [
     "Processes at rest",
     "Clean stop",
 ]
+
+
+def kept_errors(errors, kinds=20):
+    """The errors saved: every one of the first `kinds` different messages, so that each is said with how often it
+    came (a refused check may come hundreds of times, and must not hide the one wrong answer)."""
+    first = set(list(dict.fromkeys(errors))[:kinds])
+    return [error for error in errors if error in first]
 
 
 def table(results):
@@ -290,7 +299,7 @@ def notes(results):
     for r in results:
         said = [f"{error} ({count}×)" if count > 1 else error for error, count in collections.Counter(r.errors).items()]
         if (r.error_count or 0) > len(r.errors):
-            said.append(f"{r.error_count - len(r.errors)} more errors (the first {len(r.errors)} are kept)")
+            said.append(f"{r.error_count - len(r.errors)} more errors (not kept in results.json)")
         if r.idle_after is False:
             said.append(
                 f"not at rest {REST_BOUND_S} s after the load (tasks in progress by its /stats, its tree still "
