@@ -9,6 +9,7 @@ from harness.columns import health_p99_text
 from harness.records.blocks import ClusterLoad, ClusterResults, FaultRun
 from harness.records.suite import Environment, Health, Run, SuiteResults, TaskKind
 from harness.report import answer, block_list, findings, sections
+from harness.report.charts import Line, crowd
 from harness.report.comparison import compare, going_on
 from harness.report.tables import rounds_merged
 
@@ -408,3 +409,16 @@ def test_a_flask_user_finds_the_worker_model_to_use_and_the_one_that_hurts():
     assert "And threads on a free-threaded build, 9_flask --server granian (Python 3.13.15t)" in table, (
         "the free-threaded twin's own traits: Granian's workers are threads there"
     )
+
+
+def test_the_capacity_chart_enlarges_the_band_where_lines_overlap():
+    """Lines that lie whole within a narrow band of rates are drawn again apart (charts.crowd): three at 10 to 12
+    requests/s beside one that runs to 40; none enlarged where the lines spread."""
+
+    def line(*rates):
+        return Line("x", "C0", [(rate, 100.0) for rate in rates])
+
+    lines = [line(10, 11), line(10.5, 11.5), line(10.2, 12), line(10, 20, 40)]
+    low, high = crowd(lines)
+    assert low < 10 and 12 < high < 14
+    assert crowd([line(10, 11), line(20, 25), line(30, 40), line(10, 40)]) is None

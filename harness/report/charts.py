@@ -3,6 +3,7 @@ against the offered rate (the hockey stick); each from the records of harness/re
 where it was measured."""
 
 import textwrap
+from dataclasses import dataclass, replace
 
 import matplotlib
 
@@ -195,6 +196,41 @@ def write_matrix(results, path):
     plt.close(figure)
 
 
+@dataclass(frozen=True)
+class Line:
+    """One strategy's line of the hockey chart: its measured points, the rates of its runs stopped early (drawn
+    as ▲ above the SLO), its confirmed capacity (★)."""
+
+    label: str
+    colour: str
+    points: list
+    early: list = ()
+    star: tuple = None
+
+    def draw(self, axes, slo, label=True):
+        xs, ys = [p[0] for p in self.points], [p[1] for p in self.points]
+        axes.plot(xs, ys, "o-", color=self.colour, label=self.label if label else None, markersize=4)
+        if self.early:
+            axes.plot(self.early, [slo * 1.15] * len(self.early), "^", color=self.colour, markersize=6)
+        if self.star:
+            axes.plot(*self.star, "*", color=self.colour, markersize=15, markeredgecolor="black")
+
+
+def crowd(lines, share=0.15, at_least=3):
+    """(low, high): the band of rates where at least `at_least` lines lie whole, if it is under `share` of the
+    chart's range of rates: they overlap there. None if no such band."""
+    rates = [p[0] for line in lines for p in line.points] + [r for line in lines for r in line.early]
+    if not rates:
+        return None
+    start, width = min(rates), max(rates) - min(rates)
+    inside = [line for line in lines if line.points and max(p[0] for p in line.points) <= start + share * width]
+    if len(inside) < at_least or width <= 0:
+        return None
+    top = max(p[0] for line in inside for p in line.points)
+    margin = max(0.2, (top - start) * 0.1)
+    return round(start - margin, 1), round(top + margin, 1)
+
+
 def write_hockey(results, path):
     """Latency p99 against the offered rate, a line per strategy (the "hockey stick"), with the SLO and each
     strategy's capacity marked; one panel per task kind. From the open-loop runs and the capacity searches' steps."""
@@ -209,6 +245,7 @@ def write_hockey(results, path):
     for axes, task in zip(panels[0], kinds, strict=True):
         runs = [run for run in medians if run.task == task]
         slo = next((run.slo_ms for run in runs if run.mode == "capacity"), None)
+        lines = []
         for i, label in enumerate(labels):
             open_runs = [run for run in runs if run.server == label and run.mode == "open"]
             steps = [
@@ -221,29 +258,29 @@ def write_hockey(results, path):
             early = [(step.rate, None) for step in steps if step.stopped_early]
             if not points and not early:
                 continue
-            colour = colours[i % len(colours)]
-            points = sorted(p for p in points if p[1])
-            axes.plot(
-                [p[0] for p in points],
-                [p[1] for p in points],
-                "o-",
-                color=colour,
-                label=short(label).replace("\n", " "),
-                markersize=4,
-            )
-            if early and slo:
-                axes.plot([p[0] for p in early], [slo * 1.15] * len(early), "^", color=colour, markersize=6)
             search = next((run for run in runs if run.server == label and run.mode == "capacity"), None)
             held = [step for step in search.steps if step.confirming and step.passed] if search else []
-            if held:  # the capacity is a confirmed rate (Run.capacity_bracket): none, no star
-                axes.plot(
-                    [held[-1].rate],
-                    [held[-1].p99_ms],
-                    "*",
-                    color=colour,
-                    markersize=15,
-                    markeredgecolor="black",
-                )
+            # the capacity is a confirmed rate (Run.capacity_bracket): none, no star
+            star = (held[-1].rate, held[-1].p99_ms) if held else None
+            line = Line(short(label).replace("\n", " "), colours[i % len(colours)], sorted(p for p in points if p[1]))
+            lines.append(replace(line, early=[p[0] for p in early] if slo else [], star=star))
+        for line in lines:
+            line.draw(axes, slo)
+        crowded = crowd(lines)
+        if crowded:  # lines that end within a narrow band of rates, drawn again apart in a panel of their own
+            low, high = crowded
+            zoom = axes.inset_axes([0.5, 0.05, 0.47, 0.5])
+            for line in lines:
+                line.draw(zoom, slo, label=False)
+            if slo:
+                zoom.axhline(slo, color="red", linestyle="--", linewidth=1)
+            zoom.set_xlim(low, high)
+            zoom.set_yscale("log")
+            zoom.set_title(f"{low:g} to {high:g} requests/s, enlarged", fontsize=8)
+            zoom.tick_params(labelsize=7)
+            zoom.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+            zoom.grid(alpha=0.3)
+            axes.indicate_inset_zoom(zoom, edgecolor="grey")
         if slo:
             axes.axhline(slo, color="red", linestyle="--", linewidth=1)
             axes.text(
