@@ -1,6 +1,6 @@
 # make test   - set up what is missing (.venv from requirements.txt, siege from Debian's packages), run the tests
 # make bench  - the same set-up, then the whole benchmark suite (ARGS="--quick" etc. pass options to it)
-# make soak   - every server side by side for 10 minutes under mixed load: memory and open files must stay flat
+# make soak   - every server for 10 minutes, 8 at a time, under mixed load: memory and open files must stay flat
 # make storm  - the signal storm of the tests, ten times longer (STORM_SEED=N replays one)
 # make stall  - why there are two load models: a 2 s stall as siege and the open-loop driver each measure it
 # make pools  - each pool by itself (threads, processes, subinterpreters): start-up, memory, round trip, parallelism

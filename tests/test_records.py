@@ -164,3 +164,10 @@ def test_a_soaks_maximum_counts_its_readings_at_rest():
     found = soaked.result()
     assert found["pss_mb_max"] == 77.9 and found["fds_max"] == 623
     assert found["idle_after"] is False, "the tree was still busy when the bound passed: said"
+
+
+@pytest.mark.parametrize("args, says", [(["--group", "0"], "--group must be at least 1"), (["--minutes", "0"], "0.1")])
+def test_the_soaks_bad_arguments_are_one_line_errors(args, says):
+    command = [sys.executable, "-m", "harness.experiments.soak", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

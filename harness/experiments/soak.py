@@ -1,14 +1,15 @@
-"""Soak: every server at once, for minutes, under mixed load, its process tree's memory and open files sampled.
+"""Soak: every server, a group at a time, for minutes, under mixed load, its process tree's memory and open files
+sampled.
 
-    .venv/bin/python -m harness.experiments.soak [--minutes 10] [--servers 1,4]   (make soak; into docs/: make report)
+    .venv/bin/python -m harness.experiments.soak [--minutes 10] [--servers 1,4] [--group 8]   (make soak)
 
-Each server gets, side by side with the others: siege in 30 s phases alternating 25 and 512 users; a checker
-that asks for random small n and compares every answer with the harness's own sieve; a bad request every second
-(must be a 400 JSON); every 10 s a burst of clients that give up (connect, ask for a task of the default size,
-close); and for the servers with worker processes, one worker killed (SIGKILL) every minute. Every 5 s: PSS of the
-whole tree (shared pages counted once) and its open file descriptors. The report gives their slope over the second
-half of the run (the first half warms up: pools fill, allocators grow), answers checked and wrong, and whether the
-stop left anything behind.
+Each server gets, side by side with the others of its group (GROUP at a time, one group after another): siege in
+30 s phases alternating 25 and 512 users; a checker that asks for random small n and compares every answer with the
+harness's own sieve; a bad request every second (must be a 400 JSON); every 10 s a burst of clients that give up
+(connect, ask for a task of the default size, close); and for the servers with worker processes, one worker killed
+(SIGKILL) every minute. Every 5 s: PSS of the whole tree (shared pages counted once) and its open file descriptors.
+The report gives their slope over the second half of the run (the first half warms up: pools fill, allocators grow),
+answers checked and wrong, and whether the stop left anything behind.
 
 It measures reliability, not throughput: the load is sized so that every server keeps answering with all the
 others beside it on the machine's cores. siege asks for small tasks (SIEGE_N: about a millisecond alone), so that
@@ -44,6 +45,9 @@ from harness.server_process import ServerProcess
 from harness.servers import ROOT, SERVERS
 from processes import free_port, on_stop_signals
 
+# Servers soaked at once: with every row of the suite on two cores, each would be soaked beside twenty others,
+# and its figures read the machine's contention, not the row.
+GROUP = 8
 PHASE_S = 30
 SAMPLE_S = 5
 SIEGE_N = 5_000  # siege's task: ~1 ms alone, so that 512 users of every server at once are answered in time
@@ -352,16 +356,26 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=10, help="how long each server is soaked (default 10)")
     parser.add_argument("--servers", type=server_list, default=list(SERVERS), help="as run_all.py's (default all)")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where results go (default results/)")
+    parser.add_argument(
+        "--group", type=int, default=GROUP, help=f"servers soaked at once, one group after another (default {GROUP})"
+    )
     options = parser.parse_args(argv)
     minutes, out = options.minutes, options.out
     if not 0.1 <= minutes <= 120:
         parser.error("--minutes must be from 0.1 to 120")
+    if options.group < 1:
+        parser.error("--group must be at least 1")
     servers = runnable(options.servers, "soak")
     stop = threading.Event()
     on_stop_signals(first=lambda signum: stop.set(), status=1, grace_s=60)
     env = environment({})
-    print(f"Soaking {len(servers)} servers side by side for {minutes:g} min...", flush=True)
-    results = soak_side_by_side(servers, minutes * 60, stop)
+    groups = [servers[at : at + options.group] for at in range(0, len(servers), options.group)]
+    results = []
+    for number, group in enumerate(groups, 1):
+        if stop.is_set():
+            break
+        print(f"Soaking {len(group)} servers side by side for {minutes:g} min (group {number} of {len(groups)})...")
+        results += soak_side_by_side(group, minutes * 60, stop)
     folder, saved = save(out, {"environment": env, "minutes": minutes, "runs": results})
     print(f"\n{table(saved.runs)}\n\n{notes(saved.runs)}\n\nResults in {folder}/")
     bad = [r.server for r in saved.runs if r.wrong or r.bad_wrong or not r.clean_stop]

@@ -217,7 +217,7 @@ BLOCKS = [
     Block(
         "soak",
         ((PY, "-m", "harness.experiments.soak", "--minutes", "3", "--out", "{out}"),),
-        6,
+        11,
         "3 minutes instead of 10: the slopes are less sure",
         kind="soak",
     ),
