@@ -103,10 +103,12 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 # siege: the closed-loop load; h2load (nghttp2-client): the independent check of the open-loop driver, in the tests;
-# redis-server: server 6's broker and result store (Celery on Redis).
+# redis-server: server 6's broker and result store (Celery on Redis); postgresql: the db task kind's database (the
+# suite makes a cluster of its own, harness/postgres.py).
 tools:
-	@command -v siege >/dev/null && command -v h2load >/dev/null && command -v redis-server >/dev/null || \
-		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq siege nghttp2-client redis-server; }
+	@command -v siege >/dev/null && command -v h2load >/dev/null && command -v redis-server >/dev/null && \
+		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq siege nghttp2-client redis-server postgresql; }
 
 clean:
 	rm -rf $(VENV) $(VENV313) $(VENV313T) .pytest_cache

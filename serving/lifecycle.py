@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import traceback
 
 from processes import bind_error, on_stop_signals, script_name, stop_children
@@ -55,15 +56,20 @@ def own_tmpdir():
 
 
 def remove_tmpdir():
-    """Renamed first, then removed: a thread still finishing a task (Granian's, on a free-threaded Python) can then
-    no longer create a file in it while it is being removed, which would leave it there."""
+    """Renamed first, then removed, again if need be: a thread still finishing a task (Granian's, on a free-threaded
+    Python), or a worker killed a moment ago in the middle of writing its totals, can then no longer leave a file in
+    it while it is being removed."""
     if "path" in TMPDIR:
         doomed = TMPDIR["path"] + "-removed"
         try:
             os.rename(TMPDIR["path"], doomed)
         except OSError:
             doomed = TMPDIR["path"]
-        shutil.rmtree(doomed, ignore_errors=True)
+        for _ in range(5):
+            shutil.rmtree(doomed, ignore_errors=True)
+            if not os.path.exists(doomed):
+                break
+            time.sleep(0.05)
 
 
 def exit_now(status):
