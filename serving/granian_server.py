@@ -37,7 +37,7 @@ def run(strategy, args, factory, interface, settings="", threads=None):
     workers = max(1, args.processes)
     if workers > 1 or WORKERS_ARE == "processes":  # every worker's GET /stats answers for all, replaced ones too
         os.environ[totals.SHARED_ENV] = tempfile.mkdtemp(prefix="totals-")
-    each = f"{threads} threads each" if threads else "one thread each" if interface == "asgi" else "its default threads"
+    each = "one event loop each" if interface == "asgi" else f"{threads or 'its default'} threads each"
     said = f"Granian, {workers} worker{'s' if workers > 1 else ''} ({WORKERS_ARE}), {each}"
     lifecycle.announce(strategy, args, f"{said}, {settings}" if settings else said)
     Server(
