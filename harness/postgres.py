@@ -51,15 +51,28 @@ class Postgres:
         self.max_connections = max_connections
         self.folder = self.process = self.port = None
 
-    def as_owner(self):
-        """preexec_fn: as root, become the package's postgres user (PostgreSQL will not run as root)."""
-        if os.geteuid() == 0:
-            owner = pwd.getpwnam("postgres")
-            os.setgid(owner.pw_gid)
-            os.setuid(owner.pw_uid)
+    def owner(self):
+        """Popen's arguments to run as the package's postgres user when this runs as root (PostgreSQL will not)."""
+        if os.geteuid() != 0:
+            return {}
+        return {"user": "postgres", "group": "postgres", "extra_groups": []}
 
     def start(self):
-        """initdb, then the server, waited for until it takes connections; its URL."""
+        """initdb, then the server, waited for until it takes connections; its URL. A failure is a RuntimeError of
+        one line, with nothing left (the folder removed, the server stopped)."""
+        try:
+            return self.started()
+        except BaseException as error:
+            said = self.log().strip().splitlines()
+            self.stop()
+            if isinstance(error, subprocess.CalledProcessError):
+                lines = (error.stderr or "").strip().splitlines()
+                raise RuntimeError(f"initdb failed: {lines[-1] if lines else error}") from None
+            if isinstance(error, Exception) and not isinstance(error, RuntimeError):
+                raise RuntimeError(f"PostgreSQL did not start: {said[-1] if said else error!r}") from None
+            raise
+
+    def started(self):
         bin_dir = binaries()
         self.folder = tempfile.mkdtemp(prefix="postgres-")
         if os.geteuid() == 0:
@@ -70,39 +83,38 @@ class Postgres:
             [f"{bin_dir}/initdb", "-D", data, "-U", USER, "--auth=trust", "--no-sync", "-E", "UTF8"],
             check=True,
             capture_output=True,
-            preexec_fn=self.as_owner,
+            text=True,
             timeout=120,
+            **self.owner(),
         )
         self.port = free_port()
-        log = open(os.path.join(self.folder, "server.log"), "w")  # the child keeps its own copy
-        self.process = subprocess.Popen(
-            [
-                f"{bin_dir}/postgres",
-                "-D",
-                data,
-                "-p",
-                str(self.port),
-                "-k",
-                self.folder,  # its Unix socket here, not in /var/run/postgresql
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"max_connections={self.max_connections}",
-                "-c",
-                "fsync=off",  # a benchmark's throwaway data
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=self.as_owner,
-        )
-        log.close()
+        with open(os.path.join(self.folder, "server.log"), "w") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [
+                    f"{bin_dir}/postgres",
+                    "-D",
+                    data,
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    self.folder,  # its Unix socket here, not in /var/run/postgresql
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"max_connections={self.max_connections}",
+                    "-c",
+                    "fsync=off",  # a benchmark's throwaway data
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **self.owner(),
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 said = self.log().strip().splitlines()
-                self.stop()
                 raise RuntimeError(f"PostgreSQL did not start: {said[-1] if said else 'no output'}")
             time.sleep(0.1)
         return self.url
@@ -125,6 +137,8 @@ class Postgres:
         return done.returncode == 0
 
     def log(self):
+        if not self.folder:
+            return ""
         try:
             with open(os.path.join(self.folder, "server.log")) as file:
                 return file.read()

@@ -2,10 +2,10 @@
 processes that ran them measured each (tasks.answer). The harness reads the totals before and after a measured run:
 the CPU the tasks themselves took, in the same minutes as the run, whatever the machine's speed did meanwhile.
 
-It also says how many tasks are in progress (running, or waiting for a worker): the soak reads a server "at rest"
-when none is. Pre-fork copies (2_async.py --processes) and WSGI workers each count their own, and each writes them
-to a file in a folder their supervisor made (SHARED_ENV names it), so that any copy's GET /stats answers for all of
-them, replaced ones included.
+It also says how many tasks are in progress (from the request on, on Tornado; once a thread runs it, on FastAPI's
+def endpoint and WSGI servers): the soak reads a server "at rest" when none is. Pre-fork copies (2_async.py
+--processes) and WSGI workers each count their own, and each writes them to a file in a folder their supervisor made
+(SHARED_ENV names it), so that any copy's GET /stats answers for all of them, replaced ones included.
 """
 
 import contextlib
@@ -19,13 +19,12 @@ SHARED_ENV = "SERVER_TOTALS_DIR"
 
 
 def alive(pid):
+    """Whether process `pid` still runs (a zombie, killed and not yet reaped, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        pass
-    return True
 
 
 class TaskTotals:
@@ -37,7 +36,9 @@ class TaskTotals:
             "task_cpu_s": 0.0,
             "tasks_without_cpu": 0,
             "failed": 0,
-            "in_progress": 0,  # started (running, or waiting for a worker) and not yet answered, failed or dropped
+            # started and not yet answered, failed or dropped: on Tornado from the request on (waiting for a worker
+            # included); on FastAPI's def endpoint and WSGI servers once a thread runs it
+            "in_progress": 0,
         }
         self.started = round(time.time(), 3)
         self.lock = threading.Lock()
@@ -96,7 +97,7 @@ class TaskTotals:
             with open(path + ".new", "w") as file:
                 json.dump(self.own, file)
             os.replace(path + ".new", path)  # whole, for a sibling reading it now
-        except FileNotFoundError:
+        except OSError:
             pass  # the server is stopping and removed the folder: a worker ends its last task meanwhile
 
     def snapshot(self):
@@ -104,14 +105,19 @@ class TaskTotals:
         parts = [self.own]
         if self.shared_dir:
             parts = []
-            for name in os.listdir(self.shared_dir):
+            try:
+                names = os.listdir(self.shared_dir)
+            except OSError:
+                names = []  # the server is stopping
+            for name in names:
                 if name.endswith(".json"):
                     try:
                         with open(os.path.join(self.shared_dir, name)) as file:
                             part = json.load(file)
+                        pid = int(name.split("-")[0].removesuffix(".json"))
                     except (OSError, ValueError):
                         continue  # a copy that ended as it was listed
-                    if not alive(int(name.split("-")[0])):
+                    if not alive(pid):
                         part["in_progress"] = 0  # a copy killed in a task: its counts stay, its tasks are gone
                     parts.append(part)
         total = {key: sum(part.get(key, 0) for part in parts) for key in self.own}

@@ -212,7 +212,8 @@ class Soak:
         # What the load left queued is done or dropped, and every client's connection closed; if not within the
         # bound, the row says so: its readings "after" are then of a server still working (uvicorn runs the tasks
         # of clients that left to their end, and holds their sockets until then).
-        self.rest_wait_s = at_rest(self.process, timeout=REST_BOUND_S)
+        # (Stopped by a signal: not waited for, so that the results are saved within the stop's grace period.)
+        self.rest_wait_s = at_rest(self.process, timeout=0 if self.stop.is_set() else REST_BOUND_S)
         self.at_rest.append(tree_now(self.process))
 
     def result(self):
@@ -374,7 +375,10 @@ def main(argv=None):
     for number, group in enumerate(groups, 1):
         if stop.is_set():
             break
-        print(f"Soaking {len(group)} servers side by side for {minutes:g} min (group {number} of {len(groups)})...")
+        print(
+            f"Soaking {len(group)} servers side by side for {minutes:g} min (group {number} of {len(groups)})...",
+            flush=True,
+        )
         results += soak_side_by_side(group, minutes * 60, stop)
     folder, saved = save(out, {"environment": env, "minutes": minutes, "runs": results})
     print(f"\n{table(saved.runs)}\n\n{notes(saved.runs)}\n\nResults in {folder}/")

@@ -276,6 +276,9 @@ def write_hockey(results, path):
                 zoom.axhline(slo, color="red", linestyle="--", linewidth=1)
             zoom.set_xlim(low, high)
             zoom.set_yscale("log")
+            inside = [y for line in lines for x, y in [*line.points, *filter(None, [line.star])] if low <= x <= high]
+            early = slo and any(low <= x <= high for line in lines for x in line.early)
+            zoom.set_ylim(min(inside) * 0.85, max(max(inside) * 1.2, slo * 1.3 if early else 0))
             zoom.set_title(f"{low:g} to {high:g} requests/s, enlarged", fontsize=8)
             zoom.tick_params(labelsize=7)
             zoom.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))

@@ -63,9 +63,14 @@ def ratio_text(row, rounds=True):
 README_ROWS = 10  # the README's narrow tables show the fastest rows; every row is in docs/results/
 
 
-def narrow_rows(comparison, suite_python):
-    """The rows a narrow table shows, fastest first: not another Python's pool (1, by definition)."""
-    return [row for row in comparison.rows if row.label != row.pool or row.python == suite_python]
+def narrow_rows(comparison, suite_python, most=None):
+    """The rows a narrow table shows, in the comparison's order: not another Python's pool (1, by definition); with
+    `most`, the first `most` and, wherever they are, the first row, those equal to it and the yardstick."""
+    rows = [row for row in comparison.rows if row.label != row.pool or row.python == suite_python]
+    if most is None:
+        return rows
+    named = {row.label for row in (comparison.chosen, *comparison.equal) if row is not None}
+    return [row for at, row in enumerate(rows) if at < most or row.label in named or row.label == row.pool]
 
 
 def narrow_table(comparison, suite_python, most=None):
@@ -78,7 +83,7 @@ def narrow_table(comparison, suite_python, most=None):
             f"{unavailable(row.run):.1f}" if row.run.health_ms.unavailable_pct is not None else "–",
             f"{row.run.peak_pss_mb:.0f}" if row.run.peak_pss_mb else "–",
         ]
-        for row in narrow_rows(comparison, suite_python)[:most]
+        for row in narrow_rows(comparison, suite_python, most)
     ]
     return tabulate(rows, NARROW, "rst", disable_numparse=True, colalign=("left", *["right"] * (len(NARROW) - 1)))
 
@@ -180,9 +185,10 @@ def narrow_section(results):
         limit = "users" if env.tasks[task].waits else "CPUs"
         found = compare(runs, env.python)
         spread = f"its 95 % interval over up to {found.rounds} rounds" if found.rounds > 1 else "one round: no interval"
-        slower = narrow_rows(found, env.python)[README_ROWS:]
+        shown = {row.label for row in narrow_rows(found, env.python, README_ROWS)}
+        slower = [row for row in narrow_rows(found, env.python) if row.label not in shown]
         beyond = textwrap.fill(
-            f"- Not shown, slower: {', '.join(named(row, env.python) for row in slower)}.",
+            f"- Not shown here: {', '.join(narrow_label(row, env.python) for row in slower)}.",
             116,
             subsequent_indent="  ",
             break_on_hyphens=False,
