@@ -25,8 +25,17 @@ WORKERS_ARE = "processes" if Server.__name__ == "MPServer" else "threads in one 
 def in_worker():
     """Called by the app's factory in each worker: a worker process outlives its server no more than gunicorn's, and
     goes at once (on SIGTERM it would end its request first, holding the port meanwhile)."""
-    if multiprocessing.parent_process():
+    parent = multiprocessing.parent_process()
+    if parent:
         die_with_parent(signal.SIGKILL)
+        if os.getppid() != parent.pid:  # the server ended before the line above
+            os._exit(0)
+
+
+class Served(Server):
+    def _respawn_workers(self, *args, **kwargs):
+        if not lifecycle.STOPPING.is_set():  # the suite's stop is ending the workers: none is replaced then
+            super()._respawn_workers(*args, **kwargs)
 
 
 def run(strategy, args, factory, interface, settings="", threads=None):
@@ -40,7 +49,7 @@ def run(strategy, args, factory, interface, settings="", threads=None):
     each = "one event loop each" if interface == "asgi" else f"{threads or 'its default'} threads each"
     said = f"Granian, {workers} worker{'s' if workers > 1 else ''} ({WORKERS_ARE}), {each}"
     lifecycle.announce(strategy, args, f"{said}, {settings}" if settings else said)
-    Server(
+    Served(
         f"{script_name()}:{factory.__name__}",
         address=args.host,
         port=args.port,

@@ -39,8 +39,11 @@ class Gunicorn(BaseApplication):
         arbiter = Arbiter(self)
         # The suite's stop (serving/lifecycle.py) stops the master and the workers; gunicorn's own would stop the
         # workers in the middle of a request (SIGQUIT: a traceback in the log) or wait for it (graceful_timeout).
-        # Its master's loop stands aside meanwhile, so that it does not replace the workers being stopped.
+        # Its master's loop stands aside meanwhile, and forks no worker once the stop has begun: one forked then
+        # would be missed by the stop, and hold the port a moment after the server has gone.
         arbiter.handle_int = arbiter.handle_term = threading.Event().wait
+        spawn = arbiter.spawn_worker
+        arbiter.spawn_worker = lambda: None if lifecycle.STOPPING.is_set() else spawn()
         arbiter.run()
 
 
