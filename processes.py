@@ -227,7 +227,11 @@ def on_stop_signals(first, status, grace_s=HARD_EXIT_AFTER_S, main_thread_handle
         while (signum := os.read(read_fd, 1)[0]) not in STOP_SIGNALS:
             pass  # another signal with a Python handler (SIGCHLD...): not ours
         threading.Thread(target=first, args=(signal.Signals(signum),), daemon=True).start()
-        select.select([read_fd], [], [], grace_s)  # a second signal, or the grace period's end
+        deadline = time.monotonic() + grace_s
+        while (left := deadline - time.monotonic()) > 0:  # a second stop signal, or the grace period's end
+            ready, _, _ = select.select([read_fd], [], [], left)
+            if ready and os.read(read_fd, 1)[0] in STOP_SIGNALS:
+                break  # not SIGCHLD, which gunicorn's master handles in Python: its workers ending as they stop
         try:
             logging.disable()
             kill_all(live_descendants())

@@ -133,3 +133,36 @@ def test_what_a_server_killed_with_sigkill_leaves_is_found_and_stopped(start_ser
     assert {p.pid for p in left} <= {p.pid for p in workers}
     server.stop(timeout=1)
     assert not any(psutil.pid_exists(p.pid) for p in workers), "each killed, and none a zombie of the harness"
+
+
+STOPPED_SLOWLY = """
+import os, signal, sys, threading, time
+sys.path.insert(0, {root!r})
+from processes import on_stop_signals
+
+def first(signum):
+    time.sleep(1.0)  # a clean stop that takes a moment: children stopped, files removed
+    os._exit(0)
+
+signal.signal(signal.SIGCHLD, lambda *_: None)  # handled in Python, as gunicorn's master does
+on_stop_signals(first, status=3, grace_s=10)
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_a_signal_other_than_a_stop_signal_does_not_cut_a_clean_stop_short():
+    """After SIGTERM, a SIGCHLD (workers ending as they are stopped) is not a second stop signal: the clean stop
+    ends the process (status 0), not the hard exit (status 3) in the middle of it."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_SLOWLY.format(root=str(ROOT))], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        child.send_signal(signal.SIGCHLD)
+        assert child.wait(timeout=10) == 0
+    finally:
+        child.kill()
+        child.wait()
