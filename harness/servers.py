@@ -289,58 +289,25 @@ SERVERS = [
         framework="flask",
         adds="nothing",
     ),
-    # Servers 3 and 4 again, unchanged, on a free-threaded Python: threads against processes without a GIL.
-    Server(
-        "3_async_threadexecutor",
-        "3_async_threadexecutor.py",
-        8002,
-        runs_in="threads",
-        takes_max_pending=True,
-        pool_option="--workers",
-        jobs="memory",
-        free_threaded=True,
-    ),
-    Server(
-        "4_async_processexecutor",
-        "4_async_processexecutor.py",
-        8003,
-        runs_in="processes",
-        takes_max_pending=True,
-        pool_option="--workers",
-        jobs="memory",
-        free_threaded=True,
-    ),
-    # Granian's workers are threads of one process on a free-threaded Python: a thread pool server without a GIL.
-    Server(
-        "8_fastapi --server granian",
-        "8_fastapi.py",
-        8007,
-        ("--server", "granian"),
-        runs_in="threads",
-        written_as="a def endpoint on Granian",
-        pool_is="anyio's thread limit raised to {n}",
-        takes_max_pending=True,
-        pool_option="--workers",
-        http_stack="granian",
-        framework="fastapi",
-        jobs="memory",
-        free_threaded=True,
-        answers_as="8_fastapi --server granian",
-    ),
-    Server(
+]
+
+
+def free_threaded_twin(name, **changes):
+    """The row of that name again, on a free-threaded Python (the GIL removed; .venv313t, make venv313t): the same
+    script, the interpreter the only difference, and `changes` where that difference changes a trait."""
+    return replace(next(s for s in SERVERS if s.name == name), free_threaded=True, **changes)
+
+
+SERVERS += [
+    # Servers 3 and 4 again, unchanged: threads against processes without a GIL.
+    free_threaded_twin("3_async_threadexecutor"),
+    free_threaded_twin("4_async_processexecutor"),
+    # Granian's workers are threads of one process there: a thread pool server without a GIL.
+    free_threaded_twin("8_fastapi --server granian", answers_as="8_fastapi --server granian"),
+    free_threaded_twin(
         "9_flask --server granian",
-        "9_flask.py",
-        8008,
-        ("--server", "granian"),
         runs_in="threads",
         written_as="Granian's WSGI workers, threads of one process",
-        pool_is="Granian --blocking-threads {n} in each worker",
-        pool_option="--threads",
-        pool_per_worker=True,
-        http_stack="granian",
-        framework="flask",
-        adds="nothing",
-        free_threaded=True,
         answers_as="9_flask --server granian",
     ),
 ]
