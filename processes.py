@@ -66,10 +66,13 @@ def free_port():
     raise OSError("no free port found")
 
 
-def die_with_parent(signum=signal.SIGTERM):
+def die_with_parent(signum=signal.SIGTERM, parent=None):
     """In a child: the kernel sends it `signum` when the thread that started it ends, even by SIGKILL (Linux's
-    PR_SET_PDEATHSIG), so that it cannot outlive the server. Also a preexec_fn for subprocess.Popen."""
+    PR_SET_PDEATHSIG), so that it cannot outlive the server. Also a preexec_fn for subprocess.Popen. With `parent`
+    (its pid): a child whose parent ended before this call exits at once."""
     ctypes.CDLL(None).prctl(1, signum)  # 1: PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
 
 
 def script_name():

@@ -27,9 +27,7 @@ def in_worker():
     goes at once (on SIGTERM it would end its request first, holding the port meanwhile)."""
     parent = multiprocessing.parent_process()
     if parent:
-        die_with_parent(signal.SIGKILL)
-        if os.getppid() != parent.pid:  # the server ended before the line above
-            os._exit(0)
+        die_with_parent(signal.SIGKILL, parent=parent.pid)
 
 
 class Served(Server):

@@ -50,9 +50,7 @@ class Gunicorn(BaseApplication):
 def worker_started(arbiter, worker):
     """gunicorn's post_fork hook, in each worker: none outlives its master, even one killed; at once, without
     finishing its request (gunicorn's SIGTERM would wait for it)."""
-    die_with_parent(signal.SIGKILL)
-    if os.getppid() != arbiter.pid:  # the master ended before the line above
-        os._exit(0)
+    die_with_parent(signal.SIGKILL, parent=arbiter.pid)
 
 
 def run(strategy, args, build_app):
