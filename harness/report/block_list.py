@@ -39,6 +39,7 @@ class Part:
     rows: Callable = None  # which strategies, from their harness/servers.py Server: every one if None
     said_rows: str = ""  # those rows, as the stamp says them
     suite_python_only: bool = False  # only the rows on the suite's Python
+    free_threaded_too: bool = False  # with suite_python_only: and the free-threaded rows (not the yardsticks)
 
     def of(self, saved):
         """The part of a SuiteResults: the task's runs (of the rows) and the task's T1 only."""
@@ -48,7 +49,11 @@ class Part:
             for run in saved.runs
             if run.task == self.task
             and (self.rows is None or ((server := server_of(run)) is not None and self.rows(server)))
-            and (not self.suite_python_only or run.python in (None, env.python))
+            and (
+                not self.suite_python_only
+                or run.python in (None, env.python)
+                or (self.free_threaded_too and run.free_threaded)
+            )
         ]
         tasks = {kind: found for kind, found in env.tasks.items() if kind == self.task}
         if not any(run.free_threaded for run in runs):  # the environment line names no build its rows did not use
@@ -65,6 +70,12 @@ def fastapi_beside_tornado(server):
     return server.framework == "fastapi" or (
         server.http_stack == "tornado" and server.runs_in in ("server", "threads", "processes")
     )
+
+
+def wsgi_beside_prefork(server):
+    """The Flask rows (gunicorn's workers, Granian's), and Tornado's pre-fork copies and process pool: the shared
+    socket against SO_REUSEPORT at the same number of processes, and the pool a server without a GIL may replace."""
+    return server.framework == "flask" or (server.http_stack == "tornado" and server.runs_in in ("copies", "processes"))
 
 
 @dataclass(frozen=True)
@@ -194,6 +205,32 @@ BLOCKS = [
             fastapi_beside_tornado,
             "FastAPI's rows and Tornado's inline, thread-pool and process-pool ones on the suite's Python",
             suite_python_only=True,
+        ),
+    ),
+    Block(
+        "wsgi",
+        (),
+        0,
+        part=Part(
+            "kinds",
+            "cpu",
+            wsgi_beside_prefork,
+            "the Flask rows and Tornado's pre-fork and process-pool ones, on the suite's Python and free-threaded",
+            suite_python_only=True,
+            free_threaded_too=True,
+        ),
+    ),
+    Block(
+        "wsgi-sleep",
+        (),
+        0,
+        part=Part(
+            "kinds",
+            "sleep",
+            wsgi_beside_prefork,
+            "the Flask rows and Tornado's pre-fork and process-pool ones, on the suite's Python and free-threaded",
+            suite_python_only=True,
+            free_threaded_too=True,
         ),
     ),
     Block(

@@ -68,6 +68,7 @@ def suite(block, saved, folder, document, draw):
     """A suite's block: in the README a narrow table per task kind with its findings, in docs/ every column and
     the charts (copied to docs/ unless draw is False)."""
     if draw:
+        folder.mkdir(parents=True, exist_ok=True)  # a part of another block's results has no folder of its own yet
         render(saved, folder)
     images = []
     for source, name in section_charts(saved, block.name):
