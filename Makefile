@@ -1,4 +1,5 @@
-# make test   - set up what is missing (.venv from requirements.txt, siege from Debian's packages), run the tests
+# make test   - set up what is missing (the venvs, a free-threaded CPython built once, the tools from Debian's
+#               packages: siege, h2load, redis-server, postgresql), lint, run the tests
 # make bench  - the same set-up, then the whole benchmark suite (ARGS="--quick" etc. pass options to it)
 # make soak   - every server for 10 minutes, 8 at a time, under mixed load: memory and open files must stay flat
 # make storm  - the signal storm of the tests, ten times longer (STORM_SEED=N replays one)

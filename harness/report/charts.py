@@ -301,7 +301,7 @@ def write_hockey(results, path):
             axes.text(
                 cpus_t1,
                 0.02,
-                " CPUs / T1 now",
+                " CPUs / T1 during",
                 color="grey",
                 fontsize=8,
                 rotation=90,
