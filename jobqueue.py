@@ -43,10 +43,10 @@ app.conf.update(
 
 
 @app.task(name="jobqueue.run")  # the name on the wire: workers of older checkouts know it
-def run_task(kind, backend, n):
-    return tasks.run(tasks.Task(kind, backend), n)
+def run_task(kind, backend, n, database=None, db_pool=None):
+    return tasks.run(tasks.Task(kind, backend, database, db_pool), n)
 
 
 @app.task(name="jobqueue.prepare")
-def prepare(kind, backend):
-    return tasks.prepare(tasks.Task(kind, backend))
+def prepare(kind, backend, database=None, db_pool=None):
+    return tasks.prepare(tasks.Task(kind, backend, database, db_pool))

@@ -9,6 +9,7 @@ matrix.png for several kinds, hockey.png for open-loop runs).
 """
 
 import argparse
+import dataclasses
 import datetime
 import random
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import processes
 import tasks
-from harness import limits
+from harness import limits, postgres
 from harness.cli import (
     MAX_RATE,
     OneLineParser,
@@ -31,6 +32,7 @@ from harness.cli import (
     task_list,
 )
 from harness.instruments.provenance import environment
+from harness.interpreters import lacks
 from harness.load import openloop
 from harness.network import HOST
 from harness.records.file import VERSION, record_of
@@ -80,6 +82,18 @@ def parse_args(argv=None):
     )
     parser.add_argument("--task", metavar="MODULE:FUNCTION", help="your own function of n, importable from here")
     parser.add_argument("--n", type=int, metavar="N", help="the task size to ask for (default: each kind's default)")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="the db kind's PostgreSQL, postgresql://USER@HOST:PORT/NAME (default: one the suite starts and removes)",
+    )
+    parser.add_argument(
+        "--db-pool",
+        type=int,
+        metavar="N",
+        help="the db kind's connections in each server process (default: SQLAlchemy's pool, and the pool sized "
+        "for the load beside it where threads or the loop share it)",
+    )
     parser.add_argument(
         "--concurrency", type=positive_ints, help="siege users, comma-separated levels (default 25), e.g. 25,254,512"
     )
@@ -208,8 +222,15 @@ def parse_args(argv=None):
         parser.error("no server left to run")
     backend = f"http://{HOST}:{BACKEND.port + args.port_offset}"  # started by main() for the http kind
     try:
-        args.tasks, args.servers = task_list(args.tasks, args.task, args.n, args.servers, backend, "run_all.py")
-    except ValueError as error:
+        args.tasks, args.servers = task_list(
+            args.tasks, args.task, args.n, args.servers, backend, "run_all.py", args.database
+        )
+        for task in args.tasks:  # whether the database answers: main(), before the first run
+            tasks.check_database(dataclasses.replace(task, db_pool=args.db_pool))
+            absent = lacks(sys.executable, task.spec().needs_modules)
+            if absent:
+                raise ValueError(f"the {task.kind} task needs {', '.join(absent)} here: make venv installs them")
+    except ValueError as error:  # a tasks.TaskError too
         parser.error(str(error))
     if args.update_readme and holding(args.readme, args.update_readme) is None:
         parser.error(f"{args.readme.name} and docs/ have no '.. begin {args.update_readme}' marker")
@@ -243,9 +264,12 @@ def configured(server, task, load, env):
     flight (harness/run/modes.py: one per siege user, twice rate × T1 for an open loop), at least one per CPU."""
     if not env["tasks"][task.kind]["waits"] or server.pool_option is None:
         return server
-    mode, level = MODES[load.mode], load.level
-    in_flight = max(mode.in_flight(level, env["tasks"][task.kind]["t1_s"]), env["cpu_count"])
-    return server.sized_for(in_flight, env["cpu_count"])
+    return server.sized_for(in_flight(task, load, env), env["cpu_count"])
+
+
+def in_flight(task, load, env):
+    """The requests the load has in flight at once (harness/run/modes.py), at least one per CPU."""
+    return max(MODES[load.mode].in_flight(load.level, env["tasks"][task.kind]["t1_s"]), env["cpu_count"])
 
 
 def at_rate(load, task, env):
@@ -267,13 +291,38 @@ def plan(args, env):
     and sized."""
     one_round = []
     for task in args.tasks:
+        servers = can_run(args.servers, task)
+        if task.kind == "db" and args.db_pool:  # the reader's own pool size, in every row's label
+            servers = [server.with_options("--db-pool", str(args.db_pool)) for server in servers]
         for load in (at_rate(given, task, env) for given in args.loads):
-            for server in args.servers:
+            for server in servers:
                 one_round.append((task, server, load))
                 sized = configured(server, task, load, env)
                 if sized is not server:
                     one_round.append((task, sized, load))
+                pooled = with_connections_sized(sized, task, load, env)
+                if pooled is not sized:
+                    one_round.append((task, pooled, load))
     return one_round
+
+
+def can_run(servers, task):
+    """The servers whose Python has what the task imports (the db kind's driver); each left out is named."""
+    needs = task.spec().needs_modules
+    lacking = {server.label: lacks(server.python, needs) for server in servers} if needs else {}
+    for label, absent in lacking.items():
+        if absent:
+            print(f"run_all.py: left out of the {task.kind} task: {label}: its Python lacks {', '.join(absent)}")
+    return [server for server in servers if not lacking.get(server.label)]
+
+
+def with_connections_sized(server, task, load, env):
+    """For the db kind, where tasks at once share one process's connection pool (threads, a loop, greenlets), the
+    row again with that pool sized for the load (--db-pool): SQLAlchemy's default holds 15 connections at most, the
+    trap beside the sized threads. Itself otherwise, or where the command line gave --db-pool."""
+    if task.kind != "db" or not server.tasks_share_a_pool or "--db-pool" in server.options:
+        return server
+    return server.with_options("--db-pool", str(in_flight(task, load, env)))
 
 
 def this_round(round_, one_round, runs, env, cap, order):
@@ -301,6 +350,23 @@ def this_round(round_, one_round, runs, env, cap, order):
     return [(round_, *planned) for planned in todo]
 
 
+def start_database():
+    """The db kind's PostgreSQL: a cluster of the suite's own (harness/postgres.py), started; the suite's one-line
+    error (status 2) if it cannot be."""
+    why = postgres.missing()
+    if why:
+        print(f"run_all.py: error: no PostgreSQL for the db task (or give --database URL): {why}", file=sys.stderr)
+        raise SystemExit(2)
+    database = postgres.Postgres()  # PostgreSQL's default max_connections, as a reader's server has
+    try:
+        database.start()
+    except RuntimeError as error:
+        print(f"run_all.py: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"PostgreSQL for the db task: {database.url} (max_connections {database.max_connections})", flush=True)
+    return database
+
+
 def main(argv=None):
     args = parse_args(argv)
     settings = settings_from(args)
@@ -312,18 +378,33 @@ def main(argv=None):
     processes.on_stop_signals(
         first=lambda signum: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=interrupt_once
     )
+    for task in args.tasks:
+        if task.database:  # the reader's own (one the suite starts is waited for until it answers)
+            try:
+                tasks.reach(task.database)
+            except tasks.TaskError as error:
+                print(f"run_all.py: error: {error}", file=sys.stderr)
+                return 2
     out_dir = args.out / datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
-    backend = None
+    backend = database = None
     runs, suite_started = [], time.monotonic()
     try:
         if any(task.kind == "http" for task in args.tasks):  # the http kind's slow service, on the same machine
             backend = ServerProcess(BACKEND, BACKEND.port + settings.port_offset).start()
             if not backend.wait_healthy(30):
                 sys.exit(f"run_all.py: error: backend.py did not come up: {backend.output().strip()}")
+        if any(task.kind == "db" and not task.database for task in args.tasks):  # a PostgreSQL of the suite's own
+            database = start_database()
+            args.tasks = [
+                dataclasses.replace(task, database=task.database or database.url) if task.kind == "db" else task
+                for task in args.tasks
+            ]
         print(f"Timing one task of each kind alone ({', '.join(task.kind for task in args.tasks)})...", flush=True)
         env = environment(
-            {task.kind: time_kind(task, settings.n or task.spec().default_n) for task in args.tasks}, seed=settings.seed
+            {task.kind: time_kind(task, settings.n or task.spec().default_n) for task in args.tasks},
+            seed=settings.seed,
+            database=next((task.database for task in args.tasks if task.kind == "db"), None),
         )
         print(environment_line(Environment.from_json(env)), flush=True)
         # As long as one run (at most FLOOR_S), the same instruments beside it.
@@ -353,6 +434,8 @@ def main(argv=None):
     finally:
         if backend:
             backend.stop()
+        if database:
+            database.stop()
     if INTERRUPTED:
         # The interrupt lands between any two bytecodes: inside subprocess.Popen, after the fork and before the
         # pid is kept, a child (siege) would escape every stop by pid. This process adopts orphans (a subreaper):

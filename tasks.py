@@ -8,6 +8,8 @@ Standard-library imports only: pool workers, Dask workers and subinterpreters im
   data of 2 KiB and more), so threads run it on every core.
 - ``sleep``: wait n ms in ``time.sleep``: a call through a synchronous client (database, SMTP, a remote API).
 - ``http``: a real HTTP request to a backend that answers after n ms (backend.py).
+- ``db``: a query that waits n ms in PostgreSQL (``pg_sleep``) and returns n, through SQLAlchemy's engine and its
+  connection pool (one a process), on psycopg 3: sync, or awaited where the strategy awaits (``--cooperative``).
 - ``MODULE:FUNCTION``: your own function, called with n; it must return something JSON can encode.
 """
 
@@ -18,8 +20,11 @@ import inspect
 import json
 import os
 import statistics
+import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -75,12 +80,71 @@ async def fetch_async(backend, n):
     return json.loads(response.body)["ms"]
 
 
+# The db kind's query: waits n ms in the database server, then answers n (the check that it ran).
+QUERY = "SELECT CAST(:n AS integer) FROM pg_sleep(:seconds)"
+_engines, _engines_lock = {}, threading.Lock()
+
+
+def engine_options(pool):
+    """SQLAlchemy's pool settings: its default (5 connections, 10 more on overflow, a wait of up to 30 s for one)
+    if pool is None, else exactly `pool` connections."""
+    return {} if pool is None else {"pool_size": pool, "max_overflow": 0}
+
+
+def engine(url, pool, loop=None):
+    """This process's engine for the database at `url` (postgresql://...), made the first time it is asked for:
+    its pool is shared by every thread of the process, as an app's is; an async engine (`loop`: the running loop)
+    by every coroutine of that loop, whose connections it alone can use."""
+    key = (url, pool, loop)
+    with _engines_lock:
+        if key not in _engines:
+            import sqlalchemy  # imported here: only the db kind needs it
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+            make = sqlalchemy.create_engine if loop is None else create_async_engine
+            _engines[key] = make(driver_url, **engine_options(pool))
+        return _engines[key]
+
+
+def close_connections():
+    """Close the connections this process's sync engines hold (the harness's own, once it has timed a task)."""
+    with _engines_lock:
+        for key in [key for key in _engines if key[2] is None]:
+            _engines.pop(key).dispose()
+
+
+def shown_url(url):
+    """The URL without its password, as messages show it."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def query(url, pool, n):
+    """The db kind, blocking: a connection from the process's pool (waiting for one if all are taken), the query."""
+    import sqlalchemy
+
+    with engine(url, pool).connect() as connection:
+        return connection.execute(sqlalchemy.text(QUERY), {"n": n, "seconds": n / 1000}).scalar_one()
+
+
+async def query_async(url, pool, n):
+    """The db kind, awaited: the same query through the async engine of the running loop."""
+    import sqlalchemy
+
+    async with engine(url, pool, asyncio.get_running_loop()).connect() as connection:
+        return (await connection.execute(sqlalchemy.text(QUERY), {"n": n, "seconds": n / 1000})).scalar_one()
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
     default_n: int
     max_n: int
     waits: bool  # True: it waits rather than computes, so its limit is users / T1, not CPUs / T1
+    needs_modules: tuple = ()  # what it imports beyond the standard library (a row whose Python lacks them cannot)
 
 
 KINDS = {
@@ -88,6 +152,7 @@ KINDS = {
     "hash": Kind("hash", 2_000, 100_000, False),
     "sleep": Kind("sleep", 100, 5_000, True),
     "http": Kind("http", 100, 5_000, True),
+    "db": Kind("db", 100, 5_000, True, ("psycopg", "sqlalchemy")),
 }
 
 
@@ -102,6 +167,8 @@ class Task:
 
     kind: str = "cpu"
     backend: str = DEFAULT_BACKEND
+    database: str = None  # the db kind's PostgreSQL, postgresql://USER@HOST:PORT/NAME
+    db_pool: int = None  # the db kind's connections a process: None, SQLAlchemy's default pool
 
     @property
     def user_function(self):
@@ -143,8 +210,43 @@ def load(spec):
     return _loaded[spec]
 
 
+REACH = """
+import sys
+import sqlalchemy
+engine = sqlalchemy.create_engine(sys.argv[1].replace("postgresql://", "postgresql+psycopg://", 1),
+                                  poolclass=sqlalchemy.pool.NullPool, connect_args={"connect_timeout": 5})
+with engine.connect() as connection:
+    connection.execute(sqlalchemy.text("SELECT 1"))
+"""
+
+
+def reach(url):
+    """Raise TaskError, in one line, if the database at `url` cannot be queried now: checked at start-up, so that a
+    wrong --database is a one-line error, not a 500 on every request. In a process of its own, through the engine
+    the task uses: the server imports no driver before it forks its workers (gevent's patch them after)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", REACH, url], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise TaskError(f"--database {shown_url(url)}: no answer within 30 s") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        said = next((line for line in lines if "Error" in line.split(":")[0]), lines[-1] if lines else "")
+        raise TaskError(f"--database {shown_url(url)}: cannot query it: {said.split(': ', 1)[-1]}")
+
+
+def check_database(task):
+    """Raise TaskError if the task's --database or --db-pool is malformed (whether it answers: reach())."""
+    if task.database and not task.database.startswith("postgresql://"):
+        raise TaskError(f"--database {task.database!r}: expected postgresql://USER@HOST:PORT/NAME")
+    if task.db_pool is not None and task.db_pool < 1:
+        raise TaskError("--db-pool must be at least 1")
+
+
 def check(task, cooperative):
     """Raise TaskError if `task` cannot run under this strategy; called at start-up, not at request time."""
+    if task.kind == "db" and not task.database:
+        raise TaskError("--task db needs --database URL (postgresql://USER@HOST:PORT/NAME; run_all.py starts one)")
+    check_database(task)
     if task.kind not in KINDS:
         function = load(task.kind)
         is_async = inspect.iscoroutinefunction(function)
@@ -161,8 +263,10 @@ def module_files(task):
 
 
 def prepare(task):
-    """Run in a worker before the first request: import what the task needs there (a user's module)."""
-    task.spec()
+    """Run in a worker before the first request: import what the task needs there (a user's module, the db kind's
+    driver: a subinterpreter that cannot load it says so at start-up)."""
+    for module in task.spec().needs_modules:
+        importlib.import_module(module)
     return os.getpid()
 
 
@@ -189,6 +293,8 @@ def compute(task, n):
         return n
     if task.kind == "http":
         return fetch(task.backend, n)
+    if task.kind == "db":
+        return query(task.database, task.db_pool, n)
     return load(task.kind)(n)
 
 
@@ -222,6 +328,8 @@ async def run_cooperatively(task, n):
         result = n
     elif task.kind == "http":
         result, cpu = await fetch_async(task.backend, n), None  # the client's work is spread over the loop
+    elif task.kind == "db":
+        result, cpu = await query_async(task.database, task.db_pool, n), None
     else:
         result, cpu = await load(task.kind)(n), None
     return answer(result, started, cpu)
@@ -236,11 +344,15 @@ def time_task(task=Task(), n=None, runs=5, clock=time.perf_counter):
         started = clock()
         compute(task, n)
         times.append(clock() - started)
+    close_connections()  # the timer serves nothing: it keeps no connection of the database's open meanwhile
     return statistics.median(times)
 
 
 if __name__ == "__main__":
     for kind in KINDS.values():
+        if kind.name == "db":
+            print(f"{kind.name:6} n={kind.default_n:<7} not timed: needs a database (run_all.py --tasks db starts one)")
+            continue
         try:
             print(f"{kind.name:6} n={kind.default_n:<7} median of 5 runs: {time_task(Task(kind.name)) * 1000:6.1f} ms")
         except OSError as error:

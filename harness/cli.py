@@ -105,10 +105,14 @@ def runnable(servers, program):
     return [server for server in servers if not server.missing]
 
 
-def task_list(kinds, user_task, n, servers, backend, program):
+def task_list(kinds, user_task, n, servers, backend, program, database=None):
     """The tasks to run (tasks.Task: the kinds, then the user's MODULE:FUNCTION, each asking `backend` if it is the
-    http kind) and the servers that can run them; ValueError (one line) if the user's function or n cannot run."""
-    chosen = [tasks.Task(kind, backend) for kind in kinds or ([] if user_task else ["cpu"])]
+    http kind, `database` if it is the db kind) and the servers that can run them;
+    ValueError (one line) if the user's function or n cannot run."""
+    chosen = [
+        tasks.Task(kind, backend, database if kind == "db" else None)
+        for kind in kinds or ([] if user_task else ["cpu"])
+    ]
     if user_task:
         chosen.append(tasks.Task(user_task, backend))
         try:

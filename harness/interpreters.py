@@ -41,3 +41,13 @@ def is_free_threaded(python):
         return ask(python, "import sysconfig; print(sysconfig.get_config_var('Py_GIL_DISABLED'))").strip() == "1"
     except NoAnswer:
         return False
+
+
+@functools.cache
+def lacks(python, modules):
+    """Which of `modules` (a tuple) the interpreter at that path cannot import: a tuple, empty if it has them all."""
+    code = "import importlib.util, sys; print(*[m for m in sys.argv[1:] if importlib.util.find_spec(m) is None])"
+    try:
+        return tuple(ask(python, code, *modules).split())
+    except NoAnswer:
+        return tuple(modules)

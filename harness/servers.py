@@ -45,6 +45,10 @@ class Server:
     # The row whose HTTP answers this one's are (the same app and HTTP server; another worker model or
     # interpreter): the tests of the HTTP interface run on that one only.
     answers_as: str = None
+    # Whether each of its processes runs one task at a time (None: as runs_in says: the server's only thread, a
+    # pool's worker process, a Celery worker, a subinterpreter; not threads, a loop, Dask's threads): one connection
+    # is then all a process asks its pool of database connections for.
+    one_task_a_process: bool = None
     jobs: str = None  # where POST /jobs keeps background jobs: "memory" (lost when it stops), "redis"; None: no jobs
     needs_python: tuple = (3, 11)  # the oldest Python it runs on; a newer one than the suite's comes from .venv313
     needs_programs: tuple = ()  # programs it starts, from the machine's packages (make tools installs them)
@@ -79,6 +83,13 @@ class Server:
             return f"needs Python {wanted}+: none found (make venv313, or PYTHON313=/path)"
         absent = [program for program in self.needs_programs if not shutil.which(program)]
         return f"needs {', '.join(absent)}: not found (make tools)" if absent else None
+
+    @property
+    def tasks_share_a_pool(self):
+        """Whether several tasks at once share one process's connection pool (threads, a loop, greenlets)."""
+        if self.one_task_a_process is not None:
+            return not self.one_task_a_process
+        return self.runs_in not in ("server", "processes", "queue", "interpreters")
 
     @property
     def own_processes(self):
@@ -122,7 +133,7 @@ SERVERS = [
     Server("1_sync", "1_sync.py", 8000, http_stack="http.server", framework="http.server"),
     Server("2_async", "2_async.py", 8001),
     Server("2_async --cooperative", "2_async.py", 8001, ("--cooperative",), runs_in="loop"),
-    Server("2_async --processes", "2_async.py", 8001, ("--processes",), runs_in="copies"),
+    Server("2_async --processes", "2_async.py", 8001, ("--processes",), runs_in="copies", one_task_a_process=True),
     Server(
         "3_async_threadexecutor",
         "3_async_threadexecutor.py",
@@ -241,6 +252,7 @@ SERVERS = [
         "9_flask.py",
         8008,
         runs_in="copies",
+        one_task_a_process=True,  # a sync worker serves one request at a time
         written_as="gunicorn's sync workers, the default",
         pool_is="gunicorn --workers {n}",
         pool_option="--processes",

@@ -43,7 +43,7 @@ def use(url):
 def send(task, n, task_id):
     """Queue one run of `task` (blocking: Celery's client is synchronous, so the server calls it in a thread)."""
     try:
-        run_task.apply_async((task.kind, task.backend, n), task_id=task_id)
+        run_task.apply_async((task.kind, task.backend, n, task.database, task.db_pool), task_id=task_id)
     except kombu.exceptions.OperationalError as error:  # Redis down, after Celery's own retries
         raise Unavailable(f"cannot queue the task: {error}") from None
 
@@ -238,7 +238,10 @@ async def wait_for_a_worker(results, task, timeout_s=60):
     while True:
         try:
             await asyncio.get_running_loop().run_in_executor(
-                None, lambda: prepare.apply_async((task.kind, task.backend), task_id=task_id, retry=False)
+                None,
+                lambda: prepare.apply_async(
+                    (task.kind, task.backend, task.database, task.db_pool), task_id=task_id, retry=False
+                ),
             )
             break
         except Exception:

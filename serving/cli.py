@@ -1,5 +1,5 @@
-"""The command line every server shares: --host, --port, --task and --backend, the pool options, and each server's
-own; a mistake is one line and exit status 2."""
+"""The command line every server shares: --host, --port, --task and what it calls (--backend, --database), the
+pool options, and each server's own; a mistake is one line and exit status 2."""
 
 import argparse
 import os
@@ -55,6 +55,17 @@ def parse_args(
             metavar="URL",
             help="the slow service that the http task calls (default %(default)s: backend.py)",
         )
+        parser.add_argument(
+            "--database",
+            metavar="URL",
+            help="the PostgreSQL that the db task queries, postgresql://USER@HOST:PORT/NAME",
+        )
+        parser.add_argument(
+            "--db-pool",
+            type=int,
+            metavar="N",
+            help="the db task's connections in each process (default: SQLAlchemy's pool, 5 and 10 more on demand)",
+        )
     if workers:
         parser.add_argument("--workers", type=int, default=workers_default, help=workers_help)
     if workers and max_pending:
@@ -97,9 +108,11 @@ def parse_args(
     if workers and job_ttl and not args.job_ttl > 0:
         parser.error("--job-ttl must be above 0")
     if task:
-        args.task = tasks.Task(args.task, args.backend.rstrip("/"))
+        args.task = tasks.Task(args.task, args.backend.rstrip("/"), args.database, args.db_pool)
         try:
             tasks.check(args.task, cooperative=getattr(args, "cooperative", False))
+            if args.task.kind == "db":
+                tasks.reach(args.task.database)
         except tasks.TaskError as error:
             parser.error(str(error))
     return args

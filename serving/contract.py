@@ -54,7 +54,8 @@ class TaskFailed(Problem):
     """The task itself raised (a user's function, say): a 500 that says why; the server goes on."""
 
     def __init__(self, error):
-        super().__init__(f"the task raised {type(error).__name__}: {error}")
+        said = str(error).strip().splitlines()  # the first line: a driver's error adds its SQL, a link, hints
+        super().__init__(f"the task raised {type(error).__name__}: {said[0] if said else ''}")
 
 
 class Unavailable(Problem, RuntimeError):

@@ -17,7 +17,8 @@ from processes import free_port
 
 # The cpu kind, the default, is checked on every row by tests/test_http.py; pre-fork copies run a task as their
 # single-process twin does (2_async, 8_fastapi's def endpoint), where their script has one (9_flask's has none).
-KINDS = [kind for kind in tasks.KINDS if kind != "cpu"]
+# The db kind needs a PostgreSQL: tests/test_db.py starts one, and runs it once for each place tasks run.
+KINDS = [kind for kind in tasks.KINDS if kind not in ("cpu", "db")]
 SINGLE = {server.script for server in GIL_ROWS if server.runs_in != "copies"}
 ROWS = [server for server in GIL_ROWS if server.runs_in != "copies" or server.script not in SINGLE]
 
@@ -170,7 +171,7 @@ def test_a_task_that_raises_is_a_json_500_and_the_server_goes_on(start_server, u
         ("3_async_threadexecutor", "userjob:not_callable", "userjob.not_callable is not callable"),
         ("3_async_threadexecutor", "userjob:square_async", "is an async def: only --cooperative can await it"),
         ("2_async --cooperative", "userjob:square", "--cooperative awaits the task: make it an async def"),
-        ("1_sync", "gpu", "expected a kind (cpu, hash, sleep, http) or MODULE:FUNCTION"),
+        ("1_sync", "gpu", "expected a kind (cpu, hash, sleep, http, db) or MODULE:FUNCTION"),
     ],
 )
 def test_a_bad_task_is_a_one_line_error(user_module, name, task, says):

@@ -44,6 +44,23 @@ def wsgi_versions():
         return {}
 
 
+def database_versions(url):
+    """The db kind's PostgreSQL (its server's version, asked at `url`), SQLAlchemy and psycopg; {} without a url."""
+    if not url:
+        return {}
+    from importlib import metadata
+
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=5) as connection:
+        (server,) = connection.execute("SHOW server_version").fetchone()
+    return {
+        "postgresql": server.split()[0],
+        "sqlalchemy": metadata.version("sqlalchemy"),
+        "psycopg": metadata.version("psycopg"),
+    }
+
+
 def git_commit(short=False):
     """The commit, with "-dirty" if code differs from it. Not README.rst or docs/, which --update-readme itself
     rewrites, so that a chain of runs (make bench ... --update-readme A; make bench ... --update-readme B) stays
@@ -59,9 +76,9 @@ def git_commit(short=False):
     return commit[: 12 if short else None]
 
 
-def environment(kinds, seed=None):
+def environment(kinds, seed=None, database=None):
     """The machine, the versions and the commit; `kinds`, each task kind's T1 alone; the seed of the Poisson
-    schedules if there is one."""
+    schedules if there is one; the db kind's versions if it queries `database`."""
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -91,6 +108,7 @@ def environment(kinds, seed=None):
         **free_threaded(),
         **fastapi_versions(),
         **wsgi_versions(),
+        **database_versions(database),
     }
 
 

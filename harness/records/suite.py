@@ -71,6 +71,9 @@ class Environment(Record):
     gunicorn: str = None
     gevent: str = None
     granian: str = None
+    postgresql: str = None  # the db kind's server, and the engine and driver that query it
+    sqlalchemy: str = None
+    psycopg: str = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -221,9 +221,14 @@ def environment_line(env):
         if env.flask
         else ""
     )
+    database = (
+        f", PostgreSQL {env.postgresql} through SQLAlchemy {env.sqlalchemy} on psycopg {env.psycopg}"
+        if env.postgresql
+        else ""
+    )
     return (
         f"{env.cpu}, {env.cpu_count} CPUs{quota}, {env.ram_gb} GB RAM, {env.os}; Python "
-        f"{env.python}{free}, Tornado {env.tornado}{fastapi}{flask}, siege {env.siege}; commit {commit}, "
+        f"{env.python}{free}, Tornado {env.tornado}{fastapi}{flask}{database}, siege {env.siege}; commit {commit}, "
         f"{env.started}. One task alone: {kinds}."
     )
 

@@ -1,7 +1,9 @@
 """One server under one load, from start to stop; and what the suite measures once besides: each task's time
 alone (T1) and the health probe's reference on this machine."""
 
+import dataclasses
 import http.client
+import json
 import subprocess
 import sys
 import time
@@ -37,13 +39,22 @@ def time_kind(task, n):
 def cpu_alone(python, task, n):
     """The task's CPU time alone (the median of 3) on another interpreter, in a process of its own there."""
     code = (
-        "import sys, time, tasks; print(tasks.time_task(tasks.Task(sys.argv[1], sys.argv[2]), int(sys.argv[3]), "
-        "runs=3, clock=time.thread_time))"
+        "import json, sys, time, tasks; print(tasks.time_task(tasks.Task(**json.loads(sys.argv[1])), "
+        "int(sys.argv[2]), runs=3, clock=time.thread_time))"
     )
     try:
-        return round(float(ask(python, code, task.kind, task.backend, n, timeout=120)), 5)
+        return round(float(ask(python, code, json.dumps(dataclasses.asdict(task)), n, timeout=120)), 5)
     except (NoAnswer, ValueError):
         return None
+
+
+def task_options(task):
+    """The server options that give it the task: the kind, and what it calls."""
+    return (
+        ("--task", task.kind, "--backend", task.backend)
+        + (("--database", task.database) if task.database else ())
+        + (("--db-pool", str(task.db_pool)) if task.db_pool else ())
+    )
 
 
 def progress(index, todo, settings):
@@ -88,7 +99,7 @@ def bench_one(task, server, load, settings, env, progress, round_=0):
         **mode.recorded(settings),
         **({"rate_share": load.share} if load.share else {}),
     }
-    extra = ("--task", task.kind, "--backend", task.backend)
+    extra = task_options(task)
     process = ServerProcess(server, port, extra).start()
     try:
         progress("starting")
