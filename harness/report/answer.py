@@ -148,6 +148,9 @@ def list_table(rows):
 
 # The rows a reader of one framework looks for: (the row's words, harness/servers.py Server.framework).
 FRAMEWORKS = [("Your app is FastAPI", "fastapi"), ("Your app is Flask (WSGI)", "flask")]
+# Those frameworks' rows are theirs: the rows per kind of work choose among the others (Tornado, the standard
+# library's server), for a strategy is what an app's code does, not another framework to rewrite it in.
+APART = tuple(stack for _, stack in FRAMEWORKS)
 
 
 def in_words(row, suite_python):
@@ -161,13 +164,13 @@ def in_words(row, suite_python):
     return named(row, suite_python) + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def framework_row(words, stack, tables, suite_python):
+def framework_row(words, stack, tables, suite_python, kinds=None):
     """The answer's row for the users of one framework (its rows' framework): per kind of work, the row to use
     among its own by the same rules (against the process pool, which is not theirs to pick), grouped where one
     row serves several kinds; to avoid, its rows that left /health unanswered, with the worst share and where.
     None if it has no row measured."""
     use, down = {}, {}
-    for _, task, unfit, _ in WORK:
+    for task, unfit in kinds or [(task, unfit) for _, task, unfit, _ in WORK]:
         found = compare(table_of(tables, task), suite_python, (*unfit, PROCESS_POOL), stack=stack)
         for row in found.rows:
             if server_of(row.run).framework == stack and unavailable(row.run) > DOWN_PCT:
@@ -198,7 +201,7 @@ def answer(kinds, cluster=None, link="`Results`_"):
     tables = closed_rounds(kinds)
     rows = []
     for work, task, unfit, holds_gil in WORK:
-        found = compare(table_of(tables, task), suite_python, unfit)
+        found = compare(table_of(tables, task), suite_python, unfit, apart=APART)
         if found.chosen is not None:
             rows.append(decision(work, found, suite_python, holds_gil))
     rows += [found for words, stack in FRAMEWORKS if (found := framework_row(words, stack, tables, suite_python))]
@@ -219,14 +222,15 @@ def answer(kinds, cluster=None, link="`Results`_"):
 
 def run_answer(results):
     """The same answer's rows for any suite's closed-loop tables (the reader's own function's, say): a row per table
-    that has a row to use, by the same rules. Whether the work holds the GIL is not known here: the free-threaded
-    line is said wherever the figures show it."""
-    suite_python = results.environment.python
+    that has a row to use, and one for each framework's users, by the same rules. Whether the work holds the GIL is
+    not known here: the free-threaded line is said wherever the figures show it."""
+    suite_python, tables = results.environment.python, closed_rounds(results)
+    kinds = [(task, UNFIT.get(task, ())) for task in dict.fromkeys(task for task, _ in tables)]
     return [
         decision(f"``{task}``, {users} users", found, suite_python, holds_gil=True)
-        for (task, users), runs in closed_rounds(results).items()
-        if (found := compare(runs, suite_python, UNFIT.get(task, ()))).chosen is not None
-    ]
+        for (task, users), runs in tables.items()
+        if (found := compare(runs, suite_python, UNFIT.get(task, ()), apart=APART)).chosen is not None
+    ] + [row for words, stack in FRAMEWORKS if (row := framework_row(words, stack, tables, suite_python, kinds))]
 
 
 def as_text(rows):

@@ -174,14 +174,21 @@ def quick(of):
     return lambda label: (p99 := of[label].run.health_ms.p99) is not None and p99 < RESPONSIVE_MS
 
 
-def compare(runs, suite_python, unfit=(), margin=stats.MARGIN, stack=None):
+def compare(runs, suite_python, unfit=(), margin=stats.MARGIN, stack=None, apart=()):
     """The Comparison of one closed-loop table from its runs, every round's (run.round), leaving out of the choice
-    the rows whose unsized label is in `unfit` (they cannot do the reader's work), and with `stack` the rows of
-    other web stacks (stack_rows: a framework's users choose among its own)."""
+    the rows whose unsized label is in `unfit` (they cannot do the reader's work), with `stack` the rows of
+    other web stacks (stack_rows: a framework's users choose among its own), and the rows of the frameworks in
+    `apart` (whose users have answers of their own: another framework is not a strategy for an app written in one)."""
     rows, normal, rounds, has_pools = normalized(runs, suite_python)
     memory = [{label: run.peak_pss_mb for label, run in one.items() if run.peak_pss_mb} for one in rounds]
     listed = candidates(
-        [row for row in rows if stack is None or stack_rows(row, stack, suite_python)], has_pools, unfit
+        [
+            row
+            for row in rows
+            if (stack is None or stack_rows(row, stack, suite_python)) and framework(row) not in apart
+        ],
+        has_pools,
+        unfit,
     )
     if not listed:
         return Comparison(rows, rounds=len(normal))
@@ -214,7 +221,7 @@ def going_on(runs, suite_python, cap, unfit=(), stacks=()):
         return set()
     of = {row.label: row.adds for row in rows}
     open_rows = set(stats.still_open(normal, listed, cap, stack_of=of.get))
-    if fit := candidates(rows, has_pools, unfit) if unfit else None:
+    if fit := candidates([row for row in rows if framework(row) not in stacks], has_pools, unfit):
         open_rows |= set(stats.still_open(normal, fit, cap, stack_of=of.get))
     for stack in stacks:
         own = [row for row in rows if stack_rows(row, stack, suite_python)]
@@ -222,6 +229,12 @@ def going_on(runs, suite_python, cap, unfit=(), stacks=()):
             open_rows |= set(stats.still_open(normal, fit, cap, stack_of=of.get))
     against = {row.against for row in rows if row.label in open_rows and row.against}
     return open_rows | against
+
+
+def framework(row):
+    """The framework the row's app is written in (harness/servers.py Server.framework); None if no longer listed."""
+    server = server_of(row.run)
+    return server.framework if server else None
 
 
 def stack_rows(row, stack, suite_python):

@@ -60,17 +60,18 @@ def ratio_text(row, rounds=True):
     return "–" if row.ratio is None else "1 (yardstick)" if row.label == row.pool else row.ratio.text(rounds=rounds)
 
 
-README_ROWS = 10  # the README's narrow tables show the fastest rows; every row is in docs/results/
+README_ROWS = 8  # the README's narrow tables show the fastest rows; every row is in docs/results/
 
 
 def narrow_rows(comparison, suite_python, most=None):
     """The rows a narrow table shows, in the comparison's order: not another Python's pool (1, by definition); with
-    `most`, the first `most` and, wherever they are, the first row, those equal to it and the yardstick."""
+    `most`, the first `most` and, wherever they are, the row chosen and the yardstick (the rows equal to the first
+    are counted in its findings, and named under the table where they are not shown)."""
     rows = [row for row in comparison.rows if row.label != row.pool or row.python == suite_python]
     if most is None:
         return rows
-    named = {row.label for row in (comparison.chosen, *comparison.equal) if row is not None}
-    return [row for at, row in enumerate(rows) if at < most or row.label in named or row.label == row.pool]
+    chosen = comparison.chosen.label if comparison.chosen is not None else None
+    return [row for at, row in enumerate(rows) if at < most or row.label in (chosen, row.pool)]
 
 
 def narrow_table(comparison, suite_python, most=None):
