@@ -237,7 +237,7 @@ def reach(url):
 def check_database(task):
     """Raise TaskError if the task's --database or --db-pool is malformed (whether it answers: reach())."""
     if task.database and not task.database.startswith("postgresql://"):
-        raise TaskError(f"--database {task.database!r}: expected postgresql://USER@HOST:PORT/NAME")
+        raise TaskError(f"--database {shown_url(task.database)!r}: expected postgresql://USER@HOST:PORT/NAME")
     if task.db_pool is not None and task.db_pool < 1:
         raise TaskError("--db-pool must be at least 1")
 

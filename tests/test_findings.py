@@ -333,6 +333,17 @@ def test_a_run_of_the_readers_own_function_ends_with_the_same_answer_for_it():
     assert answer.run_answer(SuiteResults(environment=env, runs=[])) == [], "nothing measured: nothing to answer"
 
 
+def test_a_run_of_the_readers_own_function_answers_a_frameworks_users_too_and_names_its_rows_only_there():
+    flask = [run("9_flask --server granian", 23.0, 0.92), run("9_flask", 24.5, 0.98, down=50.0, p99=5000.0)]
+    own = [replace(one, task="mymodule:resize") for one in rounds_of(CPU + flask, {})]
+    env = replace(ENV, tasks={"mymodule:resize": ENV.tasks["cpu"]})
+    general, framework = answer.run_answer(SuiteResults(environment=env, runs=own))
+    assert general[1].startswith("**4_async_processexecutor**") and "9_flask" not in general[1] + general[2]
+    assert framework[0] == "Your app is Flask (WSGI)"
+    assert "mymodule:resize" in framework[1] and "**9_flask --server granian (Granian's WSGI workers)**" in framework[1]
+    assert "9_flask (gunicorn's sync workers, the default): /health unanswered up to 50 %" in framework[3]
+
+
 def test_a_fastapi_user_finds_the_endpoint_and_setting_to_use_and_the_default_that_hurts():
     """The answer's FastAPI row: among FastAPI's own rows, by the same rules against the process pool (not theirs
     to pick), each named as a FastAPI user writes it; to avoid, the def endpoint that left /health unanswered."""
