@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -7,8 +9,15 @@ import pytest
 
 from harness.instruments.measure import tree_cpu_seconds
 from harness.server_process import ServerProcess
-from harness.servers import SERVERS
+from harness.servers import ROOT, SERVERS
 from processes import free_port
+
+
+def run_all(*args, timeout=120, env=None):
+    """run_all.py with these arguments, from the project's root, waited for: its status and output."""
+    return subprocess.run(
+        [sys.executable, "run_all.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 @pytest.fixture

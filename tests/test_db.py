@@ -4,14 +4,12 @@ PostgreSQL's side, a wrong --database as one line, and run_all.py starting and r
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 
 import psycopg
 import pytest
-from conftest import marked_environment, named
+from conftest import marked_environment, named, run_all
 
 import tasks
 from harness.instruments import verify
@@ -19,7 +17,7 @@ from harness.interpreters import lacks
 from harness.network import request
 from harness.postgres import Postgres, missing
 from harness.server_process import ServerProcess
-from harness.servers import GIL_ROWS, ROOT, by_name
+from harness.servers import GIL_ROWS, by_name
 from processes import free_port
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=f"PostgreSQL: {missing()}")
@@ -117,25 +115,18 @@ def test_a_database_that_cannot_be_used_is_a_one_line_error(database, options, s
 
 def test_the_suite_starts_its_own_postgresql_for_the_db_kind_and_leaves_nothing(tmp_path):
     env, find = marked_environment()
-    run = subprocess.run(
-        [
-            sys.executable,
-            "run_all.py",
-            "--tasks",
-            "db",
-            "--servers",
-            "2_async --cooperative",  # no pool of threads to size: the default pool, then the pool sized for 25 users
-            "--quick",
-            "--duration",
-            "2",
-            "--out",
-            str(tmp_path / "out"),
-            "--port-offset",
-            "25000",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    run = run_all(
+        "--tasks",
+        "db",
+        "--servers",
+        "2_async --cooperative",  # no pool of threads to size: the default pool, then the pool sized for 25 users
+        "--quick",
+        "--duration",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+        "--port-offset",
+        "25000",
         timeout=180,
         env=env,
     )
@@ -154,13 +145,7 @@ def test_the_suite_starts_its_own_postgresql_for_the_db_kind_and_leaves_nothing(
 
 def test_the_suite_says_in_a_line_when_the_given_database_does_not_answer(tmp_path):
     given = f"postgresql://bench@127.0.0.1:{free_port()}/postgres"
-    run = subprocess.run(
-        [sys.executable, "run_all.py", "--tasks", "db", "--servers", "3", "--database", given, "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_all("--tasks", "db", "--servers", "3", "--database", given, "--out", str(tmp_path), timeout=60)
     assert run.returncode == 2 and f"--database {given}: cannot query it" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert not any(tmp_path.iterdir()), "nothing measured, nothing saved"

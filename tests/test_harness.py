@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import marked_environment, named
+from conftest import marked_environment, named, run_all
 
 from harness import columns, limits
 from harness.instruments import measure
@@ -106,12 +106,6 @@ def test_readme_section_replacement():
 def test_readme_section_without_markers():
     with pytest.raises(ValueError, match=r"no '\.\. begin other'"):
         readme.replace_section(README, "other", "x")
-
-
-def run_all(*args, timeout=120, env=None):
-    return subprocess.run(
-        [sys.executable, "run_all.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
 
 
 @pytest.mark.parametrize(

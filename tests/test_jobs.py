@@ -4,19 +4,17 @@ the server stops; the servers that cannot run them say so."""
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from conftest import marked_environment, named, responsive
+from conftest import marked_environment, named, responsive, run_all
 
 import tasks
 from harness.instruments.verify import expected_result
 from harness.load import jobs
 from harness.network import request
-from harness.servers import GIL_ROWS, ROOT, by_name
+from harness.servers import GIL_ROWS, by_name
 
 IN_MEMORY = [s.name for s in GIL_ROWS if s.jobs == "memory"]
 # Jobs lost at a stop, on each web stack: Tornado's MemoryJobs (the process pool's row), FastAPI's BackgroundTasks
@@ -227,29 +225,22 @@ def test_the_suite_in_background_mode(tmp_path):
     """run_all.py --mode background end to end: tiny jobs, all done within the deadline, none lost; the servers
     that run no jobs left out, saying so."""
     env, find = marked_environment()
-    run = subprocess.run(
-        [
-            sys.executable,
-            "run_all.py",
-            "--servers",
-            "2,4",
-            "--mode",
-            "background",
-            "--rate",
-            "40",
-            "--duration",
-            "2",
-            "--deadline",
-            "20",
-            "--n",
-            "1000",
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    run = run_all(
+        "--servers",
+        "2,4",
+        "--mode",
+        "background",
+        "--rate",
+        "40",
+        "--duration",
+        "2",
+        "--deadline",
+        "20",
+        "--n",
+        "1000",
+        "--quick",
+        "--out",
+        str(tmp_path),
         timeout=240,
         env=env,
     )
@@ -274,14 +265,7 @@ def test_a_share_of_the_limit_is_a_rate_the_server_keeps_up_with(tmp_path):
     recorded with its share, and every job done by the deadline, so that Done p50/p99 are figures, not bounds."""
     env, find = marked_environment()
     command = ["--servers", "4", "--mode", "background", "--rate", "0.4x", "--duration", "3", "--deadline", "10"]
-    run = subprocess.run(
-        [sys.executable, "run_all.py", *command, "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    run = run_all(*command, "--quick", "--out", str(tmp_path), env=env)
     assert named(find()) == {}, "processes left behind"
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     (out_dir,) = tmp_path.iterdir()

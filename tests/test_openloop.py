@@ -10,7 +10,7 @@ import threading
 
 import numpy
 import pytest
-from conftest import marked_environment, named
+from conftest import marked_environment, named, run_all
 from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -279,11 +279,11 @@ def test_repeated_rounds_pool_their_latencies_so_that_a_stall_in_one_round_stays
 def test_rounds_are_shuffled_and_each_load_is_its_own_run():
     import random
 
-    import run_all
+    import run_all as suite
 
-    args = run_all.parse_args(["--servers", "1,4", "--rate", "5,10", "--repeat", "3"])
+    args = suite.parse_args(["--servers", "1,4", "--rate", "5,10", "--repeat", "3"])
     env = {"cpu_count": 2, "tasks": {"cpu": {"waits": False, "t1_s": 0.1}}, "python": "3.11.7"}
-    one_round = [(server.number, load) for _, server, load in run_all.plan(args, env)]
+    one_round = [(server.number, load) for _, server, load in suite.plan(args, env)]
     assert one_round == [
         ("1", ("open", 5, None)),
         ("4", ("open", 5, None)),
@@ -291,29 +291,22 @@ def test_rounds_are_shuffled_and_each_load_is_its_own_run():
         ("4", ("open", 10, None)),
     ]
     order = random.Random(7)
-    rounds = [run_all.this_round(index, run_all.plan(args, env), [], env, 3, order) for index in range(3)]
+    rounds = [suite.this_round(index, suite.plan(args, env), [], env, 3, order) for index in range(3)]
     assert [{planned[0] for planned in one} for one in rounds] == [{0}, {1}, {2}], "each run knows its round"
     assert all(sorted((s.number, load) for _, _, s, load in one) == sorted(one_round) for one in rounds), (
         "an open loop's runs go on every round: only closed-loop tables stop rows early"
     )
     orders = {tuple((s.number, load) for _, _, s, load in one) for one in rounds}
     assert len(orders) > 1, "shuffled: not the same order every round"
-    sleep = run_all.parse_args(["--servers", "3", "--tasks", "sleep", "--rate", "100"])
+    sleep = suite.parse_args(["--servers", "3", "--tasks", "sleep", "--rate", "100"])
     env["tasks"]["sleep"] = {"waits": True, "t1_s": 0.1}
-    sized = [server.label for _, server, _ in run_all.plan(sleep, env)]
+    sized = [server.label for _, server, _ in suite.plan(sleep, env)]
     assert sized == ["3_async_threadexecutor", "3_async_threadexecutor --workers 20"], "2 × 100/s × 0.1 s in flight"
 
 
 def suite(tmp_path, *args, timeout=240):
     env, find = marked_environment()
-    run = subprocess.run(
-        [sys.executable, "run_all.py", "--servers", "4", "--quick", "--out", str(tmp_path), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    run = run_all("--servers", "4", "--quick", "--out", str(tmp_path), *args, timeout=timeout, env=env)
     assert named(find()) == {}, "processes left behind"
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     (out_dir,) = tmp_path.iterdir()
