@@ -91,6 +91,11 @@ def engine_options(pool):
     return {} if pool is None else {"pool_size": pool, "max_overflow": 0}
 
 
+def driver_url(url):
+    """SQLAlchemy's URL for a postgresql:// one: through psycopg 3."""
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
 def engine(url, pool, loop=None):
     """This process's engine for the database at `url` (postgresql://...), made the first time it is asked for:
     its pool is shared by every thread of the process, as an app's is; an async engine (`loop`: the running loop)
@@ -101,9 +106,8 @@ def engine(url, pool, loop=None):
             import sqlalchemy  # imported here: only the db kind needs it
             from sqlalchemy.ext.asyncio import create_async_engine
 
-            driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
             make = sqlalchemy.create_engine if loop is None else create_async_engine
-            _engines[key] = make(driver_url, **engine_options(pool))
+            _engines[key] = make(driver_url(url), **engine_options(pool))
         return _engines[key]
 
 
@@ -213,8 +217,7 @@ def load(spec):
 REACH = """
 import sys
 import sqlalchemy
-engine = sqlalchemy.create_engine(sys.argv[1].replace("postgresql://", "postgresql+psycopg://", 1),
-                                  poolclass=sqlalchemy.pool.NullPool, connect_args={"connect_timeout": 5})
+engine = sqlalchemy.create_engine(sys.argv[1], poolclass=sqlalchemy.pool.NullPool, connect_args={"connect_timeout": 5})
 with engine.connect() as connection:
     connection.execute(sqlalchemy.text("SELECT 1"))
 """
@@ -225,7 +228,9 @@ def reach(url):
     wrong --database is a one-line error, not a 500 on every request. In a process of its own, through the engine
     the task uses: the server imports no driver before it forks its workers (gevent's patch them after)."""
     try:
-        done = subprocess.run([sys.executable, "-c", REACH, url], capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, "-c", REACH, driver_url(url)], capture_output=True, text=True, timeout=30
+        )
     except subprocess.TimeoutExpired:
         raise TaskError(f"--database {shown_url(url)}: no answer within 30 s") from None
     if done.returncode != 0:
