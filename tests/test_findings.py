@@ -157,6 +157,47 @@ def test_a_pool_sized_for_the_users_stands_for_its_strategy_and_the_trap_has_its
     assert "3_async_threadexecutor ×0.08 (0.0" in " ".join(findings.findings(sleep_rounds, "3.11.7").split())
 
 
+DB = [  # the db kind: threads and the loop at SQLAlchemy's default pool (15 queries at once), and with 25
+    run("2_async --cooperative", 141.0, 0.58, task="db"),
+    run("2_async --cooperative --db-pool 25", 235.0, 0.96, "2_async --cooperative", task="db"),
+    run("3_async_threadexecutor", 19.0, 0.08, task="db"),
+    run("3_async_threadexecutor --workers 25", 142.0, 0.58, "3_async_threadexecutor", task="db"),
+    run("3_async_threadexecutor --workers 25 --db-pool 25", 236.0, 0.96, "3_async_threadexecutor", task="db"),
+    run("4_async_processexecutor --workers 25", 234.0, 0.96, "4_async_processexecutor", task="db", pss=900.0),
+]
+
+
+def test_the_default_connection_pool_is_a_trap_of_its_own_and_a_row_stands_at_its_best_setting():
+    db_rounds = rounds_of(DB, {"3_async_threadexecutor --workers 25": [1, 1.05, 0.95]})
+    connections = findings.trap(db_rounds, findings.CONNECTIONS)
+    assert set(connections) == {"2_async --cooperative", "3_async_threadexecutor --workers 25"}
+    assert connections["3_async_threadexecutor --workers 25"].estimate == pytest.approx(142 / 236, rel=0.06)
+    threads = findings.trap(db_rounds)
+    assert list(threads) == ["3_async_threadexecutor"], "the thread pool's own trap, at the default connections"
+    said = " ".join(findings.findings(db_rounds, "3.11.7").split())
+    assert "Database connections at SQLAlchemy's default pool" in said
+    assert "3_async_threadexecutor --workers 25 ×0.6" in said
+    labels = [row.label for row in compare(db_rounds, "3.11.7").rows]
+    assert "3_async_threadexecutor --workers 25 --db-pool 25" in labels, "each strategy at its best setting"
+    assert "3_async_threadexecutor --workers 25" not in labels and "2_async --cooperative" not in labels
+
+
+def test_the_blocking_call_row_reads_the_database_query_where_it_was_measured():
+    sleep = [
+        run("3_async_threadexecutor --workers 25", 235.0, 0.94, "3_async_threadexecutor", task="sleep"),
+        run("4_async_processexecutor --workers 25", 234.0, 0.94, "4_async_processexecutor", task="sleep"),
+    ]
+    env = replace(ENV, tasks={**ENV.tasks, "db": TaskKind(n=100, t1_s=0.1, t1_s_end=0.1, waits=True)})
+    row = answer.answer(SuiteResults(environment=env, runs=sleep + DB)).split("* - A blocking call")[1]
+    row = row.split("* -")[0]
+    assert "task ``db``" in row and "**3_async_threadexecutor --workers 25 --db-pool 25**" in row, (
+        "the pool setting that decides is in the row"
+    )
+    assert "--cooperative" not in row.split("\n     - ")[1], "the loop awaits an async driver: no blocking call"
+    without = answer.answer(SuiteResults(environment=ENV, runs=sleep)).split("* - A blocking call")[1]
+    assert "task ``sleep``" in without.split("* -")[0], "no db results: time.sleep stands for the call"
+
+
 def test_the_short_answer_names_what_to_use_and_what_to_avoid_with_the_figures_behind_them():
     kinds = SuiteResults(environment=ENV, runs=CPU_ROUNDS)
     cluster = cluster_of(

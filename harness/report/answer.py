@@ -8,24 +8,32 @@ from harness.columns import health_p99_text
 from harness.report.comparison import compare, named, runs_in, server_of, suite_order, unavailable
 from harness.report.findings import closed_rounds, mb
 from harness.report.tables import DOWN_PCT
-from harness.servers import PROCESS_POOL
+from harness.servers import PROCESS_POOL, SERVERS
 
-# (the reader's work, the task kind that stands for it, the rows that cannot do that work, whether the work holds
-# the GIL: only there can a free-threaded build change what threads do)
+# The rows that await their waits on a loop (an async client) rather than make a blocking call.
+AWAITING = tuple(server.label for server in SERVERS if server.runs_in == "loop")
+# (the reader's work, the task kinds that stand for it, the first the results have; the rows that cannot do that
+# work; whether the work holds the GIL: only there can a free-threaded build change what threads do)
 WORK = [
-    ("Pure-Python CPU work (templating, parsing, business logic)", "cpu", (), True),
-    ("C code that releases the GIL (hashing, compression, image work, numpy)", "hash", (), False),
-    # The cooperative row awaits asyncio.sleep: it stands for an async client, not for a blocking call.
-    ("A blocking call (a synchronous database or API client)", "sleep", ("2_async --cooperative",), False),
+    ("Pure-Python CPU work (templating, parsing, business logic)", ("cpu",), (), True),
+    ("C code that releases the GIL (hashing, compression, image work, numpy)", ("hash",), (), False),
+    # A query through SQLAlchemy's sync engine (db), else time.sleep standing for any blocking client (sleep).
+    (
+        "A blocking call (a synchronous database or API client)",
+        ("db", "sleep"),
+        AWAITING,
+        False,
+    ),
     (
         "A call over the network to a slow service (``2_async --cooperative`` awaits an async client; the pools "
         "call a blocking one)",
-        "http",
+        ("http",),
         (),
         False,
     ),
 ]
-UNFIT = {task: unfit for _, task, unfit, _ in WORK}  # each kind's rows the answer leaves out (run_all.py's rounds)
+# Each kind's rows the answer leaves out (run_all.py's rounds too).
+UNFIT = {task: unfit for _, kinds, unfit, _ in WORK for task in kinds}
 
 
 def figures(row, here=None):
@@ -95,6 +103,11 @@ def restart_row(cluster):
 def table_of(tables, task):
     """The runs of the closed-loop table of a task kind (closed_rounds' {(kind, users): runs}); none if not run."""
     return next((runs for (kind, _), runs in tables.items() if kind == task), [])
+
+
+def kind_of(tables, kinds):
+    """The first of the task kinds that stand for a work that the tables have (the last if none has)."""
+    return next((task for task in kinds if table_of(tables, task)), kinds[-1])
 
 
 def decision(work, found, suite_python, holds_gil):
@@ -170,7 +183,7 @@ def framework_row(words, stack, tables, suite_python, kinds=None):
     row serves several kinds; to avoid, its rows that left /health unanswered, with the worst share and where.
     None if it has no row measured."""
     use, down = {}, {}
-    for task, unfit in kinds or [(task, unfit) for _, task, unfit, _ in WORK]:
+    for task, unfit in kinds or [(kind_of(tables, kinds), unfit) for _, kinds, unfit, _ in WORK]:
         found = compare(table_of(tables, task), suite_python, (*unfit, PROCESS_POOL), stack=stack)
         for row in found.rows:
             if server_of(row.run).framework == stack and unavailable(row.run) > DOWN_PCT:
@@ -200,10 +213,12 @@ def answer(kinds, cluster=None, link="`Results`_"):
     suite_python = kinds.environment.python
     tables = closed_rounds(kinds)
     rows = []
-    for work, task, unfit, holds_gil in WORK:
+    for work, kinds, unfit, holds_gil in WORK:
+        task = kind_of(tables, kinds)
         found = compare(table_of(tables, task), suite_python, unfit, apart=APART)
+        said = f"{work}: task ``{task}``" if len(kinds) > 1 else work  # which of its kinds it read
         if found.chosen is not None:
-            rows.append(decision(work, found, suite_python, holds_gil))
+            rows.append(decision(said, found, suite_python, holds_gil))
     rows += [found for words, stack in FRAMEWORKS if (found := framework_row(words, stack, tables, suite_python))]
     restart = restart_row(cluster) if cluster else None
     if restart:

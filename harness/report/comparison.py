@@ -78,10 +78,14 @@ class Comparison:
     untold: list = ()  # the rows further below than the margin whose interval still reaches it: not told apart
 
 
+POOL_SIZE = r" --(?:workers|threads) \d+"  # a row's pool sized for the load
+CONNECTIONS = r" --db-pool \d+"  # the db kind's connections a process, sized for the load
+
+
 def unsized(label):
-    """The row's label without its pool's size for the load: "3_async_threadexecutor --workers 25
-    (free-threaded)" -> "3_async_threadexecutor (free-threaded)"."""
-    return re.sub(r" --(?:workers|threads) \d+", "", label)
+    """The row's label without what was sized for the load, its pool and its database connections:
+    "3_async_threadexecutor --workers 25 --db-pool 25 (free-threaded)" -> "3_async_threadexecutor (free-threaded)"."""
+    return re.sub(CONNECTIONS, "", re.sub(POOL_SIZE, "", label))
 
 
 def best_rows(merged):

@@ -3,13 +3,23 @@ tables of the README (the short answer, from the same rules: harness/report/answ
 a figure in a sentence is a figure of the saved results, and two rows closer than the run's noise are said to be
 indistinguishable rather than ranked."""
 
+import re
 import textwrap
 
 from tabulate import tabulate
 
 from harness import rounds as stats
 from harness.columns import health_p99_text
-from harness.report.comparison import by_round, compare, interval_within, measured, named, unavailable, unsized
+from harness.report.comparison import (
+    CONNECTIONS,
+    POOL_SIZE,
+    by_round,
+    compare,
+    interval_within,
+    measured,
+    named,
+    unavailable,
+)
 from harness.report.tables import DOWN_PCT, collapsed, rounds_merged
 from harness.run.modes import load_of
 
@@ -46,13 +56,43 @@ def mb(run):
     return f"{run.peak_pss_mb:.0f} MB" if run.peak_pss_mb else "memory not read"
 
 
-def trap(runs):
-    """For waiting work, each pool at its default size against the same pool sized for the load, round by round:
-    {its label at the default size: the Interval of their ratio}, lowest first; {} where no pool ran both ways."""
+def trap(runs, setting=POOL_SIZE):
+    """For waiting work, each row with `setting` at its default (a pool's size; CONNECTIONS: the db kind's pool of
+    connections) against the same row with it sized for the load, round by round: {its label at the default: the
+    Interval of their ratio}, lowest first; {} where no row ran both ways."""
     rounds = by_round(measured(runs))
-    sized = {unsized(run.server): run.server for run in measured(runs) if run.server != unsized(run.server)}
-    ratios = {label: interval_within(rounds, label, other) for label, other in sized.items()}
+    labels = {run.server for run in measured(runs)}
+    sized = {re.sub(setting, "", label): label for label in labels if re.sub(setting, "", label) != label}
+    ratios = {label: interval_within(rounds, label, other) for label, other in sized.items() if label in labels}
     return dict(sorted(((label, found) for label, found in ratios.items() if found), key=lambda i: i[1].estimate))
+
+
+# What each setting's default is, and what sizing it for the load means, as the findings say it.
+DEFAULTS = {
+    POOL_SIZE: (
+        "Pools at their default size (a worker per CPU; FastAPI: anyio's 40 threads) for waiting work, against a "
+        "worker per user"
+    ),
+    CONNECTIONS: (
+        "Database connections at SQLAlchemy's default pool (5, and 10 more on demand, in each process) against one "
+        "per task in flight (--db-pool)"
+    ),
+}
+
+
+def default_line(ratios, said, brief):
+    """The finding of one trap (trap()'s {label at the default: Interval}): the rows the default made clearly
+    slower, with their ratio, and those as fast at it; None where none is clearly slower."""
+    short = {server: found for server, found in ratios.items() if found.estimate < 1 - stats.MARGIN}
+    if not short:
+        return None
+    each = (
+        f"{min(f.estimate for f in short.values()):.2f}× to {max(f.estimate for f in short.values()):.2f}×"
+        if brief
+        else ", ".join(f"{server} ×{found.text()}" for server, found in short.items())
+    )
+    as_fast = sorted(set(ratios) - set(short))
+    return f"- {said}: {each}" + (f"; as fast at their default size: {', '.join(as_fast)}" if as_fast else "") + "."
 
 
 def ratio_text(row, rounds=True):
@@ -134,24 +174,9 @@ def findings(runs, suite_python, brief=False):
     no_pool = [named(row, suite_python) for row in found.rows if row.ratio is None and any(r.ratio for r in found.rows)]
     if no_pool:
         lines.append(f"- No process pool measured on their Python in this sitting, so no ratio: {', '.join(no_pool)}.")
-    default = trap(runs)
-    short = {server: found for server, found in default.items() if found.estimate < 1 - stats.MARGIN}
-    if short:
-        each = (
-            f"{min(f.estimate for f in short.values()):.2f}× to {max(f.estimate for f in short.values()):.2f}×"
-            if brief
-            else ", ".join(f"{server} ×{found.text()}" for server, found in short.items())
-        )
-        lines.append(
-            "- Pools at their default size (a worker per CPU; FastAPI: anyio's 40 threads) for waiting work, "
-            f"against a worker per user: {each}"
-            + (
-                f"; as fast at their default size: {', '.join(sorted(set(default) - set(short)))}"
-                if set(default) - set(short)
-                else ""
-            )
-            + "."
-        )
+    for setting, said in DEFAULTS.items():
+        if line := default_line(trap(runs, setting), said, brief):
+            lines.append(line)
     merged = measured(rounds_merged(runs))
     down = sorted((run for run in merged if unavailable(run) > DOWN_PCT), key=lambda run: -unavailable(run))
     if down:
