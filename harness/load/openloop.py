@@ -74,17 +74,25 @@ async def drive(
     progress=None,
     method="GET",
     accepted=None,
+    requests=None,
+    start=None,
+    failures=False,
 ):
     """Load `url` at `rate` requests/s for `seconds`; the run's figures as a dict (see the module's doc).
 
     With `slo_ms`, the run stops early once its p99 can no longer be within the SLO and without a failure: a
     request failed, or more answers are late (or still in flight past it) than allowed_late() lets the p99 of
-    all planned requests bear (`stopped_early`). With method="POST" (the
-    background jobs' submitter), a 202 is the success, and accepted(body, due) gets each, due in loop time."""
+    all planned requests bear (`stopped_early`). With method="POST" (the background jobs' submitter), a 202 is
+    the success, and accepted(body, due, url) gets each, due in loop time. `requests`, (due second, url) pairs,
+    are sent in place of `url` on the rate's schedule; `start`, a time.monotonic() (the loop's clock, and every
+    process's: a caller's too), is the schedule's second 0 rather than now. With `failures`, the run has each
+    failed request (refused, reset, or not a success) as [its due second, seconds from then to its failure]
+    (`failures`), and the longest wait of an answered request, success or not (`longest_answer_ms`)."""
     success = 202 if method == "POST" else 200
-    dues = schedule(rate, seconds, arrivals, seed)
+    requests = sorted(requests) if requests else [(due, url) for due in schedule(rate, seconds, arrivals, seed)]
+    dues = [due for due, _ in requests]
     latencies, lags, connects = (HdrHistogram(1, HIGHEST_US, 3) for _ in range(3))
-    errors, in_flight = Counter(), {}  # in_flight: task -> due time
+    errors, in_flight, failed_due = Counter(), {}, []  # in_flight: task -> due time
     started = 0
     backlog = ([], [])  # the requests in flight at each send, in the schedule's first half and its second
     late = 0  # answers (or failures) later than the SLO
@@ -103,25 +111,27 @@ async def drive(
     tracing.on_connection_create_start.append(connecting)
     tracing.on_connection_create_end.append(connected)
 
-    async def one(session, due):
+    async def one(session, due, target):
         nonlocal late, started
         started += 1
         try:
-            async with session.request(method, url, trace_request_ctx={"due": due}) as response:
+            async with session.request(method, target, trace_request_ctx={"due": due}) as response:
                 body = await response.read()
                 status = response.status
         except (aiohttp.ClientError, OSError) as error:
             errors[type(error).__name__] += 1
+            failed_due.append((round(due - start, 3), round(loop.time() - due, 3)))
             late += 1  # a failure is never within the SLO
             return
         latency = loop.time() - due
         if status != success:
             errors[f"HTTP {status}"] += 1
+            failed_due.append((round(due - start, 3), round(latency, 3)))
             late += 1
         else:
             latencies.record_value(max(1, round(latency * 1e6)))
             if accepted:
-                accepted(json.loads(body), due)
+                accepted(json.loads(body), due, target)
             late += slo_ms is not None and latency * 1000 > slo_ms
 
     def over_slo(now):
@@ -133,9 +143,9 @@ async def drive(
     stopped_early = False
     spin_s = min(SPIN_S, 0.1 / rate)  # at most a tenth of the gap between sends: the driver must not eat a core
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[tracing]) as session:
-        start = loop.time() + 0.05
+        start = loop.time() + 0.05 if start is None else start
         next_report = start + 5
-        for due in dues:
+        for due, target in requests:
             due += start
             if due - loop.time() > spin_s:  # the loop's timers wake up to 1 ms late, and an idle VM later still:
                 await asyncio.sleep(due - loop.time() - spin_s)
@@ -152,7 +162,7 @@ async def drive(
                 )
                 next_report += 5
             backlog[due - start >= seconds / 2].append(len(in_flight))
-            task = asyncio.create_task(one(session, due))
+            task = asyncio.create_task(one(session, due, target))
             in_flight[task] = due
             task.add_done_callback(in_flight.pop)
         scheduled_end = loop.time()
@@ -189,6 +199,16 @@ async def drive(
         "send_lag_ms": short_summary(lag),
         "connect_ms": short_summary(histogram_summary(connects)),
         "valid": lags.get_total_count() == 0 or (lag["p99"] <= MAX_SEND_LAG_MS and lag["max"] <= MAX_SEND_LAG_MAX_MS),
+        **(
+            {
+                "failures": sorted(failed_due),
+                "longest_answer_ms": round(
+                    max([latencies.get_max_value() / 1000] + [wait * 1000 for _, wait in failed_due]), 1
+                ),
+            }
+            if failures
+            else {}
+        ),
     }
     if stopped_early:
         run["note"] = (
@@ -203,11 +223,13 @@ async def drive(
     return run
 
 
-def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, tick=None, on=()):
+def run(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, tick=None, on=(), **more):
     """The driver in a process of its own (so that the harness's probe threads cannot delay its schedule), bounded
     in time and killed by pid if it outstays it; its figures as a dict. tick(line) gets its progress lines. `on`:
-    what runs it elsewhere, e.g. ("ip", "netns", "exec", NAMESPACE) on a host of harness/hosts/namespaces.py."""
+    what runs it elsewhere, e.g. ("ip", "netns", "exec", NAMESPACE) on a host of harness/hosts/namespaces.py.
+    `more`: drive()'s `start` and `failures`."""
     kwargs = {
+        **more,
         "url": url,
         "rate": float(rate),
         "seconds": float(seconds),
@@ -318,7 +340,9 @@ def raise_priority():
         return "normal"
 
 
-def drive_here(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None):
+def drive_here(
+    url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0, slo_ms=None, start=None, failures=False
+):
     """The driver in this process, as its own program runs it (by hand, or run() through harness/load/child.py):
     the values checked (Refused if wrong), its priority raised, a line on stderr of what it sends and its progress
     lines after it ("openloop: ... s of ..."); its figures, with the seed and the scheduling it had."""
@@ -346,6 +370,8 @@ def drive_here(url, rate, seconds, arrivals="constant", seed=None, drain_s=30.0,
             drain_s,
             slo_ms,
             progress=lambda line: print(f"openloop: {line}", file=sys.stderr, flush=True),
+            start=start,
+            failures=failures,
         )
     )
     run.update(seed=seed, scheduling=scheduling)
