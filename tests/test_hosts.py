@@ -92,6 +92,16 @@ def test_no_part_of_make_cluster_sends_a_health_request_of_its_own():
         assert asked == [], f"{path.name} asks /health itself: use measure.HealthProbe"
 
 
+def test_no_part_of_make_cluster_submits_or_reads_a_job_of_its_own():
+    """The fault table's jobs are POSTed and followed by the suite's job driver (harness.load.jobs), as the
+    background mode's are: one job driver."""
+    for path in (ROOT / "harness" / "hosts").glob("*.py"):
+        strings = [node.value for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)]
+        sent = [text for text in strings if isinstance(text, str) and (text == "POST" or text.startswith("/jobs/"))]
+        asked = [text for text in strings if isinstance(text, str) and text.startswith("/jobs?")]
+        assert sent == asked == [], f"{path.name} submits or reads jobs itself: use harness.load.jobs"
+
+
 def test_the_open_loop_driver_runs_on_the_client_host_and_its_cpu_is_counted_per_host(hosts):
     hosts.start(
         "web",
@@ -225,18 +235,23 @@ def test_what_a_sigkilled_run_left_is_removed_by_the_next():
 
 def test_the_fault_tables_figures_from_known_jobs(tmp_path):
     """measured.figures on jobs whose times are known: four done each second, none from 10 s to 14 s, one lost, one
-    still running, one whose n was marked twice."""
-    assert faults.FAULTS[0].steps[1] == (measured.FAULT_AT_S, "cut", "worker1"), "the fault at 10 s"
-    record, epoch, jobs = measured.Record(), 1000.0, {}
+    still running, one whose n was marked twice; and the POSTs refused, by why."""
+    assert faults.FAULTS[0].steps[0] == (measured.FAULT_AT_S, "cut", "worker1"), "the fault at 10 s"
+    assert faults.FAULTS[0].long_jobs_at == measured.FAULT_AT_S - 0.5, "the long jobs just before it"
+    epoch, jobs = 1000.0, {}
     for second in range(measured.RUN_S):
         for k in range(4 if not 10 <= second < 15 else 0):
             jobs[f"{second}-{k}"] = {"status": "done", "done_at": epoch + second + 0.1 * k}
-    jobs["lost"], jobs["late"] = {"status": "lost"}, {"status": "running"}
-    record.accepted = {job: measured.N_JOB + number for number, job in enumerate(jobs)}
+    jobs["lost"], jobs["late"] = {"status": "lost"}, {"status": "unfinished"}  # as the job driver's last look says
+    for number, job in enumerate(jobs.values()):
+        job["n"] = measured.N_JOB + number
     (tmp_path / "marks").write_text(f"{measured.N_JOB}\n{measured.N_JOB + 1}\n{measured.N_JOB}\n")
     health = {"p99": None, "p99_above": 4.2, "failed": 30, "count": 500, "timeout_s": 1.0}  # as HealthProbe says
-    found = measured.figures(record, jobs, epoch, tmp_path / "marks", health)
+    run = {"jobs": jobs, "refused": 4, "errors": {"HTTP 503": 1, "ClientConnectorError": 2}}  # one unanswered
+    found = measured.figures(run, measured.Record(), epoch, tmp_path / "marks", health)
     assert (found["done"], found["lost"], found["unfinished"], found["ran_twice"]) == (len(jobs) - 2, 1, 1, 1)
+    assert found["accepted"] == len(jobs)
+    assert found["refused"] == {"503": 1, "ClientConnectorError": 2, "no answer": 1}
     shown = [found[key] for key in ("health_p99_ms", "health_p99_above_ms", "health_failed", "health_probes")]
     assert shown == [None, 1000.0, 30, 500], "the p99 among the failures: at least the timeout, not the largest answer"
     # 12 jobs in 3 s before; from 10 s: 0, 0, 0, 4 (13-15 s), 8 (14-16 s), 12 (15-17 s): the 3 s from 15 s on

@@ -7,8 +7,9 @@ how long until the jobs' throughput is back, what clients saw meanwhile, whether
 
 Root only (network namespaces). Each job's task writes its n to a file shared by the hosts (one machine's disk) once
 it has computed it, so that a job run twice is seen twice. The pieces: the engines' commands (engines.py), where
-they run (placement.py), the faults (faults.py), what is measured (measured.py), the tables (fault_table.py); here,
-the runs one after the other and their results.json.
+they run (placement.py), the faults (faults.py), what is measured (measured.py; the jobs sent and followed by the
+suite's job driver, harness/load/jobs.py), the tables (fault_table.py); here, the runs one after the other and their
+results.json.
 """
 
 import signal
@@ -50,28 +51,21 @@ def under_fault(engine, fault, folder):
         with placement.hosts.client(threads=8) as client:
             if not placement.ready(client, measured.USER_PATH):
                 return {"engine": engine.name, "fault": fault.name, "error": "did not come up"}
-            probe = client.submit(measured.start_probe, placement, measured.RUN_S + 10).result()
-            started = time.monotonic()  # each part in a thread of the client host
+            # Every part keeps time from `started`: the job driver's schedule (in a process of its own, started
+            # last, here), the fault's steps, and the probe and the users (each in a thread of the client host).
+            started = time.monotonic() + measured.LEAD_S
+            probe, *users = measured.during(placement, record, client, started)
+            parts = [*users, client.submit(inject, fault, placement, started, record.stopping)]
             try:
-                parts = [
-                    *measured.during(placement, record, client, started),
-                    client.submit(
-                        inject,
-                        fault,
-                        placement,
-                        started,
-                        record.stopping,
-                        lambda: measured.send_long_jobs(placement, record),
-                    ),
-                ]
+                # In this thread, so that Ctrl-C ends the driver's process at once (a pool thread would wait it out)
+                run = measured.send_jobs(placement, started, fault.long_jobs_at)
                 for part in parts:
                     part.result(measured.RUN_S + 60)
             finally:
                 record.stopping.set()
-                health = probe.stop()
+                health = probe.result().stop()
             epoch_start = time.time() - (time.monotonic() - started)
-            jobs = measured.follow(placement, client, record.accepted)
-    figures = measured.figures(record, jobs, epoch_start, placement.marks, health)
+    figures = measured.figures(run, record, epoch_start, placement.marks, health)
     return {"engine": engine.name, "fault": fault.name, **figures}
 
 

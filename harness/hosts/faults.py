@@ -1,6 +1,7 @@
 """The faults of make cluster's fault table, as data, and what carries one out during a run: at given seconds of
 the run, a host cut off (its link down) and restored, or killed (every process in it SIGKILLed) and its program
-started anew, and long jobs sent just before a worker is cut.
+started anew. Long jobs sent just before a worker is cut are a fault's too, but the job driver sends them, on its
+schedule with the other jobs (measured.schedule).
 """
 
 import time
@@ -20,12 +21,13 @@ SHORT_TIMEOUTS = (
 
 @dataclass(frozen=True)
 class Fault:
-    """What it is (the table's words), its steps (second of the run, action, host), and the environment
-    variables every program of the run gets (an engine's timeouts)."""
+    """What it is (the table's words), its steps (second of the run, action, host), the environment variables
+    every program of the run gets (an engine's timeouts), and the second the long jobs are sent at, if any."""
 
     name: str
     steps: tuple = ()
     settings: tuple = ()  # (name, value) pairs: a frozen record that hashes
+    long_jobs_at: float = None
 
 
 FAULTS = [
@@ -33,11 +35,8 @@ FAULTS = [
     # takes one, a second may wait on it).
     Fault(
         "a worker host cut off for 20 s",
-        (
-            (FAULT_AT_S - 0.5, "long jobs", None),
-            (FAULT_AT_S, "cut", "worker1"),
-            (FAULT_AT_S + 20, "restore", "worker1"),
-        ),
+        ((FAULT_AT_S, "cut", "worker1"), (FAULT_AT_S + 20, "restore", "worker1")),
+        long_jobs_at=FAULT_AT_S - 0.5,
     ),
     Fault(
         "a worker host killed, a new one 5 s later",
@@ -52,25 +51,20 @@ FAULTS = [
     ),
     Fault(
         f"a worker host cut off for 30 s, the engine's timeout {SHORT_S} s",
-        (
-            (FAULT_AT_S - 0.5, "long jobs", None),
-            (FAULT_AT_S, "cut", "worker1"),
-            (FAULT_AT_S + 30, "restore", "worker1"),
-        ),
+        ((FAULT_AT_S, "cut", "worker1"), (FAULT_AT_S + 30, "restore", "worker1")),
         SHORT_TIMEOUTS,
+        long_jobs_at=FAULT_AT_S - 0.5,
     ),
 ]
 
 
-def inject(fault, placement, started, stopping, send_long_jobs):
+def inject(fault, placement, started, stopping):
     """Each of the fault's steps at its second from `started` (time.monotonic()), on the placement's hosts, until
-    the steps are done or `stopping` is set; `send_long_jobs()` sends the long jobs."""
+    the steps are done or `stopping` is set."""
     for at_s, action, name in fault.steps:
         if stopping.wait(max(0.0, started + at_s - time.monotonic())):
             return
         if action in ("cut", "restore", "kill"):
             getattr(placement.hosts, action)(name)
-        elif action == "long jobs":
-            send_long_jobs()
         else:
             placement.start(action.split()[1], name)

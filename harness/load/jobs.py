@@ -15,6 +15,12 @@ priority, and the follow phase sends only the sampler's GET /jobs (2 a second) a
 the end, 8 at a time: `status_requests` counts them. A failed job is never done: in the percentiles it counts as
 one still waiting.
 
+Given a schedule of its own, (due second, n) pairs, each job is POSTed with its own n at its own time, and the run
+says what became of each (`jobs`: id -> its n and its last look): make cluster's (harness/hosts/measured.py),
+whose jobs each have an n of their own, so that one run twice is seen twice, and whose long jobs join them at the
+fault. Its schedule's second 0 is then the caller's (`start`, a time.monotonic(), which processes share), and it
+runs on a host of make cluster's (`on`, as the open-loop driver does).
+
     .venv/bin/python -m harness.load.jobs http://127.0.0.1:8003/jobs?n=140000 --rate 500 --duration 10
 """
 
@@ -41,15 +47,15 @@ class BacklogSampler(Periodic):
     """GET /jobs every 0.5 s in a thread of its own (at the submitter's priority: the GIL is all they share, for
     microseconds twice a second): queued + running, with when each request was sent."""
 
-    def __init__(self, port, max_seconds):
+    def __init__(self, host, port, max_seconds):
         super().__init__(0.5, max_seconds)
-        self.port, self.samples, self.requests = port, [], 0  # samples: (monotonic time sent, backlog)
+        self.host, self.port, self.samples, self.requests = host, port, [], 0  # samples: (monotonic sent, backlog)
 
     def step(self):
         self.requests += 1
         sent = time.monotonic()
         try:
-            status, _, counts = request(self.port, "/jobs", timeout=5)
+            status, _, counts = request(self.port, "/jobs", timeout=5, host=self.host)
         except (OSError, ValueError):
             return
         if status == 200:
@@ -98,21 +104,39 @@ async def read_jobs(base, ids):
         return await asyncio.gather(*(one(session, job_id) for job_id in ids))
 
 
-async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
+def with_n(url, n):
+    """`url` with its query's n (if any) replaced by `n`."""
+    parts = urllib.parse.urlsplit(url)
+    query = [(key, value) for key, value in urllib.parse.parse_qsl(parts.query) if key != "n"]
+    return parts._replace(query=urllib.parse.urlencode([*query, ("n", n)])).geturl()
+
+
+async def drive(url, rate, seconds, deadline_s=60.0, progress=None, schedule=None, start=None):
     base = url.split("/jobs", 1)[0]
     wall_offset = time.time() - asyncio.get_running_loop().time()  # loop time -> epoch seconds
-    accepted = {}  # id -> due time (epoch)
+    accepted, n_of = {}, {}  # id -> due time (epoch); id -> its n, with a schedule
     last_202 = [0.0]  # monotonic
+    urls = {with_n(url, n): n for _, n in schedule or ()}  # the url each n is POSTed to -> that n
 
-    def accept(body, due):
+    def accept(body, due, sent_to):
         accepted[body["id"]] = due + wall_offset
+        n_of[body["id"]] = urls.get(sent_to)
         last_202[0] = time.monotonic()
 
-    sampler = BacklogSampler(urllib.parse.urlsplit(url).port, seconds + deadline_s + 60)
+    parts = urllib.parse.urlsplit(url)
+    sampler = BacklogSampler(parts.hostname, parts.port, seconds + deadline_s + 60)
     sampler.start()
     try:
         submitted = await openloop.drive(
-            url, rate, seconds, drain_s=10, progress=progress, method="POST", accepted=accept
+            url,
+            rate,
+            seconds,
+            drain_s=10,
+            progress=progress,
+            method="POST",
+            accepted=accept,
+            requests=[(due, with_n(url, n)) for due, n in schedule] if schedule else None,
+            start=start,
         )
         lower_priority()  # the schedule is kept: following and reading must not crowd the server measured
         deadline = time.monotonic() + deadline_s
@@ -131,7 +155,14 @@ async def drive(url, rate, seconds, deadline_s=60.0, progress=None):
     jobs = {job_id: classify(*answer) for job_id, answer in zip(accepted, answers, strict=True)}
     run = summarize(submitted, accepted, jobs, max_backlog, rate, seconds, looked_at)
     run["status_requests"] = sampler.requests + len(accepted)
+    if schedule:
+        run["jobs"] = {job_id: {"n": n_of[job_id], **last_look(job)} for job_id, job in jobs.items()}
     return run
+
+
+def last_look(job):
+    """What the run keeps of one job's last look: its state, and when it was done (the server's clock)."""
+    return {key: job[key] for key in ("status", "done_at") if key in job}
 
 
 def follow_line(elapsed_s, deadline_s, backlog, accepted, sent):
@@ -205,11 +236,13 @@ def summarize(submitted, accepted, jobs, max_backlog, rate, seconds, looked_at):
     return run
 
 
-def run(url, rate, seconds, deadline_s=60.0, tick=None):
-    """The driver in a process of its own (harness/load/child.py), bounded in time; its figures as a dict."""
+def run(url, rate, seconds, deadline_s=60.0, tick=None, schedule=None, start=None, on=()):
+    """The driver in a process of its own (harness/load/child.py), bounded in time; its figures as a dict.
+    `schedule`, `start`: the module's doc; `on`: what runs it elsewhere (openloop.run's)."""
     kwargs = {"url": url, "rate": float(rate), "seconds": float(seconds), "deadline_s": float(deadline_s)}
+    kwargs.update(schedule=[[float(due), int(n)] for due, n in schedule] if schedule else None, start=start)
     # The last look can take minutes: 5 000 jobs read 8 at a time from a server still busy with its backlog.
-    run = openloop.in_a_process("jobs.drive_here", kwargs, seconds + deadline_s + 420, tick)
+    run = openloop.in_a_process("jobs.drive_here", kwargs, seconds + deadline_s + 420, tick, on)
     return {"mode": "background", "rate": rate, **run} if "error" in run and "accepted" not in run else run
 
 
@@ -222,7 +255,7 @@ def problem(url, rate, seconds, deadline_s):
     return None
 
 
-def drive_here(url, rate, seconds, deadline_s=60.0):
+def drive_here(url, rate, seconds, deadline_s=60.0, schedule=None, start=None):
     """The driver in this process, as its own program runs it (by hand, or run() through harness/load/child.py):
     the values checked (openloop.Refused if wrong), its priority raised for the schedule, a line on stderr of what
     it sends and its progress lines after it ("jobs: ... s of ..."); its figures, with the scheduling it had."""
@@ -231,7 +264,15 @@ def drive_here(url, rate, seconds, deadline_s=60.0):
     scheduling = openloop.raise_priority()
     print(f"jobs: {rate:g} jobs/s for {seconds:g} s -> {url}", file=sys.stderr, flush=True)
     run = asyncio.run(
-        drive(url, rate, seconds, deadline_s, progress=lambda line: print(f"jobs: {line}", file=sys.stderr, flush=True))
+        drive(
+            url,
+            rate,
+            seconds,
+            deadline_s,
+            progress=lambda line: print(f"jobs: {line}", file=sys.stderr, flush=True),
+            schedule=schedule,
+            start=start,
+        )
     )
     run["scheduling"] = scheduling
     return run
