@@ -8,6 +8,8 @@
 # make cluster - servers 5 and 6 with broker/scheduler and workers on hosts of their own (network namespaces, root),
 #                one host cut off or killed mid-run: the fault table (into docs/: make report ARGS="--only cluster")
 # make report - every results block of the README and docs/ in one sitting at one commit (over an hour; a clean tree)
+# make db-faults - PostgreSQL restarted under every strategy, and pre-forked workers wanting more connections than
+#                  max_connections: what the users saw (a PostgreSQL of its own, started and removed)
 # make celery-waits - three ways for server 6 to await Celery's results (pub/sub, polling, a thread each), measured
 # make gil-twin - the with-GIL twin of the free-threaded build below (same source and flags), built once; its path
 # make gil-cost - T1 on the free-threaded build against its twin with the GIL, and two threads computing on each
@@ -26,7 +28,7 @@ VENV313 := .venv313
 VENV313T := .venv313t
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: test bench report soak storm stall pools cluster celery-waits gil-cost venv venv313 venv313t gil-twin tools clean FORCE
+.PHONY: test bench report soak storm stall pools cluster db-faults celery-waits gil-cost venv venv313 venv313t gil-twin tools clean FORCE
 
 # The linter first (its rules are in pyproject.toml): a slip fails in seconds, not after the tests.
 test: venv venv313 venv313t tools
@@ -58,6 +60,9 @@ pools: venv venv313 venv313t
 
 cluster: venv tools
 	$(PY) -m harness.hosts.cluster $(ARGS)
+
+db-faults: venv tools
+	$(PY) -m harness.experiments.db_faults $(ARGS)
 
 celery-waits: venv tools
 	$(PY) -m harness.experiments.celery_waits $(ARGS)

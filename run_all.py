@@ -24,6 +24,7 @@ from harness.cli import (
     MAX_RATE,
     OneLineParser,
     Share,
+    can_run,
     kind_list,
     positive_ints,
     rates,
@@ -291,7 +292,7 @@ def plan(args, env):
     and sized."""
     one_round = []
     for task in args.tasks:
-        servers = can_run(args.servers, task)
+        servers = can_run(args.servers, task, "run_all.py")
         if task.kind == "db" and args.db_pool:  # the reader's own pool size, in every row's label
             servers = [server.with_options("--db-pool", str(args.db_pool)) for server in servers]
         for load in (at_rate(given, task, env) for given in args.loads):
@@ -304,16 +305,6 @@ def plan(args, env):
                 if pooled is not sized:
                     one_round.append((task, pooled, load))
     return one_round
-
-
-def can_run(servers, task):
-    """The servers whose Python has what the task imports (the db kind's driver); each left out is named."""
-    needs = task.spec().needs_modules
-    lacking = {server.label: lacks(server.python, needs) for server in servers} if needs else {}
-    for label, absent in lacking.items():
-        if absent:
-            print(f"run_all.py: left out of the {task.kind} task: {label}: its Python lacks {', '.join(absent)}")
-    return [server for server in servers if not lacking.get(server.label)]
 
 
 def with_connections_sized(server, task, load, env):

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 
 import tasks
+from harness.interpreters import lacks
 from harness.servers import SERVERS
 from serving.cli import OneLineParser  # the servers' convention: a mistake is one line, status 2
 
@@ -14,6 +15,7 @@ __all__ = [
     "MAX_SHARE",
     "OneLineParser",
     "Share",
+    "can_run",
     "kind_list",
     "positive_ints",
     "rates",
@@ -103,6 +105,19 @@ def runnable(servers, program):
         if server.missing:
             print(f"{program}: {server.name} left out: {server.missing}", file=sys.stderr)
     return [server for server in servers if not server.missing]
+
+
+def can_run(servers, task, program):
+    """The servers whose Python has what the task imports (the db kind's driver); each left out is named on stderr."""
+    needs = task.spec().needs_modules
+    lacking = {server.label: lacks(server.python, needs) for server in servers} if needs else {}
+    for label, absent in lacking.items():
+        if absent:
+            print(
+                f"{program}: left out of the {task.kind} task: {label}: its Python lacks {', '.join(absent)}",
+                file=sys.stderr,
+            )
+    return [server for server in servers if not lacking.get(server.label)]
 
 
 def task_list(kinds, user_task, n, servers, backend, program, database=None):

@@ -73,7 +73,7 @@ class Postgres:
             raise
 
     def started(self):
-        bin_dir = binaries()
+        bin_dir = binaries()  # initdb: the cluster, then the server
         self.folder = tempfile.mkdtemp(prefix="postgres-")
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
@@ -88,12 +88,16 @@ class Postgres:
             **self.owner(),
         )
         self.port = free_port()
-        with open(os.path.join(self.folder, "server.log"), "w") as log:  # the child keeps its own copy
+        return self.serve()
+
+    def serve(self):
+        """The server started on the cluster made (on self.port), waited for until it takes connections; its URL."""
+        with open(os.path.join(self.folder, "server.log"), "a") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(
                 [
-                    f"{bin_dir}/postgres",
+                    f"{binaries()}/postgres",
                     "-D",
-                    data,
+                    os.path.join(self.folder, "data"),
                     "-p",
                     str(self.port),
                     "-k",
@@ -145,9 +149,17 @@ class Postgres:
         except OSError:
             return ""
 
-    def stop(self):
-        """A fast shutdown by pid (SIGINT: connections ended, no wait for clients), SIGKILL after 10 s; the folder
-        removed. Safe to call twice."""
+    def restart(self, down_s):
+        """The server shut down fast (every connection ended), kept down for `down_s`, and started again on the same
+        port and data; (when it went down, when it took connections again), in time.monotonic()."""
+        self.shut_down()
+        down_at = time.monotonic()
+        time.sleep(down_s)
+        self.serve()
+        return down_at, time.monotonic()
+
+    def shut_down(self):
+        """A fast shutdown by pid (SIGINT: connections ended, no wait for clients), SIGKILL after 10 s."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
@@ -156,6 +168,10 @@ class Postgres:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         self.process = None
+
+    def stop(self):
+        """The server shut down (shut_down) and the folder removed. Safe to call twice."""
+        self.shut_down()
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None

@@ -12,6 +12,7 @@ import pytest
 from conftest import marked_environment, named, run_all
 
 import tasks
+from harness.experiments import db_faults
 from harness.instruments import verify
 from harness.interpreters import lacks
 from harness.network import request
@@ -164,7 +165,7 @@ def test_rows_sharing_one_pool_run_again_with_it_sized_and_rows_without_the_driv
     interpreters = by_name("7_async_interpreterpool")
     if not interpreters.missing and lacks(interpreters.python, DB.needs_modules):
         assert not any(label.startswith("7_") for label in labels)
-        assert "left out of the db task: 7_async_interpreterpool: its Python lacks" in capsys.readouterr().out
+        assert "left out of the db task: 7_async_interpreterpool: its Python lacks" in capsys.readouterr().err
 
 
 def test_past_max_connections_a_query_is_a_json_500_at_once_and_the_server_goes_on(start_server):
@@ -186,3 +187,20 @@ def test_past_max_connections_a_query_is_a_json_500_at_once_and_the_server_goes_
         refused = [body["error"] for status, _, body in answers if status == 500]
         assert all("too many clients" in error and "\n" not in error for error in refused), refused
         assert request(server.port, "/health")[0] == 200
+
+
+@pytest.mark.parametrize("name", ["3_async_threadexecutor", "2_async --cooperative"], ids=["threads", "loop"])
+def test_a_database_restarted_under_load_fails_requests_while_it_is_down_and_none_hangs(name):
+    """make db-faults's restart, on a cluster of its own: PostgreSQL shut down fast mid-run and started again."""
+    cluster = Postgres()
+    cluster.start()
+    try:
+        row = db_faults.under_restart(db_faults.sized(by_name(name)), cluster)
+    finally:
+        cluster.stop()
+    assert "error" not in row, row
+    assert row["failed_down"] > 0, "requests due while it was down fail: the fault was seen"
+    assert set(row["errors"]) == {"HTTP 500"}, "the suite's JSON 500, not a reset connection: the server went on"
+    assert row["failing_for_s"] < 1, "queries succeed again within a second of PostgreSQL taking connections"
+    assert not row["unanswered"] and row["longest_ms"] < 5000, "no request hangs"
+    assert row["answered"] >= db_faults.RATE * (db_faults.RUN_S - db_faults.DOWN_S - 1), "the rest answered"

@@ -142,11 +142,17 @@ BLOCKS = [
     Block("results", (), 0, part=Part("kinds", "cpu")),
     Block(
         "kinds",
-        (RUN_ALL + ["--tasks", "cpu,hash,sleep,http", "--duration", "6", "--repeat", "4"],),
-        50,
+        (RUN_ALL + ["--tasks", "cpu,hash,sleep,http,db", "--duration", "6", "--repeat", "4"],),
+        62,
         "6 s a row instead of 60, counted in steady state; up to 4 rounds in a shuffled order: every strategy in "
         "two, in two more those whose place or the answer's row is not settled yet",
         earlier=(
+            Earlier(
+                "c9259563030d",
+                ".venv/bin/python run_all.py --tasks cpu,hash,sleep,http --duration 6 --repeat 4",
+                "6 s a row instead of 60, counted in steady state; up to 4 rounds in a shuffled order: every strategy "
+                "in two, in two more those whose place or the answer's row is not settled yet; without the db kind",
+            ),
             Earlier(
                 "6a7dff635a00",
                 ".venv/bin/python run_all.py --tasks cpu,hash,sleep,http --duration 6",
