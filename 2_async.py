@@ -21,6 +21,7 @@ async def main():
                 action="store_true", help="run the task written for the IOLoop: yielding in slices, awaiting its waits"
             )
         },
+        awaited_by=lambda args: "--cooperative" if args.cooperative else None,
     )
 
     async def compute_inline(n):

@@ -1,12 +1,13 @@
 """8_fastapi: FastAPI on uvicorn, the task in the endpoint style chosen.
 
 FastAPI decides where an endpoint runs from how it is written. --endpoint def (the default, what FastAPI's docs
-advise for blocking code): a plain def, run in anyio's worker threads, at most 40 at a time unless --workers N
-sets the limiter's tokens; a pure-Python task holds the GIL there, as in 3_async_threadexecutor. --endpoint async:
-an async def calling the task, which blocks the event loop, as in 2_async. --endpoint process: an async def
-awaiting a pool of --workers processes, as in 4_async_processexecutor. --processes N: uvicorn's own N worker
-processes on one socket. Background jobs are FastAPI's BackgroundTasks, run after the 202 in the same process.
---server granian: the same app on Granian's workers (its --processes N), threads of one process without a GIL.
+advise for blocking code): a plain def in anyio's worker threads, 40 at a time unless --workers N sets the
+limiter's tokens; pure Python holds the GIL there, as in 3_async_threadexecutor. --endpoint async: an async def
+calling the task, which blocks the event loop, as in 2_async; cooperative: an async def awaiting the task written
+for the loop (an async client, SQLAlchemy's async engine; CPU work in slices), as in 2_async --cooperative;
+process: an async def awaiting a pool of --workers processes, as in 4_async_processexecutor. --processes N:
+uvicorn's N worker processes on one socket. Background jobs: FastAPI's BackgroundTasks, after the 202, in the same
+process. --server granian: the same app on Granian's workers (--processes N), threads of one process without a GIL.
 """
 
 import contextlib
@@ -16,6 +17,8 @@ import anyio.to_thread
 import processes
 import tasks
 from serving import cli, fastapi_web, lifecycle, pools
+
+ENDPOINTS = ("def", "async", "cooperative", "process")
 
 
 def parse_args():
@@ -27,14 +30,12 @@ def parse_args():
         workers_default=None,
         workers_help="threads (def: anyio's default, 40) or processes (process: CPUs)",
         options={
-            "--endpoint": dict(
-                choices=("def", "async", "process"), default="def", help="how GET / is written (default %(default)s)"
-            ),
+            "--endpoint": dict(choices=ENDPOINTS, default="def", help="how GET / is written (default %(default)s)"),
             "--server": dict(choices=("uvicorn", "granian"), default="uvicorn", help="(default %(default)s)"),
         },
+        awaited_by=lambda args: "--endpoint cooperative" if args.endpoint == "cooperative" else None,
     )
-    if args.endpoint == "process":
-        args.workers = args.workers or processes.cpu_count()
+    args.workers = args.workers or (processes.cpu_count() if args.endpoint == "process" else None)
     return args
 
 
@@ -50,6 +51,11 @@ def app():
 
         async def compute(n):
             return tasks.run(args.task, n)  # on the event loop: nothing else is served until it returns
+
+    elif args.endpoint == "cooperative":
+
+        async def compute(n):
+            return await tasks.run_cooperatively(args.task, n)  # the loop serves others at each await
 
     else:
         pool = pools.ProcessPool(args.workers)

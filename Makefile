@@ -8,8 +8,8 @@
 # make cluster - servers 5 and 6 with broker/scheduler and workers on hosts of their own (network namespaces, root),
 #                one host cut off or killed mid-run: the fault table (into docs/: make report ARGS="--only cluster")
 # make report - every results block of the README and docs/ in one sitting at one commit (over an hour; a clean tree)
-# make db-faults - PostgreSQL restarted under every strategy, and pre-forked workers wanting more connections than
-#                  max_connections: what the users saw (a PostgreSQL of its own, started and removed)
+# make db-faults - PostgreSQL restarted under each strategy on the suite's Python, and pre-forked workers wanting
+#                  more connections than max_connections: what users saw (a PostgreSQL of its own, then removed)
 # make celery-waits - three ways for server 6 to await Celery's results (pub/sub, polling, a thread each), measured
 # make gil-twin - the with-GIL twin of the free-threaded build below (same source and flags), built once; its path
 # make gil-cost - T1 on the free-threaded build against its twin with the GIL, and two threads computing on each

@@ -196,6 +196,22 @@ def kill_all(processes):
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class InterruptOnce:
+    """on_stop_signals' main_thread_handler for a program that stops where it is at the first Ctrl-C or SIGTERM
+    (KeyboardInterrupt, once: its finally clauses stop what it started), a second one left to on_stop_signals's
+    kill by pid. `seen`: the signal, once one came."""
+
+    def __init__(self):
+        self.seen = None
+
+    def __call__(self, signum):
+        if self.seen is None:
+            self.seen = signum
+            raise KeyboardInterrupt
+
+
 HARD_EXIT_AFTER_S = 3  # a server whose clean stop has not ended it by then is ended the hard way
 
 

@@ -54,17 +54,10 @@ WARMUP_S = 2
 QUICK_DURATION_S = 5
 FLOOR_S = 60  # the longest the health probe's reference is measured
 STOP_GRACE_S = 30  # after Ctrl-C, time to stop the server and siege and save; then (or at a second one) it is killed
-INTERRUPTED = []  # the stop signal seen, if any
+INTERRUPTED = processes.InterruptOnce()  # the first Ctrl-C or SIGTERM stops the suite where it is (the runs that
+# finished are saved); a second one is for processes.on_stop_signals, which then kills everything the suite started
 WITH_MAX_PENDING = ", ".join(dict.fromkeys(server.number for server in SERVERS if server.takes_max_pending))
 WITH_JOBS = ", ".join(dict.fromkeys(server.number for server in SERVERS if server.jobs))
-
-
-def interrupt_once(signum):
-    """The first Ctrl-C or SIGTERM stops the suite where it is (the runs that finished are saved); a second one
-    is for processes.on_stop_signals, which then kills everything the suite started."""
-    if not INTERRUPTED:
-        INTERRUPTED.append(signum)
-        raise KeyboardInterrupt
 
 
 def parse_args(argv=None):
@@ -311,9 +304,9 @@ def with_connections_sized(server, task, load, env):
     """For the db kind, where tasks at once share one process's connection pool (threads, a loop, greenlets), the
     row again with that pool sized for the load (--db-pool): SQLAlchemy's default holds 15 connections at most, the
     trap beside the sized threads. Itself otherwise, or where the command line gave --db-pool."""
-    if task.kind != "db" or not server.tasks_share_a_pool or "--db-pool" in server.options:
+    if task.kind != "db" or "--db-pool" in server.options:
         return server
-    return server.with_options("--db-pool", str(in_flight(task, load, env)))
+    return server.with_connections_for(in_flight(task, load, env))
 
 
 def this_round(round_, one_round, runs, env, cap, order):
@@ -367,7 +360,7 @@ def main(argv=None):
             "(or run: make bench)"
         )
     processes.on_stop_signals(
-        first=lambda signum: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=interrupt_once
+        first=lambda signum: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=INTERRUPTED
     )
     for task in args.tasks:
         if task.database:  # the reader's own (one the suite starts is waited for until it answers)
@@ -427,7 +420,7 @@ def main(argv=None):
             backend.stop()
         if database:
             database.stop()
-    if INTERRUPTED:
+    if INTERRUPTED.seen:
         # The interrupt lands between any two bytecodes: inside subprocess.Popen, after the fork and before the
         # pid is kept, a child (siege) would escape every stop by pid. This process adopts orphans (a subreaper):
         # whatever still lives below it, it started.

@@ -85,6 +85,9 @@ QUERY = "SELECT CAST(:n AS integer) FROM pg_sleep(:seconds)"
 _engines, _engines_lock = {}, threading.Lock()
 
 
+DEFAULT_CONNECTIONS = 5 + 10  # SQLAlchemy's QueuePool: 5 kept, 10 more on overflow, then a wait
+
+
 def engine_options(pool):
     """SQLAlchemy's pool settings: its default (5 connections, 10 more on overflow, a wait of up to 30 s for one)
     if pool is None, else exactly `pool` connections."""
@@ -247,18 +250,19 @@ def check_database(task):
         raise TaskError("--db-pool must be at least 1")
 
 
-def check(task, cooperative):
-    """Raise TaskError if `task` cannot run under this strategy; called at start-up, not at request time."""
+def check(task, awaited_by=None):
+    """Raise TaskError if `task` cannot run under this strategy; called at start-up, not at request time.
+    `awaited_by`: the option by which the server awaits the task ("--cooperative"), None if it calls it."""
     if task.kind == "db" and not task.database:
         raise TaskError("--task db needs --database URL (postgresql://USER@HOST:PORT/NAME; run_all.py starts one)")
     check_database(task)
     if task.kind not in KINDS:
         function = load(task.kind)
         is_async = inspect.iscoroutinefunction(function)
-        if cooperative and not is_async:
-            raise TaskError(f"--task {task.kind}: --cooperative awaits the task: make it an async def")
-        if not cooperative and is_async:
-            raise TaskError(f"--task {task.kind} is an async def: only --cooperative can await it")
+        if awaited_by and not is_async:
+            raise TaskError(f"--task {task.kind}: {awaited_by} awaits the task: make it an async def")
+        if not awaited_by and is_async:
+            raise TaskError(f"--task {task.kind} is an async def: only a server that awaits it can run it")
 
 
 def module_files(task):

@@ -131,12 +131,12 @@ def task_list(kinds, user_task, n, servers, backend, program, database=None):
     if user_task:
         chosen.append(tasks.Task(user_task, backend))
         try:
-            tasks.check(chosen[-1], cooperative=False)
+            tasks.check(chosen[-1])
         except tasks.TaskError as error:
             raise ValueError(str(error)) from None
-        if any(s.runs_in == "loop" for s in servers):  # the cooperative variant needs an async def
-            servers = [s for s in servers if s.runs_in != "loop"]
-            print(f"{program}: 2_async --cooperative left out: it can only run an async def", file=sys.stderr)
+        for server in [s for s in servers if s.runs_in == "loop"]:  # they await the task: an async def only
+            print(f"{program}: {server.label} left out: it can only run an async def", file=sys.stderr)
+        servers = [s for s in servers if s.runs_in != "loop"]
     for task in chosen:
         kind = task.spec()
         if n is not None and not 1 <= n <= kind.max_n:

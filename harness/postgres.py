@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from processes import free_port
@@ -50,6 +51,7 @@ class Postgres:
     def __init__(self, max_connections=100):
         self.max_connections = max_connections
         self.folder = self.process = self.port = None
+        self.lock = threading.RLock()  # a restart in one thread, a stop in another: one after the other
 
     def owner(self):
         """Popen's arguments to run as the package's postgres user when this runs as root (PostgreSQL will not)."""
@@ -149,14 +151,22 @@ class Postgres:
         except OSError:
             return ""
 
-    def restart(self, down_s):
-        """The server shut down fast (every connection ended), kept down for `down_s`, and started again on the same
-        port and data; (when it went down, when it took connections again), in time.monotonic()."""
-        self.shut_down()
-        down_at = time.monotonic()
-        time.sleep(down_s)
-        self.serve()
-        return down_at, time.monotonic()
+    def restart(self, down_s, stopping):
+        """The server shut down fast (every connection ended), kept down for `down_s` (less if the threading.Event
+        `stopping` is set), and started again on the same port and data; (when the shutdown began, when it took
+        connections again), in time.monotonic(). RuntimeError (one line) if it did not come back."""
+        with self.lock:
+            fault_at = time.monotonic()
+            self.shut_down()
+        stopping.wait(down_s)
+        with self.lock:
+            if self.folder is None:
+                raise RuntimeError("PostgreSQL was stopped and removed meanwhile")
+            self.serve()
+        return fault_at, time.monotonic()
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
 
     def shut_down(self):
         """A fast shutdown by pid (SIGINT: connections ended, no wait for clients), SIGKILL after 10 s."""
@@ -170,11 +180,12 @@ class Postgres:
         self.process = None
 
     def stop(self):
-        """The server shut down (shut_down) and the folder removed. Safe to call twice."""
-        self.shut_down()
-        if self.folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
+        """The server shut down (shut_down) and the folder removed. Safe to call twice, and beside a restart."""
+        with self.lock:
+            self.shut_down()
+            if self.folder:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self.folder = None
 
     def __enter__(self):
         return self.start()

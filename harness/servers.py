@@ -120,6 +120,11 @@ class Server:
     def with_options(self, *options):
         return replace(self, options=self.options + options)
 
+    def with_connections_for(self, at_once):
+        """The row with the db kind's connections sized for `at_once` tasks (--db-pool) where tasks at once share
+        one process's pool; itself otherwise (one task a process asks its pool for one connection)."""
+        return self.with_options("--db-pool", str(at_once)) if self.tasks_share_a_pool else self
+
     def sized_for(self, at_once, cpus):
         """The row with its pool sized to run `at_once` tasks at once on `cpus` CPUs: pool_option with at_once, or,
         when the option sizes each worker process (one a CPU), with at_once / cpus rounded up. Itself if it has no
@@ -205,6 +210,18 @@ SERVERS = [
         http_stack="uvicorn",
         framework="fastapi",
         jobs="memory",
+    ),
+    Server(
+        "8_fastapi --endpoint cooperative",
+        "8_fastapi.py",
+        8007,
+        ("--endpoint", "cooperative"),
+        runs_in="loop",
+        written_as="an async def endpoint awaiting an async client (SQLAlchemy's async engine, an async HTTP client)",
+        http_stack="uvicorn",
+        framework="fastapi",
+        jobs="memory",
+        answers_as="8_fastapi --endpoint async",
     ),
     Server(
         "8_fastapi --endpoint process",

@@ -33,11 +33,12 @@ def parse_args(
     max_pending=True,
     workers_default=cpu_count(),  # noqa: B008 - this machine's CPUs, read once at import
     workers_help="pool size (default: CPUs, %(default)s)",
+    awaited_by=lambda args: None,
 ):
     """The command line every server shares (--host, --port, --task and --backend, --workers for the pools,
     --processes for a server that can run as copies), plus `options`: {"--flag": argparse keyword arguments} of
-    the server's own. args.task is a tasks.Task, checked to run under this strategy (an async def only with
-    --cooperative)."""
+    the server's own. args.task is a tasks.Task, checked to run under this strategy: `awaited_by(args)` names the
+    option by which the server awaits the task (an async def then, and only then), None where it calls it."""
     parser = OneLineParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=port, help="port to listen on (default %(default)s)")
@@ -110,7 +111,7 @@ def parse_args(
     if task:
         args.task = tasks.Task(args.task, args.backend.rstrip("/"), args.database, args.db_pool)
         try:
-            tasks.check(args.task, cooperative=getattr(args, "cooperative", False))
+            tasks.check(args.task, awaited_by(args))
             if args.task.kind == "db":
                 tasks.reach(args.task.database)
         except tasks.TaskError as error:

@@ -107,6 +107,7 @@ def settings(args):
     return {
         "def": f"def endpoint, {threads}",
         "async": "async def endpoint, the task on the event loop",
+        "cooperative": "async def endpoint awaiting the task written for the loop",
         "process": f"async def endpoint, {args.workers} worker processes",
     }[args.endpoint]
 

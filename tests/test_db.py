@@ -195,12 +195,21 @@ def test_a_database_restarted_under_load_fails_requests_while_it_is_down_and_non
     cluster = Postgres()
     cluster.start()
     try:
-        row = db_faults.under_restart(db_faults.sized(by_name(name)), cluster)
+        row = db_faults.under_restart(db_faults.sized(by_name(name)), cluster, threading.Event())
     finally:
         cluster.stop()
     assert "error" not in row, row
-    assert row["failed_down"] > 0, "requests due while it was down fail: the fault was seen"
-    assert set(row["errors"]) == {"HTTP 500"}, "the suite's JSON 500, not a reset connection: the server went on"
+    assert row["failed_down"] > 0 and row["failed_before"] == 0, "requests fail from the fault on, none before"
+    assert set(row["errors"]) == {"HTTP 500"}, "answered by the server, which went on: no reset, no refusal"
     assert row["failing_for_s"] < 1, "queries succeed again within a second of PostgreSQL taking connections"
     assert not row["unanswered"] and row["longest_ms"] < 5000, "no request hangs"
     assert row["answered"] >= db_faults.RATE * (db_faults.RUN_S - db_faults.DOWN_S - 1), "the rest answered"
+
+
+def test_the_restart_tables_figures_from_known_failures():
+    failures = [[0.5, 0.01], [3.98, 0.05], [4.2, 0.02], [5.9, 0.01], [6.4, 0.3]]  # [due second, wait]
+    run = {"ok": 400, "failures": failures, "longest_wait_ms": 300.0}
+    row = db_faults.restart_figures(run, start=100.0, fault_at=104.0, up_at=106.0)
+    assert (row["failed_before"], row["failed_down"], row["failed_after"]) == (1, 3, 1), "in flight at it: down"
+    assert row["failing_for_s"] == pytest.approx(0.4) and row["down_s"] == 2.0 and row["longest_ms"] == 300.0
+    assert db_faults.restart_figures({"ok": 1}, 0.0, 1.0, 2.0)["failing_for_s"] == 0.0, "none after: 0"

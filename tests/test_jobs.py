@@ -12,7 +12,7 @@ from conftest import marked_environment, named, responsive, run_all
 
 import tasks
 from harness.instruments.verify import expected_result
-from harness.load import jobs
+from harness.load import jobs, openloop
 from harness.network import request
 from harness.servers import GIL_ROWS, by_name
 
@@ -41,7 +41,11 @@ def wait_done(port, job_id, timeout=30):
     return job
 
 
-@pytest.mark.parametrize("name", [name for name in IN_MEMORY if responsive(by_name(name))])
+# The rows whose pool bounds the jobs at once (on a loop, every job runs at once, interleaved), /health answered.
+POOLED = [name for name in IN_MEMORY if responsive(by_name(name)) and by_name(name).pool_option]
+
+
+@pytest.mark.parametrize("name", POOLED)
 def test_jobs_in_memory(start_server, name):
     # Two at a time (FastAPI's BackgroundTasks would otherwise start all at once, in its 40 threads).
     two = ("--workers", "2") if by_name(name).pool_option == "--workers" else ()
@@ -225,7 +229,7 @@ def test_a_schedule_of_its_own_posts_each_job_with_its_n_at_its_second(start_ser
     """As make cluster drives its jobs (harness/hosts/measured.py): each job's own n and due second, from a second
     0 the caller chose, and each accepted job's n and last look given back."""
     server = start_server(by_name("3_async_threadexecutor"))
-    start, start_epoch = time.monotonic() + 1, time.time() + 1
+    start, start_epoch = time.monotonic() + openloop.LEAD_S, time.time() + openloop.LEAD_S
     schedule = [(0.5, 1002), (0, 1000), (0.5, 1001)]
     run = jobs.run(f"http://127.0.0.1:{server.port}/jobs?n=5", 4, 1, deadline_s=10, schedule=schedule, start=start)
     assert run["planned"] == run["accepted"] == run["done"] == 3 and run["valid"], run

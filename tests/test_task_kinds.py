@@ -12,7 +12,7 @@ from harness.instruments import verify
 from harness.instruments.measure import tree_cpu_seconds
 from harness.network import request
 from harness.server_process import ServerProcess
-from harness.servers import BACKEND, GIL_ROWS, by_name
+from harness.servers import BACKEND, GIL_ROWS, SERVERS, by_name
 from processes import free_port
 
 # The cpu kind, the default, is checked on every row by tests/test_http.py; pre-fork copies run a task as their
@@ -149,8 +149,9 @@ def test_a_users_function_runs_where_the_strategy_runs_tasks(start_server, user_
     assert request(server.port, "/")[2]["n"] == 7, "the module's DEFAULT_N"
 
 
-def test_an_async_users_function_under_the_cooperative_variant(start_server, user_module):
-    server = start_server(by_name("2_async --cooperative"), "--task", "userjob:square_async")
+@pytest.mark.parametrize("name", [s.name for s in SERVERS if s.runs_in == "loop"])
+def test_an_async_users_function_where_the_server_awaits_the_task(start_server, user_module, name):
+    server = start_server(by_name(name), "--task", "userjob:square_async")
     assert request(server.port, "/?n=9")[2]["result"] == {"square": 81}
 
 
@@ -169,8 +170,9 @@ def test_a_task_that_raises_is_a_json_500_and_the_server_goes_on(start_server, u
         ("3_async_threadexecutor", "nosuchmodule:f", "cannot import nosuchmodule: ModuleNotFoundError"),
         ("3_async_threadexecutor", "userjob:nothing", "module userjob has no nothing"),
         ("3_async_threadexecutor", "userjob:not_callable", "userjob.not_callable is not callable"),
-        ("3_async_threadexecutor", "userjob:square_async", "is an async def: only --cooperative can await it"),
+        ("3_async_threadexecutor", "userjob:square_async", "is an async def: only a server that awaits it can run it"),
         ("2_async --cooperative", "userjob:square", "--cooperative awaits the task: make it an async def"),
+        ("8_fastapi --endpoint cooperative", "userjob:square", "--endpoint cooperative awaits the task"),
         ("1_sync", "gpu", "expected a kind (cpu, hash, sleep, http, db) or MODULE:FUNCTION"),
     ],
 )

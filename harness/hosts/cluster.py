@@ -53,7 +53,7 @@ def under_fault(engine, fault, folder):
                 return {"engine": engine.name, "fault": fault.name, "error": "did not come up"}
             # Every part keeps time from `started`: the job driver's schedule (in a process of its own, started
             # last, here), the fault's steps, and the probe and the users (each in a thread of the client host).
-            started = time.monotonic() + measured.LEAD_S
+            started = time.monotonic() + openloop.LEAD_S  # the job driver's process starts first
             probe, *users = measured.during(placement, record, client, started)
             parts = [*users, client.submit(inject, fault, placement, started, record.stopping)]
             try:

@@ -106,6 +106,12 @@ def table(runs):
 
 
 def notes(runs):
-    """The runs of the fault table that could not be made, each with why (FaultRun.error): a line each."""
-    lines = [f"* {run.engine}, {run.fault}: not measured: {run.error}" for run in runs if run.error]
-    return "\n".join(["Runs without figures:", "", *lines]) if lines else ""
+    """The runs of the fault table that could not be made, each with why (FaultRun.error), and those whose job
+    driver fell behind its schedule (FaultRun.driver_note): a line each."""
+    failed = [f"* {run.engine}, {run.fault}: not measured: {run.error}" for run in runs if run.error]
+    late = [f"* {run.engine}, {run.fault}: {run.driver_note}" for run in runs if run.driver_note]
+    return "\n\n".join(
+        "\n".join([title, "", *lines])
+        for title, lines in (("Runs without figures:", failed), ("Runs whose jobs were sent late:", late))
+        if lines
+    )

@@ -20,9 +20,6 @@ from harness.load import jobs
 RATE, RUN_S, FAULT_AT_S, FOLLOW_S, USERS = 4, 40, 10, 60, 2  # jobs/s; seconds; users beside the jobs
 N_JOB, N_USER = 100_000, 99_999  # a job's n is N_JOB + its number: unique, so that a second run of it is seen
 N_LONG, LONG_JOBS = 1_200_000, 4  # jobs of about 1.7 s each (n from N_LONG on), sent just before a worker is cut
-# The run's second 0 comes this long after the job driver is started, so that its process (up in 0.2 s on an
-# idle machine) keeps its schedule from the first job on, and sends the long jobs when the fault expects them.
-LEAD_S = 2
 OPEN_RATE, OPEN_S = 10, 20  # the open loop on hosts and on loopback: requests/s of GET /, seconds
 USER_PATH = f"/?n={N_USER}"
 
@@ -134,6 +131,7 @@ def figures(run, record, epoch_start, marks, health):
         "lowest_share": round(lowest, 2),
         "users": dict(record.users),
         **health_figures(health),
+        **({"driver_note": run["error"]} if run.get("error") else {}),
     }
 
 

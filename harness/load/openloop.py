@@ -43,6 +43,10 @@ MAX_SEND_LAG_MS = 5.0
 MAX_SEND_LAG_MAX_MS = 50.0  # one send this late is a scheduler's hiccup the max and p99.9 columns would show
 HIGHEST_US = 3_600_000_000  # the histogram's range: 1 µs to an hour, 3 significant figures
 SPIN_S = 0.001
+# How far ahead of now a caller sets the schedule's second 0 (`start`) when it starts the driver's process itself
+# (run(), in_a_process): the process is up in 0.2 s on an idle machine; a late one would send its first requests in
+# a burst, which its send lag would show.
+LEAD_S = 2
 
 
 def schedule(rate, seconds, arrivals="constant", seed=None):
@@ -84,12 +88,17 @@ async def drive(
     request failed, or more answers are late (or still in flight past it) than allowed_late() lets the p99 of
     all planned requests bear (`stopped_early`). With method="POST" (the background jobs' submitter), a 202 is
     the success, and accepted(body, due, url) gets each, due in loop time. `requests`, (due second, url) pairs,
-    are sent in place of `url` on the rate's schedule; `start`, a time.monotonic() (the loop's clock, and every
-    process's: a caller's too), is the schedule's second 0 rather than now. With `failures`, the run has each
-    failed request (refused, reset, or not a success) as [its due second, seconds from then to its failure]
-    (`failures`), and the longest wait of an answered request, success or not (`longest_answer_ms`)."""
+    are the schedule in place of the rate's (`arrivals` and `seed` unused; `rate` and `seconds` still size the
+    spin and the halves), each pair's url on the caller's word that it is on an allowed host (a POST's query
+    changed, say); `start`, a time.monotonic() (the loop's clock, and every process's: a caller's too; LEAD_S
+    ahead lets the driver's process start), is the schedule's second 0 rather than now. With `failures`, the run
+    has each failed request (refused, reset, not a success, or unanswered when the drain ended) as [its due
+    second, seconds from then until it failed or was given up] (`failures`), and the longest of every request's
+    wait, success or failure (`longest_wait_ms`)."""
     success = 202 if method == "POST" else 200
-    requests = sorted(requests) if requests else [(due, url) for due in schedule(rate, seconds, arrivals, seed)]
+    if requests is None:
+        requests = [(due, url) for due in schedule(rate, seconds, arrivals, seed)]
+    requests = sorted(requests)
     dues = [due for due, _ in requests]
     latencies, lags, connects = (HdrHistogram(1, HIGHEST_US, 3) for _ in range(3))
     errors, in_flight, failed_due = Counter(), {}, []  # in_flight: task -> due time
@@ -170,6 +179,8 @@ async def drive(
         if pending and not stopped_early:
             _, pending = await asyncio.wait(pending, timeout=drain_s)
         for task in pending:
+            if not stopped_early:  # given up at the drain's end: a failure (cut off by the SLO: censored)
+                failed_due.append((round(in_flight[task] - start, 3), round(loop.time() - in_flight[task], 3)))
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
     ended = loop.time()
@@ -202,7 +213,7 @@ async def drive(
         **(
             {
                 "failures": sorted(failed_due),
-                "longest_answer_ms": round(
+                "longest_wait_ms": round(
                     max([latencies.get_max_value() / 1000] + [wait * 1000 for _, wait in failed_due]), 1
                 ),
             }

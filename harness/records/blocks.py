@@ -106,6 +106,7 @@ class FaultRun(Record):
     health_failed: int = None
     health_probes: int = None
     error: str = None  # the run could not be made: no figures
+    driver_note: str = None  # the job driver's own error (it fell behind its schedule): figures, said beside
 
 
 @dataclass(frozen=True, kw_only=True)

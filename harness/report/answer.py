@@ -183,7 +183,7 @@ def framework_row(words, stack, tables, suite_python, kinds=None):
     row serves several kinds; to avoid, its rows that left /health unanswered, with the worst share and where.
     None if it has no row measured."""
     use, down = {}, {}
-    for task, unfit in kinds or [(kind_of(tables, kinds), unfit) for _, kinds, unfit, _ in WORK]:
+    for task, unfit in kinds or [(kind_of(tables, stand_ins), unfit) for _, stand_ins, unfit, _ in WORK]:
         found = compare(table_of(tables, task), suite_python, (*unfit, PROCESS_POOL), stack=stack)
         for row in found.rows:
             if server_of(row.run).framework == stack and unavailable(row.run) > DOWN_PCT:
@@ -213,10 +213,10 @@ def answer(kinds, cluster=None, link="`Results`_"):
     suite_python = kinds.environment.python
     tables = closed_rounds(kinds)
     rows = []
-    for work, kinds, unfit, holds_gil in WORK:
-        task = kind_of(tables, kinds)
+    for work, stand_ins, unfit, holds_gil in WORK:
+        task = kind_of(tables, stand_ins)
         found = compare(table_of(tables, task), suite_python, unfit, apart=APART)
-        said = f"{work}: task ``{task}``" if len(kinds) > 1 else work  # which of its kinds it read
+        said = f"{work}: task ``{task}``" if len(stand_ins) > 1 else work  # which of its kinds it read
         if found.chosen is not None:
             rows.append(decision(said, found, suite_python, holds_gil))
     rows += [found for words, stack in FRAMEWORKS if (found := framework_row(words, stack, tables, suite_python))]

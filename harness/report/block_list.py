@@ -245,7 +245,7 @@ BLOCKS = [
             RUN_ALL
             + [
                 "--servers",
-                "3_async_threadexecutor,8_fastapi,8_fastapi --endpoint async",
+                "3_async_threadexecutor,8_fastapi,8_fastapi --endpoint async,8_fastapi --endpoint cooperative",
                 "--tasks",
                 "sleep",
                 "--concurrency",
@@ -254,8 +254,16 @@ BLOCKS = [
                 "10",
             ],
         ),
-        2,
+        2.5,
         "10 s a row",
+        earlier=(
+            Earlier(
+                "c9259563030d",
+                ".venv/bin/python run_all.py --servers '3_async_threadexecutor,8_fastapi,8_fastapi --endpoint async' "
+                "--tasks sleep --concurrency 254 --duration 10",
+                "10 s a row",
+            ),
+        ),
     ),
     Block(
         "soak",
