@@ -96,6 +96,29 @@ def test_granian_without_a_gil_computes_on_every_core_in_one_process(start_serve
     assert used > 1.3, f"two cpu tasks used {used:.2f} cores in one process"
 
 
+def most_threads_under(server, at_once, seconds=1.0):
+    """The most threads the server's tree had while `at_once` requests of a 1 s wait ran, less the threads before."""
+    before = sum(process.num_threads() for process in server.processes())
+    with ThreadPoolExecutor(at_once) as pool:
+        for _ in range(at_once):
+            pool.submit(request, server.port, "/?n=1000")
+        deadline, most = time.monotonic() + seconds, before
+        while time.monotonic() < deadline:
+            most = max(most, sum(process.num_threads() for process in server.processes()))
+            time.sleep(0.05)
+    return most - before
+
+
+def test_granians_wsgi_worker_starts_a_thread_a_request_unless_threads_bounds_them(start_server):
+    """Without --threads, Granian's WSGI worker starts blocking threads on demand up to half its share of the
+    backlog (hundreds), memory the allocators keep after the threads end (docs/faults.rst); --threads N bounds them."""
+    row = by_name("9_flask --server granian")
+    unbounded = most_threads_under(start_server(row, "--task", "sleep", "--processes", "1"), 32)
+    bounded = most_threads_under(start_server(row, "--task", "sleep", "--processes", "1", "--threads", "4"), 32)
+    assert unbounded >= 24, f"{unbounded} threads more for 32 waits at once"
+    assert bounded <= 4, f"{bounded} threads more with --threads 4"
+
+
 WORKER_PROCESSES = [
     s for s in SERVERS if s.http_stack in ("gunicorn", "granian") and s.own_processes and not s.answers_as
 ]
