@@ -109,8 +109,16 @@ def restart_figures(run, start, fault_at, up_at):
         "longest_ms": run.get("longest_wait_ms"),
         "unanswered": run.get("unfinished"),
         "errors": run.get("errors", {}),
-        **({"note": run["error"]} if "error" in run else {}),  # the driver fell behind: figures all the same
+        **driver_said(run),
     }
+
+
+def driver_said(run):
+    """The driver's error as a row keeps it: a note beside the figures where it measured all the same (it fell
+    behind its schedule), the row's error where it has no figures (it did not run)."""
+    if "error" not in run:
+        return {}
+    return {"note" if "failures" in run else "error": run["error"]}
 
 
 def under_restart(server, database, stopping):
@@ -146,8 +154,7 @@ def crowded(server, said, database):
         "longest_ms": run.get("longest_wait_ms"),
         "unanswered": run.get("unfinished"),
         "errors": run.get("errors", {}),
-        **({"error": run["error"]} if "error" in run and "failures" not in run else {}),
-        **({"note": run["error"]} if "error" in run and "failures" in run else {}),
+        **driver_said(run),
     }
 
 

@@ -62,7 +62,7 @@ def trap(runs, setting=POOL_SIZE):
     Interval of their ratio}, lowest first; {} where no row ran both ways."""
     rounds = by_round(measured(runs))
     labels = {run.server for run in measured(runs)}
-    sized = {re.sub(setting, "", label): label for label in labels if re.sub(setting, "", label) != label}
+    sized = {default: label for label in labels if (default := re.sub(setting, "", label)) != label}
     ratios = {label: interval_within(rounds, label, other) for label, other in sized.items() if label in labels}
     return dict(sorted(((label, found) for label, found in ratios.items() if found), key=lambda i: i[1].estimate))
 
