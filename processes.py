@@ -54,15 +54,25 @@ def port_is_free(port):
     return bind_error(port) is None
 
 
+_handed_out = {}  # the ports handed out, oldest first (a dict keeps its order)
+_handed_out_lock = threading.Lock()
+
+
 def free_port():
     """A loopback port that is free now, below the kernel's ephemeral range: one from that range could be taken
-    between this check and the bind by an outgoing connection, or by a Dask process that listens on port 0."""
+    between this check and the bind by an outgoing connection, or by a Dask process that listens on port 0. Not one
+    this process handed out lately: threads starting servers side by side would otherwise race to bind the same."""
     with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
         ephemeral = int(ports.read().split()[0])
-    for _ in range(1000):
-        port = random.randint(max(1024, ephemeral - 12_000), ephemeral - 1)
-        if port_is_free(port):
-            return port
+    low = max(1024, ephemeral - 12_000)
+    with _handed_out_lock:
+        for _ in range(1000):
+            port = random.randint(low, ephemeral - 1)
+            if port not in _handed_out and port_is_free(port):
+                if len(_handed_out) >= (ephemeral - low) // 2:  # the oldest half were bound (or given up) long ago
+                    del _handed_out[next(iter(_handed_out))]
+                _handed_out[port] = None
+                return port
     raise OSError("no free port found")
 
 

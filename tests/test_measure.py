@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hdrh.histogram import HdrHistogram
@@ -171,6 +172,14 @@ def test_cpu_count_is_the_smaller_of_affinity_and_quota(monkeypatch):
     assert processes.cpu_count() == 1
     monkeypatch.setattr(processes, "cpu_quota", lambda: None)
     assert processes.cpu_count() == len(__import__("os").sched_getaffinity(0))
+
+
+def test_free_port_gives_threads_side_by_side_different_ports():
+    # Drawn at random from some 12,000 ports, 2,000 draws would repeat one almost surely; two threads given the same
+    # port race to bind it, and one server fails with "Address already in use".
+    with ThreadPoolExecutor(4) as pool:
+        ports = list(pool.map(lambda _: processes.free_port(), range(2000)))
+    assert len(set(ports)) == len(ports)
 
 
 def right(handler):
