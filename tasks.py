@@ -122,11 +122,12 @@ def close_connections():
 
 
 def shown_url(url):
-    """The URL without its password, as messages show it."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
+    """The URL without its password, as messages show it; a malformed one too (it is what they are about)."""
+    user, at, rest = url.rpartition("@")
+    scheme, slashes, login = user.partition("://")
+    if not at or not slashes or ":" not in login:
         return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+    return f"{scheme}://{login.split(':', 1)[0]}:***@{rest}"
 
 
 def query(url, pool, n):
@@ -244,8 +245,14 @@ def reach(url):
 
 def check_database(task):
     """Raise TaskError if the task's --database or --db-pool is malformed (whether it answers: reach())."""
-    if task.database and not task.database.startswith("postgresql://"):
-        raise TaskError(f"--database {shown_url(task.database)!r}: expected postgresql://USER@HOST:PORT/NAME")
+    if task.database:
+        try:
+            port = urllib.parse.urlsplit(task.database).port  # a malformed host or port raises ValueError
+        except ValueError as error:
+            port = error
+        if not task.database.startswith("postgresql://") or isinstance(port, ValueError):
+            said = f" ({port})" if isinstance(port, ValueError) else ""
+            raise TaskError(f"--database {shown_url(task.database)!r}{said}: expected postgresql://USER@HOST:PORT/NAME")
     if task.db_pool is not None and task.db_pool < 1:
         raise TaskError("--db-pool must be at least 1")
 

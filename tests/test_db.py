@@ -99,6 +99,7 @@ def test_sqlalchemys_default_pool_runs_15_queries_at_once_and_a_sized_one_all(st
             ("--database", "mysql://nobody:secret@127.0.0.1/x"),
             "'mysql://nobody:***@127.0.0.1/x': expected postgresql://",
         ),
+        (("--database", "postgresql://nobody:secret@[::1/x"), "'postgresql://nobody:***@[::1/x' (Invalid IPv6 URL)"),
         (("--database", "postgresql://bench@127.0.0.1:{free}/postgres"), "cannot query it: connection failed"),
         (("--database", "{url}", "--db-pool", "0"), "--db-pool must be at least 1"),
     ],
