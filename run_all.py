@@ -359,8 +359,13 @@ def main(argv=None):
             "run_all.py: error: siege is not installed; install it with: sudo apt-get install siege "
             "(or run: make bench)"
         )
+    databases = []  # the PostgreSQL started below: a hard exit removes its folder too
     processes.on_stop_signals(
-        first=lambda signum: None, status=1, grace_s=STOP_GRACE_S, main_thread_handler=INTERRUPTED
+        first=lambda signum: None,
+        status=1,
+        grace_s=STOP_GRACE_S,
+        main_thread_handler=INTERRUPTED,
+        last=lambda: [database.stop() for database in databases],
     )
     for task in args.tasks:
         if task.database:  # the reader's own (one the suite starts is waited for until it answers)
@@ -380,6 +385,7 @@ def main(argv=None):
                 sys.exit(f"run_all.py: error: backend.py did not come up: {backend.output().strip()}")
         if any(task.kind == "db" and not task.database for task in args.tasks):  # a PostgreSQL of the suite's own
             database = start_database()
+            databases.append(database)
             args.tasks = [
                 dataclasses.replace(task, database=task.database or database.url) if task.kind == "db" else task
                 for task in args.tasks

@@ -154,15 +154,22 @@ class Postgres:
     def restart(self, down_s, stopping):
         """The server shut down fast (every connection ended), kept down for `down_s` (less if the threading.Event
         `stopping` is set), and started again on the same port and data; (when the shutdown began, when it took
-        connections again), in time.monotonic(). RuntimeError (one line) if it did not come back."""
+        connections again), in time.monotonic(). RuntimeError (one line) if it did not come back, left shut down; or
+        if `stopping` was set meanwhile, not started again."""
         with self.lock:
             fault_at = time.monotonic()
             self.shut_down()
-        stopping.wait(down_s)
+        if stopping.wait(down_s):
+            raise RuntimeError("PostgreSQL was not started again: stopping")
         with self.lock:
             if self.folder is None:
                 raise RuntimeError("PostgreSQL was stopped and removed meanwhile")
-            self.serve()
+            try:
+                self.serve()
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:  # not ready, or not started
+                self.shut_down()
+                said = error if isinstance(error, RuntimeError) else f"PostgreSQL did not start: {error!r}"
+                raise RuntimeError(f"{said} (after its restart)") from None
         return fault_at, time.monotonic()
 
     def running(self):

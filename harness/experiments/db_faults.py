@@ -4,14 +4,15 @@ takes. What the users saw, from the open-loop driver (latency from when each req
 Restart: each strategy that runs the db kind on the suite's Python serves GET /?n=20 (a query that waits 20 ms in
 PostgreSQL) at RATE requests/s for RUN_S, its pools sized for the AT_ONCE requests that rate keeps in flight; at
 DOWN_AT_S the suite's PostgreSQL is shut down fast (its connections ended) and started again DOWN_S later. Per row:
-the answers, the failures while it was down and after it was back, until when, and the longest wait; none may hang.
+the answers, the failures before the fault, while it was down and after it was back, until when, and the longest
+wait; none may hang.
 
 Past max_connections: uvicorn's and gunicorn's workers each have a pool of their own, so that PostgreSQL sees
 workers × pool. COPIES workers, each with TOO_MANY threads, at SQLAlchemy's default pool and with TOO_MANY
 connections each (more than PostgreSQL's default max_connections in all), serve GET /?n=1000 at CROWD requests/s:
 a query that finds no connection left fails at once ("too many clients"), counted, and nothing hangs.
 
-    .venv/bin/python -m harness.experiments.db_faults [--servers 3,8]     (make db-faults)
+    .venv/bin/python -m harness.experiments.db_faults [--servers 3,8] [--no-crowd]     (make db-faults)
 """
 
 import sys
@@ -26,7 +27,7 @@ from harness.load import openloop
 from harness.network import HOST
 from harness.server_process import ServerProcess
 from harness.servers import SERVERS
-from processes import InterruptOnce, cpu_count, free_port, on_stop_signals
+from processes import InterruptOnce, cpu_count, free_port, on_stop_signals, stop_children
 
 # requests/s, seconds, ms of each query: a server of one thread is busy 40 % of the time, so that what its users
 # see is the fault's, not a backlog's
@@ -136,7 +137,7 @@ def under_restart(server, database, stopping):
 
     run, times = served(server, database.url, load, restart)
     if "failures" not in run or not isinstance(times, tuple):
-        why = run.get("error") or (f"PostgreSQL did not come back: {times}" if times else "no restart")
+        why = run.get("error") or str(times or "no restart")
         return {"server": server.label, "error": why}
     return {"server": server.label, **restart_figures(run, run["start"], *times)}
 
@@ -178,17 +179,22 @@ def what_failed(rows):
     ]
 
 
+def label_width(rows, head):
+    return max(len(head), *(len(row["server"]) for row in rows))
+
+
 def restart_table(rows):
     columns = [("answered", "{}"), ("failed_before", "{}"), ("failed_down", "{}"), ("failed_after", "{}")]
+    width = label_width(rows, "strategy")
     head = (
-        f"{'strategy':50} {'answered':>8} {'failed before':>13} {'while down':>10} {'after':>5} {'until s':>7} "
+        f"{'strategy':{width}} {'answered':>8} {'failed before':>13} {'while down':>10} {'after':>5} {'until s':>7} "
         f"{'down s':>6} {'longest ms':>10}"
     )
     lines = [head, "-" * len(head)]
     for row in rows:
         counts = [cell(row.get(key), form) for key, form in columns]
         lines.append(
-            f"{row['server']:50} {counts[0]:>8} {counts[1]:>13} {counts[2]:>10} {counts[3]:>5} "
+            f"{row['server']:{width}} {counts[0]:>8} {counts[1]:>13} {counts[2]:>10} {counts[3]:>5} "
             f"{cell(row.get('failing_for_s'), '{:.1f}'):>7} {cell(row.get('down_s'), '{:.1f}'):>6} "
             f"{cell(row.get('longest_ms'), '{:.0f}'):>10}"
         )
@@ -196,11 +202,12 @@ def restart_table(rows):
 
 
 def crowded_table(rows):
-    head = f"{'workers, threads and connections':78} {'answered':>8} {'failed':>6} {'longest ms':>10}"
+    width = label_width(rows, "workers, threads and connections")
+    head = f"{'workers, threads and connections':{width}} {'answered':>8} {'failed':>6} {'longest ms':>10}"
     lines = [head, "-" * len(head)]
     for row in rows:
         lines.append(
-            f"{row['server']:78} {cell(row.get('answered')):>8} {cell(row.get('failed')):>6} "
+            f"{row['server']:{width}} {cell(row.get('answered')):>8} {cell(row.get('failed')):>6} "
             f"{cell(row.get('longest_ms'), '{:.0f}'):>10}"
         )
     return "\n".join(lines + what_failed(rows))
@@ -222,7 +229,7 @@ def measure(restarts, crowd, database, stopping):
         found.append(under_restart(server, database, stopping))
         if not database.running():  # not back after its restart: the rows after it would measure nothing
             print(restart_table(found), flush=True)
-            raise RuntimeError(f"PostgreSQL did not come back after a restart: {found[-1].get('error')}")
+            raise RuntimeError(found[-1].get("error") or "PostgreSQL is not running after its restart")
     print(restart_table(found), flush=True)
     if not crowd:
         return
@@ -261,18 +268,25 @@ def main(argv=None):
         main_thread_handler=InterruptOnce(),
         last=database.stop,
     )
+    interrupted = False
     try:
         database.start()
         measure(restarts, crowd, database, stopping)
     except RuntimeError as error:  # PostgreSQL did not start, or did not come back
-        print(f"db_faults: error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("db_faults: stopped", file=sys.stderr)
-        return 1
+        interrupted = True
     finally:
         stopping.set()
         database.stop()
+    if interrupted:
+        # An interrupt inside subprocess.Popen, after the fork and before the pid is kept, leaves a child no stop by
+        # pid reaches; this process adopts orphans (a subreaper): whatever still lives below it, it started.
+        escaped = stop_children()
+        swept = f" (the last sweep stopped {', '.join(escaped)})" if escaped else ""
+        print(f"{parser.prog}: stopped{swept}", file=sys.stderr)
+        return 1
     return 0
 
 
