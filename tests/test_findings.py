@@ -12,6 +12,7 @@ from harness.report import answer, block_list, findings, sections
 from harness.report.charts import Line, crowd
 from harness.report.comparison import compare, going_on
 from harness.report.tables import rounds_merged
+from harness.rounds import Interval
 
 
 def run(server, rate, efficiency, strategy=None, down=0.0, p99=5.0, task="cpu", free_threaded=False, pss=50.0, **more):
@@ -180,6 +181,24 @@ def test_the_default_connection_pool_is_a_trap_of_its_own_and_a_row_stands_at_it
     labels = [row.label for row in compare(db_rounds, "3.11.7").rows]
     assert "3_async_threadexecutor --workers 25 --db-pool 25" in labels, "each strategy at its best setting"
     assert "3_async_threadexecutor --workers 25" not in labels and "2_async --cooperative" not in labels
+
+
+def test_a_default_is_called_slower_only_where_its_whole_interval_is_and_one_faster_at_it_is_said_so():
+    said = findings.default_line(
+        {
+            "slow": Interval(0.50, 0.40, 0.60, 3),
+            "noisy": Interval(0.80, 0.55, 1.10, 3),  # its interval reaches its sized row: not told apart
+            "faster": Interval(1.30, 1.20, 1.40, 3),
+            "level": Interval(1.00, 0.98, 1.02, 3),
+        },
+        "At the default",
+        brief=False,
+    )
+    assert said == (
+        "- At the default: slow ×0.50 (0.40–0.60, 3 rounds); faster at their default: faster; "
+        "not told apart at their default: level, noisy."
+    )
+    assert findings.default_line({"noisy": Interval(0.80, 0.55, 1.10, 3)}, "At the default", brief=False) is None
 
 
 def test_the_blocking_call_row_reads_the_database_query_where_it_was_measured():

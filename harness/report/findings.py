@@ -82,17 +82,31 @@ DEFAULTS = {
 
 def default_line(ratios, said, brief):
     """The finding of one trap (trap()'s {label at the default: Interval}): the rows the default made clearly
-    slower, with their ratio, and those as fast at it; None where none is clearly slower."""
-    short = {server: found for server, found in ratios.items() if found.estimate < 1 - stats.MARGIN}
+    slower, with their ratio; then those it made clearly faster, and those it did not tell apart from their sized
+    row. Clearly: beyond the margin, its whole interval too (as rounds.verdict reads a row against the leader).
+    None where none is clearly slower."""
+
+    def clearly(found, slower):
+        if slower:
+            return found.estimate < 1 - stats.MARGIN and (found.high is None or found.high < 1 - stats.MARGIN)
+        return found.estimate > 1 + stats.MARGIN and (found.low is None or found.low > 1 + stats.MARGIN)
+
+    short = {server: found for server, found in ratios.items() if clearly(found, slower=True)}
     if not short:
         return None
+    faster = sorted(server for server, found in ratios.items() if clearly(found, slower=False))
+    untold = sorted(set(ratios) - set(short) - set(faster))
     each = (
         f"{min(f.estimate for f in short.values()):.2f}× to {max(f.estimate for f in short.values()):.2f}×"
         if brief
         else ", ".join(f"{server} ×{found.text()}" for server, found in short.items())
     )
-    as_fast = sorted(set(ratios) - set(short))
-    return f"- {said}: {each}" + (f"; as fast at their default size: {', '.join(as_fast)}" if as_fast else "") + "."
+    return (
+        f"- {said}: {each}"
+        + (f"; faster at their default: {', '.join(faster)}" if faster else "")
+        + (f"; not told apart at their default: {', '.join(untold)}" if untold else "")
+        + "."
+    )
 
 
 def ratio_text(row, rounds=True):
