@@ -460,6 +460,20 @@ def test_the_readme_shows_the_fastest_rows_and_names_the_rest():
     assert "- Not shown here: " + ", ".join(slower) + "." in " ".join(section.split())
 
 
+def test_the_readme_shows_the_tables_the_answer_reads_the_database_query_rather_than_sleep():
+    sleep = [
+        run("3_async_threadexecutor --workers 25", 235.0, 0.94, "3_async_threadexecutor", task="sleep"),
+        run("4_async_processexecutor --workers 25", 234.0, 0.94, "4_async_processexecutor", task="sleep"),
+    ]
+    env = replace(ENV, tasks={**ENV.tasks, "db": TaskKind(n=100, t1_s=0.1, t1_s_end=0.1, waits=True)})
+    both = SuiteResults(environment=env, runs=rounds_of(CPU + sleep + DB, {}))
+    assert answer.kinds_read(both) == ["cpu", "db"]
+    section = findings.narrow_section(both, answer.kinds_read(both))
+    assert "**Task db, 25 users**" in section and "**Task cpu, 25 users**" in section
+    assert "Task sleep" not in section
+    assert answer.kinds_read(SuiteResults(environment=ENV, runs=CPU + sleep)) == ["cpu", "sleep"]
+
+
 def test_a_flask_user_finds_the_worker_model_to_use_and_the_one_that_hurts():
     """The answer's Flask row: among Flask's rows on gunicorn and Granian, by the same rules, named as a gunicorn
     user sets it; a gevent worker that left /health unanswered while it computed, to avoid. The rows per kind of

@@ -110,6 +110,13 @@ def kind_of(tables, kinds):
     return next((task for task in kinds if table_of(tables, task)), kinds[-1])
 
 
+def kinds_read(results):
+    """The task kinds the answer's rows per kind of work read from `results`: of db and sleep, db where it was
+    measured. What the README shows a table of; the others are in the block's every column."""
+    tables = closed_rounds(results)
+    return [task for _, stand_ins, _, _ in WORK if table_of(tables, task := kind_of(tables, stand_ins))]
+
+
 def decision(work, found, suite_python, holds_gil):
     """The answer's row for one kind of work from its table's Comparison: [the work, the strategy to use and why,
     the runner-up, the one to avoid and why], with the figures behind them."""

@@ -216,12 +216,15 @@ def shown(results):
     )
 
 
-def narrow_section(results):
-    """The README's version of a closed-loop block: per table, the narrow table (each strategy once, at its best
-    size, its interpreter named) and the findings of the whole table; every row is in docs/results/."""
+def narrow_section(results, kinds=None):
+    """The README's version of a closed-loop block: per table (of `kinds` only, if given), the narrow table (each
+    strategy once, at its best size, its interpreter named) and the findings of the whole table; every row is in
+    docs/results/."""
     env = results.environment
     parts = []
     for (task, users), runs in closed_rounds(results).items():
+        if kinds is not None and task not in kinds:
+            continue
         limit = "users" if env.tasks[task].waits else "CPUs"
         found = compare(runs, env.python)
         spread = f"its 95 % interval over up to {found.rounds} rounds" if found.rounds > 1 else "one round: no interval"

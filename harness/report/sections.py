@@ -12,6 +12,7 @@ from harness.records.file import load
 from harness.records.suite import SuiteResults
 from harness.report import findings
 from harness.report.answer import answer as short_answer
+from harness.report.answer import kinds_read
 from harness.report.block_list import DOCS, NAMED, SAVED, saved_of
 from harness.report.render import render
 from harness.report.results import section_charts
@@ -77,9 +78,15 @@ def suite(block, saved, folder, document, draw):
         images.append(os.path.relpath(DOCS / name, document.parent))
     if document.parent == ROOT:
         full = os.path.relpath(folder / "results.rst", ROOT)
-        # No chart here: the README shows the headline chart after the short answer, by hand.
+        # No chart here: the README shows the headline chart after the short answer, by hand; and a table of each
+        # kind the answer reads (db, not sleep, where both were measured).
+        read = kinds_read(saved)
+        others = [task for task in dict.fromkeys(task for task, _ in findings.closed_rounds(saved)) if task not in read]
+        rest = f" (and the tables of {', '.join(f'``{task}``' for task in others)})" if others else ""
         return (
-            stamp(saved.environment, block) + findings.narrow_section(saved) + f"\nEvery column: `{full} <{full}>`__.\n"
+            stamp(saved.environment, block)
+            + findings.narrow_section(saved, read)
+            + f"\nEvery column{rest}: `{full} <{full}>`__.\n"
         )
     shown = findings.shown(saved)
     return (
