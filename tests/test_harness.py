@@ -1,8 +1,10 @@
 """The harness's own parts: siege parsing on captured real output, the arithmetic, the README section, its CLI,
 and one short end-to-end run."""
 
+import importlib
 import json
 import os
+import pkgutil
 import re
 import shutil
 import signal
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import marked_environment, named, run_all
 
-from harness import columns, limits
+from harness import columns, experiments, limits
 from harness.instruments import measure
 from harness.load import jobs, openloop, siege
 from harness.report import readme
@@ -153,6 +155,18 @@ def test_a_rate_as_a_share_of_the_limit_is_made_a_rate_per_task_kind_at_the_star
         ("hash", ("background", 4.0, 0.4)),
         ("hash", ("background", 500.0, None)),
     }
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["harness.hosts.cluster"]
+    + [f"harness.experiments.{found.name}" for found in pkgutil.iter_modules(experiments.__path__)],
+)
+def test_every_experiment_refuses_an_unknown_option_in_one_line_before_starting_anything(module, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        importlib.import_module(module).main(["--no-such-option"])
+    said = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(said.splitlines()) == 1 and ": error: " in said, said
 
 
 def test_a_share_of_the_limit_above_what_the_driver_keeps_is_a_one_line_error_once_t1_is_timed():
