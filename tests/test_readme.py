@@ -173,3 +173,18 @@ def test_a_block_of_several_suites_keeps_the_runs_of_all_with_the_first_ones_env
     servers = [run["server"] for run in one["runs"]]
     assert [run.server for run in saved.runs] == [s + "1" for s in servers] + [s + "2" for s in servers]
     assert saved.environment.started == one["environment"]["started"] and saved.exit_statuses == [0, 0]
+
+
+def test_a_block_whose_command_fails_after_saving_keeps_its_results_and_says_so(tmp_path, capsys):
+    """A suite that measured for an hour and then exits non-zero (a row not measured cleanly): its results are
+    written, and the sitting goes on to the next block."""
+    write = (
+        "import pathlib, shutil, sys; out = pathlib.Path(sys.argv[2]) / 'one'; out.mkdir(); "
+        "shutil.copyfile(sys.argv[1], out / 'results.json'); sys.exit(1)"
+    )
+    data = str(ROOT / "tests" / "data" / "results.json")
+    block = block_list.Block("failing", ((block_list.PY, "-c", write, data, "{out}"),), 1)
+    assert blocks.measured_and_saved(block, tmp_path) is False
+    saved = json.loads((tmp_path / "failing" / "results.json").read_text())
+    assert saved["exit_statuses"] == [1] and saved["runs"]
+    assert "make report: failing exited with [1]: its results are kept" in capsys.readouterr().out

@@ -39,6 +39,19 @@ def terminated(signum, frame):
     raise KeyboardInterrupt
 
 
+def measured_and_saved(block, folder=SAVED):
+    """measure(block), its results written at once to folder/NAME/results.json, before anything else can fail (an
+    hour of measuring is not lost to a message); whether its commands all exited with status 0."""
+    saved = measure(block)
+    write(folder / block.name / "results.json", saved)
+    if any(saved.exit_statuses):
+        print(
+            f"make report: {block.name} exited with {saved.exit_statuses}: its results are kept, and say what failed",
+            flush=True,
+        )
+    return not any(saved.exit_statuses)
+
+
 def measure(block):
     """Runs the block's commands; its results, as saved (with the commands' exit statuses). The text blocks keep
     what the commands printed; a block of several suites keeps the runs of all, in the order they ran, with the
@@ -216,22 +229,15 @@ def main(argv=None):
                 flush=True,
             )
             try:
-                saved = measure(block)
+                clean = measured_and_saved(block)
             except KeyboardInterrupt:
                 print(f"make report: interrupted in {block.name}; the blocks measured before it are saved", flush=True)
                 return 1
             except Exception as error:  # noqa: BLE001 - the block says why, and the others go on
                 print(f"make report: {block.name} not measured: {type(error).__name__}: {error}", flush=True)
+                clean = False
+            if not clean:
                 failed.append(block.name)
-                continue
-            if any(saved.exit_statuses):
-                print(
-                    f"make report: {block.name} exited with {saved['exit_statuses']}: its results are kept, "
-                    "and say what failed",
-                    flush=True,
-                )
-                failed.append(block.name)
-            write(SAVED / block.name / "results.json", saved)
         print(
             f"\nmake report took {(time.monotonic() - started) / 60:.0f} min"
             + (f"; not clean: {', '.join(failed)}" if failed else ""),
