@@ -195,8 +195,7 @@ def test_a_default_is_called_slower_only_where_its_whole_interval_is_and_one_fas
         brief=False,
     )
     assert said == (
-        "- At the default: slow ×0.50 (0.40–0.60, 3 rounds); faster at their default: faster; "
-        "not told apart at their default: level, noisy."
+        "- At the default: slow ×0.50 (0.40–0.60, 3 rounds); faster at it: faster; not told apart at it: level, noisy."
     )
     assert findings.default_line({"noisy": Interval(0.80, 0.55, 1.10, 3)}, "At the default", brief=False) is None
 

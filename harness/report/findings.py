@@ -103,8 +103,8 @@ def default_line(ratios, said, brief):
     )
     return (
         f"- {said}: {each}"
-        + (f"; faster at their default: {', '.join(faster)}" if faster else "")
-        + (f"; not told apart at their default: {', '.join(untold)}" if untold else "")
+        + (f"; faster at it: {', '.join(faster)}" if faster else "")
+        + (f"; not told apart at it: {', '.join(untold)}" if untold else "")
         + "."
     )
 
