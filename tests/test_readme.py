@@ -188,3 +188,29 @@ def test_a_block_whose_command_fails_after_saving_keeps_its_results_and_says_so(
     saved = json.loads((tmp_path / "failing" / "results.json").read_text())
     assert saved["exit_statuses"] == [1] and saved["runs"]
     assert "make report: failing exited with [1]: its results are kept" in capsys.readouterr().out
+
+
+def test_resume_keeps_the_blocks_measured_at_this_commit_and_measures_the_others(monkeypatch, capsys):
+    """A sitting cut short (a crash, the end of a session) goes on at the same commit: the blocks saved at it are
+    kept, not measured again; one saved at another commit is measured. Nothing runs here: measuring and placing are
+    replaced by records of what would have been done."""
+    here = block_list.saved_of(block_list.NAMED["stall"]).environment.commit  # as if the tree were at that commit
+    monkeypatch.setattr(blocks, "git_commit", lambda: here)
+    monkeypatch.setattr(blocks.signal, "signal", lambda *args: None)
+    measured, placed = [], []
+    monkeypatch.setattr(blocks, "measured_and_saved", lambda block: measured.append(block.name) or True)
+    monkeypatch.setattr(blocks, "place", lambda found: placed.extend(block.name for block in found) or [])
+    real = block_list.saved_of
+
+    def saved_of(block):  # pools: saved at another commit
+        found = real(block)
+        if block.name == "pools":
+            return dataclasses.replace(found, environment=dataclasses.replace(found.environment, commit="0" * 40))
+        return found
+
+    monkeypatch.setattr(blocks, "saved_of", saved_of)
+    assert blocks.main(["--resume", "--only", "stall,pools"]) == 0
+    assert measured == ["pools"], "stall was measured at this commit: kept"
+    assert "make report: kept, measured at this commit: stall" in capsys.readouterr().out
+    assert placed == ["stall", "pools"], "both placed"
+    assert blocks.main(["--only", "stall"]) == 0 and measured == ["pools", "stall"], "without --resume: measured"

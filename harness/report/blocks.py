@@ -39,6 +39,13 @@ def terminated(signum, frame):
     raise KeyboardInterrupt
 
 
+def measured_at(block, commit):
+    """Whether the block's saved results were measured at `commit` (--resume keeps them: one commit, as if in one
+    go; the README's blocks must all name one)."""
+    saved = saved_of(block)
+    return saved is not None and saved.environment.commit == commit
+
+
 def measured_and_saved(block, folder=SAVED):
     """measure(block), its results written at once to folder/NAME/results.json, before anything else can fail (an
     hour of measuring is not lost to a message); whether its commands all exited with status 0."""
@@ -189,6 +196,12 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated blocks (default every one): " + ", ".join(NAMED))
     parser.add_argument("--place-only", action="store_true", help="put the saved results in again, measuring nothing")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the blocks whose saved results were measured at this commit (a sitting cut short) and measure the "
+        "rest",
+    )
+    parser.add_argument(
         "--record-test",
         type=Path,
         metavar="LOG",
@@ -207,24 +220,29 @@ def main(argv=None):
         parser.error(f"unknown block {unknown[0]!r} (choose from {', '.join(NAMED)})")
     blocks, failed = [NAMED[name] for name in names], []
     if not args.place_only:
-        if git_commit().endswith("-dirty"):
+        commit = git_commit()
+        if commit.endswith("-dirty"):
             parser.error("the tree has changes: commit them first, so that every block names the commit it ran")
         signal.signal(signal.SIGTERM, terminated)
-        started, expected = time.monotonic(), sum(block.expected_min for block in blocks)
-        for index, block in enumerate(blocks):
+        kept = [block for block in blocks if args.resume and block.commands and measured_at(block, commit)]
+        if kept:
+            print(f"make report: kept, measured at this commit: {', '.join(block.name for block in kept)}", flush=True)
+        todo = [block for block in blocks if block not in kept]
+        started, expected = time.monotonic(), sum(block.expected_min for block in todo)
+        for index, block in enumerate(todo):
             if not block.commands:
                 if block.part:
                     print(
                         f"make report: {block.name} is part of {block.part.source}'s results: measure that", flush=True
                     )
                 continue
-            done_min = sum(b.expected_min for b in blocks[:index])
+            done_min = sum(b.expected_min for b in todo[:index])
             # The machine's pace against the estimates, once a few minutes of them have run; bounded, for a
             # block that ended early (an error) says little of the others.
             pace = min(2.0, max(0.5, (time.monotonic() - started) / 60 / done_min)) if done_min >= 5 else 1
             left = (expected - done_min) * pace
             print(
-                f"\n=== make report [{index + 1}/{len(blocks)}] {block.name}: {block.shown_command()} "
+                f"\n=== make report [{index + 1}/{len(todo)}] {block.name}: {block.shown_command()} "
                 f"(about {left:.0f} min left)",
                 flush=True,
             )
