@@ -246,12 +246,12 @@ def reach(url):
 def check_database(task):
     """Raise TaskError if the task's --database or --db-pool is malformed (whether it answers: reach())."""
     if task.database:
+        said = ""
         try:
-            port = urllib.parse.urlsplit(task.database).port  # a malformed host or port raises ValueError
+            urllib.parse.urlsplit(task.database).port  # noqa: B018 (reading it checks the host and the port)
         except ValueError as error:
-            port = error
-        if not task.database.startswith("postgresql://") or isinstance(port, ValueError):
-            said = f" ({port})" if isinstance(port, ValueError) else ""
+            said = f" ({error})"
+        if said or not task.database.startswith("postgresql://"):
             raise TaskError(f"--database {shown_url(task.database)!r}{said}: expected postgresql://USER@HOST:PORT/NAME")
     if task.db_pool is not None and task.db_pool < 1:
         raise TaskError("--db-pool must be at least 1")
