@@ -183,6 +183,21 @@ def test_the_default_connection_pool_is_a_trap_of_its_own_and_a_row_stands_at_it
     assert "3_async_threadexecutor --workers 25" not in labels and "2_async --cooperative" not in labels
 
 
+def test_a_strategy_stands_at_the_size_its_rounds_went_on_with_not_at_a_size_measured_once():
+    # The rounds go on with the size the first round found best; a size measured in that round alone must not
+    # stand for its strategy because its one figure beats the median of the others' rounds.
+    db_rounds = [
+        replace(one, transaction_rate=238.0) if one.server == "3_async_threadexecutor --workers 25" else one
+        for one in rounds_of(DB, {})
+        if one.round == 0 or one.server != "3_async_threadexecutor --workers 25"
+    ]
+    rows = compare(db_rounds, "3.11.7").rows
+    labels = [row.label for row in rows]
+    assert "3_async_threadexecutor --workers 25 --db-pool 25" in labels
+    assert "3_async_threadexecutor --workers 25" not in labels
+    assert "3_async_threadexecutor --workers 25" not in going_on(db_rounds, "3.11.7", cap=4)
+
+
 def test_a_default_is_called_slower_only_where_its_whole_interval_is_and_one_faster_at_it_is_said_so():
     said = findings.default_line(
         {

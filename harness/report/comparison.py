@@ -3,6 +3,7 @@ tasks/s as a ratio to the process pool on the same Python taken round by round (
 ratio is between two interpreters), with its interval; the row to use among those equal to the first, by what a
 reader adds to their stack, then by memory beyond its spread."""
 
+import collections
 import re
 from dataclasses import dataclass
 
@@ -88,16 +89,21 @@ def unsized(label):
     return re.sub(CONNECTIONS, "", re.sub(POOL_SIZE, "", label))
 
 
-def best_rows(merged):
+def best_rows(merged, rounds):
     """Each strategy's best row on each Python (its default size or the size for the load, as a reader sizes a
-    pool): the one that kept /health answered first, then the one with more tasks/s."""
+    pool): the one that kept /health answered first, then the one measured in more rounds (`rounds`: {label:
+    count}; the rounds go on with the size the first found best, and one round's figure against the median of
+    several would compare two moments of the machine's drift), then the one with more tasks/s."""
     best = {}
     for run in merged:
-        score = (unavailable(run) <= DOWN_PCT, run.throughput)
         known = best.get(unsized(run.server))
-        if known is None or score > (unavailable(known) <= DOWN_PCT, known.throughput):
+        if known is None or size_rank(run, rounds) > size_rank(known, rounds):
             best[unsized(run.server)] = run
     return list(best.values())
+
+
+def size_rank(run, rounds):
+    return unavailable(run) <= DOWN_PCT, rounds.get(run.server, 0), run.throughput
 
 
 def measured(runs):
@@ -134,7 +140,7 @@ def normalized(runs, suite_python):
     first row's on the suite's Python; the rounds' runs, [{label: run}]; whether it has a pool) of one closed-loop
     table's runs, every round's."""
     runs = measured(runs)
-    merged = best_rows(rounds_merged(runs))
+    merged = best_rows(rounds_merged(runs), collections.Counter(run.server for run in runs))
     rounds = by_round(runs)
     pools = {python_of(run, suite_python): run.server for run in merged if run.strategy == PROCESS_POOL}
     # Without a pool (a table of a few servers), rows compare directly, on the suite's Python only.
