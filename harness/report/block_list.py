@@ -139,6 +139,7 @@ BLOCKS = [
         kind="text",
     ),
     Block("celery-waits", ((PY, "-m", "harness.experiments.celery_waits"),), 1.5, kind="text"),
+    Block("db-faults", ((PY, "-m", "harness.experiments.db_faults"),), 6, kind="text"),
     Block("results", (), 0, part=Part("kinds", "cpu")),
     Block(
         "kinds",
