@@ -28,7 +28,7 @@ async def main():
         },
     )
     lifecycle.check_port("6_async_celery", args)  # before starting Redis and workers for nothing
-    url = args.broker or celery_client.start_embedded(args.workers)
+    url = args.broker or celery_client.start_embedded(args.workers, args.task)
     celery_client.use(url)
     results = celery_client.Results(url)
     sender = ThreadPoolExecutor(1)  # Celery's client blocks while it sends: not on the IOLoop

@@ -6,9 +6,10 @@ Workers on any machine with a checkout of this project and its requirements star
     celery --app jobqueue --broker redis://HOST:6379/0 worker --concurrency 2
 """
 
+import json
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 import tasks
 
@@ -40,6 +41,24 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )
+
+
+# The task an embedded worker serves (serving/celery_client.py sets it): its modules imported once, before the
+# worker forks its processes, and the db kind's connection opened in each process before the first request.
+# Without it, each of 25 processes imports SQLAlchemy and sets up its engine on its first task, in the load.
+SERVED = json.loads(os.environ.get("JOBQUEUE_TASK", "null"))
+
+
+@signals.worker_init.connect
+def prepare_before_forking(**_):
+    if SERVED:
+        tasks.prepare(tasks.Task(*SERVED))
+
+
+@signals.worker_process_init.connect
+def connect_in_each_process(**_):
+    if SERVED:
+        tasks.connect(tasks.Task(*SERVED))
 
 
 @app.task(name="jobqueue.run")  # the name on the wire: workers of older checkouts know it

@@ -286,6 +286,19 @@ def prepare(task):
     return os.getpid()
 
 
+def connect(task):
+    """Open this process's first connection to the db kind's database before the first request (its engine set up
+    too); nothing for the other kinds, nor when the database does not answer: the first task says why."""
+    if task.kind == "db":
+        import sqlalchemy
+
+        try:
+            with engine(task.database, task.db_pool).connect():
+                pass
+        except sqlalchemy.exc.SQLAlchemyError:
+            pass
+
+
 def answer(result, started, cpu_s):
     """The part of a response that the process which computed it fills in: the result, its pid, the task's wall
     time, and the CPU time of the thread that ran it (the thread's own: time spent waiting for the GIL or for an

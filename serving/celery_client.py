@@ -169,9 +169,11 @@ class RedisJobs:
 WORKER_LOG = tempfile.TemporaryFile("w+")  # the embedded worker's: read when it fails to start, else unread
 
 
-def start_embedded(workers):
+def start_embedded(workers, task=None):
     """A redis-server on a free loopback port (nothing saved to disk: its jobs end with it) and a Celery worker
-    with `workers` processes, both ended by the kernel if this process dies (PR_SET_PDEATHSIG). Its URL.
+    with `workers` processes, both ended by the kernel if this process dies (PR_SET_PDEATHSIG), prepared for
+    `task` unless it is a user's function (jobqueue.SERVED: a module that fails to import there is reported by
+    wait_for_a_worker, not a worker dead at start-up). Its URL.
     The worker writes to WORKER_LOG: what it says at a stop (a task it saw interrupted) is not news."""
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
@@ -200,7 +202,13 @@ def start_embedded(workers):
             "redis-server, or make tools), or give --broker redis://HOST:PORT/N",
             status=2,
         )
-    quieter = {**os.environ, "PYTHONWARNINGS": "ignore:You're running the worker with superuser"}  # "not as root"
+    quieter = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore:You're running the worker with superuser",  # "not as root"
+        "JOBQUEUE_TASK": json.dumps(
+            None if not task or task.user_function else [task.kind, task.backend, task.database, task.db_pool]
+        ),
+    }
     subprocess.Popen(
         [
             sys.executable,

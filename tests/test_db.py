@@ -75,6 +75,20 @@ def most_queries_at_once(url, port, users, ms=1000):
     return max(seen)
 
 
+def test_celerys_worker_processes_each_connect_before_the_first_request(start_server, database):
+    # Else each of them imports SQLAlchemy and sets up its engine on its first task, in the middle of the load.
+    start_server(by_name("6_async_celery"), "--task", "db", "--database", database, "--workers", "3")
+    deadline, connected = time.monotonic() + 20, None
+    with psycopg.connect(database, autocommit=True) as watcher:
+        while connected != 3 and time.monotonic() < deadline:
+            (connected,) = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchone()
+            time.sleep(0.1)
+    assert connected == 3, "one connection in each of the worker's 3 processes, no request sent"
+
+
 @pytest.mark.parametrize(
     "name, options",
     [
