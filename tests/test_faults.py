@@ -11,6 +11,7 @@ import psutil
 import pytest
 from conftest import cpu_used, responsive
 
+from harness.experiments.soak import settled, tree_now
 from harness.instruments.measure import client_connections, tree_cpu_seconds
 from harness.instruments.verify import prime_count
 from harness.network import HOST, request
@@ -353,3 +354,11 @@ def test_a_pool_whose_threads_could_not_start_is_made_again():
     started = asyncio.run(pools.start_workers(already, args, remake=remake))
     assert started is made[-1] and len(made) == 2
     started.shutdown()
+
+
+def test_the_soaks_reading_before_the_load_waits_for_every_gunicorn_worker(start_server):
+    # gunicorn answers /health from its first worker while it still forks the second: a reading then would say a
+    # process appeared under the load.
+    server = start_server(by_name("9_flask --worker-class gthread"), "--processes", "3")
+    at_first = tree_now(server)[2]
+    assert settled(server)[2] == 4, f"the arbiter and its 3 workers (at first {at_first})"

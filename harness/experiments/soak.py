@@ -62,6 +62,19 @@ def tree_now(process):
     return round(now.pss / 2**20, 1), now.fds, now.processes
 
 
+def settled(process, timeout=10):
+    """tree_now once the tree's process count has held for a second, at most `timeout` s: gunicorn answers /health
+    from its first worker while it still forks the others, and a reading then is not the tree at rest."""
+    last, deadline = tree_now(process), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = tree_now(process)
+        if now[2] == last[2]:
+            return now
+        last = now
+    return last
+
+
 def floor_slope_per_minute(samples, column):
     """Least-squares slope, per minute, of each minute's lowest reading of `column` in `samples` (time, pss,
     fds). The floor, because the load alternates: 512 users hold ~500 more sockets than 25 do, but a leak raises
@@ -198,7 +211,7 @@ class Soak:
         if not self.process.wait_healthy(60):
             self.errors.append("did not come up")
             return
-        self.at_rest = [tree_now(self.process)]
+        self.at_rest = [settled(self.process)]
         self.started = time.monotonic()
         actions = [(SAMPLE_S, self.sample), (1, self.check), (1, self.bad_request), (10, self.give_up)]
         if self.server.own_processes:
