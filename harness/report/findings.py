@@ -23,7 +23,7 @@ from harness.report.comparison import (
 from harness.report.tables import DOWN_PCT, collapsed, rounds_merged
 from harness.run.modes import load_of
 
-NARROW = ["Strategy (Python)", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak PSS MB"]
+NARROW = ["Strategy (Python)", "Tasks/s", "× process pool", "Health p99 ms", "Unavail. %", "Peak MB"]
 
 
 def narrow_label(row, suite_python):
